@@ -1,0 +1,821 @@
+"""The public, synchronous API: a :class:`Connection` and handles on the objects it manages.
+
+Every method is one hook call on the connection's own plugin manager.  Handles carry only
+identity (a domain's name and UUID, a volume's key); their state is always asked of the
+driver, so a handle never goes stale.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+from virt import _plugins
+from virt._errors import ErrorDomain, ErrorNumber, VirtError
+from virt._markers import hookimpl
+from virt._records import (
+    BlockInfo, BlockStats, DomainEvent, DomainInfo, DomainInterface, DomainRef, DomainState,
+    Event, InterfaceRef, InterfaceStats, NetworkDHCPLease, NetworkEvent, NetworkRef, NodeDeviceRef,
+    NodeInfo, PoolEvent, PoolInfo, PoolRef, SecretRef, VcpuInfo, VolumeInfo, VolumeRef,
+)
+from virt._uri import URI, resolve_uri
+
+__all__ = ["Connection", "Domain", "Network", "StoragePool", "StorageVolume", "NodeDevice",
+           "Interface", "Snapshot", "open"]
+
+log = logging.getLogger("virt")
+
+# libvirt's VIR_CONNECT_LIST_*_ACTIVE / _INACTIVE bits, the same for every object kind.
+LIST_ACTIVE = 1
+LIST_INACTIVE = 2
+
+# virDomainXMLFlags
+XML_SECURE = 1
+XML_INACTIVE = 2
+
+_ERROR_DOMAIN_OF_HOOK = {
+    "virt_domain": ErrorDomain.DOM, "virt_snapshot": ErrorDomain.DOMAIN_SNAPSHOT,
+    "virt_network": ErrorDomain.NETWORK, "virt_pool": ErrorDomain.STORAGE,
+    "virt_vol": ErrorDomain.STORAGE, "virt_node": ErrorDomain.NODEDEV,
+    "virt_nodedev": ErrorDomain.NODEDEV, "virt_interface": ErrorDomain.INTERFACE,
+    "virt_secret": ErrorDomain.SECRET, "virt_connect": ErrorDomain.NONE,
+}
+
+
+def _error_domain(hook: str) -> ErrorDomain:
+    prefix = "_".join(hook.split("_", 2)[:2])
+    return _ERROR_DOMAIN_OF_HOOK.get(prefix, ErrorDomain.NONE)
+
+
+class _EventDispatcher:
+    """The core's subscriber: delivers event hooks to user callbacks of one connection."""
+
+    def __init__(self) -> None:
+        self.conn: Connection | None = None
+        self._subs: dict[int, tuple[type[Event], Callable[[Connection, Any], None], str | None]] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def add(self, kind: type[Event], callback: Callable[[Connection, Any], None], uuid: str | None) -> int:
+        with self._lock:
+            sub_id = next(self._ids)
+            self._subs[sub_id] = (kind, callback, uuid)
+            return sub_id
+
+    def remove(self, sub_id: int) -> None:
+        with self._lock:
+            if self._subs.pop(sub_id, None) is None:
+                raise VirtError(ErrorNumber.INVALID_ARG, f"no event subscription with id {sub_id}")
+
+    def _deliver(self, event: Event) -> None:
+        conn = self.conn
+        if conn is None:
+            return
+        with self._lock:
+            targets = [(cb, uuid) for kind, cb, uuid in self._subs.values() if isinstance(event, kind)]
+        for callback, uuid in targets:
+            if uuid is not None and uuid != event.uuid:
+                continue
+            try:
+                callback(conn, event)
+            except Exception:  # a subscriber's bug must not break the driver that reported
+                log.exception("event callback %r failed", callback)
+
+    @hookimpl
+    def virt_event_domain(self, event: DomainEvent) -> None:
+        self._deliver(event)
+
+    @hookimpl
+    def virt_event_network(self, event: NetworkEvent) -> None:
+        self._deliver(event)
+
+    @hookimpl
+    def virt_event_pool(self, event: PoolEvent) -> None:
+        self._deliver(event)
+
+
+_EVENT_NAMES: dict[str, type[Event]] = {
+    "lifecycle": DomainEvent, "domain-lifecycle": DomainEvent, "domain": DomainEvent,
+    "network-lifecycle": NetworkEvent, "network": NetworkEvent,
+    "pool-lifecycle": PoolEvent, "storage-pool-lifecycle": PoolEvent, "pool": PoolEvent,
+}
+
+
+class Connection:
+    """An open connection to one driver on one node.  Use as a context manager, or call
+    :meth:`close`.  Thread-safe to the extent its driver is."""
+
+    def __init__(self, uri: URI, readonly: bool, pm: pluggy.PluginManager, driver: object,
+                 dispatcher: _EventDispatcher) -> None:
+        self._uri = uri
+        self.readonly = readonly
+        self._pm = pm
+        self.driver = driver
+        self._dispatcher = dispatcher
+        dispatcher.conn = self
+        self._impl: dict[str, Any] = _plugins.implemented_hooks(pm)
+        self._closed = False
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _call(self, hook: str, **kwargs: Any) -> Any:
+        caller = self._impl.get(hook)
+        if caller is None:
+            if self._closed:
+                raise VirtError(ErrorNumber.INVALID_CONN, "connection is closed")
+            raise VirtError(ErrorNumber.NO_SUPPORT, _plugins.LIBVIRT_API.get(hook, hook),
+                            domain=_error_domain(hook))
+        if self.readonly and hook in _plugins.MUTATING_HOOKS:
+            raise VirtError(ErrorNumber.OPERATION_DENIED,
+                            f"read only access prevents {_plugins.LIBVIRT_API.get(hook, hook)}",
+                            domain=_error_domain(hook))
+        return caller(**kwargs)
+
+    def supports(self, hook: str) -> bool:
+        """Whether some plugin of this connection implements ``hook``."""
+        return hook in self._impl
+
+    @property
+    def hook(self) -> Any:
+        """The connection's raw pluggy hook relay (for plugins and tests)."""
+        return self._pm.hook
+
+    @property
+    def plugin_manager(self) -> pluggy.PluginManager:
+        return self._pm
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        try:
+            self._pm.hook.virt_connect_close()
+        finally:
+            self._closed = True
+            self._impl = {}
+            self._dispatcher.conn = None
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<virt.Connection {self._uri}{' (read-only)' if self.readonly else ''}>"
+
+    # -- the connection and node ----------------------------------------------------------
+
+    @property
+    def uri(self) -> str:
+        if "virt_connect_get_uri" in self._impl:
+            return str(self._call("virt_connect_get_uri"))
+        return str(self._uri)
+
+    @property
+    def parsed_uri(self) -> URI:
+        return self._uri
+
+    def is_alive(self) -> bool:
+        return not self._closed
+
+    def is_secure(self) -> bool:
+        return bool(self._call("virt_connect_is_secure")) if "virt_connect_is_secure" in self._impl else True
+
+    def is_encrypted(self) -> bool:
+        return bool(self._call("virt_connect_is_encrypted")) if "virt_connect_is_encrypted" in self._impl else False
+
+    def type(self) -> str:
+        return str(self._call("virt_connect_get_type"))
+
+    def version(self) -> int:
+        return int(self._call("virt_connect_get_version"))
+
+    @staticmethod
+    def lib_version() -> int:
+        from virt import LIBVIRT_COMPAT_VERSION
+
+        return LIBVIRT_COMPAT_VERSION
+
+    def hostname(self) -> str:
+        return str(self._call("virt_connect_get_hostname"))
+
+    def capabilities(self) -> str:
+        return str(self._call("virt_connect_get_capabilities"))
+
+    def domain_capabilities(self, emulator: str | None = None, arch: str | None = None,
+                            machine: str | None = None, virttype: str | None = None, flags: int = 0) -> str:
+        return str(self._call("virt_connect_get_domain_capabilities", emulator=emulator, arch=arch,
+                              machine=machine, virttype=virttype, flags=flags))
+
+    def sysinfo(self, flags: int = 0) -> str:
+        return str(self._call("virt_connect_get_sysinfo", flags=flags))
+
+    def max_vcpus(self, type: str | None = None) -> int:
+        return int(self._call("virt_connect_get_max_vcpus", type=type))
+
+    def cpu_model_names(self, arch: str, flags: int = 0) -> list[str]:
+        return list(self._call("virt_connect_get_cpu_model_names", arch=arch, flags=flags))
+
+    def node_info(self) -> NodeInfo:
+        result: NodeInfo = self._call("virt_node_get_info")
+        return result
+
+    def cells_free_memory(self, start_cell: int = 0, max_cells: int = 1 << 30) -> list[int]:
+        return list(self._call("virt_node_get_cells_free_memory", start_cell=start_cell, max_cells=max_cells))
+
+    def free_memory(self) -> int:
+        return int(self._call("virt_node_get_free_memory"))
+
+    def node_cpu_stats(self, cpu: int = -1, flags: int = 0) -> dict[str, int]:
+        return dict(self._call("virt_node_get_cpu_stats", cpu_num=cpu, flags=flags))
+
+    def node_memory_stats(self, cell: int = -1, flags: int = 0) -> dict[str, int]:
+        return dict(self._call("virt_node_get_memory_stats", cell_num=cell, flags=flags))
+
+    # -- events ---------------------------------------------------------------------------
+
+    def subscribe(self, callback: Callable[[Connection, Any], None],
+                  event: type[Event] | str = DomainEvent, *, uuid: str | None = None) -> int:
+        """Call ``callback(connection, event_record)`` for each event of that kind.
+
+        :param event: a record class (:class:`virt.DomainEvent`, :class:`virt.NetworkEvent`,
+            :class:`virt.PoolEvent`) or a name (``"lifecycle"``, ``"network-lifecycle"``,
+            ``"pool-lifecycle"``).
+        :param uuid: only events about this object.
+        :returns: a subscription id for :meth:`unsubscribe`.
+
+        Callbacks run in the thread that reported the event (the caller's for the test
+        driver, the background loop's for drivers with live monitors); keep them short.
+        """
+        if isinstance(event, str):
+            kind = _EVENT_NAMES.get(event)
+            if kind is None:
+                raise VirtError(ErrorNumber.INVALID_ARG, f"unknown event '{event}'; expected one of "
+                                + ", ".join(sorted(_EVENT_NAMES)))
+        else:
+            kind = event
+        return self._dispatcher.add(kind, callback, uuid)
+
+    def unsubscribe(self, subscription: int) -> None:
+        self._dispatcher.remove(subscription)
+
+    # -- domains --------------------------------------------------------------------------
+
+    def _domain(self, ref: DomainRef) -> Domain:
+        return Domain(self, ref.name, ref.uuid)
+
+    def define_domain(self, xml: str, flags: int = 0) -> Domain:
+        return self._domain(self._call("virt_domain_define_xml", xml=xml, flags=flags))
+
+    def create_domain(self, xml: str, flags: int = 0) -> Domain:
+        return self._domain(self._call("virt_domain_create_xml", xml=xml, flags=flags))
+
+    def restore_domain(self, path: str, xml: str | None = None, flags: int = 0) -> Domain:
+        return self._domain(self._call("virt_domain_restore", path=path, xml=xml, flags=flags))
+
+    def lookup_domain(self, name: str) -> Domain:
+        return self._domain(self._call("virt_domain_lookup_by_name", name=name))
+
+    def lookup_domain_by_uuid(self, uuid: str) -> Domain:
+        return self._domain(self._call("virt_domain_lookup_by_uuid", uuid=_norm_uuid(uuid)))
+
+    def lookup_domain_by_id(self, id: int) -> Domain:
+        return self._domain(self._call("virt_domain_lookup_by_id", id=int(id)))
+
+    def list_domains(self, active: bool | None = None, flags: int = 0) -> list[Domain]:
+        """All domains, or only running (``active=True``) or inactive (``False``) ones."""
+        if active is True:
+            flags |= LIST_ACTIVE
+        elif active is False:
+            flags |= LIST_INACTIVE
+        return [self._domain(ref) for ref in self._call("virt_domain_list", flags=flags)]
+
+    # -- networks -------------------------------------------------------------------------
+
+    def define_network(self, xml: str, flags: int = 0) -> Network:
+        return Network(self, self._call("virt_network_define_xml", xml=xml, flags=flags))
+
+    def create_network(self, xml: str, flags: int = 0) -> Network:
+        return Network(self, self._call("virt_network_create_xml", xml=xml, flags=flags))
+
+    def lookup_network(self, name: str) -> Network:
+        return Network(self, self._call("virt_network_lookup_by_name", name=name))
+
+    def lookup_network_by_uuid(self, uuid: str) -> Network:
+        return Network(self, self._call("virt_network_lookup_by_uuid", uuid=_norm_uuid(uuid)))
+
+    def list_networks(self, active: bool | None = None, flags: int = 0) -> list[Network]:
+        flags |= LIST_ACTIVE if active is True else LIST_INACTIVE if active is False else 0
+        return [Network(self, ref) for ref in self._call("virt_network_list", flags=flags)]
+
+    # -- storage --------------------------------------------------------------------------
+
+    def define_storage_pool(self, xml: str, flags: int = 0) -> StoragePool:
+        return StoragePool(self, self._call("virt_pool_define_xml", xml=xml, flags=flags))
+
+    def create_storage_pool(self, xml: str, flags: int = 0) -> StoragePool:
+        return StoragePool(self, self._call("virt_pool_create_xml", xml=xml, flags=flags))
+
+    def lookup_storage_pool(self, name: str) -> StoragePool:
+        return StoragePool(self, self._call("virt_pool_lookup_by_name", name=name))
+
+    def lookup_storage_pool_by_uuid(self, uuid: str) -> StoragePool:
+        return StoragePool(self, self._call("virt_pool_lookup_by_uuid", uuid=_norm_uuid(uuid)))
+
+    def list_storage_pools(self, active: bool | None = None, flags: int = 0) -> list[StoragePool]:
+        flags |= LIST_ACTIVE if active is True else LIST_INACTIVE if active is False else 0
+        return [StoragePool(self, ref) for ref in self._call("virt_pool_list", flags=flags)]
+
+    def lookup_volume_by_key(self, key: str) -> StorageVolume:
+        return StorageVolume(self, self._call("virt_vol_lookup_by_key", key=key))
+
+    def lookup_volume_by_path(self, path: str) -> StorageVolume:
+        return StorageVolume(self, self._call("virt_vol_lookup_by_path", path=path))
+
+    # -- host devices, interfaces, secrets ------------------------------------------------
+
+    def list_node_devices(self, cap: str | None = None, flags: int = 0) -> list[NodeDevice]:
+        return [NodeDevice(self, ref) for ref in self._call("virt_nodedev_list", cap=cap, flags=flags)]
+
+    def lookup_node_device(self, name: str) -> NodeDevice:
+        for ref in self._call("virt_nodedev_list", cap=None, flags=0):
+            if ref.name == name:
+                return NodeDevice(self, ref)
+        raise VirtError(ErrorNumber.NO_NODE_DEVICE, f"no node device with matching name '{name}'",
+                        domain=ErrorDomain.NODEDEV)
+
+    def list_interfaces(self, active: bool | None = None) -> list[Interface]:
+        flags = 2 if active is True else 1 if active is False else 0
+        return [Interface(self, ref) for ref in self._call("virt_interface_list", flags=flags)]
+
+    def lookup_interface(self, name: str) -> Interface:
+        return Interface(self, self._call("virt_interface_lookup_by_name", name=name))
+
+    def list_secrets(self, flags: int = 0) -> list[SecretRef]:
+        return list(self._call("virt_secret_list", flags=flags))
+
+
+def _norm_uuid(text: str) -> str:
+    raw = text.replace("-", "").strip().lower()
+    if len(raw) != 32 or any(c not in "0123456789abcdef" for c in raw):
+        raise VirtError(ErrorNumber.INVALID_ARG, f"invalid UUID '{text}'")
+    return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
+
+
+class Domain:
+    """A virtual machine or container.  Compare handles with ``==`` (same connection and UUID)."""
+
+    __slots__ = ("_conn", "name", "uuid")
+
+    def __init__(self, conn: Connection, name: str, uuid: str) -> None:
+        self._conn = conn
+        self.name = name
+        self.uuid = uuid
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Domain) and other._conn is self._conn and other.uuid == self.uuid
+
+    def __hash__(self) -> int:
+        return hash(self.uuid)
+
+    def __repr__(self) -> str:
+        return f"<virt.Domain {self.name!r} {self.uuid}>"
+
+    @property
+    def connection(self) -> Connection:
+        return self._conn
+
+    @property
+    def id(self) -> int:
+        """The id while running, -1 otherwise."""
+        return int(self._conn._call("virt_domain_get_id", uuid=self.uuid))
+
+    def _do(self, hook: str, **kwargs: Any) -> Any:
+        return self._conn._call(hook, uuid=self.uuid, **kwargs)
+
+    # lifecycle
+    def start(self, flags: int = 0) -> None:
+        self._do("virt_domain_create", flags=flags)
+
+    create = start
+
+    def shutdown(self, flags: int = 0) -> None:
+        self._do("virt_domain_shutdown", flags=flags)
+
+    def reboot(self, flags: int = 0) -> None:
+        self._do("virt_domain_reboot", flags=flags)
+
+    def reset(self, flags: int = 0) -> None:
+        self._do("virt_domain_reset", flags=flags)
+
+    def destroy(self, flags: int = 0) -> None:
+        self._do("virt_domain_destroy", flags=flags)
+
+    def suspend(self) -> None:
+        self._do("virt_domain_suspend")
+
+    def resume(self) -> None:
+        self._do("virt_domain_resume")
+
+    def undefine(self, flags: int = 0) -> None:
+        self._do("virt_domain_undefine", flags=flags)
+
+    def save(self, path: str, xml: str | None = None, flags: int = 0) -> None:
+        self._do("virt_domain_save", path=path, xml=xml, flags=flags)
+
+    def managed_save(self, flags: int = 0) -> None:
+        self._do("virt_domain_managed_save", flags=flags)
+
+    def has_managed_save_image(self, flags: int = 0) -> bool:
+        return bool(self._do("virt_domain_has_managed_save_image", flags=flags))
+
+    def managed_save_remove(self, flags: int = 0) -> None:
+        self._do("virt_domain_managed_save_remove", flags=flags)
+
+    def rename(self, new_name: str, flags: int = 0) -> None:
+        self._do("virt_domain_rename", new_name=new_name, flags=flags)
+        self.name = new_name
+
+    # state and config
+    def info(self) -> DomainInfo:
+        result: DomainInfo = self._do("virt_domain_get_info")
+        return result
+
+    def state(self, flags: int = 0) -> tuple[DomainState, int]:
+        state, reason = self._do("virt_domain_get_state", flags=flags)
+        return DomainState(state), int(reason)
+
+    def xml(self, inactive: bool = False, secure: bool = False, flags: int = 0) -> str:
+        flags |= (XML_INACTIVE if inactive else 0) | (XML_SECURE if secure else 0)
+        return str(self._do("virt_domain_get_xml", flags=flags))
+
+    def os_type(self) -> str:
+        return str(self._do("virt_domain_get_os_type"))
+
+    def is_active(self) -> bool:
+        return bool(self._do("virt_domain_is_active"))
+
+    def is_persistent(self) -> bool:
+        return bool(self._do("virt_domain_is_persistent"))
+
+    @property
+    def autostart(self) -> bool:
+        return bool(self._do("virt_domain_get_autostart"))
+
+    def set_autostart(self, autostart: bool) -> None:
+        self._do("virt_domain_set_autostart", autostart=bool(autostart))
+
+    def set_memory(self, memory: int, flags: int = 0) -> None:
+        self._do("virt_domain_set_memory", memory=int(memory), flags=flags)
+
+    def set_max_memory(self, memory: int, flags: int = 0) -> None:
+        self._do("virt_domain_set_memory", memory=int(memory), flags=flags | 4)
+
+    def set_vcpus(self, nvcpus: int, flags: int = 0) -> None:
+        self._do("virt_domain_set_vcpus", nvcpus=int(nvcpus), flags=flags)
+
+    def vcpus_count(self, flags: int = 0) -> int:
+        return int(self._do("virt_domain_get_vcpus_flags", flags=flags))
+
+    def vcpus(self) -> list[VcpuInfo]:
+        return list(self._do("virt_domain_get_vcpus"))
+
+    def set_metadata(self, type: int, metadata: str | None, key: str | None = None,
+                     uri: str | None = None, flags: int = 0) -> None:
+        self._do("virt_domain_set_metadata", type=type, metadata=metadata, key=key, uri=uri, flags=flags)
+
+    def metadata(self, type: int, uri: str | None = None, flags: int = 0) -> str:
+        return str(self._do("virt_domain_get_metadata", type=type, uri=uri, flags=flags))
+
+    # monitoring
+    def scheduler_type(self) -> tuple[str, int]:
+        name, count = self._do("virt_domain_get_scheduler_type")
+        return str(name), int(count)
+
+    def scheduler_parameters(self, flags: int = 0) -> dict[str, Any]:
+        return dict(self._do("virt_domain_get_scheduler_parameters", flags=flags))
+
+    def memory_parameters(self, flags: int = 0) -> dict[str, Any]:
+        return dict(self._do("virt_domain_get_memory_parameters", flags=flags))
+
+    def blkio_parameters(self, flags: int = 0) -> dict[str, Any]:
+        return dict(self._do("virt_domain_get_blkio_parameters", flags=flags))
+
+    def numa_parameters(self, flags: int = 0) -> dict[str, Any]:
+        return dict(self._do("virt_domain_get_numa_parameters", flags=flags))
+
+    def memory_stats(self, flags: int = 0) -> dict[str, int]:
+        return dict(self._do("virt_domain_memory_stats", flags=flags))
+
+    def block_stats(self, disk: str) -> BlockStats:
+        result: BlockStats = self._do("virt_domain_block_stats", disk=disk)
+        return result
+
+    def interface_stats(self, device: str) -> InterfaceStats:
+        result: InterfaceStats = self._do("virt_domain_interface_stats", device=device)
+        return result
+
+    def block_info(self, disk: str, flags: int = 0) -> BlockInfo:
+        result: BlockInfo = self._do("virt_domain_get_block_info", disk=disk, flags=flags)
+        return result
+
+    def interface_addresses(self, source: int = 0, flags: int = 0) -> list[DomainInterface]:
+        return list(self._do("virt_domain_interface_addresses", source=source, flags=flags))
+
+    def job_info(self) -> dict[str, int]:
+        return dict(self._do("virt_domain_get_job_info"))
+
+    def time(self, flags: int = 0) -> tuple[int, int]:
+        seconds, nseconds = self._do("virt_domain_get_time", flags=flags)
+        return int(seconds), int(nseconds)
+
+    def hostname(self, flags: int = 0) -> str:
+        return str(self._do("virt_domain_get_hostname", flags=flags))
+
+    # snapshots
+    def create_snapshot(self, xml: str = "<domainsnapshot/>", flags: int = 0) -> Snapshot:
+        return Snapshot(self, str(self._do("virt_snapshot_create_xml", xml=xml, flags=flags)))
+
+    def list_snapshots(self, flags: int = 0) -> list[Snapshot]:
+        return [Snapshot(self, name) for name in self._do("virt_snapshot_list", flags=flags)]
+
+    def lookup_snapshot(self, name: str) -> Snapshot:
+        snap = Snapshot(self, name)
+        snap.xml()  # raises NO_DOMAIN_SNAPSHOT when absent
+        return snap
+
+    def current_snapshot(self, flags: int = 0) -> Snapshot:
+        return Snapshot(self, str(self._do("virt_snapshot_current", flags=flags)))
+
+    def has_current_snapshot(self) -> bool:
+        try:
+            self._do("virt_snapshot_current", flags=0)
+        except VirtError as exc:
+            if exc.code == ErrorNumber.NO_DOMAIN_SNAPSHOT:
+                return False
+            raise
+        return True
+
+
+class Snapshot:
+    __slots__ = ("domain", "name")
+
+    def __init__(self, domain: Domain, name: str) -> None:
+        self.domain = domain
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<virt.Snapshot {self.domain.name}/{self.name}>"
+
+    def _do(self, hook: str, **kwargs: Any) -> Any:
+        return self.domain._conn._call(hook, uuid=self.domain.uuid, name=self.name, **kwargs)
+
+    def xml(self, flags: int = 0) -> str:
+        return str(self._do("virt_snapshot_get_xml", flags=flags))
+
+    def parent(self) -> Snapshot | None:
+        name = self._do("virt_snapshot_get_parent", flags=0)
+        return None if name is None else Snapshot(self.domain, name)
+
+    def revert(self, flags: int = 0) -> None:
+        self._do("virt_snapshot_revert", flags=flags)
+
+    def delete(self, flags: int = 0) -> None:
+        self._do("virt_snapshot_delete", flags=flags)
+
+
+class Network:
+    __slots__ = ("_conn", "name", "uuid")
+
+    def __init__(self, conn: Connection, ref: NetworkRef) -> None:
+        self._conn = conn
+        self.name = ref.name
+        self.uuid = ref.uuid
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Network) and other._conn is self._conn and other.uuid == self.uuid
+
+    def __hash__(self) -> int:
+        return hash(self.uuid)
+
+    def __repr__(self) -> str:
+        return f"<virt.Network {self.name!r} {self.uuid}>"
+
+    def _do(self, hook: str, **kwargs: Any) -> Any:
+        return self._conn._call(hook, uuid=self.uuid, **kwargs)
+
+    def start(self) -> None:
+        self._do("virt_network_create")
+
+    create = start
+
+    def destroy(self) -> None:
+        self._do("virt_network_destroy")
+
+    def undefine(self) -> None:
+        self._do("virt_network_undefine")
+
+    @property
+    def autostart(self) -> bool:
+        return bool(self._do("virt_network_get_autostart"))
+
+    def set_autostart(self, autostart: bool) -> None:
+        self._do("virt_network_set_autostart", autostart=bool(autostart))
+
+    def is_active(self) -> bool:
+        return bool(self._do("virt_network_is_active"))
+
+    def is_persistent(self) -> bool:
+        return bool(self._do("virt_network_is_persistent"))
+
+    def bridge_name(self) -> str:
+        return str(self._do("virt_network_get_bridge_name"))
+
+    def info(self) -> dict[str, Any]:
+        """name, uuid, active, persistent, autostart, bridge: what ``net-info`` shows."""
+        return {
+            "name": self.name, "uuid": self.uuid, "active": self.is_active(),
+            "persistent": self.is_persistent(), "autostart": self.autostart,
+            "bridge": self.bridge_name() if self._conn.supports("virt_network_get_bridge_name") else None,
+        }
+
+    def xml(self, inactive: bool = False, flags: int = 0) -> str:
+        return str(self._do("virt_network_get_xml", flags=flags | (1 if inactive else 0)))
+
+    def dhcp_leases(self, mac: str | None = None, flags: int = 0) -> list[NetworkDHCPLease]:
+        return list(self._do("virt_network_get_dhcp_leases", mac=mac, flags=flags))
+
+    def update(self, command: int, section: int, xml: str, parent_index: int = -1, flags: int = 0) -> None:
+        self._do("virt_network_update", command=command, section=section, parent_index=parent_index,
+                 xml=xml, flags=flags)
+
+
+class StoragePool:
+    __slots__ = ("_conn", "name", "uuid")
+
+    def __init__(self, conn: Connection, ref: PoolRef) -> None:
+        self._conn = conn
+        self.name = ref.name
+        self.uuid = ref.uuid
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StoragePool) and other._conn is self._conn and other.uuid == self.uuid
+
+    def __hash__(self) -> int:
+        return hash(self.uuid)
+
+    def __repr__(self) -> str:
+        return f"<virt.StoragePool {self.name!r} {self.uuid}>"
+
+    def _do(self, hook: str, **kwargs: Any) -> Any:
+        return self._conn._call(hook, uuid=self.uuid, **kwargs)
+
+    def build(self, flags: int = 0) -> None:
+        self._do("virt_pool_build", flags=flags)
+
+    def start(self, flags: int = 0) -> None:
+        self._do("virt_pool_create", flags=flags)
+
+    create = start
+
+    def destroy(self) -> None:
+        self._do("virt_pool_destroy")
+
+    def delete(self, flags: int = 0) -> None:
+        self._do("virt_pool_delete", flags=flags)
+
+    def undefine(self) -> None:
+        self._do("virt_pool_undefine")
+
+    def refresh(self, flags: int = 0) -> None:
+        self._do("virt_pool_refresh", flags=flags)
+
+    @property
+    def autostart(self) -> bool:
+        return bool(self._do("virt_pool_get_autostart"))
+
+    def set_autostart(self, autostart: bool) -> None:
+        self._do("virt_pool_set_autostart", autostart=bool(autostart))
+
+    def is_active(self) -> bool:
+        return bool(self._do("virt_pool_is_active"))
+
+    def is_persistent(self) -> bool:
+        return bool(self._do("virt_pool_is_persistent"))
+
+    def info(self) -> PoolInfo:
+        result: PoolInfo = self._do("virt_pool_get_info")
+        return result
+
+    def xml(self, inactive: bool = False, flags: int = 0) -> str:
+        return str(self._do("virt_pool_get_xml", flags=flags | (1 if inactive else 0)))
+
+    def list_volumes(self, flags: int = 0) -> list[StorageVolume]:
+        return [StorageVolume(self._conn, ref) for ref in self._conn._call("virt_vol_list", pool=self.uuid, flags=flags)]
+
+    def lookup_volume(self, name: str) -> StorageVolume:
+        return StorageVolume(self._conn, self._conn._call("virt_vol_lookup_by_name", pool=self.uuid, name=name))
+
+    def create_volume(self, xml: str, flags: int = 0) -> StorageVolume:
+        return StorageVolume(self._conn, self._conn._call("virt_vol_create_xml", pool=self.uuid, xml=xml, flags=flags))
+
+    def create_volume_from(self, xml: str, source: StorageVolume, flags: int = 0) -> StorageVolume:
+        ref = self._conn._call("virt_vol_create_xml_from", pool=self.uuid, xml=xml, clone_key=source.key, flags=flags)
+        return StorageVolume(self._conn, ref)
+
+
+class StorageVolume:
+    __slots__ = ("_conn", "pool_name", "name", "key", "path")
+
+    def __init__(self, conn: Connection, ref: VolumeRef) -> None:
+        self._conn = conn
+        self.pool_name = ref.pool
+        self.name = ref.name
+        self.key = ref.key
+        self.path = ref.path
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StorageVolume) and other._conn is self._conn and other.key == self.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __repr__(self) -> str:
+        return f"<virt.StorageVolume {self.pool_name}/{self.name}>"
+
+    def _do(self, hook: str, **kwargs: Any) -> Any:
+        return self._conn._call(hook, key=self.key, **kwargs)
+
+    def pool(self) -> StoragePool:
+        return self._conn.lookup_storage_pool(self.pool_name)
+
+    def info(self) -> VolumeInfo:
+        result: VolumeInfo = self._do("virt_vol_get_info")
+        return result
+
+    def xml(self, flags: int = 0) -> str:
+        return str(self._do("virt_vol_get_xml", flags=flags))
+
+    def delete(self, flags: int = 0) -> None:
+        self._do("virt_vol_delete", flags=flags)
+
+    def wipe(self, algorithm: int = 0, flags: int = 0) -> None:
+        self._do("virt_vol_wipe", algorithm=algorithm, flags=flags)
+
+    def resize(self, capacity: int, flags: int = 0) -> None:
+        self._do("virt_vol_resize", capacity=int(capacity), flags=flags)
+
+
+class NodeDevice:
+    __slots__ = ("_conn", "name", "parent")
+
+    def __init__(self, conn: Connection, ref: NodeDeviceRef) -> None:
+        self._conn = conn
+        self.name = ref.name
+        self.parent = ref.parent
+
+    def __repr__(self) -> str:
+        return f"<virt.NodeDevice {self.name!r}>"
+
+    def xml(self, flags: int = 0) -> str:
+        return str(self._conn._call("virt_nodedev_get_xml", name=self.name, flags=flags))
+
+
+class Interface:
+    __slots__ = ("_conn", "name", "mac", "active")
+
+    def __init__(self, conn: Connection, ref: InterfaceRef) -> None:
+        self._conn = conn
+        self.name = ref.name
+        self.mac = ref.mac
+        self.active = ref.active
+
+    def __repr__(self) -> str:
+        return f"<virt.Interface {self.name!r}>"
+
+    def is_active(self) -> bool:
+        return self.active
+
+    def xml(self, inactive: bool = False, flags: int = 0) -> str:
+        return str(self._conn._call("virt_interface_get_xml", name=self.name, flags=flags | (1 if inactive else 0)))
+
+
+def open(uri: str | None = None, readonly: bool = False) -> Connection:  # noqa: A001 - libvirt's name
+    """Open a connection.
+
+    :param uri: a URI (``qemu:///system``, ``test:///default``, ``qemu+ssh://host/system``) or
+        an alias from the config file; None takes ``VIRT_DEFAULT_URI``, then
+        ``LIBVIRT_DEFAULT_URI``, then ``uri_default`` from the config, then ``test:///default``.
+    :param readonly: refuse every operation that changes state.
+    :raises VirtError: ``NO_CONNECT`` when no installed driver takes the URI.
+    """
+    parsed = resolve_uri(uri)
+    spec = _plugins.find_driver(parsed)
+    dispatcher = _EventDispatcher()
+    pm, driver = _plugins.build_connection_manager(spec, parsed, readonly, extra=(dispatcher,))
+    return Connection(parsed, readonly, pm, driver, dispatcher)

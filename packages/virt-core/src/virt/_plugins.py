@@ -1,0 +1,263 @@
+"""The process-wide plugin manager and the per-connection managers built from it.
+
+Loading is lazy: opening ``qemu:///system`` imports the entry point named ``qemu`` and nothing
+else from the ``virt.drivers`` group, so a CLI start does not import every installed driver.
+Environment:
+
+``VIRT_DISABLE_PLUGIN_AUTOLOAD``
+    when set (non-empty), no entry point is loaded; only the built-in test driver and plugins
+    registered with :func:`register_plugin` are known.
+``VIRT_TRACE``
+    when set, every hook call of every connection is written to stderr (pluggy's tracing).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable
+from importlib.metadata import EntryPoint, entry_points
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from virt._errors import ErrorDomain, ErrorNumber, VirtError
+from virt._markers import PROJECT
+from virt._uri import URI
+from virt.hookspecs import OPERATION_MODULES, operation_specs, registration
+from virt.plugin import DRIVER_GROUP, PLUGIN_GROUP, ConnectionPlugin, DriverSpec, OpenRequest
+
+__all__ = ["PluginProblem", "plugin_manager", "register_plugin", "find_driver", "problems",
+           "build_connection_manager", "known_drivers", "MUTATING_HOOKS", "LIBVIRT_API"]
+
+log = logging.getLogger("virt.plugins")
+
+BUILTIN_DRIVERS = {"test": "virt.drivers.test"}
+
+_SPECS = operation_specs()
+#: hook name -> the libvirt function it stands for, for NO_SUPPORT messages.
+LIBVIRT_API: dict[str, str] = {n: getattr(f, "virt_libvirt_api", n) for n, f in _SPECS.items()}
+#: hooks a read-only connection refuses.
+MUTATING_HOOKS: frozenset[str] = frozenset(n for n, f in _SPECS.items() if getattr(f, "virt_mutating", False))
+
+
+class PluginProblem(Warning):
+    """A plugin failed to load or register; it was skipped."""
+
+
+_lock = threading.RLock()
+_pm: pluggy.PluginManager | None = None
+_drivers: dict[str, DriverSpec] | None = None
+_conn_plugins: list[ConnectionPlugin] | None = None
+_loaded_groups: set[str] = set()
+_problems: list[str] = []
+
+
+def _autoload() -> bool:
+    return not os.environ.get("VIRT_DISABLE_PLUGIN_AUTOLOAD")
+
+
+def plugin_manager() -> pluggy.PluginManager:
+    """The one process-wide manager of registration hooks."""
+    global _pm
+    with _lock:
+        if _pm is None:
+            pm = pluggy.PluginManager(PROJECT)
+            pm.add_hookspecs(registration)
+            _pm = pm
+        return _pm
+
+
+def problems() -> list[str]:
+    """What went wrong loading plugins so far (each was skipped), for ``virt drivers``."""
+    return list(_problems)
+
+
+def _report(message: str) -> None:
+    _problems.append(message)
+    import warnings
+
+    warnings.warn(message, PluginProblem, stacklevel=3)
+
+
+def register_plugin(plugin: ModuleType | object, name: str | None = None) -> None:
+    """Register a plugin object or module by hand (embedding, tests, autoload off)."""
+    global _drivers, _conn_plugins
+    with _lock:
+        pm = plugin_manager()
+        if pm.is_registered(plugin) or (name is not None and pm.get_plugin(name) is not None):
+            return
+        try:
+            pm.register(plugin, name=name)
+        except Exception as exc:  # noqa: BLE001 - a third party's bug must not break us
+            _report(f"plugin {name or plugin!r} could not be registered: {exc}")
+            return
+        _drivers = None
+        _conn_plugins = None
+
+
+def _load_entry_point(ep: EntryPoint) -> None:
+    source = f"{ep.group}:{ep.name} = {ep.value}"
+    if ep.dist is not None:
+        source += f" (from {ep.dist.name} {ep.dist.version})"
+    try:
+        plugin = ep.load()
+    except Exception as exc:  # noqa: BLE001 - a broken plugin is reported and skipped
+        _report(f"plugin {source} failed to load: {type(exc).__name__}: {exc}")
+        return
+    register_plugin(plugin, name=f"{ep.group}:{ep.name}")
+
+
+def _load_builtin(scheme: str) -> None:
+    module = BUILTIN_DRIVERS.get(scheme)
+    if module is not None:
+        register_plugin(importlib.import_module(module), name=f"{DRIVER_GROUP}:{scheme}")
+
+
+def _load_driver_entry_points(scheme: str | None) -> None:
+    """Load the ``virt.drivers`` entries named ``scheme`` (all when None)."""
+    key = f"{DRIVER_GROUP}:{scheme or '*'}"
+    if key in _loaded_groups:
+        return
+    _loaded_groups.add(key)
+    if not _autoload():
+        if scheme is None:
+            for name in BUILTIN_DRIVERS:
+                _load_builtin(name)
+        else:
+            _load_builtin(scheme)
+        return
+    selected = entry_points(group=DRIVER_GROUP)
+    found = False
+    for ep in selected:
+        if scheme is None or ep.name == scheme:
+            found = True
+            _load_entry_point(ep)
+    if not found and scheme is not None:
+        _load_builtin(scheme)  # an uninstalled (source-tree) virt-core still has its test driver
+
+
+def _collect_drivers() -> dict[str, DriverSpec]:
+    global _drivers
+    if _drivers is None:
+        drivers: dict[str, DriverSpec] = {}
+        pm = plugin_manager()
+        for impl in reversed(pm.hook.virt_register_drivers.get_hookimpls()):
+            try:
+                specs = list(impl.function() or ())
+            except Exception as exc:  # noqa: BLE001
+                _report(f"plugin {impl.plugin_name} failed in virt_register_drivers: {exc}")
+                continue
+            for spec in specs:
+                if not isinstance(spec, DriverSpec):
+                    _report(f"plugin {impl.plugin_name} returned {spec!r}, not a DriverSpec")
+                    continue
+                if spec.scheme in drivers:
+                    _report(f"URI scheme '{spec.scheme}' is claimed twice; plugin "
+                            f"{impl.plugin_name} ignored in favour of the first")
+                    continue
+                drivers[spec.scheme] = spec
+        _drivers = drivers
+    return _drivers
+
+
+def known_drivers() -> dict[str, DriverSpec]:
+    """Every installed driver, by scheme (loads every driver entry point)."""
+    with _lock:
+        _load_driver_entry_points(None)
+        return dict(_collect_drivers())
+
+
+def find_driver(uri: URI) -> DriverSpec:
+    """The driver that takes ``uri``: the remote one for URIs with a transport or host."""
+    with _lock:
+        scheme = "remote" if uri.is_remote else uri.driver
+        _load_driver_entry_points(scheme)
+        spec = _collect_drivers().get(scheme)
+        if spec is None:
+            hint = ("install virt-remote for remote URIs" if scheme == "remote"
+                    else f"install the virt driver for '{uri.driver}' (e.g. virt-driver-{uri.driver})")
+            raise VirtError(ErrorNumber.NO_CONNECT, f"{uri}: {hint}", domain=ErrorDomain.NONE)
+        return spec
+
+
+def _connection_plugins() -> list[ConnectionPlugin]:
+    global _conn_plugins
+    if PLUGIN_GROUP not in _loaded_groups:
+        _loaded_groups.add(PLUGIN_GROUP)
+        if _autoload():
+            for ep in entry_points(group=PLUGIN_GROUP):
+                _load_entry_point(ep)
+    if _conn_plugins is None:
+        found: list[ConnectionPlugin] = []
+        for impl in reversed(plugin_manager().hook.virt_register_connection_plugins.get_hookimpls()):
+            try:
+                found.extend(impl.function() or ())
+            except Exception as exc:  # noqa: BLE001
+                _report(f"plugin {impl.plugin_name} failed in virt_register_connection_plugins: {exc}")
+        _conn_plugins = found
+    return _conn_plugins
+
+
+def _tracer(pm: pluggy.PluginManager) -> Callable[[], None]:
+    pm.trace.root.setwriter(sys.stderr.write)
+    return pm.enable_tracing()
+
+
+def build_connection_manager(spec: DriverSpec, uri: URI, readonly: bool,
+                             extra: tuple[object, ...] = ()) -> tuple[pluggy.PluginManager, object]:
+    """Build one connection's plugin manager: providers, wrappers, ``extra`` (the core's own
+    event dispatcher), then the driver's connection object (registered last so that pluggy,
+    which calls the newest first, asks the driver before any provider)."""
+    pm = pluggy.PluginManager(PROJECT)
+    for module in OPERATION_MODULES:
+        pm.add_hookspecs(module)
+    request = OpenRequest(uri=uri, readonly=readonly, hook=pm.hook)
+    with _lock:
+        plugins = list(_connection_plugins()) if not spec.remote else []
+    wanted: list[tuple[str, object]] = []
+    for cp in plugins:
+        if cp.kind == "provider" and cp.area not in spec.accepts:
+            continue
+        try:
+            obj = cp.factory(request, spec)
+        except VirtError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            _report(f"connection plugin {cp.name} failed for {uri}: {exc}")
+            continue
+        if obj is not None:
+            wanted.append((cp.name, obj))
+    for obj in extra:
+        pm.register(obj)
+    for name, obj in wanted:
+        pm.register(obj, name=name)
+    try:
+        driver = spec.open(request)
+    except VirtError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a driver's bug is reported, not a traceback
+        raise VirtError(ErrorNumber.INTERNAL_ERROR,
+                        f"driver '{spec.scheme}' failed to open {uri}: {type(exc).__name__}: {exc}") from exc
+    pm.register(driver, name=f"driver:{spec.scheme}")
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise VirtError(ErrorNumber.INTERNAL_ERROR, f"plugin implements an unknown hook: {exc}") from None
+    if os.environ.get("VIRT_TRACE"):
+        _tracer(pm)
+    return pm, driver
+
+
+def implemented_hooks(pm: pluggy.PluginManager) -> dict[str, Any]:
+    """hook name -> caller, for every operation hook at least one plugin implements."""
+    out: dict[str, Any] = {}
+    for name in _SPECS:
+        caller = getattr(pm.hook, name, None)
+        if caller is not None and caller.get_hookimpls():
+            out[name] = caller
+    return out

@@ -1,0 +1,335 @@
+"""The ``virt`` command framework: virsh's command syntax, option rules and output shapes.
+
+A command is a function registered with :func:`command`; its options are declared like
+virsh's (``--name value``, ``--name=value``, positional values filling required/data options
+in order, ``--flag`` booleans).  Several commands run in one invocation separated by ``;``.
+After each command a blank line is printed unless ``--quiet``, as virsh does.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TextIO
+
+import attrs
+
+from virt._errors import VirtError
+
+__all__ = ["Opt", "Command", "CommandError", "Context", "command", "COMMANDS", "parse_line",
+           "parse_argv", "run_commands", "table_lines"]
+
+
+@attrs.frozen
+class Opt:
+    """One option of a command.
+
+    :ivar kind: ``"bool"`` (a flag), ``"string"``, ``"int"``, or ``"argv"`` (every remaining
+        positional word).
+    :ivar positional: may be given without its ``--name`` (virsh's data/required options).
+    :ivar required: the command fails with virsh's message when it is absent.
+    """
+
+    name: str
+    kind: str = "string"
+    help: str = ""
+    required: bool = False
+    positional: bool = False
+    aliases: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Command:
+    name: str
+    handler: Callable[[Context, dict[str, Any]], None]
+    opts: tuple[Opt, ...]
+    help: str
+    group: str
+    aliases: tuple[str, ...] = ()
+    needs_connection: bool = True
+    json: bool = False  # accepts --json
+
+
+COMMANDS: dict[str, Command] = {}
+_JSON_OPT = Opt("json", "bool", "print machine-readable JSON")
+
+
+def command(name: str, *opts: Opt, help: str = "", group: str = "Host and Hypervisor",
+            aliases: tuple[str, ...] = (), needs_connection: bool = True,
+            json: bool = False) -> Callable[[Callable[[Context, dict[str, Any]], None]], Callable[[Context, dict[str, Any]], None]]:
+    """Register a command.  ``json=True`` adds ``--json`` (listing and info commands)."""
+
+    def register(fn: Callable[[Context, dict[str, Any]], None]) -> Callable[[Context, dict[str, Any]], None]:
+        all_opts = opts + ((_JSON_OPT,) if json else ())
+        cmd = Command(name, fn, all_opts, help or (fn.__doc__ or "").strip().split("\n")[0], group,
+                      aliases, needs_connection, json)
+        COMMANDS[name] = cmd
+        for alias in aliases:
+            COMMANDS[alias] = cmd
+        return fn
+
+    return register
+
+
+class CommandError(Exception):
+    """A command failed: virsh prints ``error: <message>`` and then, when there is one, the
+    libvirt error behind it (``error: <cause.message>``)."""
+
+    def __init__(self, message: str | None, cause: VirtError | None = None) -> None:
+        super().__init__(message or (cause.message if cause else ""))
+        self.text = message
+        self.cause = cause
+
+
+class Context:
+    """What a command sees: the connection (opened on first use), output streams and modes."""
+
+    def __init__(self, uri: str | None, readonly: bool, out: TextIO, err: TextIO,
+                 quiet: bool = False, json_mode: bool = False, rich_mode: bool = False) -> None:
+        self.uri = uri
+        self.readonly = readonly
+        self.out = out
+        self.err = err
+        self.quiet = quiet
+        self.json_mode = json_mode
+        self.rich_mode = rich_mode
+        self._conn: Any = None
+        self.want_json = False  # set per command from --json or the global flag
+
+    @property
+    def conn(self) -> Any:
+        if self._conn is None:
+            import virt
+
+            try:
+                self._conn = virt.open(self.uri, readonly=self.readonly)
+            except VirtError as exc:
+                raise CommandError("failed to connect to the hypervisor", exc) from None
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def reconnect(self, uri: str | None, readonly: bool) -> None:
+        self.close()
+        self.uri = uri
+        self.readonly = readonly
+
+    # -- output ---------------------------------------------------------------------------
+
+    def print(self, text: str = "", end: str = "\n") -> None:
+        self.out.write(text + end)
+
+    def extra(self, text: str) -> None:
+        """virsh's ``vshPrintExtra``: informational text that ``--quiet`` hides."""
+        if not self.quiet:
+            self.out.write(text)
+
+    def emit_json(self, data: Any) -> None:
+        self.out.write(json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+    def table(self, headers: Sequence[str], rows: Iterable[Sequence[str]],
+              records: list[dict[str, Any]] | None = None) -> None:
+        """A listing: virsh's table, JSON (``records`` or rows keyed by header), or rich."""
+        rows = [list(r) for r in rows]
+        if self.want_json:
+            if records is None:
+                records = [dict(zip(headers, r, strict=False)) for r in rows]
+            self.emit_json(records)
+        elif self.rich_mode:
+            _rich_table(self, headers, rows)
+        else:
+            for line in table_lines(headers, rows):
+                self.out.write(line + "\n")
+
+    def fields(self, pairs: Sequence[tuple[str, Any]], width: int = 15, record: dict[str, Any] | None = None) -> None:
+        """An info block: ``Label:   value`` lines padded like virsh's, or JSON."""
+        if self.want_json:
+            self.emit_json(record if record is not None else {k: v for k, v in pairs})
+            return
+        for label, value in pairs:
+            self.out.write(f"{label + ':':<{width}} {value}\n".replace(" \n", " \n"))
+
+
+def _json_default(obj: Any) -> Any:
+    if attrs.has(type(obj)):
+        return attrs.asdict(obj)
+    if hasattr(obj, "name") and hasattr(obj, "value"):
+        return obj.name.lower()
+    return str(obj)
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def table_lines(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """virsh's ``vshTable``: one leading space, three between columns, the last unpadded;
+    the rule is two longer than a fully padded line."""
+    widths = [_width(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], _width(cell))
+
+    def line(cells: Sequence[str]) -> str:
+        parts = []
+        for i, cell in enumerate(cells):
+            pad = "" if i == len(cells) - 1 else " " * (widths[i] - _width(cell))
+            parts.append(cell + pad)
+        return " " + "   ".join(parts)
+
+    rule = "-" * (1 + sum(widths) + 3 * (len(widths) - 1) + 2)
+    return [line(headers), rule] + [line(r) for r in rows]
+
+
+def _rich_table(ctx: Context, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*headers, header_style="bold")
+    for row in rows:
+        table.add_row(*row)
+    Console(file=ctx.out).print(table)
+
+
+# -- parsing ------------------------------------------------------------------------------
+
+
+def parse_line(text: str) -> list[list[str]]:
+    """Split a command string into commands (``;`` or newline separated) of words."""
+    lexer = shlex.shlex(text, posix=True, punctuation_chars=";")
+    lexer.whitespace_split = True
+    lexer.commenters = "#"
+    commands: list[list[str]] = [[]]
+    try:
+        for token in lexer:
+            if token == ";" or set(token) == {";"}:
+                commands.append([])
+            else:
+                commands[-1].append(token)
+    except ValueError as exc:
+        raise CommandError(f"command line parse error: {exc}") from None
+    return [c for c in commands if c]
+
+
+def parse_argv(words: Sequence[str]) -> list[list[str]]:
+    """Commands from argv: a lone ``;`` word separates them; a single word is a command line."""
+    if len(words) == 1:
+        return parse_line(words[0])
+    commands: list[list[str]] = [[]]
+    for word in words:
+        if word == ";":
+            commands.append([])
+        else:
+            commands[-1].append(word)
+    return [c for c in commands if c]
+
+
+def bind(cmd: Command, words: Sequence[str]) -> dict[str, Any]:
+    """Match words to ``cmd``'s options with virsh's rules and messages."""
+    values: dict[str, Any] = {}
+    by_name: dict[str, Opt] = {}
+    for opt in cmd.opts:
+        by_name[opt.name] = opt
+        for alias in opt.aliases:
+            by_name[alias] = opt
+    positional = [o for o in cmd.opts if o.positional]
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word.startswith("--") and len(word) > 2:
+            name, eq, inline = word[2:].partition("=")
+            opt = by_name.get(name)
+            if opt is None:
+                raise CommandError(f"command '{cmd.name}' doesn't support option --{name}")
+            if opt.kind == "bool":
+                if eq:
+                    raise CommandError(f"invalid '=' after option --{name}")
+                values[opt.name] = True
+            else:
+                if not eq:
+                    i += 1
+                    if i >= len(words):
+                        raise CommandError(f"expected syntax: --{name} <{opt.kind}>")
+                    inline = words[i]
+                values[opt.name] = _convert(cmd, opt, inline)
+        else:
+            slot = next((o for o in positional if o.name not in values), None)
+            if slot is None:
+                raise CommandError(f"unexpected data '{word}'")
+            if slot.kind == "argv":
+                values[slot.name] = list(words[i:])
+                break
+            values[slot.name] = _convert(cmd, slot, word)
+        i += 1
+    for opt in cmd.opts:
+        if opt.required and opt.name not in values:
+            raise CommandError(f"command '{cmd.name}' requires <{opt.name}> option")
+        if opt.kind == "bool":
+            values.setdefault(opt.name, False)
+        else:
+            values.setdefault(opt.name, None)
+    return values
+
+
+def _convert(cmd: Command, opt: Opt, value: str) -> Any:
+    if opt.kind == "int":
+        try:
+            return int(value, 10)
+        except ValueError:
+            raise CommandError(f"Numeric value '{value}' for <{opt.name}> option is malformed or out of range") from None
+    return value
+
+
+def run_commands(ctx: Context, commands: Sequence[Sequence[str]]) -> bool:
+    """Run commands in order as virsh does; returns whether the last one succeeded."""
+    ok = True
+    resolved = []
+    for words in commands:
+        cmd = COMMANDS.get(words[0])
+        if cmd is None:
+            ctx.err.write(f"error: unknown command: '{words[0]}'\n")
+            return False
+        resolved.append((cmd, words[1:]))
+    for cmd, args in resolved:
+        ok = run_one(ctx, cmd, args)
+        if cmd.name in ("quit", "exit"):
+            break
+        ctx.extra("\n")
+    return ok
+
+
+def run_one(ctx: Context, cmd: Command, args: Sequence[str]) -> bool:
+    try:
+        opts = bind(cmd, args)
+        ctx.want_json = bool(opts.get("json")) or (ctx.json_mode and cmd.json)
+        cmd.handler(ctx, opts)
+        return True
+    except CommandError as exc:
+        if exc.text:
+            ctx.err.write(f"error: {exc.text}\n")
+        if exc.cause is not None:
+            ctx.err.write(f"error: {exc.cause.message}\n")
+        return False
+    except VirtError as exc:
+        ctx.err.write(f"error: {exc.message}\n")
+        return False
+    except BrokenPipeError:
+        raise
+    except KeyboardInterrupt:
+        ctx.err.write("error: interrupted\n")
+        return False
+    finally:
+        ctx.want_json = False
+
+
+def stdout_is_tty() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False

@@ -1,0 +1,1 @@
+"""virt CLI commands, one module per area (each registers with ``virt.cli._framework.command``)."""

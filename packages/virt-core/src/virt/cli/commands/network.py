@@ -1,0 +1,1 @@
+"""virt CLI: network commands."""

@@ -1,0 +1,1 @@
+"""virt CLI: snapshot commands."""

@@ -1,0 +1,112 @@
+"""The in-memory node behind ``test:///`` URIs and the registry that shares it."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import attrs
+
+from virt._errors import ErrorDomain, ErrorNumber, VirtError
+from virt._records import DomainEvent, DomainState, NetworkEvent, NodeInfo, PoolEvent
+
+__all__ = ["DomainObj", "NodeState", "acquire", "release"]
+
+
+@attrs.define(eq=False)
+class DomainObj:
+    """One domain: its persistent definition, its live one while running, and its state."""
+
+    uuid: str
+    name: str
+    persistent_def: Any = None  # DomainDocument, None for a transient domain
+    live_def: Any = None  # DomainDocument while active
+    state: DomainState = DomainState.SHUTOFF
+    reason: int = 0
+    id: int = -1
+    autostart: bool = False
+    managed_save: bool = False
+    extra: dict[str, Any] = attrs.field(factory=dict)  # per-area bookkeeping (snapshots, stats)
+
+    @property
+    def active(self) -> bool:
+        return self.id >= 0
+
+    @property
+    def persistent(self) -> bool:
+        return self.persistent_def is not None
+
+    @property
+    def definition(self) -> Any:
+        """The definition that describes the domain now: live when running."""
+        return self.live_def if self.live_def is not None else self.persistent_def
+
+
+@attrs.define(eq=False)
+class NodeState:
+    """Everything a ``test:///`` node holds.  Every access goes through ``lock``."""
+
+    key: str
+    node_info: NodeInfo
+    lock: threading.RLock = attrs.field(factory=threading.RLock)
+    domains: dict[str, DomainObj] = attrs.field(factory=dict)  # by uuid
+    domain_names: dict[str, str] = attrs.field(factory=dict)  # name -> uuid
+    next_domain_id: int = 1
+    networks: dict[str, Any] = attrs.field(factory=dict)  # by uuid; see _networks
+    pools: dict[str, Any] = attrs.field(factory=dict)  # by uuid; see _storage
+    interfaces: dict[str, Any] = attrs.field(factory=dict)  # by name; see _host
+    nodedevs: dict[str, Any] = attrs.field(factory=dict)  # by name; see _host
+    extra: dict[str, Any] = attrs.field(factory=dict)
+    listeners: list[Any] = attrs.field(factory=list)  # hook relays of open connections
+
+    # -- domains --------------------------------------------------------------------------
+
+    def domain(self, uuid: str) -> DomainObj:
+        dom = self.domains.get(uuid)
+        if dom is None:
+            raise VirtError(ErrorNumber.NO_DOMAIN, f"no domain with matching uuid '{uuid}'",
+                            domain=ErrorDomain.DOM)
+        return dom
+
+    def add_domain(self, dom: DomainObj) -> None:
+        self.domains[dom.uuid] = dom
+        self.domain_names[dom.name] = dom.uuid
+
+    def remove_domain(self, dom: DomainObj) -> None:
+        self.domains.pop(dom.uuid, None)
+        if self.domain_names.get(dom.name) == dom.uuid:
+            del self.domain_names[dom.name]
+
+    # -- events ---------------------------------------------------------------------------
+
+    def emit(self, event: DomainEvent | NetworkEvent | PoolEvent) -> None:
+        hook_name = {DomainEvent: "virt_event_domain", NetworkEvent: "virt_event_network",
+                     PoolEvent: "virt_event_pool"}[type(event)]
+        for relay in list(self.listeners):
+            getattr(relay, hook_name)(event=event)
+
+
+_registry_lock = threading.Lock()
+_shared: dict[str, tuple[NodeState, int]] = {}
+
+
+def acquire(key: str, build: Any) -> NodeState:
+    """The shared node for ``key`` (``"default"``), built by ``build()`` on first use."""
+    with _registry_lock:
+        node, count = _shared.get(key, (None, 0))
+        if node is None:
+            node = build()
+        _shared[key] = (node, count + 1)
+        return node
+
+
+def release(key: str) -> None:
+    """Drop one user of the shared node; the last one resets it (libvirt's test driver does)."""
+    with _registry_lock:
+        node, count = _shared.get(key, (None, 0))
+        if node is None:
+            return
+        if count <= 1:
+            del _shared[key]
+        else:
+            _shared[key] = (node, count - 1)

@@ -1,0 +1,26 @@
+"""The driver contract: pluggy hook specifications, grouped by area.
+
+:mod:`registration` runs on the process-wide plugin manager; every other module is added to
+each connection's plugin manager (:data:`OPERATION_MODULES`).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from virt.hookspecs import connection, domain, events, network, node, registration, snapshot, storage
+
+__all__ = ["OPERATION_MODULES", "registration", "connection", "node", "domain", "snapshot",
+           "network", "storage", "events", "operation_specs"]
+
+OPERATION_MODULES: tuple[ModuleType, ...] = (connection, node, domain, snapshot, network, storage, events)
+
+
+def operation_specs() -> dict[str, object]:
+    """Every hook spec a connection's plugin manager carries, by hook name."""
+    return {
+        name: fn
+        for module in OPERATION_MODULES
+        for name, fn in vars(module).items()
+        if name.startswith("virt_") and callable(fn)
+    }

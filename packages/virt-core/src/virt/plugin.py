@@ -1,0 +1,90 @@
+"""What a plugin author imports: the markers and the registration records.
+
+A driver distribution declares an entry point in the ``virt.drivers`` group whose name is the
+URI scheme it serves, pointing at a module that implements
+:func:`~virt.hookspecs.registration.virt_register_drivers`::
+
+    [project.entry-points."virt.drivers"]
+    mydrv = "mydrv"
+
+    # mydrv/__init__.py
+    from virt.plugin import DriverSpec, hookimpl
+
+    @hookimpl
+    def virt_register_drivers():
+        return [DriverSpec(scheme="mydrv", open=MyConnection)]
+
+``open`` receives an :class:`OpenRequest` and returns the connection object: any object whose
+``virt_*`` methods (decorated with :data:`hookimpl`) implement operation hooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+import attrs
+
+from virt._markers import hookimpl, hookspec
+from virt._uri import URI
+
+__all__ = ["ConnectionPlugin", "DriverSpec", "OpenRequest", "hookimpl", "hookspec",
+           "DRIVER_GROUP", "PLUGIN_GROUP"]
+
+#: Entry-point group of hypervisor drivers; an entry's name is the URI scheme it serves.
+DRIVER_GROUP = "virt.drivers"
+#: Entry-point group of connection plugins (secondary providers, cross-cutting wrappers).
+PLUGIN_GROUP = "virt.plugins"
+
+
+@attrs.frozen
+class OpenRequest:
+    """What a driver's ``open`` is given.
+
+    :ivar uri: the parsed URI being opened.
+    :ivar readonly: the caller asked for a read-only connection.
+    :ivar hook: the connection's own hook relay: call event hooks on it
+        (``request.hook.virt_event_domain(event=...)``).
+    """
+
+    uri: URI
+    readonly: bool = False
+    hook: Any = None
+
+
+@attrs.frozen
+class DriverSpec:
+    """A hypervisor driver.
+
+    :ivar scheme: the URI scheme served (``test``, ``qemu``); also the entry-point name.
+    :ivar open: builds the connection object for an :class:`OpenRequest`; raise
+        ``VirtError`` when the URI is not for this driver (bad path, missing binary).
+    :ivar accepts: areas of provider plugins this driver wants attached to its connections
+        (``"storage"``, ``"network"``, ``"node"``...): local hypervisors accept the host's.
+    :ivar remote: this driver carries other drivers' URIs (``driver+transport://host/``).
+    :ivar description: one line for ``virt drivers``.
+    """
+
+    scheme: str
+    open: Callable[[OpenRequest], object]
+    accepts: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    remote: bool = False
+    description: str = ""
+
+
+@attrs.frozen
+class ConnectionPlugin:
+    """A plugin added to connections next to the driver.
+
+    :ivar name: unique name (shown by tracing and in errors).
+    :ivar kind: ``"provider"`` implements operation hooks for drivers that accept ``area``;
+        ``"wrapper"`` is cross-cutting and applies to every connection its factory accepts.
+    :ivar factory: called with the :class:`OpenRequest` (and the :class:`DriverSpec`); returns
+        the plugin object, or None to stay out of this connection.
+    :ivar area: what a provider provides (``"storage"``, ``"network"``...).
+    """
+
+    name: str
+    kind: Literal["provider", "wrapper"]
+    factory: Callable[[OpenRequest, DriverSpec], object | None]
+    area: str = ""

@@ -1,0 +1,190 @@
+"""Safe parsing and libvirt-style formatting shared by every XML model.
+
+Parsing: no entity expansion, no DTD loading, no network, a size limit; every failure is a
+``VirtError(XML_ERROR)``.  Formatting: what libvirt's ``virBuffer`` writes — two-space indent,
+single-quoted attributes, ``<x/>`` for empty elements, ``&apos;``/``&quot;`` escapes — so the
+output can be compared byte for byte with libvirt's.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any, ClassVar, Self
+
+from lxml import etree
+
+from virt._errors import ErrorDomain, ErrorNumber, VirtError
+
+__all__ = [
+    "MAX_XML_BYTES", "Element", "XMLDocument", "parse_xml", "format_element", "escape",
+    "xml_error", "sub", "ensure",
+]
+
+Element = etree._Element
+
+# libvirt's remote protocol carries strings of at most 4 MiB (VIR_NET_MESSAGE_STRING_MAX);
+# nothing a driver accepts can be larger, so refuse before lxml builds a tree.
+MAX_XML_BYTES = 4 * 1024 * 1024
+
+_PARSER = etree.XMLParser(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    dtd_validation=False,
+    huge_tree=False,
+    remove_blank_text=False,
+    remove_comments=True,
+    remove_pis=True,
+    collect_ids=False,
+)
+
+
+def xml_error(detail: str, domain: ErrorDomain = ErrorDomain.XML) -> VirtError:
+    return VirtError(ErrorNumber.XML_ERROR, detail, domain=domain)
+
+
+def parse_xml(text: str | bytes, *, root: str | None = None, domain: ErrorDomain = ErrorDomain.XML) -> Element:
+    """Parse untrusted XML into an element, or raise ``VirtError(XML_ERROR)``.
+
+    :param root: the expected root element name (``domain``, ``network``); another one is an
+        error, as in libvirt ("unexpected root element <x>, expecting <domain>").
+    """
+    if isinstance(text, str):
+        if len(text) > MAX_XML_BYTES:
+            raise xml_error(f"document is larger than {MAX_XML_BYTES} bytes", domain)
+        data = text.encode("utf-8")
+    elif isinstance(text, (bytes, bytearray)):
+        data = bytes(text)
+    else:
+        raise VirtError(ErrorNumber.INVALID_ARG, f"XML must be a string, not {type(text).__name__}", domain=domain)
+    if len(data) > MAX_XML_BYTES:
+        raise xml_error(f"document is larger than {MAX_XML_BYTES} bytes", domain)
+    if b"<!ENTITY" in data or b"<!entity" in data:
+        raise xml_error("entity declarations are not allowed", domain)
+    try:
+        tree = etree.fromstring(data, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise xml_error(f"malformed XML: {exc.msg}", domain) from None
+    except ValueError as exc:  # e.g. a str with an encoding declaration
+        raise xml_error(f"malformed XML: {exc}", domain) from None
+    if any(isinstance(node, etree._Entity) for node in tree.iter()):
+        raise xml_error("entity references are not allowed", domain)
+    if root is not None and tree.tag != root:
+        raise xml_error(f"unexpected root element <{tree.tag}>, expecting <{root}>", domain)
+    return tree
+
+
+_ESCAPES = str.maketrans({"<": "&lt;", ">": "&gt;", "&": "&amp;", "'": "&apos;", '"': "&quot;"})
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def escape(value: str) -> str:
+    """Escape text or an attribute value as libvirt's ``virBufferEscapeString`` does."""
+    value = value.translate(_ESCAPES)
+    if "\r" in value or "\n" in value or "\t" in value:
+        value = value.replace("\r", "&#13;")
+    return _CONTROL.sub("", value)
+
+
+def _qname(elem: Element, tag: str) -> str:
+    if tag[0] != "{":
+        return tag
+    ns, _, local = tag[1:].partition("}")
+    for prefix, uri in (elem.nsmap or {}).items():
+        if uri == ns and prefix:
+            return f"{prefix}:{local}"
+    return local
+
+
+def format_element(elem: Element, indent: int = 0, out: list[str] | None = None) -> list[str]:
+    """Append libvirt-style lines for ``elem`` to ``out`` (which is returned)."""
+    if out is None:
+        out = []
+    pad = " " * indent
+    tag = _qname(elem, elem.tag)
+    parts = [pad, "<", tag]
+    parent = elem.getparent()
+    parent_ns = parent.nsmap if parent is not None else {}
+    for prefix, uri in elem.nsmap.items():
+        if parent_ns.get(prefix) != uri:
+            parts.append(f" xmlns:{prefix}='{escape(uri)}'" if prefix else f" xmlns='{escape(uri)}'")
+    for key, value in elem.attrib.items():
+        parts.append(f" {_qname(elem, key)}='{escape(value)}'")
+    children = [c for c in elem if isinstance(c.tag, str)]
+    text = elem.text or ""
+    if not children:
+        if text:
+            parts.append(f">{escape(text)}</{tag}>")
+        else:
+            parts.append("/>")
+        out.append("".join(parts))
+        return out
+    if text.strip() or any((c.tail or "").strip() for c in children):
+        # Mixed content: keep it exactly, on one line, as libvirt does for such nodes.
+        parts.append(">")
+        parts.append(escape(text))
+        for child in children:
+            parts.append("".join(line.lstrip() if i == 0 else line for i, line in enumerate(format_element(child, 0))))
+            parts.append(escape(child.tail or ""))
+        parts.append(f"</{tag}>")
+        out.append("".join(parts))
+        return out
+    parts.append(">")
+    out.append("".join(parts))
+    for child in children:
+        format_element(child, indent + 2, out)
+    out.append(f"{pad}</{tag}>")
+    return out
+
+
+def sub(parent: Element, tag: str, attrib: dict[str, str] | None = None, text: str | None = None, index: int | None = None) -> Element:
+    """Make a child element (at ``index`` when given) with ordered attributes and text."""
+    child = etree.Element(tag)
+    for key, value in (attrib or {}).items():
+        child.set(key, value)
+    if text is not None:
+        child.text = text
+    if index is None:
+        parent.append(child)
+    else:
+        parent.insert(index, child)
+    return child
+
+
+def ensure(parent: Element, tag: str) -> Element:
+    """The first ``tag`` child of ``parent``, made when absent."""
+    found = parent.find(tag)
+    return found if found is not None else sub(parent, tag)
+
+
+class XMLDocument:
+    """Base of the XML models: an lxml tree kept whole (so nothing unknown is lost) plus typed
+    accessors defined by each subclass.  ``from_string`` parses and checks; ``to_string``
+    formats as libvirt does."""
+
+    ROOT: ClassVar[str] = ""
+    ERROR_DOMAIN: ClassVar[ErrorDomain] = ErrorDomain.XML
+
+    __slots__ = ("root",)
+
+    def __init__(self, root: Element) -> None:
+        self.root = root
+
+    @classmethod
+    def from_string(cls, text: str | bytes, **options: Any) -> Self:
+        doc = cls(parse_xml(text, root=cls.ROOT, domain=cls.ERROR_DOMAIN))
+        doc.post_parse(**options)
+        return doc
+
+    def post_parse(self, **options: Any) -> None:
+        """Check and normalise after parsing (libvirt's post-parse and validate steps)."""
+
+    def copy(self) -> Self:
+        return type(self)(copy.deepcopy(self.root))
+
+    def to_string(self, **options: Any) -> str:
+        return "\n".join(format_element(self.root)) + "\n"
+
+    def __str__(self) -> str:
+        return self.to_string()

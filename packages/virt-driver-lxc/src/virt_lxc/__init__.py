@@ -1,0 +1,1 @@
+"""virt's LXC plugin (its code arrives with its own issue)."""

@@ -1,0 +1,1 @@
+"""virt's QEMU plugin (its code arrives with its own issue)."""

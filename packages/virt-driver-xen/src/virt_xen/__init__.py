@@ -1,0 +1,1 @@
+"""virt's Xen plugin (its code arrives with its own issue)."""

@@ -1,0 +1,1 @@
+"""virt's host plugin (its code arrives with its own issue)."""

@@ -1,0 +1,1 @@
+"""virt's remote plugin (its code arrives with its own issue)."""
