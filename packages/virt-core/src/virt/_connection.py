@@ -8,7 +8,6 @@ driver, so a handle never goes stale.
 from __future__ import annotations
 
 import itertools
-import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -27,8 +26,6 @@ from virt._uri import URI, resolve_uri
 
 __all__ = ["Connection", "Domain", "Network", "StoragePool", "StorageVolume", "NodeDevice",
            "Interface", "Snapshot", "open"]
-
-log = logging.getLogger("virt")
 
 # libvirt's VIR_CONNECT_LIST_*_ACTIVE / _INACTIVE bits, the same for every object kind.
 LIST_ACTIVE = 1
@@ -84,7 +81,9 @@ class _EventDispatcher:
             try:
                 callback(conn, event)
             except Exception:  # a subscriber's bug must not break the driver that reported
-                log.exception("event callback %r failed", callback)
+                import logging
+
+                logging.getLogger("virt").exception("event callback %r failed", callback)
 
     @hookimpl
     def virt_event_domain(self, event: DomainEvent) -> None:

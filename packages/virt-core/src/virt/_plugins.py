@@ -9,19 +9,24 @@ Environment:
     registered with :func:`register_plugin` are known.
 ``VIRT_TRACE``
     when set, every hook call of every connection is written to stderr (pluggy's tracing).
+``VIRT_NO_ENTRY_POINT_CACHE``
+    when set, entry points are read from the installed distributions on every start instead
+    of from the cache (see :func:`_entry_points`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
-import logging
+import json
 import os
 import sys
 import threading
 from collections.abc import Callable
-from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
 from typing import Any
+
+import attrs
 
 import pluggy
 
@@ -33,8 +38,6 @@ from virt.plugin import DRIVER_GROUP, PLUGIN_GROUP, ConnectionPlugin, DriverSpec
 
 __all__ = ["PluginProblem", "plugin_manager", "register_plugin", "find_driver", "problems",
            "build_connection_manager", "known_drivers", "MUTATING_HOOKS", "LIBVIRT_API"]
-
-log = logging.getLogger("virt.plugins")
 
 BUILTIN_DRIVERS = {"test": "virt.drivers.test"}
 
@@ -100,10 +103,92 @@ def register_plugin(plugin: ModuleType | object, name: str | None = None) -> Non
         _conn_plugins = None
 
 
-def _load_entry_point(ep: EntryPoint) -> None:
-    source = f"{ep.group}:{ep.name} = {ep.value}"
-    if ep.dist is not None:
-        source += f" (from {ep.dist.name} {ep.dist.version})"
+@attrs.frozen
+class _EntryPoint:
+    group: str
+    name: str
+    value: str
+    dist: str
+
+    def load(self) -> Any:
+        module_name, _, attr = self.value.partition(":")
+        obj: Any = importlib.import_module(module_name.strip())
+        for part in filter(None, attr.strip().split(".")):
+            obj = getattr(obj, part)
+        return obj
+
+
+_GROUPS = (DRIVER_GROUP, PLUGIN_GROUP)
+_ep_cache: dict[str, list[_EntryPoint]] | None = None
+
+
+def _cache_file(key: str) -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "virt", f"entry-points-{key[:16]}.json")
+
+
+def _scan_entry_points() -> dict[str, list[_EntryPoint]]:
+    from importlib.metadata import entry_points
+
+    found: dict[str, list[_EntryPoint]] = {group: [] for group in _GROUPS}
+    for group in _GROUPS:
+        for ep in entry_points(group=group):
+            dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else "?"
+            found[group].append(_EntryPoint(group, ep.name, ep.value, dist))
+    return found
+
+
+def _entry_points(group: str) -> list[_EntryPoint]:
+    """The entry points of ``group``.
+
+    Reading them means importing ``importlib.metadata`` and opening every installed
+    distribution's metadata, which costs more than the rest of a CLI start.  So the result is
+    cached in ``$XDG_CACHE_HOME/virt/``, keyed by the interpreter, ``sys.path`` and the
+    modification times of its directories: installing or removing a distribution changes the
+    directory it lives in, and with it the key.
+    """
+    global _ep_cache
+    if _ep_cache is None:
+        stamp = [sys.executable]
+        for entry in sys.path:
+            try:
+                stamp.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
+            except OSError:
+                stamp.append(f"{entry}:-")
+        key = hashlib.sha256("\n".join(stamp).encode()).hexdigest()
+        path = _cache_file(key)
+        use_cache = not os.environ.get("VIRT_NO_ENTRY_POINT_CACHE")
+        data: dict[str, list[_EntryPoint]] | None = None
+        if use_cache:
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    raw = json.load(handle)
+                if raw.get("key") == key:
+                    data = {g: [_EntryPoint(**e) for e in raw["groups"].get(g, [])] for g in _GROUPS}
+            except (OSError, ValueError, TypeError, KeyError):
+                data = None
+        if data is None:
+            data = _scan_entry_points()
+            if use_cache:
+                _write_cache(path, key, data)
+        _ep_cache = data
+    return list(_ep_cache.get(group, ()))
+
+
+def _write_cache(path: str, key: str, data: dict[str, list[_EntryPoint]]) -> None:
+    payload = {"key": key, "groups": {g: [attrs.asdict(e) for e in eps] for g, eps in data.items()}}
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only home only costs the scan
+
+
+def _load_entry_point(ep: _EntryPoint) -> None:
+    source = f"{ep.group}:{ep.name} = {ep.value} (from {ep.dist})"
     try:
         plugin = ep.load()
     except Exception as exc:  # noqa: BLE001 - a broken plugin is reported and skipped
@@ -131,7 +216,7 @@ def _load_driver_entry_points(scheme: str | None) -> None:
         else:
             _load_builtin(scheme)
         return
-    selected = entry_points(group=DRIVER_GROUP)
+    selected = _entry_points(DRIVER_GROUP)
     found = False
     for ep in selected:
         if scheme is None or ep.name == scheme:
@@ -190,7 +275,7 @@ def _connection_plugins() -> list[ConnectionPlugin]:
     if PLUGIN_GROUP not in _loaded_groups:
         _loaded_groups.add(PLUGIN_GROUP)
         if _autoload():
-            for ep in entry_points(group=PLUGIN_GROUP):
+            for ep in _entry_points(PLUGIN_GROUP):
                 _load_entry_point(ep)
     if _conn_plugins is None:
         found: list[ConnectionPlugin] = []
