@@ -16,12 +16,12 @@ Environment:
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import os
 import sys
 import threading
+import zlib
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -155,7 +155,8 @@ def _entry_points(group: str) -> list[_EntryPoint]:
                 stamp.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
             except OSError:
                 stamp.append(f"{entry}:-")
-        key = hashlib.sha256("\n".join(stamp).encode()).hexdigest()
+        text = "\n".join(stamp)
+        key = f"{zlib.crc32(text.encode()):08x}{zlib.adler32(text.encode()):08x}{len(text):x}"
         path = _cache_file(key)
         use_cache = not os.environ.get("VIRT_NO_ENTRY_POINT_CACHE")
         data: dict[str, list[_EntryPoint]] | None = None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import attrs
@@ -106,15 +105,15 @@ def parse_uri(text: str) -> URI:
     )
 
 
-def _config_paths() -> list[Path]:
+def _config_paths() -> list[str]:
     explicit = os.environ.get("VIRT_CONFIG")
     if explicit:
-        return [Path(explicit)]
-    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    paths = [base / "virt" / "virt.conf", base / "libvirt" / "libvirt.conf"]
+        return [explicit]
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    paths = [os.path.join(base, "virt", "virt.conf"), os.path.join(base, "libvirt", "libvirt.conf")]
     if os.geteuid() == 0:
-        paths.insert(0, Path("/etc/virt/virt.conf"))
-        paths.append(Path("/etc/libvirt/libvirt.conf"))
+        paths.insert(0, "/etc/virt/virt.conf")
+        paths.append("/etc/libvirt/libvirt.conf")
     return paths
 
 
@@ -126,10 +125,11 @@ def load_config() -> dict[str, str | list[str]]:
     """Read the first config file found (libvirt.conf syntax: ``uri_default``, ``uri_aliases``)."""
     for path in _config_paths():
         try:
-            text = path.read_text(encoding="utf-8")
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
         except OSError:
             continue
-        return _parse_conf(text, str(path))
+        return _parse_conf(text, path)
     return {}
 
 
