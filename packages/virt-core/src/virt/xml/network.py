@@ -1046,7 +1046,8 @@ class NetworkDocument(XMLDocument):
         if addrs:
             start_s, end_s = addrs[0].get("start"), addrs[0].get("end")
             if start_s is None:
-                raise fail(_D, f"missing 'start' attribute in <address> element in <nat> in <forward> in network {name}")
+                raise fail(_D, "missing 'start' attribute in <address> element in <nat> in <forward> in "
+                               f"network {name}")
             if end_s is None:
                 raise fail(_D, f"missing 'end' attribute in <address> element in <nat> in <forward> in network {name}")
             start, end = parse_ip(start_s), parse_ip(end_s)
@@ -1062,11 +1063,13 @@ class NetworkDocument(XMLDocument):
         if ports:
             ps = parse_uint(attr(ports[0], "start"))
             if ps is None or ps > 65535:
-                raise fail(_D, f"Missing or invalid 'start' attribute in <port> in <nat> in <forward> in network {name}",
+                raise fail(_D, "Missing or invalid 'start' attribute in <port> in <nat> in <forward> in "
+                               f"network {name}",
                            ErrorNumber.XML_DETAIL)
             pe = parse_uint(attr(ports[0], "end"))
             if pe is None or pe > 65535 or pe < ps:
-                raise fail(_D, f"Missing or invalid 'end' attribute in <port> in <nat> in <forward> in network {name}",
+                raise fail(_D, "Missing or invalid 'end' attribute in <port> in <nat> in <forward> in "
+                               f"network {name}",
                            ErrorNumber.XML_DETAIL)
             pstart, pend = ps, pe
         if start is None and not pstart and not pend and ipv6 is None:
