@@ -1,0 +1,170 @@
+"""CLI cold start: ``virt -c test:///default list --all`` against virsh's, as fresh processes.
+
+Runs alternate (virt, virsh, virt, ...) so that machine noise hits both sides alike; the
+median wall time of each is reported with their ratio, next to the interpreter's own floor
+(``python -c pass``), which no Python CLI can beat.  ``importtime()`` runs the virt CLI under
+``python -X importtime`` and ranks the modules that cost the most.
+
+    .venv/bin/python bench/cli_startup.py [--runs 20] [--json]
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ARGS = ["-c", "test:///default", "list", "--all"]
+
+
+def virt_command(python: str | None = None) -> list[str]:
+    """How to start the virt CLI: its console script when installed next to ``python``."""
+    python = python or sys.executable
+    script = Path(python).parent / "virt"
+    if script.is_file():
+        return [str(script)]
+    found = shutil.which("virt")
+    if found:
+        return [found]
+    return [python, "-c", "import sys; from virt.cli import main; sys.exit(main())"]
+
+
+def _python_of(cmd: list[str]) -> tuple[str, list[str]]:
+    """(interpreter, argv after it) to run ``cmd`` under ``python -X ...``."""
+    if cmd[0].endswith(("python", "python3")) or re.search(r"python3?(\.\d+)?$", cmd[0]):
+        return cmd[0], cmd[1:]
+    first = Path(cmd[0]).read_text(errors="replace").splitlines()[0] if Path(cmd[0]).is_file() else ""
+    interp = first[2:].strip().split()[0] if first.startswith("#!") else sys.executable
+    return interp, cmd
+
+
+def _once(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    return time.perf_counter() - t0, proc
+
+
+def measure(runs: int = 20, python: str | None = None, virsh: str | None = None) -> dict:
+    """Median wall times (ms) of the virt and virsh commands and of the bare interpreter."""
+    vcmd = virt_command(python) + ARGS
+    virsh = virsh or shutil.which("virsh")
+    interp, _ = _python_of(virt_command(python))
+    floor_cmd = [interp, "-c", "pass"]
+    cmds = {"virt": vcmd, "python -c pass": floor_cmd}
+    if virsh:
+        cmds["virsh"] = [virsh, *ARGS]
+    out: dict = {"runs": runs, "commands": {k: " ".join(v) for k, v in cmds.items()}}
+    times: dict[str, list[float]] = defaultdict(list)
+    errors: dict[str, str] = {}
+    for name, cmd in cmds.items():  # warm the page cache; check the command works
+        _, proc = _once(cmd)
+        if proc.returncode != 0:
+            errors[name] = f"exit {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-600:]}"
+        elif name != "python -c pass":
+            out.setdefault("sample_output", {})[name] = proc.stdout[:400]
+    for _ in range(runs):
+        for name, cmd in cmds.items():
+            dt, _ = _once(cmd)
+            times[name].append(dt * 1000.0)
+    for name, samples in times.items():
+        out[name] = {"median_ms": statistics.median(samples), "min_ms": min(samples),
+                     "samples_ms": samples}
+    if "virsh" in times and "virt" not in errors:
+        out["ratio"] = out["virt"]["median_ms"] / out["virsh"]["median_ms"]
+        out["floor_ratio"] = out["python -c pass"]["median_ms"] / out["virsh"]["median_ms"]
+    elif "virsh" not in times:
+        out["virsh_missing"] = True
+    if errors:
+        out["errors"] = errors
+    return out
+
+
+_LINE = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
+
+
+def parse_importtime(stderr: str) -> list[tuple[str, int, int, int]]:
+    """[(module, self_us, cumulative_us, depth)] from ``-X importtime`` output."""
+    rows = []
+    for line in stderr.splitlines():
+        m = _LINE.match(line)
+        if m:
+            rows.append((m.group(4), int(m.group(1)), int(m.group(2)), (len(m.group(3)) - 1) // 2))
+    return rows
+
+
+def importtime(python: str | None = None, repeats: int = 5, top: int = 15) -> dict:
+    """The virt CLI's costliest imports: median over ``repeats`` runs of ``-X importtime``."""
+    interp, argv = _python_of(virt_command(python))
+    cumul: dict[str, list[int]] = defaultdict(list)
+    selfs: dict[str, list[int]] = defaultdict(list)
+    depth: dict[str, int] = {}
+    totals = []
+    for _ in range(repeats):
+        proc = subprocess.run([interp, "-X", "importtime", *argv, *ARGS], stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True)
+        rows = parse_importtime(proc.stderr)
+        totals.append(sum(s for _, s, _, _ in rows))
+        for mod, s, c, d in rows:
+            cumul[mod].append(c)
+            selfs[mod].append(s)
+            depth[mod] = d
+    med_c = {m: statistics.median(v) for m, v in cumul.items()}
+    med_s = {m: statistics.median(v) for m, v in selfs.items()}
+    by_pkg: dict[str, float] = defaultdict(float)
+    for m, s in med_s.items():
+        by_pkg[_package_of(m)] += s
+    total = statistics.median(totals) if totals else 0
+    return {
+        "total_import_ms": total / 1000.0,
+        "top_cumulative": [{"module": m, "cumulative_ms": c / 1000.0, "self_ms": med_s[m] / 1000.0,
+                            "depth": depth[m]}
+                           for m, c in sorted(med_c.items(), key=lambda kv: -kv[1])[:top]],
+        "top_self": [{"module": m, "self_ms": s / 1000.0}
+                     for m, s in sorted(med_s.items(), key=lambda kv: -kv[1])[:top]],
+        "by_package": [{"package": p, "self_ms": s / 1000.0}
+                       for p, s in sorted(by_pkg.items(), key=lambda kv: -kv[1])[:top]],
+    }
+
+
+def _package_of(module: str) -> str:
+    """Group ``virt.xml.domain`` as ``virt.xml``, ``rich.console`` as ``rich``, ``encodings.x``
+    as ``encodings``: virt's own subpackages are worth telling apart, others are not."""
+    parts = module.split(".")
+    if parts[0] == "virt" and len(parts) > 1:
+        return ".".join(parts[:2])
+    return parts[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    result = {"startup": measure(args.runs), "importtime": importtime()}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    s = result["startup"]
+    for name in ("virt", "virsh", "python -c pass"):
+        if name in s:
+            print(f"{name:16} median {s[name]['median_ms']:7.1f} ms   min {s[name]['min_ms']:7.1f} ms")
+    if "ratio" in s:
+        print(f"ratio virt/virsh {s['ratio']:.2f}x (interpreter floor alone {s['floor_ratio']:.2f}x)")
+    for name, err in s.get("errors", {}).items():
+        print(f"ERROR {name}: {err}")
+    print(f"\nimports: {result['importtime']['total_import_ms']:.1f} ms; top cumulative:")
+    for row in result["importtime"]["top_cumulative"]:
+        print(f"  {row['cumulative_ms']:7.2f} ms  {'  ' * row['depth']}{row['module']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
