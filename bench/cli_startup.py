@@ -11,11 +11,13 @@ median wall time of each is reported with their ratio, next to the interpreter's
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -44,9 +46,20 @@ def _python_of(cmd: list[str]) -> tuple[str, list[str]]:
     return interp, cmd
 
 
-def _once(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:
+def bench_env() -> dict[str, str]:
+    """The environment of every timed process: bytecode caching on, as for an installed
+    package, but in a private cache directory (``PYTHONPYCACHEPREFIX``) rather than in the
+    source tree.  A shell with ``PYTHONDONTWRITEBYTECODE=1`` would otherwise recompile every
+    virt module on each start and measure the compiler, not virt."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), f"virt-bench-pycache-{os.getuid()}")
+    return env
+
+
+def _once(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, subprocess.CompletedProcess]:
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env)
     return time.perf_counter() - t0, proc
 
 
@@ -59,18 +72,21 @@ def measure(runs: int = 20, python: str | None = None, virsh: str | None = None)
     cmds = {"virt": vcmd, "python -c pass": floor_cmd}
     if virsh:
         cmds["virsh"] = [virsh, *ARGS]
-    out: dict = {"runs": runs, "commands": {k: " ".join(v) for k, v in cmds.items()}}
+    out: dict = {"runs": runs, "commands": {k: " ".join(v) for k, v in cmds.items()},
+                 "bytecode_cache": bench_env()["PYTHONPYCACHEPREFIX"]}
+    env = bench_env()
     times: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, str] = {}
-    for name, cmd in cmds.items():  # warm the page cache; check the command works
-        _, proc = _once(cmd)
+    for name, cmd in cmds.items():  # fill the bytecode and page caches; check the command works
+        _once(cmd, env)
+        _, proc = _once(cmd, env)
         if proc.returncode != 0:
             errors[name] = f"exit {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-600:]}"
         elif name != "python -c pass":
             out.setdefault("sample_output", {})[name] = proc.stdout[:400]
     for _ in range(runs):
         for name, cmd in cmds.items():
-            dt, _ = _once(cmd)
+            dt, _ = _once(cmd, env)
             times[name].append(dt * 1000.0)
     for name, samples in times.items():
         out[name] = {"median_ms": statistics.median(samples), "min_ms": min(samples),
@@ -105,9 +121,11 @@ def importtime(python: str | None = None, repeats: int = 5, top: int = 15) -> di
     selfs: dict[str, list[int]] = defaultdict(list)
     depth: dict[str, int] = {}
     totals = []
+    env = bench_env()
+    _once([interp, *argv, *ARGS], env)  # bytecode cache
     for _ in range(repeats):
         proc = subprocess.run([interp, "-X", "importtime", *argv, *ARGS], stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, env=env)
         rows = parse_importtime(proc.stderr)
         totals.append(sum(s for _, s, _, _ in rows))
         for mod, s, c, d in rows:
