@@ -1,0 +1,46 @@
+"""Test helpers for driver and plugin authors (they need pytest, which virt itself does not).
+
+* :class:`DriverConformance`: the driver contract as a pytest mixin; subclass it in your
+  driver's tests and override the ``uri`` fixture (see :mod:`virt.testing.conformance`).
+* :func:`isolated_plugins`: run a block with a fresh process-wide plugin state, so a test can
+  install, break or disable plugins without leaking into the next test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from virt.testing.conformance import DomainXML, DriverConformance, generic_domain_xml
+
+__all__ = ["DomainXML", "DriverConformance", "generic_domain_xml", "isolated_plugins"]
+
+# The process-wide plugin state of virt._plugins, and what each starts as.
+_STATE: dict[str, Any] = {
+    "_pm": lambda: None,
+    "_drivers": lambda: None,
+    "_conn_plugins": lambda: None,
+    "_loaded_groups": set,
+    "_problems": list,
+    "_ep_cache": lambda: None,
+}
+
+
+@contextmanager
+def isolated_plugins() -> Iterator[None]:
+    """Forget every loaded plugin, entry point and reported problem for the duration of the
+    block, then put the previous state back.  Environment variables such as
+    ``VIRT_DISABLE_PLUGIN_AUTOLOAD`` are read afresh inside the block."""
+    from virt import _plugins
+
+    with _plugins._lock:
+        saved = {name: getattr(_plugins, name) for name in _STATE if hasattr(_plugins, name)}
+        for name in saved:
+            setattr(_plugins, name, _STATE[name]())
+    try:
+        yield
+    finally:
+        with _plugins._lock:
+            for name, value in saved.items():
+                setattr(_plugins, name, value)
