@@ -1,0 +1,2306 @@
+"""Domain XML (``<domain>``): libvirt's generic parse / post-parse / validate, as a lossless tree.
+
+:class:`DomainDocument` keeps the whole lxml tree (see :class:`~virt.xml._base.XMLDocument`).
+``post_parse`` checks the definition the way libvirt's driver-neutral code does
+(``virDomainDefParseXML`` + ``virDomainDefPostParse`` + ``virDomainDefValidate``) and rewrites the
+tree into libvirt's canonical form: element and attribute order, defaults (``<clock>``,
+lifecycle actions, ``<boot dev='hd'/>``, graphics listens, chardev source modes, video RAM...),
+memory in KiB, implicit controllers and drive addresses, generated UUID and MAC addresses.
+``to_string`` is then a plain walk of the tree, so ``format(parse(x))`` is a fixed point and costs
+one tree walk.  Elements libvirt does not know are kept in place.
+
+Behaviour was checked against libvirt 9.0 (the conformance corpus and its test driver); see
+``tests/conformance/test_conf_domain.py``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import secrets
+import uuid as _uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Final
+
+import attrs
+from lxml import etree
+
+from virt._errors import ErrorDomain, ErrorNumber, VirtError
+from virt.xml._base import Element, XMLDocument, format_element, sub
+
+__all__ = ["OS_TYPES", "VIRT_TYPES", "DiskInfo", "DomainDocument", "InterfaceInfo"]
+
+_D: Final = ErrorDomain.DOMAIN
+_E = ErrorNumber
+
+#: ``<domain type=...>`` values libvirt 9.0 accepts (virDomainVirtType).
+VIRT_TYPES: Final = frozenset({
+    "none", "qemu", "kqemu", "kvm", "xen", "lxc", "uml", "openvz", "test", "vmware", "hyperv",
+    "vbox", "phyp", "parallels", "bhyve", "vz",
+})
+#: ``<os><type>`` values (virDomainOSType).
+OS_TYPES: Final = frozenset({"hvm", "xen", "linux", "exe", "uml", "xenpvh"})
+_ARCHES: Final = frozenset({
+    "none", "alpha", "armv6l", "armv7l", "armv7b", "aarch64", "cris", "i686", "ia64", "lm32",
+    "loongarch64", "m68k", "microblaze", "microblazeel", "mips", "mipsel", "mips64",
+    "mips64el", "openrisc", "parisc", "parisc64", "ppc", "ppcle", "ppc64", "ppc64le", "ppcemb",
+    "riscv32", "riscv64", "s390", "s390x", "sh4", "sh4eb", "sparc", "sparc64", "unicore32",
+    "x86_64", "xtensa", "xtensaeb",
+})
+
+# ---------------------------------------------------------------------------------------------
+# errors and small parsers
+# ---------------------------------------------------------------------------------------------
+
+
+def _fail(detail: str, code: ErrorNumber = _E.XML_ERROR, domain: ErrorDomain = _D) -> VirtError:
+    return VirtError(code, detail, domain=domain)
+
+
+def _bad_attr(elem: Element, name: str, value: str, suffix: str = "") -> VirtError:
+    """virXMLProp*'s message for an invalid attribute value."""
+    return VirtError(
+        _E.XML_ERROR,
+        f"Invalid value for attribute '{name}' in element '{elem.tag}': '{value}'.{suffix}",
+        domain=ErrorDomain.XML,
+    )
+
+
+def _missing_attr(elem: Element, name: str) -> VirtError:
+    return VirtError(
+        _E.XML_ERROR, f"Missing required attribute '{name}' in element '{elem.tag}'", domain=ErrorDomain.XML
+    )
+
+
+_UINT_SUFFIX = " Expected non-negative integer value"
+_INT_SUFFIX = " Expected integer value"
+_DIGITS = re.compile(r"^[ \t\n\r\f\v]*\+?[0-9]+$")
+_SDIGITS = re.compile(r"^[ \t\n\r\f\v]*[-+]?[0-9]+$")
+
+
+def _to_uint(text: str | None, limit: int = 0xFFFFFFFF) -> int | None:
+    """virStrToLong_uip: a whole-string non-negative integer (leading blanks ok), else None."""
+    if text is None or not _DIGITS.match(text):
+        return None
+    value = int(text)
+    return value if value <= limit else None
+
+
+def _to_int(text: str | None, bits: int = 32) -> int | None:
+    if text is None or not _SDIGITS.match(text):
+        return None
+    value = int(text)
+    lim = 1 << (bits - 1)
+    return value if -lim <= value < lim else None
+
+
+def _uint_attr(elem: Element, name: str, *, required: bool = False, limit: int = 0xFFFFFFFF) -> int | None:
+    raw = elem.get(name)
+    if raw is None:
+        if required:
+            raise _missing_attr(elem, name)
+        return None
+    value = _to_uint(raw, limit)
+    if value is None:
+        raise _bad_attr(elem, name, raw, _UINT_SUFFIX)
+    return value
+
+
+def _enum_attr(elem: Element, name: str, allowed: Iterable[str], *, required: bool = False) -> str | None:
+    raw = elem.get(name)
+    if raw is None:
+        if required:
+            raise _missing_attr(elem, name)
+        return None
+    if raw not in allowed:
+        raise _bad_attr(elem, name, raw)
+    return raw
+
+
+_YESNO: Final = ("yes", "no")
+_ONOFF: Final = ("on", "off")
+
+
+def _text(elem: Element | None) -> str | None:
+    """``virXPathString("string(x)")``: the text content, None when absent or empty."""
+    if elem is None:
+        return None
+    text = elem.text if len(elem) == 0 else "".join(t for t in elem.itertext() if isinstance(t, str))
+    return text or None
+
+
+# --- scaled integers ---------------------------------------------------------------------------
+
+_POWERS: Final = {"k": 1, "m": 2, "g": 3, "t": 4, "p": 5, "e": 6}
+_ULLONG_MAX: Final = (1 << 64) - 1
+#: VIR_DOMAIN_MEMORY_PARAM_UNLIMITED, the largest memory size libvirt stores (KiB).
+_MEM_UNLIMITED: Final = (1 << 53) - 1
+
+
+def _scale(value: int, unit: str | None, default: int = 1024) -> int:
+    """virScaleInteger: ``value`` times the multiplier of ``unit``."""
+    if not unit:
+        mult = default
+    else:
+        low = unit.lower()
+        if low in ("b", "byte", "bytes"):
+            mult = 1
+        else:
+            power = _POWERS.get(low[0])
+            rest = low[1:]
+            if power is None or rest not in ("", "ib", "b"):
+                raise VirtError(_E.INVALID_ARG, f"unknown suffix '{unit}'")
+            mult = (1000 if rest == "b" else 1024) ** power
+    result = value * mult
+    if result > _ULLONG_MAX:
+        raise VirtError(_E.OVERFLOW, f"value too large: {value}{unit or ''}")
+    return result
+
+
+_PRETTY_UNITS: Final = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+
+
+def _pretty_size(value: int) -> tuple[int, str]:
+    """virFormatIntPretty: the largest binary unit dividing ``value`` bytes exactly."""
+    i = 0
+    while i < len(_PRETTY_UNITS) - 1 and value and value % 1024 == 0:
+        value //= 1024
+        i += 1
+    return value, _PRETTY_UNITS[i]
+
+
+def _kib_of(elem: Element, xpath: str, *, text: str | None = None, unit_attr: str = "unit") -> int:
+    """Parse a scaled size (element text or ``text``) into KiB, rounding up (virDomainParseMemory)."""
+    raw = _text(elem) if text is None else text
+    value = _to_uint((raw or "").strip(), _ULLONG_MAX) if raw is not None else None
+    if value is None:
+        raise VirtError(
+            _E.XML_ERROR, f"Invalid value '{raw or ''}' for element or attribute '{xpath}'", domain=ErrorDomain.XML
+        )
+    nbytes = _scale(value, elem.get(unit_attr))
+    kib = -(-nbytes // 1024)
+    if kib > _MEM_UNLIMITED:
+        raise VirtError(_E.OVERFLOW, f"size {kib} in <{elem.tag}> must be less than {_MEM_UNLIMITED}")
+    return kib
+
+
+# --- bitmaps ----------------------------------------------------------------------------------
+
+#: the largest bit a bitmap may set (libvirt grows bitmaps on demand; we cap to stay cheap).
+_MAX_BIT: Final = 65535
+_BITMAP_TOKEN = re.compile(r"^\s*(\^?)(\d+)(?:-(\d+))?\s*$")
+
+
+def _parse_bitmap(text: str) -> set[int]:
+    """virBitmapParse: ``'0-3,^2,8'`` -> {0, 1, 3, 8}."""
+    result: set[int] = set()
+    negated: set[int] = set()
+    for token in text.split(","):
+        m = _BITMAP_TOKEN.match(token)
+        if m is None:
+            raise VirtError(_E.INVALID_ARG, f"Failed to parse bitmap '{text}'")
+        neg, start_s, end_s = m.groups()
+        start = int(start_s)
+        end = int(end_s) if end_s is not None else start
+        if (neg and end_s is not None) or end < start or end > _MAX_BIT:
+            raise VirtError(_E.INVALID_ARG, f"Failed to parse bitmap '{text}'")
+        (negated if neg else result).update(range(start, end + 1))
+    return result - negated
+
+
+def _format_bitmap(bits: Iterable[int]) -> str:
+    """virBitmapFormat: {0, 1, 3, 8} -> ``'0-1,3,8'``."""
+    out: list[str] = []
+    start = prev = -2
+    for bit in sorted(bits):
+        if bit == prev + 1:
+            prev = bit
+            continue
+        if start >= 0:
+            out.append(str(start) if start == prev else f"{start}-{prev}")
+        start = prev = bit
+    if start >= 0:
+        out.append(str(start) if start == prev else f"{start}-{prev}")
+    return ",".join(out)
+
+
+def _bitmap_attr(elem: Element, name: str) -> set[int] | None:
+    raw = elem.get(name)
+    return None if raw is None else _parse_bitmap(raw)
+
+
+# --- UUID / MAC -------------------------------------------------------------------------------
+
+_HEX: Final = frozenset("0123456789abcdefABCDEF")
+
+
+def _parse_uuid(text: str) -> str | None:
+    """virUUIDParse: 32 hex digits, '-' or ' ' allowed between byte pairs, surrounding blanks."""
+    s = text.lstrip()
+    digits: list[str] = []
+    i, n = 0, len(s)
+    while len(digits) < 16:
+        if i >= n:
+            return None
+        c = s[i]
+        if c in "- ":
+            i += 1
+            continue
+        if i + 1 >= n or c not in _HEX or s[i + 1] not in _HEX:
+            return None
+        digits.append(s[i : i + 2].lower())
+        i += 2
+    if s[i:].strip():
+        return None
+    h = "".join(digits)
+    return f"{h[0:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+_MAC_RE = re.compile(r"^([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2}):"
+                     r"([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})$")
+
+
+def _parse_mac(text: str) -> str | None:
+    m = _MAC_RE.match(text)
+    if m is None:
+        return None
+    return ":".join(f"{int(g, 16):02x}" for g in m.groups())
+
+
+# --- tree shaping -----------------------------------------------------------------------------
+
+
+def _set_attrs(elem: Element, pairs: Iterable[tuple[str, str | None]], keep_unknown: bool = True) -> None:
+    """Rewrite ``elem``'s attributes: ``pairs`` first (None values dropped), then the others it
+    had (unless ``keep_unknown`` is false), in their old order."""
+    pairs = list(pairs)
+    new = [(k, v) for k, v in pairs if v is not None]
+    names = {k for k, _ in pairs}
+    old = [(str(k), str(v)) for k, v in elem.attrib.items()]
+    if keep_unknown:
+        new.extend((k, v) for k, v in old if k not in names)
+    if old == new:
+        return
+    elem.attrib.clear()
+    for k, v in new:
+        elem.set(k, v)
+
+
+def _reorder_attrs(elem: Element, order: Sequence[str]) -> None:
+    attrib = elem.attrib
+    if len(attrib) < 2:
+        return
+    _set_attrs(elem, [(k, attrib.get(k)) for k in order])
+
+
+def _rank_map(order: Sequence[str]) -> dict[str, int]:
+    return {tag: i for i, tag in enumerate(order)}
+
+
+def _sort_children(elem: Element, rank: Mapping[str, int], ns_rank: int | None = None) -> None:
+    """Stable sort of the element children by ``rank``; an unknown tag takes the rank of the
+    element before it (so it travels with it); namespaced tags take ``ns_rank`` when given."""
+    children = [c for c in elem if isinstance(c.tag, str)]
+    if len(children) < 2:
+        return
+    keys: list[int] = []
+    last = -1
+    for child in children:
+        tag = str(child.tag)
+        r = rank.get(tag)
+        if r is None:
+            r = ns_rank if (ns_rank is not None and tag[0] == "{") else last
+        last = r
+        keys.append(r)
+    if all(keys[i] <= keys[i + 1] for i in range(len(keys) - 1)):
+        return
+    order = sorted(range(len(children)), key=lambda i: (keys[i], i))
+    for i in order:
+        elem.append(children[i])
+
+
+def _keep_open(elem: Element, depth: int) -> None:
+    """Make a childless element print as ``<x>``, newline, ``</x>`` as libvirt does for the few
+    elements it always opens (``<devices>``, ``<redirdev>``)."""
+    if len([c for c in elem if isinstance(c.tag, str)]) == 0:
+        elem.text = "\n" + "  " * depth
+    elif elem.text is not None and not elem.text.strip():
+        elem.text = None
+
+
+def _drop(elem: Element) -> None:
+    parent = elem.getparent()
+    if parent is not None:
+        parent.remove(elem)
+
+
+def _only_first(parent: Element, tag: str) -> Element | None:
+    found = parent.findall(tag)
+    for extra in found[1:]:
+        parent.remove(extra)
+    return found[0] if found else None
+
+
+def _set_text_child(parent: Element, tag: str, text: str) -> Element:
+    child = parent.find(tag)
+    if child is None:
+        child = sub(parent, tag)
+    for c in list(child):
+        child.remove(c)
+    child.text = text
+    return child
+
+
+# ---------------------------------------------------------------------------------------------
+# element orders (virDomainDefFormatInternal)
+# ---------------------------------------------------------------------------------------------
+
+_TOP_ORDER: Final = (
+    "name", "uuid", "genid", "title", "description", "metadata", "maxMemory", "memory",
+    "currentMemory", "blkiotune", "memtune", "memoryBacking", "vcpu", "vcpus", "iothreads",
+    "iothreadids", "defaultiothread", "cputune", "numatune", "resource", "sysinfo", "bootloader",
+    "bootloader_args", "os", "idmap", "features", "cpu", "clock", "on_poweroff", "on_reboot",
+    "on_crash", "on_lockfailure", "pm", "perf", "devices", "seclabel", "keywrap",
+    "launchSecurity",
+)
+_TOP_RANK: Final = _rank_map(_TOP_ORDER)
+_TOP_MULTI: Final = frozenset({"seclabel"})
+
+_DEVICE_ORDER: Final = (
+    "emulator", "disk", "controller", "lease", "filesystem", "interface", "smartcard", "serial",
+    "parallel", "console", "channel", "input", "tpm", "graphics", "sound", "audio", "video",
+    "hostdev", "redirdev", "redirfilter", "hub", "watchdog", "memballoon", "rng", "nvram",
+    "panic", "shmem", "memory", "iommu", "vsock", "crypto",
+)
+_DEVICE_RANK: Final = _rank_map(_DEVICE_ORDER)
+
+_OS_RANK: Final = _rank_map((
+    "type", "firmware", "loader", "nvram", "kernel", "initrd", "cmdline", "shim", "dtb", "acpi",
+    "boot", "bootmenu", "bios", "smbios", "init", "initarg", "initenv", "initdir", "inituser",
+    "initgroup",
+))
+
+_CPUTUNE_ORDER: Final = (
+    "shares", "global_period", "global_quota", "period", "quota", "emulator_period",
+    "emulator_quota", "iothread_period", "iothread_quota", "vcpupin", "emulatorpin",
+    "iothreadpin", "emulatorsched", "vcpusched", "iothreadsched", "cachetune", "memorytune",
+)
+_CPUTUNE_RANK: Final = _rank_map(_CPUTUNE_ORDER)
+
+# children of a character device: source(s), protocol, log, target, then the device info
+_CHR_RANK: Final = _rank_map((
+    "source", "protocol", "log", "target", "boot", "alias", "master", "acpi", "rom", "address",
+))
+
+_LIFECYCLE: Final = (
+    ("on_poweroff", "destroy", ("destroy", "restart", "rename-restart", "preserve")),
+    ("on_reboot", "restart", ("destroy", "restart", "rename-restart", "preserve")),
+    ("on_crash", "destroy",
+     ("destroy", "restart", "rename-restart", "preserve", "coredump-destroy", "coredump-restart")),
+)
+_LOCKFAILURE: Final = ("default", "poweroff", "restart", "pause", "ignore")
+_CLOCK_OFFSETS: Final = ("utc", "localtime", "variable", "timezone", "absolute")
+
+_CHR_TYPES: Final = frozenset({
+    "null", "vc", "pty", "dev", "file", "pipe", "stdio", "udp", "tcp", "unix", "spicevmc",
+    "spiceport", "nmdm", "qemu-vdagent", "dbus",
+})
+_CHR_DEVICES: Final = ("serial", "parallel", "console", "channel")
+_SCHED_POLICIES: Final = ("batch", "idle", "fifo", "rr")
+_GRAPHICS_TYPES: Final = ("sdl", "vnc", "rdp", "desktop", "spice", "egl-headless", "dbus")
+_LISTEN_TYPES: Final = ("none", "address", "network", "socket")
+_CACHE_TYPES: Final = ("both", "code", "data")
+
+# disk buses as ordered/assigned by virDomainDiskDefAssignAddress
+_DISK_PREFIX_BUS: Final = (("xvd", "xen"), ("ubd", "uml"), ("hd", "ide"), ("fd", "fdc"), ("sd", "scsi"),
+                           ("vd", "virtio"))
+_DISK_NAME_RE = re.compile(r"^(fd|hd|vd|sd|xvd|ubd)([a-z]+)([0-9]*)$")
+_DRIVE_UNITS: Final = {"ide": (4, 2, 2), "fdc": (2, 1, 2), "scsi": (7, 1, 7), "sata": (6, 1, 6)}
+_VNET_PREFIXES: Final = ("vnet", "macvtap", "macvlan")
+
+# video (virDomainVideoDefaultRAM)
+_VIDEO_TYPES: Final = frozenset({
+    "default", "vga", "cirrus", "vmvga", "xen", "vbox", "qxl", "parallels", "virtio", "gop", "none",
+    "bochs", "ramfb",
+})
+
+
+def _disk_index(name: str | None) -> int:
+    """virDiskNameToIndex: ``sda`` -> 0, ``hdc`` -> 2, ``vdaa`` -> 26; -1 when not a disk name."""
+    if name is None:
+        return -1
+    m = _DISK_NAME_RE.match(name)
+    if m is None:
+        return -1
+    idx = 0
+    for ch in m.group(2):
+        idx = idx * 26 + (ord(ch) - ord("a") + 1)
+    return idx - 1
+
+
+def _video_default_ram(video_type: str, virt_type: str) -> int:
+    if video_type in ("vga", "cirrus", "vmvga", "bochs"):
+        if virt_type == "vbox":
+            return 8 * 1024
+        if virt_type == "vmware":
+            return 4 * 1024
+        return 16 * 1024
+    if video_type == "xen":
+        return 4 * 1024
+    if video_type == "qxl":
+        return 64 * 1024
+    if video_type == "vbox":
+        return 8 * 1024
+    return 0
+
+
+def _pow2_ceil(value: int) -> int:
+    return 1 << (value - 1).bit_length() if value > 0 else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# public records
+# ---------------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class DiskInfo:
+    """One ``<disk>``: ``source`` is its file / dev / dir / name (volume: ``pool/volume``)."""
+
+    type: str | None
+    device: str
+    source: str | None
+    target: str | None
+    bus: str | None
+    driver_type: str | None
+    readonly: bool
+
+
+@attrs.frozen
+class InterfaceInfo:
+    """One ``<interface>``: ``source`` is the network / bridge / dev / ... it attaches to."""
+
+    type: str | None
+    source: str | None
+    target_dev: str | None
+    model: str | None
+    mac: str | None
+
+
+_SOURCE_KEYS: Final = ("file", "dev", "dir", "name", "network", "bridge", "path", "volume", "pool")
+
+
+def _disk_source(disk: Element) -> str | None:
+    src = disk.find("source")
+    if src is None:
+        return None
+    if disk.get("type") == "volume" and src.get("volume") is not None:
+        pool = src.get("pool")
+        return f"{pool}/{src.get('volume')}" if pool else src.get("volume")
+    for key in ("file", "dev", "dir", "name", "path"):
+        value = src.get(key)
+        if value is not None:
+            return value
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# the normaliser: one pass over the tree per post_parse
+# ---------------------------------------------------------------------------------------------
+
+
+class _Normalizer:
+    """Carries the state of one post-parse (the parsed vcpu count, os type, ...)."""
+
+    def __init__(self, root: Element, *, inactive: bool, default_arch: str, video_type: str,
+                 mac_prefix: str) -> None:
+        self.root = root
+        self.inactive = inactive
+        self.default_arch = default_arch
+        self.video_type = video_type
+        self.mac_prefix = mac_prefix
+        self.virt_type = ""
+        self.os_type = ""
+        self.max_vcpus = 1
+        self.iothread_ids: list[int] = []
+
+    # -- driver ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        root = self.root
+        self._root_attrs()
+        self._dedupe_top()
+        self._identity()
+        self._memory()
+        self._vcpus()
+        self._iothreads()
+        self._os()
+        self._cputune()
+        self._lifecycle()
+        devices = root.find("devices")
+        if devices is None:
+            devices = sub(root, "devices")
+        _DeviceNormalizer(self, devices).run()
+        self._boot_order(devices)
+        _sort_children(root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
+        _keep_open(devices, 1)
+        # drop namespace declarations nothing uses any more (metadata children keep theirs)
+        etree.cleanup_namespaces(root)
+
+    # -- <domain> ---------------------------------------------------------------------------
+
+    def _root_attrs(self) -> None:
+        root = self.root
+        virt_type = root.get("type")
+        if virt_type is None:
+            raise _fail("missing domain type attribute", _E.INTERNAL_ERROR)
+        if virt_type not in VIRT_TYPES:
+            raise _fail(f"invalid domain type {virt_type}", _E.CONFIG_UNSUPPORTED)
+        self.virt_type = virt_type
+        dom_id = root.get("id")
+        if dom_id is not None:
+            value = _to_int(dom_id)
+            if value is None:
+                raise _bad_attr(root, "id", dom_id, _INT_SUFFIX)
+            if self.inactive or value < 0:
+                del root.attrib["id"]
+        _reorder_attrs(root, ("type", "id"))
+
+    def _dedupe_top(self) -> None:
+        seen: set[str] = set()
+        for child in list(self.root):
+            tag = child.tag
+            if not isinstance(tag, str):
+                continue
+            if tag in _TOP_RANK and tag not in _TOP_MULTI:
+                if tag in seen:
+                    self.root.remove(child)
+                seen.add(tag)
+
+    def _identity(self) -> None:
+        root = self.root
+        name_el = root.find("name")
+        name = _text(name_el)
+        if name is None:
+            raise VirtError(_E.NO_NAME, None, domain=_D)
+        if "/" in name:
+            raise _fail(f"name {name} cannot contain '/'")
+        assert name_el is not None
+        if len(name_el):
+            _set_text_child(root, "name", name)
+
+        uuid_el = root.find("uuid")
+        raw = _text(uuid_el)
+        if raw is None:
+            uuid_s = str(_uuid.uuid4())
+        else:
+            parsed = _parse_uuid(raw)
+            if parsed is None:
+                raise _fail("malformed uuid element", _E.INTERNAL_ERROR)
+            uuid_s = parsed
+        _set_text_child(root, "uuid", uuid_s)
+
+        genid = root.find("genid")
+        if genid is not None:
+            raw = _text(genid)
+            if raw is None:
+                genid_s = str(_uuid.uuid4())
+            else:
+                parsed = _parse_uuid(raw)
+                if parsed is None:
+                    raise _fail("malformed genid element", _E.INTERNAL_ERROR)
+                genid_s = parsed
+            _set_text_child(root, "genid", genid_s)
+
+        for tag in ("title", "description"):
+            el = root.find(tag)
+            if el is None:
+                continue
+            value = _text(el)
+            if value is None:
+                root.remove(el)
+                continue
+            if tag == "title" and "\n" in value:
+                raise _fail("Domain title can't contain newlines")
+            if len(el):
+                _set_text_child(root, tag, value)
+            el.attrib.clear()
+
+        meta = root.find("metadata")
+        if meta is not None:
+            _sanitize_metadata(meta)
+
+    # -- memory -----------------------------------------------------------------------------
+
+    def _memory(self) -> None:
+        root = self.root
+        mem_el = root.find("memory")
+        total = _kib_of(mem_el, "./memory[1]") if mem_el is not None else 0
+        if mem_el is not None:
+            dump = _enum_attr(mem_el, "dumpCore", _ONOFF)
+            _set_text_child(root, "memory", str(total))
+            _set_attrs(mem_el, (("dumpCore", dump), ("unit", "KiB")), keep_unknown=False)
+
+        max_el = root.find("maxMemory")
+        if max_el is not None:
+            max_kib = _kib_of(max_el, "./maxMemory[1]")
+            slots = _uint_attr(max_el, "slots")
+            _set_text_child(root, "maxMemory", str(max_kib))
+            _set_attrs(max_el, (("slots", None if slots is None else str(slots)), ("unit", "KiB")),
+                       keep_unknown=False)
+
+        numa_total = 0
+        for cell in root.iterfind("cpu/numa/cell"):
+            raw = cell.get("memory")
+            if raw is None:
+                raise _missing_attr(cell, "memory")
+            kib = _kib_of(cell, "./@memory", text=raw)
+            numa_total += kib
+            cell.set("memory", str(kib))
+            cell.set("unit", "KiB")
+            _reorder_attrs(cell, ("id", "cpus", "memory", "unit", "memAccess", "discard"))
+        if numa_total:
+            total = numa_total
+            if mem_el is None:
+                mem_el = sub(root, "memory", {"unit": "KiB"})
+            mem_el.text = str(total)
+        if total == 0:
+            raise _fail("Memory size must be specified via <memory> or in the <numa> configuration")
+
+        cur_el = root.find("currentMemory")
+        current = _kib_of(cur_el, "./currentMemory[1]") if cur_el is not None else 0
+        if current == 0 or current > total:
+            current = total
+        if cur_el is None:
+            cur_el = sub(root, "currentMemory")
+        _set_text_child(root, "currentMemory", str(current))
+        _set_attrs(cur_el, (("unit", "KiB"),), keep_unknown=False)
+
+        memtune = root.find("memtune")
+        if memtune is not None:
+            for tag in ("hard_limit", "soft_limit", "swap_hard_limit", "min_guarantee"):
+                el = _only_first(memtune, tag)
+                if el is not None:
+                    el.text = str(_kib_of(el, f"./memtune/{tag}[1]"))
+                    _set_attrs(el, (("unit", "KiB"),), keep_unknown=False)
+            _sort_children(memtune, _rank_map(("hard_limit", "soft_limit", "min_guarantee", "swap_hard_limit")))
+            if len(memtune) == 0:
+                root.remove(memtune)
+        backing = root.find("memoryBacking")
+        if backing is not None:
+            for page in backing.iterfind("hugepages/page"):
+                raw = page.get("size")
+                if raw is None:
+                    raise _missing_attr(page, "size")
+                page.set("size", str(_kib_of(page, "./@size", text=raw)))
+                page.set("unit", "KiB")
+                _reorder_attrs(page, ("size", "unit", "nodeset"))
+
+    # -- vcpus ------------------------------------------------------------------------------
+
+    def _vcpus(self) -> None:
+        root = self.root
+        vcpu = root.find("vcpu")
+        if vcpu is None:
+            vcpu = sub(root, "vcpu")
+            vcpu.text = "1"
+        raw = _text(vcpu)
+        max_vcpus = _to_uint(raw.strip()) if raw is not None else 1
+        if max_vcpus is None:
+            raise _fail("maximum vcpus count must be an integer")
+        current = _uint_attr(vcpu, "current")
+        if current is None or current == 0:
+            current = max_vcpus
+        if max_vcpus < current:
+            raise _fail("maximum vCPU count must not be less than current vCPU count", _E.CONFIG_UNSUPPORTED)
+        if max_vcpus == 0:
+            raise _fail("CPU IDs in <numa> exceed the <vcpu> count", _E.INTERNAL_ERROR)
+        self.max_vcpus = max_vcpus
+        placement = _enum_attr(vcpu, "placement", ("static", "auto"))
+        numa_mem = root.find("numatune/memory")
+        if placement is None:
+            placement = "auto" if numa_mem is not None and numa_mem.get("placement") == "auto" else "static"
+        cpuset = vcpu.get("cpuset")
+        if placement == "static" and cpuset is not None:
+            cpuset = _format_bitmap(_parse_bitmap(cpuset)) or None
+        else:
+            cpuset = None
+        _set_text_child(root, "vcpu", str(max_vcpus))
+        _set_attrs(vcpu, (("placement", placement), ("cpuset", cpuset),
+                          ("current", str(current) if current != max_vcpus else None)),
+                   keep_unknown=False)
+        if placement == "auto" and numa_mem is None:
+            numatune = root.find("numatune")
+            if numatune is None:
+                numatune = sub(root, "numatune")
+            sub(numatune, "memory", {"mode": "strict", "placement": "auto"}, index=0)
+
+    def _iothreads(self) -> None:
+        root = self.root
+        count_el = root.find("iothreads")
+        count = 0
+        if count_el is not None:
+            raw = _text(count_el)
+            value = _to_uint(raw.strip()) if raw is not None else None
+            if value is None:
+                raise _fail("invalid iothreads count")
+            count = value
+        ids_el = root.find("iothreadids")
+        ids: list[int] = []
+        if ids_el is not None:
+            for th in ids_el.findall("iothread"):
+                tid = _uint_attr(th, "id", required=True)
+                assert tid is not None
+                if tid == 0:
+                    raise _fail("invalid iothread 'id' value '0'", _E.XML_ERROR)
+                if tid in ids:
+                    raise _fail(f"Duplicate iothread id '{tid}' found")
+                ids.append(tid)
+        if count < len(ids):
+            count = len(ids)
+        if ids_el is not None or count:
+            used = set(ids)
+            nxt = 1
+            if ids_el is not None:
+                while len(ids) < count:
+                    while nxt in used:
+                        nxt += 1
+                    used.add(nxt)
+                    ids.append(nxt)
+                    sub(ids_el, "iothread", {"id": str(nxt)})
+            else:
+                ids = list(range(1, count + 1))
+        self.iothread_ids = ids
+        if count_el is not None or count:
+            if count == 0:
+                if count_el is not None:
+                    root.remove(count_el)
+            else:
+                if count_el is None:
+                    count_el = sub(root, "iothreads")
+                _set_text_child(root, "iothreads", str(count))
+                count_el.attrib.clear()
+
+    # -- <os> -------------------------------------------------------------------------------
+
+    def _os(self) -> None:
+        root = self.root
+        os_el = root.find("os")
+        type_el = os_el.find("type") if os_el is not None else None
+        os_type = _text(type_el)
+        if os_el is None or type_el is None or os_type is None:
+            raise _fail("an os <type> must be specified")
+        if os_type not in OS_TYPES:
+            raise _fail(f"unknown OS type '{os_type}'", _E.CONFIG_UNSUPPORTED)
+        self.os_type = os_type
+        arch = type_el.get("arch")
+        if arch is None:
+            arch = self.default_arch
+        elif arch not in _ARCHES:
+            raise _fail(f"Unknown architecture {arch}", _E.CONFIG_UNSUPPORTED)
+        _set_attrs(type_el, (("arch", arch), ("machine", type_el.get("machine"))))
+        for boot in os_el.findall("boot"):
+            _enum_attr(boot, "dev", ("fd", "cdrom", "hd", "network"), required=True)
+        _sort_children(os_el, _OS_RANK)
+
+    def _boot_order(self, devices: Element) -> None:
+        """virDomainDefBootOrderPostParse: no <boot dev> and no per-device boot -> boot from disk."""
+        if self.os_type != "hvm" or self.root.find("bootloader") is not None:
+            return
+        os_el = self.root.find("os")
+        assert os_el is not None
+        has_os_boot = os_el.find("boot") is not None
+        has_dev_boot = any(True for _ in devices.iterfind("*/boot")) or any(
+            True for _ in devices.iterfind("interface/boot")
+        )
+        if has_os_boot and has_dev_boot:
+            raise _fail("per-device boot elements cannot be used together with os/boot elements",
+                        _E.CONFIG_UNSUPPORTED)
+        if not has_os_boot and not has_dev_boot:
+            sub(os_el, "boot", {"dev": "hd"})
+            _sort_children(os_el, _OS_RANK)
+
+    # -- <cputune> ------------------------------------------------------------------------------
+
+    def _cputune(self) -> None:
+        root = self.root
+        tune = root.find("cputune")
+        if tune is None:
+            return
+        _check_range(tune, "shares", 2, 262144)
+        for tag in ("global_period", "period", "emulator_period", "iothread_period"):
+            _check_range(tune, tag, 1000, 1000000)
+        for tag in ("global_quota", "quota", "emulator_quota", "iothread_quota"):
+            _check_range(tune, tag, 1000, 17592186044415, signed=True)
+
+        # <vcpupin>: one per vcpu, sorted by vcpu, pins of missing vcpus ignored
+        pins: dict[int, Element] = {}
+        for pin in tune.findall("vcpupin"):
+            vcpu_id = _uint_attr(pin, "vcpu", required=True)
+            assert vcpu_id is not None
+            raw = pin.get("cpuset")
+            if raw is None:
+                raise _missing_attr(pin, "cpuset")
+            cpuset = _format_bitmap(_parse_bitmap(raw))
+            tune.remove(pin)
+            if vcpu_id >= self.max_vcpus:
+                continue
+            if vcpu_id in pins:
+                raise _fail(f"duplicate vcpupin for vcpu '{vcpu_id}'", _E.INTERNAL_ERROR)
+            _set_attrs(pin, (("vcpu", str(vcpu_id)), ("cpuset", cpuset)), keep_unknown=False)
+            pins[vcpu_id] = pin
+        for vcpu_id in sorted(pins):
+            tune.append(pins[vcpu_id])
+
+        emu = _only_first(tune, "emulatorpin")
+        if emu is not None:
+            raw = emu.get("cpuset")
+            if raw is None:
+                raise _missing_attr(emu, "cpuset")
+            _set_attrs(emu, (("cpuset", _format_bitmap(_parse_bitmap(raw))),), keep_unknown=False)
+
+        iopins: dict[int, Element] = {}
+        for pin in tune.findall("iothreadpin"):
+            tid = _uint_attr(pin, "iothread", required=True)
+            assert tid is not None
+            raw = pin.get("cpuset")
+            if raw is None:
+                raise _missing_attr(pin, "cpuset")
+            if tid not in self.iothread_ids:
+                raise _fail(f"Cannot find 'iothread' : {tid}", _E.CONFIG_UNSUPPORTED)
+            if tid in iopins:
+                raise _fail(f"Duplicate iothreadpin for same iothread '{tid}'", _E.INTERNAL_ERROR)
+            _set_attrs(pin, (("iothread", str(tid)), ("cpuset", _format_bitmap(_parse_bitmap(raw)))),
+                       keep_unknown=False)
+            tune.remove(pin)
+            iopins[tid] = pin
+        for tid in self.iothread_ids:
+            if tid in iopins:
+                tune.append(iopins[tid])
+
+        self._thread_sched(tune, "vcpusched", "vcpus", range(self.max_vcpus), "vCPU")
+        self._thread_sched(tune, "iothreadsched", "iothreads", self.iothread_ids, "iothread")
+        _Resctrl(self, tune).run()
+        _sort_children(tune, _CPUTUNE_RANK)
+        if not any(isinstance(c.tag, str) for c in tune):
+            root.remove(tune)
+
+    def _thread_sched(self, tune: Element, tag: str, attr: str, ids: Sequence[int], what: str) -> None:
+        """Split ``<vcpusched vcpus='0-2'>`` into one element per thread, in thread order."""
+        found = tune.findall(tag)
+        if not found:
+            return
+        per_id: dict[int, tuple[str, str | None]] = {}
+        valid = set(ids)
+        for el in found:
+            raw = el.get(attr)
+            if raw is None:
+                raise _missing_attr(el, attr)
+            bits = _parse_bitmap(raw)
+            if not bits:
+                raise _fail(f"Invalid value of '{attr}': {raw}", _E.XML_ERROR)
+            policy = _enum_attr(el, "scheduler", _SCHED_POLICIES, required=True)
+            assert policy is not None
+            priority: str | None = None
+            if policy in ("fifo", "rr"):
+                pr = el.get("priority")
+                if pr is None:
+                    raise _missing_attr(el, "priority")
+                value = _to_int(pr)
+                if value is None:
+                    raise _bad_attr(el, "priority", pr, _INT_SUFFIX)
+                priority = str(value)
+            for i in sorted(bits):
+                if i not in valid:
+                    if what == "vCPU":
+                        raise _fail(f"vCPU '{i}' is not present in domain definition", _E.CONFIG_UNSUPPORTED)
+                    raise _fail(f"Cannot find 'iothread' : {i}", _E.CONFIG_UNSUPPORTED)
+                if i in per_id:
+                    raise _fail(f"{tag} attributes '{attr}' must not overlap", _E.XML_DETAIL)
+                per_id[i] = (policy, priority)
+            tune.remove(el)
+        for i in ids:
+            if i in per_id:
+                policy, priority = per_id[i]
+                attrib = {attr: str(i), "scheduler": policy}
+                if priority is not None:
+                    attrib["priority"] = priority
+                sub(tune, tag, attrib)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _lifecycle(self) -> None:
+        root = self.root
+        for tag, default, allowed in _LIFECYCLE:
+            el = root.find(tag)
+            value = _text(el)
+            if value is None:
+                if el is None:
+                    el = sub(root, tag)
+                el.text = default
+            elif value not in allowed:
+                raise _fail(f"unknown {tag} action: {value}", _E.CONFIG_UNSUPPORTED)
+        lock = root.find("on_lockfailure")
+        if lock is not None:
+            value = _text(lock)
+            if value is None:
+                root.remove(lock)
+            elif value not in _LOCKFAILURE:
+                raise _fail(f"unknown on_lockfailure action: {value}", _E.CONFIG_UNSUPPORTED)
+        clock = root.find("clock")
+        if clock is None:
+            clock = sub(root, "clock", {"offset": "utc"})
+        offset = clock.get("offset")
+        if offset is None:
+            clock.set("offset", "utc")
+            _reorder_attrs(clock, ("offset",))
+        elif offset not in _CLOCK_OFFSETS:
+            raise _fail(f"unknown clock offset '{offset}'", _E.CONFIG_UNSUPPORTED)
+
+
+def _check_range(tune: Element, tag: str, low: int, high: int, signed: bool = False) -> None:
+    el = _only_first(tune, tag)
+    if el is None:
+        return
+    raw = _text(el)
+    value = _to_int(raw, 64) if signed else _to_uint(raw, _ULLONG_MAX)
+    if value is None:
+        raise _fail(f"invalid value for cputune {tag}")
+    if signed and value <= 0:
+        return
+    if not low <= value <= high:
+        raise _fail(f"Value of cputune '{tag}' must be in range [{low}, {high}]", _E.CONFIG_UNSUPPORTED)
+
+
+def _sanitize_metadata(meta: Element) -> None:
+    """virXMLNodeSanitizeNamespaces: per namespace keep the first child element; children
+    without a namespace go."""
+    meta.attrib.clear()
+    seen: set[str] = set()
+    for child in list(meta):
+        tag = child.tag
+        ns = etree.QName(child).namespace if isinstance(tag, str) else None
+        if not ns or ns in seen:
+            meta.remove(child)
+            continue
+        seen.add(ns)
+    meta.text = None
+    for child in meta:
+        child.tail = None
+
+
+# ---------------------------------------------------------------------------------------------
+# resource control: <cachetune> / <memorytune>
+# ---------------------------------------------------------------------------------------------
+
+
+class _Resctrl:
+    """Parse and canonicalise cachetune / memorytune the way virDomainCachetuneDefParse and
+    virDomainMemorytuneDefParse do (allocations merged per vcpu set)."""
+
+    def __init__(self, norm: _Normalizer, tune: Element) -> None:
+        self.norm = norm
+        self.tune = tune
+        self.groups: list[frozenset[int]] = []  # the resctrl groups, in creation order
+        self.memorytunes: list[tuple[int, Element]] = []
+
+    def _vcpus(self, el: Element) -> frozenset[int] | None:
+        raw = el.get("vcpus")
+        if raw is None:
+            raise _missing_attr(el, "vcpus")
+        bits = _parse_bitmap(raw)
+        bits = {b for b in bits if b < self.norm.max_vcpus}
+        if not bits:
+            return None
+        return frozenset(bits)
+
+    def _match(self, vcpus: frozenset[int]) -> int | None:
+        for i, group in enumerate(self.groups):
+            if group == vcpus:
+                return i
+            if group & vcpus:
+                raise _fail("Overlapping vcpus in resctrls")
+        return None
+
+    def _monitors(self, el: Element, vcpus: frozenset[int], cache: bool) -> list[Element]:
+        mons: list[Element] = []
+        seen: list[frozenset[int]] = []
+        for mon in el.findall("monitor"):
+            raw = mon.get("vcpus")
+            if raw is None:
+                raise _missing_attr(mon, "vcpus")
+            bits = frozenset(_parse_bitmap(raw))
+            level: int | None = None
+            if cache:
+                level = _uint_attr(mon, "level", required=True)
+                if level != 3:
+                    raise _fail(f"Invalid monitor cache level '{level}'")
+            if not bits <= vcpus:
+                raise _fail("Monitor vcpus conflicts with allocation", _E.INVALID_ARG)
+            if bits in seen:
+                raise _fail("Identical vcpus found in same type monitors", _E.INVALID_ARG)
+            seen.append(bits)
+            attrs_: list[tuple[str, str | None]] = [("level", str(level) if cache else None),
+                                                     ("vcpus", _format_bitmap(bits))]
+            _set_attrs(mon, attrs_, keep_unknown=False)
+            mons.append(mon)
+        return mons
+
+    def _head(self, el: Element, vcpus: frozenset[int]) -> None:
+        tid = None if self.norm.inactive else el.get("id")
+        _set_attrs(el, (("vcpus", _format_bitmap(vcpus)), ("id", tid)), keep_unknown=False)
+
+    def run(self) -> None:
+        tune = self.tune
+        for el in tune.findall("cachetune"):
+            vcpus = self._vcpus(el)
+            if vcpus is None:
+                tune.remove(el)
+                continue
+            if self._match(vcpus) is not None:
+                raise _fail("Identical vcpus in cachetunes found")
+            caches: dict[tuple[int, int, int], Element] = {}
+            for cache in el.findall("cache"):
+                cid = _uint_attr(cache, "id", required=True)
+                level = _uint_attr(cache, "level", required=True)
+                ctype = _enum_attr(cache, "type", _CACHE_TYPES, required=True)
+                raw = cache.get("size")
+                if raw is None:
+                    raise _missing_attr(cache, "size")
+                size_v = _to_uint(raw, _ULLONG_MAX)
+                if size_v is None:
+                    raise _bad_attr(cache, "size", raw, _UINT_SUFFIX)
+                nbytes = _scale(size_v, cache.get("unit"), 1)
+                assert cid is not None and level is not None and ctype is not None
+                t = _CACHE_TYPES.index(ctype)
+                both = (level, 0, cid) in caches
+                clash = (level, t, cid) in caches or (t == 0 and (
+                    (level, 1, cid) in caches or (level, 2, cid) in caches)) or (t != 0 and both)
+                if clash:
+                    raise _fail(f"Colliding cache allocations for cache level '{level}' id '{cid}', type '{ctype}'",
+                                domain=ErrorDomain.RESCTRL)
+                size, unit = _pretty_size(nbytes)
+                _set_attrs(cache, (("id", str(cid)), ("level", str(level)), ("type", ctype),
+                                   ("size", str(size)), ("unit", unit)), keep_unknown=False)
+                caches[(level, t, cid)] = cache
+            mons = self._monitors(el, vcpus, cache=True)
+            for child in list(el):
+                el.remove(child)
+            for key in sorted(caches):
+                el.append(caches[key])
+            for mon in mons:
+                el.append(mon)
+            self._head(el, vcpus)
+            self.groups.append(vcpus)
+        for el in tune.findall("memorytune"):
+            vcpus = self._vcpus(el)
+            if vcpus is None:
+                tune.remove(el)
+                continue
+            index = self._match(vcpus)
+            if index is None:
+                self.groups.append(vcpus)
+                index = len(self.groups) - 1
+            nodes: dict[int, Element] = {}
+            for node in el.findall("node"):
+                nid = _uint_attr(node, "id", required=True)
+                bw = _uint_attr(node, "bandwidth", required=True)
+                assert nid is not None and bw is not None
+                if nid in nodes:
+                    raise _fail(f"Memory Bandwidth already defined for node {nid}", domain=ErrorDomain.RESCTRL)
+                _set_attrs(node, (("id", str(nid)), ("bandwidth", str(bw))), keep_unknown=False)
+                nodes[nid] = node
+            mons = self._monitors(el, vcpus, cache=False)
+            for child in list(el):
+                el.remove(child)
+            for nid in sorted(nodes):
+                el.append(nodes[nid])
+            for mon in mons:
+                el.append(mon)
+            self._head(el, vcpus)
+            tune.remove(el)
+            self.memorytunes.append((index, el))
+        for _, el in sorted(self.memorytunes, key=lambda t: t[0]):
+            tune.append(el)
+
+
+# ---------------------------------------------------------------------------------------------
+# devices
+# ---------------------------------------------------------------------------------------------
+
+
+class _DeviceNormalizer:
+    def __init__(self, norm: _Normalizer, devices: Element) -> None:
+        self.norm = norm
+        self.devices = devices
+        self.inactive = norm.inactive
+
+    def run(self) -> None:
+        devices = self.devices
+        by_tag: dict[str, list[Element]] = {}
+        for child in devices:
+            if isinstance(child.tag, str):
+                by_tag.setdefault(child.tag, []).append(child)
+        get = by_tag.get
+        emulators = get("emulator", [])
+        for extra in emulators[1:]:
+            devices.remove(extra)
+        disks = self._disks(get("disk", []))
+        for net in get("interface", []):
+            self._interface(net)
+        for fs in get("filesystem", []):
+            self._filesystem(fs)
+        for card in get("smartcard", []):
+            self._smartcard(card)
+        for redir in get("redirdev", []):
+            self._redirdev(redir)
+        for rng in get("rng", []):
+            self._rng(rng)
+        serials = get("serial", [])
+        parallels = get("parallel", [])
+        consoles = get("console", [])
+        channels = get("channel", [])
+        for kind, elems in (("serial", serials), ("parallel", parallels), ("console", consoles),
+                            ("channel", channels)):
+            for i, chr_el in enumerate(elems):
+                self._chardev(chr_el, kind, elems[:i], i)
+        serials, consoles = self._console_compat(serials, consoles)
+        for wd in get("watchdog", []):
+            if wd.get("action") is None:
+                wd.set("action", "reset")
+        graphics = get("graphics", [])
+        for gr in graphics:
+            self._graphics(gr)
+        videos = get("video", [])
+        if graphics and not videos:
+            video = sub(devices, "video")
+            sub(video, "model", {"type": self.norm.video_type})
+            videos = [video]
+        self._videos(videos)
+        for mem in get("memory", []):
+            for size in mem.iterfind("target/size"):
+                size.text = str(_kib_of(size, "./target/size"))
+                _set_attrs(size, (("unit", "KiB"),), keep_unknown=False)
+        for redir in get("redirdev", []):
+            _keep_open(redir, 2)
+        controllers = self._controllers(get("controller", []), disks, channels, consoles,
+                                        get("smartcard", []))
+        # final device order: by kind, then disks / controllers in their sorted order
+        for el in disks:
+            devices.append(el)
+        for el in controllers:
+            devices.append(el)
+        _sort_children(devices, _DEVICE_RANK)
+
+    # -- disks ------------------------------------------------------------------------------
+
+    def _disks(self, disks: list[Element]) -> list[Element]:
+        """Defaults, duplicate-target check and drive addresses; returns the disks in libvirt's
+        order (virDomainDiskInsert: sorted by bus and drive index as parsed)."""
+        ordered: list[tuple[str | None, int, Element]] = []
+        targets: dict[str, Element] = {}
+        for disk in disks:
+            device = disk.get("device") or "disk"
+            if disk.get("type") is None:
+                disk.set("type", "file")
+            disk.set("device", device)
+            _reorder_attrs(disk, ("type", "device", "model", "rawio", "sgio", "snapshot"))
+            target = disk.find("target")
+            dev = target.get("dev") if target is not None else None
+            source = _disk_source(disk)
+            if target is None or not dev:
+                raise VirtError(_E.NO_TARGET, source if source else "(null)", domain=_D)
+            if source is None and device not in ("cdrom", "floppy") and disk.get("type") != "network":
+                raise VirtError(_E.NO_SOURCE, dev, domain=_D)
+            if device == "cdrom" and disk.find("readonly") is None:
+                ro = etree.Element("readonly")
+                anchor = disk.find("target")
+                assert anchor is not None
+                index = list(disk).index(anchor) + 1
+                while index < len(disk) and disk[index].tag in ("iotune",):
+                    index += 1
+                disk.insert(index, ro)
+            raw_bus = target.get("bus")
+            idx = _disk_index(dev)
+            insert_at = -1
+            for i in range(len(ordered) - 1, -1, -1):
+                obus, oidx, _ = ordered[i]
+                if obus != raw_bus:
+                    continue
+                if oidx > idx:
+                    insert_at = i
+                elif insert_at == -1:
+                    insert_at = i + 1
+            if insert_at == -1:
+                ordered.append((raw_bus, idx, disk))
+            else:
+                ordered.insert(insert_at, (raw_bus, idx, disk))
+        result: list[Element] = []
+        for _, _, disk in ordered:
+            target = disk.find("target")
+            assert target is not None
+            dev = target.get("dev")
+            assert dev is not None
+            if dev in targets:
+                other = targets[dev]
+                raise _fail(f"target '{dev}' duplicated for disk sources '{_disk_source(other)}' "
+                            f"and '{_disk_source(disk)}'")
+            targets[dev] = disk
+            bus = target.get("bus")
+            if bus is None:
+                bus = "ide"
+                for prefix, pbus in _DISK_PREFIX_BUS:
+                    if dev.startswith(prefix):
+                        bus = pbus
+                        break
+                if disk.get("device") == "floppy":
+                    bus = "fdc"
+                target.set("bus", bus)
+                _reorder_attrs(target, ("dev", "bus", "tray", "removable", "rotation_rate"))
+            if bus in _DRIVE_UNITS and disk.find("address") is None:
+                idx = _disk_index(dev)
+                if idx < 0:
+                    raise _fail(f"Unknown disk name '{dev}' and no address specified")
+                per_ctrl, _, units = _DRIVE_UNITS[bus]
+                if bus == "ide":
+                    ctrl, dbus, unit = idx // 4, (idx % 4) // 2, idx % 2
+                elif bus == "fdc":
+                    ctrl, dbus, unit = idx // 2, 0, idx % 2
+                else:
+                    ctrl, dbus, unit = idx // per_ctrl, 0, idx % units
+                addr = etree.Element("address")
+                for k, v in (("type", "drive"), ("controller", str(ctrl)), ("bus", str(dbus)),
+                             ("target", "0"), ("unit", str(unit))):
+                    addr.set(k, v)
+                _insert_device_info(disk, addr)
+            result.append(disk)
+        return result
+
+    # -- controllers ------------------------------------------------------------------------
+
+    def _controllers(self, controllers: list[Element], disks: list[Element], channels: list[Element],
+                     consoles: list[Element], smartcards: list[Element]) -> list[Element]:
+        ordered: list[Element] = []
+        for ctrl in controllers:
+            ctype = ctrl.get("type")
+            if ctype is None:
+                raise _missing_attr(ctrl, "type")
+            raw = ctrl.get("index")
+            if raw is not None and _to_uint(raw) is None:
+                raise _bad_attr(ctrl, "index", raw, _UINT_SUFFIX)
+            _insert_controller(ordered, ctrl)
+        # automatic indexes: the lowest unused one of the type
+        for ctrl in ordered:
+            if ctrl.get("index") is None:
+                used = {int(c.get("index", "-1")) for c in ordered if c.get("type") == ctrl.get("type")}
+                idx = 0
+                while idx in used:
+                    idx += 1
+                ctrl.set("index", str(idx))
+                _reorder_attrs(ctrl, ("type", "index", "model", "ports", "vectors"))
+
+        def maybe_add(ctype: str, idx: int) -> None:
+            for c in ordered:
+                if c.get("type") == ctype and c.get("index") == str(idx):
+                    return
+            new = etree.Element("controller")
+            new.set("type", ctype)
+            new.set("index", str(idx))
+            _insert_controller(ordered, new)
+
+        for ctype, bus in (("scsi", "scsi"), ("fdc", "fdc"), ("ide", "ide"), ("sata", "sata")):
+            top = -1
+            for disk in disks:
+                target = disk.find("target")
+                addr = disk.find("address")
+                if target is None or target.get("bus") != bus or addr is None or addr.get("type") != "drive":
+                    continue
+                value = _to_uint(addr.get("controller", "0"))
+                top = max(top, value if value is not None else 0)
+            for i in range(top + 1):
+                maybe_add(ctype, i)
+        for chr_el in channels + consoles:
+            target = chr_el.find("target")
+            if target is None or target.get("type") != "virtio":
+                continue
+            addr = chr_el.find("address")
+            idx = 0
+            if addr is not None and addr.get("type") == "virtio-serial":
+                idx = _to_uint(addr.get("controller", "0")) or 0
+            maybe_add("virtio-serial", idx)
+        for card in smartcards:
+            addr = card.find("address")
+            idx = 0
+            if addr is not None and addr.get("type") == "ccid":
+                idx = _to_uint(addr.get("controller", "0")) or 0
+            elif addr is None:
+                top = -1
+                for other in smartcards:
+                    oaddr = other.find("address")
+                    if oaddr is not None and oaddr.get("type") == "ccid" and oaddr.get("controller", "0") == "0":
+                        slot = _to_uint(oaddr.get("slot", "0"))
+                        top = max(top, slot if slot is not None else 0)
+                addr = etree.Element("address")
+                for k, v in (("type", "ccid"), ("controller", "0"), ("slot", str(top + 1))):
+                    addr.set(k, v)
+                _insert_device_info(card, addr)
+            maybe_add("ccid", idx)
+        for ctrl in ordered:
+            if ctrl.get("model") is None and ctrl.get("type") == "pci" and False:  # pragma: no cover
+                pass
+        return ordered
+
+    # -- interfaces -------------------------------------------------------------------------
+
+    def _interface(self, net: Element) -> None:
+        ntype = _enum_attr(net, "type", (
+            "user", "ethernet", "vhostuser", "server", "client", "mcast", "network", "bridge",
+            "internal", "direct", "hostdev", "udp", "vdpa", "null", "vds",
+        ))
+        if ntype is None:
+            net.set("type", "user")
+            _reorder_attrs(net, ("type",))
+            ntype = "user"
+        source = net.find("source")
+        if ntype == "network" and (source is None or source.get("network") is None):
+            raise _fail("interface type='network' requires a 'source' element" if source is None
+                        else "No <source> 'network' attribute specified with <interface type='network'/>")
+        if ntype == "bridge" and (source is None or source.get("bridge") is None):
+            raise _fail("interface type='bridge' requires a 'source' element" if source is None
+                        else "No <source> 'bridge' attribute specified with <interface type='bridge'/>")
+        mac_el = net.find("mac")
+        raw = mac_el.get("address") if mac_el is not None else None
+        if raw is None:
+            mac = self.norm.mac_prefix + ":" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
+            if mac_el is None:
+                mac_el = sub(net, "mac", index=0)
+            mac_el.set("address", mac)
+            _reorder_attrs(mac_el, ("address", "type", "check"))
+        else:
+            parsed_mac = _parse_mac(raw)
+            if parsed_mac is None:
+                raise _fail(f"unable to parse mac address '{raw}'")
+            mac = parsed_mac
+            if int(mac[:2], 16) & 1:
+                raise _fail(f"expected unicast mac address, found multicast '{raw}'")
+            assert mac_el is not None
+            mac_el.set("address", mac)
+        target = net.find("target")
+        if target is not None and self.inactive:
+            dev = target.get("dev")
+            if dev is not None and dev.startswith(_VNET_PREFIXES) and target.get("managed") != "no":
+                net.remove(target)
+
+    def _filesystem(self, fs: Element) -> None:
+        ftype = fs.get("type") or "mount"
+        if fs.get("type") is None:
+            fs.set("type", "mount")
+        if ftype == "mount" and fs.get("accessmode") is None:
+            driver = fs.find("driver")
+            if driver is None or driver.get("type") != "virtiofs":
+                fs.set("accessmode", "passthrough")
+        _reorder_attrs(fs, ("type", "accessmode", "model", "multidevs", "fmode", "dmode"))
+
+    # -- smartcard / redirdev / rng: chardev sources ----------------------------------------
+
+    def _smartcard(self, card: Element) -> None:
+        if card.get("mode") == "passthrough":
+            self._chr_source(card, card.get("type") or "pty", "smartcard", None)
+
+    def _redirdev(self, redir: Element) -> None:
+        self._chr_source(redir, redir.get("type") or "pty", "redirdev", None)
+
+    def _rng(self, rng: Element) -> None:
+        backend = rng.find("backend")
+        if backend is not None and backend.get("model") == "egd":
+            self._chr_source(backend, backend.get("type") or "pty", "rng", None)
+
+    # -- character devices ------------------------------------------------------------------
+
+    def _chardev(self, el: Element, kind: str, earlier: list[Element], index: int) -> None:
+        ctype = el.get("type") or "pty"
+        if el.get("type") is None:
+            el.set("type", ctype)
+        target = el.find("target")
+        ttype = target.get("type") if target is not None else None
+        if kind == "channel":
+            if ttype is None:
+                raise _fail("target type must be specified for channel device")
+            if ttype not in ("guestfwd", "virtio", "xen"):
+                raise _fail(f"unknown target type '{ttype}' specified for character device")
+            assert target is not None
+            if ttype == "guestfwd":
+                if target.get("address") is None or target.get("port") is None:
+                    raise _fail("guestfwd channel does not define a target address" if target.get("address") is None
+                                else "guestfwd channel does not define a target port")
+                _reorder_attrs(target, ("type", "address", "port"))
+            else:
+                if self.inactive and "state" in target.attrib:
+                    del target.attrib["state"]
+                _reorder_attrs(target, ("type", "name", "state"))
+        elif kind in ("serial", "parallel"):
+            if target is None:
+                target = sub(el, "target")
+            port = target.get("port")
+            if port is None or _to_int(port) in (None, -1):
+                top = -1
+                for other in earlier:
+                    ot = other.find("target")
+                    value = _to_int(ot.get("port")) if ot is not None else None
+                    if value is not None and value > top:
+                        top = value
+                target.set("port", str(top + 1))
+            _reorder_attrs(target, ("type", "port"))
+        else:  # console
+            if target is None:
+                target = sub(el, "target")
+            if ttype is None:
+                target.set("type", "serial")
+            if target.get("type") != "serial":
+                target.set("port", str(index))
+            elif target.get("port") is None:
+                target.set("port", "0")
+            _reorder_attrs(target, ("type", "port"))
+        if self.inactive and ctype == "pty" and "tty" in el.attrib:
+            del el.attrib["tty"]
+        self._chr_source(el, ctype, kind, ttype)
+        _sort_children(el, _CHR_RANK)
+
+    def _chr_source(self, el: Element, ctype: str, kind: str, target_type: str | None) -> None:
+        """virDomainChrSourceDefParseXML + validation + canonical form of the <source>s."""
+        if ctype not in _CHR_TYPES:
+            raise _fail(f"unknown type presented to host for character device: {ctype}")
+        sources = el.findall("source")
+        if ctype == "udp":
+            if len(sources) > 2:
+                raise _fail("only two source elements are allowed for character device")
+        elif len(sources) > 1:
+            raise _fail("only one source element is allowed for character device")
+        protocol = el.findall("protocol")
+        for p in protocol:
+            el.remove(p)
+        if ctype == "tcp":
+            src = sources[0] if sources else None
+            mode = self._mode(src)
+            host = src.get("host") if src is not None else None
+            service = src.get("service") if src is not None else None
+            if not host:
+                raise _fail("Missing source host attribute for char device", _E.INTERNAL_ERROR)
+            if not service:
+                raise _fail("Missing source service attribute for char device", _E.INTERNAL_ERROR)
+            assert src is not None
+            tls = _enum_attr(src, "tls", _YESNO)
+            self._reconnect(src, mode)
+            _set_attrs(src, (("mode", mode), ("host", host), ("service", service), ("tls", tls)))
+            ptype = protocol[0].get("type") if protocol else None
+            if ptype is None:
+                ptype = "raw"
+            elif ptype not in ("raw", "telnet", "telnets", "tls"):
+                raise _fail(f"Unknown protocol '{ptype}'")
+            proto = etree.Element("protocol")
+            proto.set("type", ptype)
+            src.addnext(proto)
+        elif ctype == "udp":
+            bind: Element | None = None
+            connect: Element | None = None
+            for src in sources:
+                mode = self._mode(src)
+                if mode == "bind" and bind is None:
+                    bind = src
+                elif mode == "connect" and connect is None:
+                    connect = src
+                else:
+                    el.remove(src)
+                    continue
+                _set_attrs(src, (("mode", mode), ("host", src.get("host") or None),
+                                 ("service", src.get("service") or None)))
+            if connect is None or not connect.get("service"):
+                raise _fail("Missing source service attribute for char device", _E.INTERNAL_ERROR)
+            if bind is not None:
+                if bind.get("host") is None and bind.get("service") is None:
+                    el.remove(bind)
+                else:
+                    connect.addprevious(bind)
+        elif ctype == "unix":
+            src = sources[0] if sources else None
+            path = src.get("path") if src is not None else None
+            if not path:
+                if not (kind == "channel" and target_type in ("virtio", "xen")):
+                    raise _fail("Missing source path attribute for char device", _E.INTERNAL_ERROR)
+                if src is not None:
+                    el.remove(src)
+                return
+            assert src is not None
+            mode = self._mode(src)
+            self._reconnect(src, mode)
+            _set_attrs(src, (("mode", mode), ("path", path)))
+        elif ctype in ("pty", "dev", "file", "pipe"):
+            src = sources[0] if sources else None
+            path = src.get("path") if src is not None else None
+            if not path:
+                if ctype != "pty":
+                    raise _fail("Missing source path attribute for char device", _E.INTERNAL_ERROR)
+                if src is not None and not len(src):
+                    el.remove(src)
+                return
+            assert src is not None
+            if ctype == "pty" and self.inactive:
+                el.remove(src)
+                return
+            append = _enum_attr(src, "append", _ONOFF) if ctype == "file" else None
+            _set_attrs(src, (("path", path), ("append", append)), keep_unknown=False)
+        elif ctype == "nmdm":
+            src = sources[0] if sources else None
+            if src is None or not src.get("master"):
+                raise _fail("Missing master path attribute for nmdm device")
+            if not src.get("slave"):
+                raise _fail("Missing slave path attribute for nmdm device")
+            _set_attrs(src, (("master", src.get("master")), ("slave", src.get("slave"))), keep_unknown=False)
+        elif ctype in ("spiceport", "dbus"):
+            src = sources[0] if sources else None
+            if src is not None:
+                _set_attrs(src, (("channel", src.get("channel")),), keep_unknown=False)
+                if not src.attrib:
+                    el.remove(src)
+        elif ctype == "qemu-vdagent":
+            pass
+        else:  # null, vc, stdio, spicevmc carry no source
+            for src in sources:
+                el.remove(src)
+
+    @staticmethod
+    def _mode(src: Element | None) -> str:
+        if src is None:
+            return "connect"
+        mode = src.get("mode")
+        if mode is None:
+            return "connect"
+        if mode not in ("bind", "connect"):
+            raise _fail(f"Unknown source mode '{mode}'")
+        return mode
+
+    @staticmethod
+    def _reconnect(src: Element, mode: str) -> None:
+        rec = src.find("reconnect")
+        if rec is None:
+            return
+        enabled = _enum_attr(rec, "enabled", _YESNO, required=True)
+        timeout: int | None = None
+        if enabled == "yes":
+            timeout = _uint_attr(rec, "timeout", required=True)
+        _set_attrs(rec, (("enabled", enabled), ("timeout", None if timeout is None else str(timeout))),
+                   keep_unknown=False)
+        if enabled == "yes" and mode != "connect":
+            raise _fail("chardev reconnect is possible only for connect mode", _E.INTERNAL_ERROR)
+
+    def _console_compat(self, serials: list[Element], consoles: list[Element]) -> tuple[list[Element], list[Element]]:
+        """virDomainDefAddConsoleCompat: in an HVM guest the first console is an alias of the
+        first serial port (a copy of it is formatted)."""
+        for con in consoles[1:]:
+            target = con.find("target")
+            if target is not None and target.get("type") == "serial" and self.norm.os_type == "hvm":
+                raise _fail("Only the first console can be a serial port", _E.CONFIG_UNSUPPORTED)
+        if self.norm.os_type != "hvm":
+            return serials, consoles
+        devices = self.devices
+        first = consoles[0] if consoles else None
+        first_target = first.find("target") if first is not None else None
+        first_serial = first is not None and first_target is not None and first_target.get("type") == "serial"
+        if first is not None and first_serial:
+            if not serials:
+                # the console becomes the first serial port
+                serial = copy.deepcopy(first)
+                serial.tag = "serial"
+                t = serial.find("target")
+                assert t is not None
+                t.attrib.clear()
+                t.set("port", "0")
+                serials = [serial]
+                first.addprevious(serial)
+            devices.remove(first)
+            consoles = consoles[1:]
+        elif not serials:
+            return serials, consoles
+        stub = copy.deepcopy(serials[0])
+        stub.tag = "console"
+        stub.tail = None
+        t = stub.find("target")
+        port = t.get("port", "0") if t is not None else "0"
+        if t is not None:
+            for child in list(t):
+                t.remove(child)
+            t.attrib.clear()
+        else:
+            t = sub(stub, "target")
+        t.set("type", "serial")
+        t.set("port", port)
+        _sort_children(stub, _CHR_RANK)
+        if consoles:
+            consoles[0].addprevious(stub)
+        else:
+            serials[-1].addnext(stub)
+        return serials, [stub, *consoles]
+
+    # -- graphics ---------------------------------------------------------------------------
+
+    def _graphics(self, gr: Element) -> None:
+        gtype = _enum_attr(gr, "type", _GRAPHICS_TYPES, required=True)
+        assert gtype is not None
+        listens: list[Element] = []
+        if gtype in ("vnc", "spice", "rdp"):
+            listens = self._listens(gr, gtype)
+        first = listens[0] if listens else None
+        ltype = first.get("type") if first is not None else None
+        listen_attr: str | None = None
+        if first is not None and first.get("address") and (
+            ltype == "address" or (ltype == "network" and not self.inactive)
+        ):
+            listen_attr = first.get("address")
+        get = gr.get
+        if gtype == "vnc":
+            port_s = get("port")
+            port = 0
+            autoport = False
+            if port_s is not None:
+                value = _to_int(port_s)
+                if value is None:
+                    raise _fail(f"cannot parse vnc port {port_s}", _E.INTERNAL_ERROR)
+                port = value
+                if port == -1:
+                    port = 0
+                    autoport = True
+            else:
+                autoport = True
+            ap = get("autoport")
+            if ap == "yes":
+                autoport = True
+                port = 0
+            elif ap == "no":
+                autoport = False
+            websocket = get("websocket")
+            if websocket is not None and _to_int(websocket) is None:
+                raise _fail(f"cannot parse vnc WebSocket port {websocket}", _E.INTERNAL_ERROR)
+            pairs: list[tuple[str, str | None]] = [("type", "vnc")]
+            if ltype == "socket":
+                sock = first.get("socket") if first is not None else None
+                pairs.append(("socket", sock))
+            elif ltype in ("address", "network"):
+                if port:
+                    pairs.append(("port", str(port)))
+                elif autoport:
+                    pairs.append(("port", "-1"))
+                pairs.append(("autoport", "yes" if autoport else "no"))
+                if websocket is not None and websocket != "0":
+                    pairs.append(("websocket", websocket))
+                pairs.append(("listen", listen_attr))
+            pairs += [("keymap", get("keymap")), ("sharePolicy", get("sharePolicy")),
+                      ("powerControl", get("powerControl"))]
+            pairs += self._auth_attrs(gr)
+            _set_attrs(gr, pairs, keep_unknown=False)
+        elif gtype == "spice":
+            port = self._port(gr, "port", "spice")
+            tls_port = self._port(gr, "tlsPort", "spice")
+            autoport = False
+            if port == -1 or tls_port == -1:
+                autoport = True
+                port = max(port, 0)
+                tls_port = max(tls_port, 0)
+            if get("autoport") == "yes":
+                autoport = True
+                port = tls_port = 0
+            elif get("autoport") == "no":
+                autoport = False
+            pairs = [("type", "spice")]
+            if ltype in ("address", "network"):
+                if port > 0:
+                    pairs.append(("port", str(port)))
+                if tls_port > 0:
+                    pairs.append(("tlsPort", str(tls_port)))
+                pairs.append(("autoport", "yes" if autoport else "no"))
+                pairs.append(("listen", listen_attr))
+            pairs += [("keymap", get("keymap"))]
+            mode = get("defaultMode")
+            if mode is not None and mode != "any":
+                _enum_attr(gr, "defaultMode", ("any", "secure", "insecure"))
+                pairs.append(("defaultMode", mode))
+            pairs += self._auth_attrs(gr)
+            _set_attrs(gr, pairs, keep_unknown=False)
+        elif gtype == "rdp":
+            port = self._port(gr, "port", "rdp")
+            autoport = port == -1 or get("autoport") == "yes"
+            if autoport:
+                port = 0
+            pairs = [("type", "rdp")]
+            if port > 0:
+                pairs.append(("port", str(port)))
+            if autoport:
+                pairs.append(("autoport", "yes"))
+            if get("replaceUser") == "yes":
+                pairs.append(("replaceUser", "yes"))
+            if get("multiUser") == "yes":
+                pairs.append(("multiUser", "yes"))
+            pairs.append(("listen", listen_attr))
+            _set_attrs(gr, pairs, keep_unknown=False)
+        # the listens come first among the children
+        for lst in reversed(listens):
+            gr.insert(0, lst)
+
+    @staticmethod
+    def _port(gr: Element, name: str, what: str) -> int:
+        raw = gr.get(name)
+        if raw is None:
+            return 0
+        value = _to_int(raw)
+        if value is None:
+            raise _fail(f"cannot parse {what} {name} {raw}" if name != "port" else f"cannot parse {what} port {raw}",
+                        _E.INTERNAL_ERROR)
+        return value
+
+    @staticmethod
+    def _auth_attrs(gr: Element) -> list[tuple[str, str | None]]:
+        passwd = gr.get("passwd")
+        if passwd is None:
+            return []
+        return [("passwd", passwd), ("passwdValidTo", gr.get("passwdValidTo")), ("connected", gr.get("connected"))]
+
+    def _listens(self, gr: Element, gtype: str) -> list[Element]:
+        """virDomainGraphicsListensParseXML, with the back-compat listen/socket attributes."""
+        listens = gr.findall("listen")
+        listen_attr = gr.get("listen") or None
+        socket_attr = gr.get("socket") if gtype == "vnc" else None
+        for i, lst in enumerate(listens):
+            ltype = _enum_attr(lst, "type", _LISTEN_TYPES, required=True)
+            if ltype == "address":
+                address = lst.get("address") or None
+                if i == 0 and listen_attr is not None:
+                    if address is None:
+                        address = listen_attr
+                    elif address != listen_attr:
+                        raise _fail(f"graphics 'listen' attribute '{listen_attr}' must match 'address' attribute "
+                                    f"of first listen element (found '{address}')", _E.CONFIG_UNSUPPORTED)
+                _set_attrs(lst, (("type", ltype), ("address", address)), keep_unknown=False)
+            elif ltype == "network":
+                network = lst.get("network")
+                if not network:
+                    raise _fail("'network' attribute is required for listen type 'network'")
+                address = None if self.inactive else (lst.get("address") or None)
+                _set_attrs(lst, (("type", ltype), ("address", address), ("network", network)), keep_unknown=False)
+            elif ltype == "socket":
+                sock = lst.get("socket") or None
+                if i == 0 and socket_attr is not None:
+                    if sock is None:
+                        sock = socket_attr
+                    elif sock != socket_attr:
+                        raise _fail(f"graphics 'socket' attribute '{socket_attr}' must match 'socket' attribute "
+                                    f"of first listen element (found '{sock}')", _E.CONFIG_UNSUPPORTED)
+                _set_attrs(lst, (("type", ltype), ("socket", sock)), keep_unknown=False)
+            else:
+                _set_attrs(lst, (("type", "none"),), keep_unknown=False)
+        if socket_attr is not None:
+            new = etree.Element("listen")
+            new.set("type", "socket")
+            new.set("socket", socket_attr)
+        else:
+            new = etree.Element("listen")
+            new.set("type", "address")
+            if listen_attr is not None:
+                new.set("address", listen_attr)
+        if not listens:
+            if gtype == "spice" and socket_attr is None and listen_attr is None and gr.get("port") is None \
+                    and gr.get("tlsPort") is None and gr.get("autoport") is None:
+                new = etree.Element("listen")
+                new.set("type", "none")
+            gr.insert(0, new)
+            listens = [new]
+        elif socket_attr is not None and listens[0].get("type") in ("address", "network"):
+            gr.replace(listens[0], new)
+            listens[0] = new
+        return listens
+
+    # -- video ------------------------------------------------------------------------------
+
+    def _videos(self, videos: list[Element]) -> None:
+        if not videos:
+            return
+        primary_idx: int | None = None
+        for i, video in enumerate(videos):
+            model = video.find("model")
+            if model is not None and model.get("primary") == "yes":
+                if primary_idx is not None:
+                    raise _fail("Only one primary video device is supported", _E.CONFIG_UNSUPPORTED)
+                primary_idx = i
+        if primary_idx:
+            video = videos.pop(primary_idx)
+            videos.insert(0, video)
+            videos[1].addprevious(video)
+        for i, video in enumerate(videos):
+            model = video.find("model")
+            if model is None:
+                model = etree.Element("model")
+                driver = video.find("driver")
+                if driver is not None:
+                    driver.addnext(model)
+                else:
+                    video.insert(0, model)
+            vtype = model.get("type") or self.norm.video_type
+            if vtype not in _VIDEO_TYPES:
+                raise _bad_attr(model, "type", vtype)
+            if vtype == "default":
+                vtype = self.norm.video_type
+            if vtype == "none":
+                if len(videos) > 1:
+                    raise _fail("a 'none' video type must be the only video device defined for the domain",
+                                _E.CONFIG_UNSUPPORTED)
+                _set_attrs(model, (("type", "none"),), keep_unknown=False)
+                continue
+            default = _video_default_ram(vtype, self.norm.virt_type)
+            values: dict[str, str | None] = {}
+            for key in ("ram", "vram", "vram64", "vgamem"):
+                raw = model.get(key)
+                value = _to_uint(raw) if raw is not None else None
+                if raw is not None and value is None:
+                    raise _fail(f"cannot parse video {key} '{raw}'")
+                if key in ("ram", "vram") and value:
+                    value = _pow2_ceil(value)
+                if key == "vram" and not value:
+                    value = default or None
+                if key == "ram" and not value and vtype == "qxl":
+                    value = default
+                values[key] = str(value) if value else None
+            heads_raw = model.get("heads")
+            heads = _to_uint(heads_raw) if heads_raw is not None else 1
+            if heads is None:
+                raise _fail(f"cannot parse video heads '{heads_raw}'")
+            _set_attrs(model, (("type", vtype), ("ram", values["ram"]), ("vram", values["vram"]),
+                               ("vram64", values["vram64"]), ("vgamem", values["vgamem"]),
+                               ("heads", str(heads)), ("primary", "yes" if i == 0 else None)),
+                       keep_unknown=False)
+
+
+def _insert_controller(ordered: list[Element], ctrl: Element) -> None:
+    """virDomainControllerInsertPreAlloced: keep controllers of a type together, by index."""
+    ctype = ctrl.get("type")
+    raw = ctrl.get("index")
+    new_idx = _to_uint(raw) if raw is not None else None
+    new_master = ctrl.find("master") is not None
+    insert_at = -1
+    for i in range(len(ordered) - 1, -1, -1):
+        cur = ordered[i]
+        if cur.get("type") != ctype:
+            continue
+        if new_idx is None:
+            insert_at = i + 1
+            break
+        cur_raw = cur.get("index")
+        cur_idx = _to_uint(cur_raw) if cur_raw is not None else -1
+        cur_idx = -1 if cur_idx is None else cur_idx
+        if cur_idx > new_idx or (not new_master and cur.find("master") is not None and cur_idx == new_idx):
+            insert_at = i
+        elif insert_at == -1:
+            insert_at = i + 1
+    if insert_at == -1:
+        ordered.append(ctrl)
+    else:
+        ordered.insert(insert_at, ctrl)
+
+
+_INFO_RANK: Final = ("boot", "alias", "master", "acpi", "rom", "address")
+
+
+def _insert_device_info(dev: Element, addr: Element) -> None:
+    """Insert an ``<address>`` where virDomainDeviceInfoFormat prints it: after boot/alias/..."""
+    rom = dev.find("rom")
+    if rom is not None:
+        rom.addprevious(addr)
+    else:
+        dev.append(addr)
+
+
+# ---------------------------------------------------------------------------------------------
+# formatting helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _format_metadata(meta: Element, indent: int, out: list[str]) -> None:
+    """virXMLFormatMetadata: libxml2's pretty printer (double quotes), indented."""
+    children = [c for c in meta if isinstance(c.tag, str)]
+    pad = " " * indent
+    if not children:
+        out.append(f"{pad}<metadata/>")
+        return
+    out.append(f"{pad}<metadata>")
+    for child in children:
+        dup = copy.deepcopy(child)
+        dup.tail = None
+        for el in dup.iter():
+            if len(el):
+                if el.text is not None and not el.text.strip():
+                    el.text = None
+                for c in el:
+                    if c.tail is not None and not c.tail.strip():
+                        c.tail = None
+        text = etree.tostring(dup, encoding="unicode", pretty_print=True)
+        out.extend(f"{pad}  {line}" for line in text.rstrip("\n").split("\n"))
+    out.append(f"{pad}</metadata>")
+
+
+def _format_domain(root: Element) -> str:
+    """format_element for the root, with <metadata> printed libxml2-style."""
+    out: list[str] = []
+    meta = root.find("metadata")
+    if meta is None:
+        format_element(root, 0, out)
+        return "\n".join(out) + "\n"
+    # open tag of the root: format a childless shallow copy and reopen it
+    head: list[str] = []
+    shell = etree.Element(root.tag, nsmap=root.nsmap)  # type: ignore[arg-type]
+    for k, v in root.attrib.items():
+        shell.set(k, v)
+    shell.text = "x"
+    format_element(shell, 0, head)
+    open_tag = head[0][: head[0].index(">x<") + 1]
+    out.append(open_tag)
+    for child in root:
+        if not isinstance(child.tag, str):
+            continue
+        if child is meta:
+            _format_metadata(child, 2, out)
+        else:
+            format_element(child, 2, out)
+    out.append(f"</{root.tag}>")
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# the document
+# ---------------------------------------------------------------------------------------------
+
+
+class DomainDocument(XMLDocument):
+    """A domain definition.
+
+    ``from_string(text, inactive=False, validate=False, default_arch='x86_64',
+    video_type='cirrus', mac_prefix='52:54:00')`` parses and normalises like libvirt's generic
+    code; ``inactive=True`` is ``VIR_DOMAIN_DEF_PARSE_INACTIVE`` (live-only data dropped),
+    ``validate=True`` checks the input against ``domain.rng`` first.
+    """
+
+    ROOT: ClassVar[str] = "domain"
+    ERROR_DOMAIN: ClassVar[ErrorDomain] = ErrorDomain.DOMAIN
+
+    __slots__ = ()
+
+    def post_parse(self, **options: Any) -> None:
+        if options.get("validate"):
+            from virt.xml._schema import validate
+
+            validate(self.root, "domain")
+        try:
+            _Normalizer(
+                self.root,
+                inactive=bool(options.get("inactive", False)),
+                default_arch=str(options.get("default_arch", "x86_64")),
+                video_type=str(options.get("video_type", "cirrus")),
+                mac_prefix=str(options.get("mac_prefix", "52:54:00")),
+            ).run()
+        except VirtError:
+            raise
+        except (ValueError, TypeError, AttributeError, IndexError, KeyError, AssertionError) as exc:
+            # a shape of XML the normaliser did not foresee: still a clean, typed failure
+            raise _fail(f"unable to parse domain definition: {exc}", _E.INTERNAL_ERROR) from None
+
+    # -- formatting -------------------------------------------------------------------------
+
+    def to_string(self, **options: Any) -> str:
+        """Format as libvirt does.  ``secure=False`` (the default, as in libvirt) leaves out
+        passwords; ``inactive=True`` leaves out live-only data (id, generated names...)."""
+        secure = bool(options.get("secure", False))
+        inactive = bool(options.get("inactive", False))
+        root = self.root
+        needs_copy = (inactive and _has_live_bits(root)) or (not secure and _has_secrets(root))
+        if needs_copy:
+            root = copy.deepcopy(root)
+            if not secure:
+                _strip_secrets(root)
+            if inactive:
+                _strip_live(root)
+        return _format_domain(root)
+
+    # -- accessors --------------------------------------------------------------------------
+
+    @property
+    def type(self) -> str:
+        return self.root.get("type", "")
+
+    @property
+    def name(self) -> str:
+        return _text(self.root.find("name")) or ""
+
+    @name.setter
+    def name(self, value: str) -> None:
+        if not value:
+            raise VirtError(_E.INVALID_ARG, "domain name must not be empty", domain=_D)
+        if "/" in value:
+            raise _fail(f"name {value} cannot contain '/'")
+        _set_text_child(self.root, "name", value)
+        _sort_children(self.root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
+
+    @property
+    def uuid(self) -> str:
+        raw = _text(self.root.find("uuid"))
+        parsed = _parse_uuid(raw) if raw is not None else None
+        return parsed or ""
+
+    def _optional_text(self, tag: str) -> str | None:
+        return _text(self.root.find(tag))
+
+    def _set_optional_text(self, tag: str, value: str | None) -> None:
+        el = self.root.find(tag)
+        if value is None or value == "":
+            if el is not None:
+                self.root.remove(el)
+            return
+        if tag == "title" and "\n" in value:
+            raise _fail("Domain title can't contain newlines")
+        _set_text_child(self.root, tag, value)
+        _sort_children(self.root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
+
+    @property
+    def title(self) -> str | None:
+        return self._optional_text("title")
+
+    @title.setter
+    def title(self, value: str | None) -> None:
+        self._set_optional_text("title", value)
+
+    @property
+    def description(self) -> str | None:
+        return self._optional_text("description")
+
+    @description.setter
+    def description(self, value: str | None) -> None:
+        self._set_optional_text("description", value)
+
+    def _int_child(self, tag: str, default: int = 0) -> int:
+        el = self.root.find(tag)
+        raw = _text(el)
+        value = _to_uint(raw.strip(), _ULLONG_MAX) if raw is not None else None
+        if value is None or el is None:
+            return default
+        unit = el.get("unit")
+        if tag in ("vcpu",) or unit in (None, "KiB", "k", "K"):
+            return value
+        return -(-_scale(value, unit) // 1024)
+
+    def _set_mem(self, tag: str, kib: int) -> None:
+        if kib < 0:
+            raise VirtError(_E.INVALID_ARG, f"invalid {tag} size {kib}", domain=_D)
+        el = self.root.find(tag)
+        if el is None:
+            el = sub(self.root, tag)
+        _set_text_child(self.root, tag, str(kib))
+        extra = [("dumpCore", el.get("dumpCore"))] if tag == "memory" else []
+        _set_attrs(el, [*extra, ("unit", "KiB")], keep_unknown=False)
+        _sort_children(self.root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
+
+    @property
+    def memory_kib(self) -> int:
+        return self._int_child("memory")
+
+    @memory_kib.setter
+    def memory_kib(self, kib: int) -> None:
+        self._set_mem("memory", kib)
+        if self.current_memory_kib > kib:
+            self._set_mem("currentMemory", kib)
+
+    @property
+    def current_memory_kib(self) -> int:
+        return self._int_child("currentMemory", self.memory_kib)
+
+    @current_memory_kib.setter
+    def current_memory_kib(self, kib: int) -> None:
+        self._set_mem("currentMemory", kib)
+
+    @property
+    def max_vcpus(self) -> int:
+        return self._int_child("vcpu", 1)
+
+    @max_vcpus.setter
+    def max_vcpus(self, count: int) -> None:
+        if count < 1:
+            raise VirtError(_E.INVALID_ARG, f"invalid vcpu count {count}", domain=_D)
+        current = self.current_vcpus
+        vcpu = self.root.find("vcpu")
+        if vcpu is None:
+            vcpu = sub(self.root, "vcpu", {"placement": "static"})
+        _set_text_child(self.root, "vcpu", str(count))
+        self._set_current_attr(vcpu, min(current, count), count)
+        _sort_children(self.root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
+
+    @property
+    def current_vcpus(self) -> int:
+        vcpu = self.root.find("vcpu")
+        raw = vcpu.get("current") if vcpu is not None else None
+        value = _to_uint(raw) if raw is not None else None
+        return value if value else self.max_vcpus
+
+    @current_vcpus.setter
+    def current_vcpus(self, count: int) -> None:
+        if count < 1 or count > self.max_vcpus:
+            raise VirtError(_E.INVALID_ARG, f"requested vcpus is greater than max allowable vcpus for the domain: "
+                            f"{count} > {self.max_vcpus}" if count > 0 else f"invalid vcpu count {count}", domain=_D)
+        vcpu = self.root.find("vcpu")
+        if vcpu is None:
+            vcpu = sub(self.root, "vcpu", {"placement": "static"}, text=str(self.max_vcpus))
+            _sort_children(self.root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
+        self._set_current_attr(vcpu, count, self.max_vcpus)
+
+    @staticmethod
+    def _set_current_attr(vcpu: Element, current: int, maximum: int) -> None:
+        _set_attrs(vcpu, (("placement", vcpu.get("placement") or "static"), ("cpuset", vcpu.get("cpuset")),
+                          ("current", str(current) if current != maximum else None)))
+
+    def _os_type_el(self) -> Element | None:
+        return self.root.find("os/type")
+
+    @property
+    def os_type(self) -> str:
+        return _text(self._os_type_el()) or ""
+
+    @property
+    def arch(self) -> str | None:
+        el = self._os_type_el()
+        return el.get("arch") if el is not None else None
+
+    @property
+    def machine(self) -> str | None:
+        el = self._os_type_el()
+        return el.get("machine") if el is not None else None
+
+    @property
+    def id(self) -> int:
+        raw = self.root.get("id")
+        value = _to_int(raw) if raw is not None else None
+        return -1 if value is None else value
+
+    def set_id(self, dom_id: int) -> None:
+        """Set the live ``id`` attribute (``-1`` removes it)."""
+        if dom_id < 0:
+            self.root.attrib.pop("id", "")
+            return
+        self.root.set("id", str(dom_id))
+        _reorder_attrs(self.root, ("type", "id"))
+
+    def disks(self) -> tuple[DiskInfo, ...]:
+        out: list[DiskInfo] = []
+        for disk in self.root.iterfind("devices/disk"):
+            target = disk.find("target")
+            driver = disk.find("driver")
+            out.append(DiskInfo(
+                type=disk.get("type"),
+                device=disk.get("device") or "disk",
+                source=_disk_source(disk),
+                target=target.get("dev") if target is not None else None,
+                bus=target.get("bus") if target is not None else None,
+                driver_type=driver.get("type") if driver is not None else None,
+                readonly=disk.find("readonly") is not None,
+            ))
+        return tuple(out)
+
+    def interfaces(self) -> tuple[InterfaceInfo, ...]:
+        out: list[InterfaceInfo] = []
+        for net in self.root.iterfind("devices/interface"):
+            source = net.find("source")
+            src: str | None = None
+            if source is not None:
+                for key in _SOURCE_KEYS:
+                    src = source.get(key)
+                    if src is not None:
+                        break
+            target = net.find("target")
+            model = net.find("model")
+            mac = net.find("mac")
+            out.append(InterfaceInfo(
+                type=net.get("type"),
+                source=src,
+                target_dev=target.get("dev") if target is not None else None,
+                model=model.get("type") if model is not None else None,
+                mac=mac.get("address") if mac is not None else None,
+            ))
+        return tuple(out)
+
+    def set_interface_target(self, index: int, dev: str | None) -> None:
+        """Set (or with None remove) ``<target dev=...>`` of the ``index``-th interface."""
+        nets = self.root.findall("devices/interface")
+        if not 0 <= index < len(nets):
+            raise VirtError(_E.INVALID_ARG, f"no interface at index {index}", domain=_D)
+        net = nets[index]
+        target = net.find("target")
+        if dev is None:
+            if target is not None:
+                net.remove(target)
+            return
+        if target is None:
+            target = etree.Element("target")
+            anchor = None
+            for tag in ("backenddomain", "downscript", "script", "route", "ip", "virtualport", "source", "mac"):
+                anchor = net.find(tag)
+                if anchor is not None:
+                    break
+            if anchor is not None:
+                anchor.addnext(target)
+            else:
+                net.insert(0, target)
+        target.set("dev", dev)
+        _reorder_attrs(target, ("dev", "managed"))
+
+
+# --- secure / inactive formatting ---------------------------------------------------------------
+
+
+def _has_secrets(root: Element) -> bool:
+    return root.find("devices/graphics[@passwd]") is not None
+
+
+def _strip_secrets(root: Element) -> None:
+    for gr in root.iterfind("devices/graphics[@passwd]"):
+        del gr.attrib["passwd"]
+
+
+def _has_live_bits(root: Element) -> bool:
+    return (
+        root.get("id") is not None
+        or root.find("cputune/cachetune[@id]") is not None
+        or root.find("cputune/memorytune[@id]") is not None
+        or root.find("devices/interface/target") is not None
+        or root.find("devices/graphics") is not None
+        or root.find("devices/*[@tty]") is not None
+        or root.find("devices/*[@type='pty']/source") is not None
+    )
+
+
+def _strip_live(root: Element) -> None:
+    root.attrib.pop("id", "")
+    for el in root.iterfind("cputune/*[@id]"):
+        if el.tag in ("cachetune", "memorytune"):
+            del el.attrib["id"]
+    for net in root.iterfind("devices/interface"):
+        target = net.find("target")
+        if target is not None:
+            dev = target.get("dev") or ""
+            if dev.startswith(_VNET_PREFIXES) and target.get("managed") != "no":
+                net.remove(target)
+    for chr_el in root.iterfind("devices/*"):
+        if chr_el.get("type") == "pty" and chr_el.tag in _CHR_DEVICES:
+            chr_el.attrib.pop("tty", "")
+            for src in chr_el.findall("source"):
+                chr_el.remove(src)
+    for gr in root.iterfind("devices/graphics"):
+        if gr.get("autoport") == "yes" and gr.get("port") not in (None, "-1"):
+            gr.set("port", "-1")
+        for lst in gr.findall("listen[@type='network']"):
+            lst.attrib.pop("address", "")
+        if gr.find("listen[@type='network']") is not None and gr.get("listen") is not None:
+            first = gr.find("listen")
+            if first is not None and first.get("type") == "network":
+                del gr.attrib["listen"]
