@@ -1944,31 +1944,36 @@ def _format_metadata(meta: Element, indent: int, out: list[str]) -> None:
     out.append(f"{pad}</metadata>")
 
 
-def _format_domain(root: Element) -> str:
-    """format_element for the root, with <metadata> printed libxml2-style."""
-    out: list[str] = []
+def format_domain_lines(root: Element, indent: int = 0, out: list[str] | None = None) -> list[str]:
+    """format_element for a domain element (at ``indent``), with ``<metadata>`` printed the way
+    libvirt does (libxml2's own serialiser); used for snapshots' embedded domains too."""
+    if out is None:
+        out = []
     meta = root.find("metadata")
     if meta is None:
-        format_element(root, 0, out)
-        return "\n".join(out) + "\n"
-    # open tag of the root: format a childless shallow copy and reopen it
+        format_element(root, indent, out)
+        return out
+    # the open tag of the root: format a shell with a text placeholder and cut before it
     head: list[str] = []
     shell = etree.Element(root.tag, nsmap=root.nsmap)  # type: ignore[arg-type]
     for k, v in root.attrib.items():
         shell.set(k, v)
     shell.text = "x"
-    format_element(shell, 0, head)
-    open_tag = head[0][: head[0].index(">x<") + 1]
-    out.append(open_tag)
+    format_element(shell, indent, head)
+    out.append(head[0][: head[0].rindex(">x<") + 1])
     for child in root:
         if not isinstance(child.tag, str):
             continue
         if child is meta:
-            _format_metadata(child, 2, out)
+            _format_metadata(child, indent + 2, out)
         else:
-            format_element(child, 2, out)
-    out.append(f"</{root.tag}>")
-    return "\n".join(out) + "\n"
+            format_element(child, indent + 2, out)
+    out.append(f"{' ' * indent}</{root.tag}>")
+    return out
+
+
+def _format_domain(root: Element) -> str:
+    return "\n".join(format_domain_lines(root)) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------
