@@ -1,8 +1,16 @@
-"""Build a test node from a libvirt test node file (``<node>``), or from our default one."""
+"""Build a test node from a libvirt test node file (``<node>``), or from our default one.
+
+The node file format is libvirt's (``examples/xml/test/testnode.xml``): ``<cpu>`` and
+``<memory>`` describe the host, and ``<domain>``, ``<network>``, ``<interface>``, ``<pool>``
+(with ``<volume>`` children), ``<device>`` children are objects, inline or named by a
+``file=`` attribute relative to the node file.  Our ``default.xml`` adds one element libvirt's
+parser would ignore: ``<numa>`` with the NUMA cells ``test:///default`` has (see ``_host``).
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from importlib.resources import files
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
@@ -10,7 +18,13 @@ from virt._records import NodeInfo
 from virt.drivers.test._state import NodeState
 from virt.xml._base import Element, format_element, parse_xml
 
-__all__ = ["load_default", "load_file", "load_node"]
+__all__ = ["DEFAULT_NODE_INFO", "child_xml", "load_default", "load_file", "load_node"]
+
+# libvirt's test driver defaults (``defaultNodeInfo``), for what a node file leaves out.
+DEFAULT_NODE_INFO = NodeInfo(model="i686", memory=3 * 1024 * 1024, cpus=16, mhz=1400, nodes=2, sockets=2,
+                             cores=2, threads=2)
+
+_LONG = re.compile(r"\s*[+-]?\d+")
 
 
 def load_default() -> NodeState:
@@ -27,19 +41,48 @@ def load_file(path: str) -> NodeState:
     return load_node(data, base_dir=os.path.dirname(path), key=path)
 
 
-def _int(root: Element, path: str, default: int) -> int:
-    text = root.findtext(path)
-    if text is None or not text.strip():
-        return default
-    try:
-        return int(text.strip())
-    except ValueError:
-        raise VirtError(ErrorNumber.XML_ERROR, f"invalid node {path} value '{text.strip()}'",
-                        domain=ErrorDomain.TEST) from None
+def _long(root: Element, path: str, what: str) -> int | None:
+    """``virXPathLong`` on the first ``path`` element: None when absent or empty."""
+    elem = root.find(path)
+    text = (elem.text or "") if elem is not None else ""
+    if not text:
+        return None
+    if not _LONG.fullmatch(text):
+        raise VirtError(ErrorNumber.XML_ERROR, f"invalid node {what} value", domain=ErrorDomain.TEST)
+    return int(text)
+
+
+def _node_info(root: Element) -> NodeInfo:
+    """``testParseNodeInfo``: the defaults overridden by what ``<cpu>``/``<memory>`` give."""
+    base = DEFAULT_NODE_INFO
+    nodes = _long(root, "cpu/nodes", "cpu nodes")
+    sockets = _long(root, "cpu/sockets", "cpu sockets")
+    cores = _long(root, "cpu/cores", "cpu cores")
+    threads = _long(root, "cpu/threads", "cpu threads")
+    info = {
+        "nodes": base.nodes if nodes is None else nodes,
+        "sockets": base.sockets if sockets is None else sockets,
+        "cores": base.cores if cores is None else cores,
+        "threads": base.threads if threads is None else threads,
+    }
+    cpus = info["cores"] * info["threads"] * info["sockets"] * info["nodes"]
+    active = _long(root, "cpu/active", "cpu active")
+    if active is not None and active < cpus:
+        cpus = active
+    mhz = _long(root, "cpu/mhz", "cpu mhz")
+    memory = _long(root, "memory", "memory")
+    model = root.find("cpu/model")
+    model_text = model.text if model is not None and model.text is not None else base.model
+    return NodeInfo(model=model_text, memory=base.memory if memory is None else memory, cpus=cpus,
+                    mhz=base.mhz if mhz is None else mhz, **info)
 
 
 def child_xml(elem: Element, base_dir: str | None) -> str:
-    """An object's XML: inline, or from the file its ``file=`` attribute names."""
+    """An object's XML: inline, or from the file its ``file=`` attribute names.
+
+    As in libvirt, an object read from a file is that file's document alone: children the
+    ``<node>`` file gave the referring element (a ``<pool file=...>``'s ``<volume>``) are lost.
+    """
     ref = elem.get("file")
     if ref is None:
         return "\n".join(format_element(elem)) + "\n"
@@ -54,20 +97,12 @@ def child_xml(elem: Element, base_dir: str | None) -> str:
 
 
 def load_node(text: str | bytes, base_dir: str | None, key: str) -> NodeState:
-    root = parse_xml(text, root="node", domain=ErrorDomain.TEST)
-    # libvirt's test driver defaults, for what a node file leaves out.
-    info = NodeInfo(
-        model=(root.findtext("cpu/model") or "i686").strip(),
-        memory=_int(root, "memory", 2097152 * 4),
-        cpus=_int(root, "cpu/active", 16),
-        mhz=_int(root, "cpu/mhz", 1400),
-        nodes=_int(root, "cpu/nodes", 2),
-        sockets=_int(root, "cpu/sockets", 2),
-        cores=_int(root, "cpu/cores", 2),
-        threads=_int(root, "cpu/threads", 2),
-    )
-    node = NodeState(key=key, node_info=info)
-    # Each area loads its own objects; domains last, since they may refer to networks/pools.
+    root = parse_xml(text, domain=ErrorDomain.TEST)
+    if root.tag != "node":
+        raise VirtError(ErrorNumber.XML_ERROR, "Root element is not 'node'", domain=ErrorDomain.TEST)
+    node = NodeState(key=key, node_info=_node_info(root))
+    # Each area loads its own objects (_host: NUMA cells, interfaces, node devices); domains
+    # last, since they may refer to networks and pools.
     from virt.drivers.test import _domains, _host, _networks, _storage
 
     for loader in (_host, _networks, _storage, _domains):

@@ -56,6 +56,11 @@ class NodeState:
     pools: dict[str, Any] = attrs.field(factory=dict)  # by uuid; see _storage
     interfaces: dict[str, Any] = attrs.field(factory=dict)  # by name; see _host
     nodedevs: dict[str, Any] = attrs.field(factory=dict)  # by name; see _host
+    network_names: dict[str, str] = attrs.field(factory=dict)  # name -> uuid; see _networks
+    pool_names: dict[str, str] = attrs.field(factory=dict)  # name -> uuid; see _storage
+    volume_keys: dict[str, Any] = attrs.field(factory=dict)  # key -> VolumeObj; see _storage
+    volume_paths: dict[str, Any] = attrs.field(factory=dict)  # target path -> VolumeObj
+    cells: list[Any] = attrs.field(factory=list)  # NUMA cells (NumaCell); see _host
     extra: dict[str, Any] = attrs.field(factory=dict)
     listeners: list[Any] = attrs.field(factory=list)  # hook relays of open connections
 
