@@ -13,6 +13,7 @@ from virt.drivers.test._domains import DomainOps
 from virt.drivers.test._host import HostOps
 from virt.drivers.test._loader import load_default, load_file
 from virt.drivers.test._networks import NetworkOps
+from virt.drivers.test._snapshots import SnapshotOps
 from virt.drivers.test._storage import StorageOps
 from virt.plugin import OpenRequest
 
@@ -21,7 +22,7 @@ __all__ = ["TestConnection"]
 DEFAULT_KEY = "default"
 
 
-class TestConnection(DomainOps, NetworkOps, StorageOps, HostOps):
+class TestConnection(DomainOps, SnapshotOps, NetworkOps, StorageOps, HostOps):
     """One connection to a test node.  The node (``self.node``) may be shared."""
 
     def __init__(self, node: _state.NodeState, uri: str, shared_key: str | None, hook: Any) -> None:

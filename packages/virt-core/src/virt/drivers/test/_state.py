@@ -27,6 +27,11 @@ class DomainObj:
     autostart: bool = False
     managed_save: bool = False
     extra: dict[str, Any] = attrs.field(factory=dict)  # per-area bookkeeping (snapshots, stats)
+    # Snapshots by name in creation order (see _snapshots), and the current one's name.
+    snapshots: dict[str, Any] = attrs.field(factory=dict)
+    current_snapshot: str | None = None
+    # The guest clock that virDomainGetTime reports (libvirt's test driver starts it here).
+    time: tuple[int, int] = (627319920, 0)
 
     @property
     def active(self) -> bool:
