@@ -27,9 +27,12 @@ from virt._uri import URI, resolve_uri
 __all__ = ["Connection", "Domain", "Network", "StoragePool", "StorageVolume", "NodeDevice",
            "Interface", "Snapshot", "open"]
 
-# libvirt's VIR_CONNECT_LIST_*_ACTIVE / _INACTIVE bits, the same for every object kind.
+# libvirt's VIR_CONNECT_LIST_DOMAINS_ACTIVE / _INACTIVE bits.
 LIST_ACTIVE = 1
 LIST_INACTIVE = 2
+# ... and VIR_CONNECT_LIST_{NETWORKS,STORAGE_POOLS,INTERFACES}_*: the other way round.
+LIST_OBJ_INACTIVE = 1
+LIST_OBJ_ACTIVE = 2
 
 # virDomainXMLFlags
 XML_SECURE = 1
@@ -309,7 +312,7 @@ class Connection:
         return Network(self, self._call("virt_network_lookup_by_uuid", uuid=_norm_uuid(uuid)))
 
     def list_networks(self, active: bool | None = None, flags: int = 0) -> list[Network]:
-        flags |= LIST_ACTIVE if active is True else LIST_INACTIVE if active is False else 0
+        flags |= LIST_OBJ_ACTIVE if active is True else LIST_OBJ_INACTIVE if active is False else 0
         return [Network(self, ref) for ref in self._call("virt_network_list", flags=flags)]
 
     # -- storage --------------------------------------------------------------------------
@@ -327,7 +330,7 @@ class Connection:
         return StoragePool(self, self._call("virt_pool_lookup_by_uuid", uuid=_norm_uuid(uuid)))
 
     def list_storage_pools(self, active: bool | None = None, flags: int = 0) -> list[StoragePool]:
-        flags |= LIST_ACTIVE if active is True else LIST_INACTIVE if active is False else 0
+        flags |= LIST_OBJ_ACTIVE if active is True else LIST_OBJ_INACTIVE if active is False else 0
         return [StoragePool(self, ref) for ref in self._call("virt_pool_list", flags=flags)]
 
     def lookup_volume_by_key(self, key: str) -> StorageVolume:
