@@ -142,8 +142,6 @@ def test_read_only_connection_refuses_mutating_hooks() -> None:
     assert "virt_domain_define_xml" in MUTATING_HOOKS
 
 
-@pytest.mark.xfail(strict=True, reason="core checks NO_SUPPORT before read-only (_connection.py Connection._call); "
-                   "libvirt checks read-only first")
 def test_read_only_refusal_comes_before_no_support() -> None:
     register_plugin(DriverPlugin("bare"))
     with virt.open("bare:///", readonly=True) as conn, pytest.raises(VirtError) as info:
@@ -203,8 +201,6 @@ def test_duplicate_scheme_is_reported() -> None:
     assert any("'dup' is claimed twice" in p for p in problems())
 
 
-@pytest.mark.xfail(strict=True, reason="_plugins._collect_drivers walks the implementations newest first, so the "
-                   "last registered wins, and the report names only the ignored plugin")
 def test_duplicate_scheme_first_loaded_wins_and_both_are_named() -> None:
     register_plugin(DriverPlugin("dup", description="one"), name="plugin-one")
     register_plugin(DriverPlugin("dup", description="two"), name="plugin-two")
@@ -249,8 +245,6 @@ class WrongArgumentConnection(BareConnection):
         """``uid`` is not an argument of the spec."""
 
 
-@pytest.mark.xfail(strict=True, reason="_plugins.build_connection_manager registers the driver outside its try: "
-                   "pluggy's PluginValidationError escapes virt.open")
 def test_hook_with_unknown_argument_is_a_virt_error() -> None:
     register_plugin(DriverPlugin("badargs", lambda request: WrongArgumentConnection()))
     with pytest.raises(VirtError) as info:
@@ -258,8 +252,6 @@ def test_hook_with_unknown_argument_is_a_virt_error() -> None:
     assert "uid" in info.value.message
 
 
-@pytest.mark.xfail(strict=True, reason="the process-wide manager never runs check_pending: a misspelt registration "
-                   "hook is silently ignored")
 def test_misspelt_registration_hook_is_reported() -> None:
     class Misspelt:
         @hookimpl

@@ -127,14 +127,15 @@ class Connection:
 
     def _call(self, hook: str, **kwargs: Any) -> Any:
         caller = self._impl.get(hook)
+        # libvirt refuses a read-only caller before it looks for a driver implementation.
+        if self.readonly and hook in _plugins.MUTATING_HOOKS:
+            raise VirtError(ErrorNumber.OPERATION_DENIED,
+                            f"read only access prevents {_plugins.LIBVIRT_API.get(hook, hook)}",
+                            domain=_error_domain(hook))
         if caller is None:
             if self._closed:
                 raise VirtError(ErrorNumber.INVALID_CONN, "connection is closed")
             raise VirtError(ErrorNumber.NO_SUPPORT, _plugins.LIBVIRT_API.get(hook, hook),
-                            domain=_error_domain(hook))
-        if self.readonly and hook in _plugins.MUTATING_HOOKS:
-            raise VirtError(ErrorNumber.OPERATION_DENIED,
-                            f"read only access prevents {_plugins.LIBVIRT_API.get(hook, hook)}",
                             domain=_error_domain(hook))
         return caller(**kwargs)
 

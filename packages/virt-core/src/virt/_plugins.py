@@ -95,8 +95,15 @@ def register_plugin(plugin: ModuleType | object, name: str | None = None) -> Non
         if pm.is_registered(plugin) or (name is not None and pm.get_plugin(name) is not None):
             return
         try:
-            pm.register(plugin, name=name)
+            registered = pm.register(plugin, name=name)
         except Exception as exc:  # noqa: BLE001 - a third party's bug must not break us
+            _report(f"plugin {name or plugin!r} could not be registered: {exc}")
+            return
+        try:
+            pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            # A hook implementation with no spec: almost always a misspelt hook name.
+            pm.unregister(name=registered)
             _report(f"plugin {name or plugin!r} could not be registered: {exc}")
             return
         _drivers = None
@@ -232,7 +239,9 @@ def _collect_drivers() -> dict[str, DriverSpec]:
     if _drivers is None:
         drivers: dict[str, DriverSpec] = {}
         pm = plugin_manager()
-        for impl in reversed(pm.hook.virt_register_drivers.get_hookimpls()):
+        owners: dict[str, str] = {}
+        # get_hookimpls() lists implementations in registration order: the first loaded wins.
+        for impl in pm.hook.virt_register_drivers.get_hookimpls():
             try:
                 specs = list(impl.function() or ())
             except Exception as exc:  # noqa: BLE001
@@ -243,10 +252,11 @@ def _collect_drivers() -> dict[str, DriverSpec]:
                     _report(f"plugin {impl.plugin_name} returned {spec!r}, not a DriverSpec")
                     continue
                 if spec.scheme in drivers:
-                    _report(f"URI scheme '{spec.scheme}' is claimed twice; plugin "
-                            f"{impl.plugin_name} ignored in favour of the first")
+                    _report(f"URI scheme '{spec.scheme}' is claimed twice: by plugin {owners[spec.scheme]} and "
+                            f"by plugin {impl.plugin_name}; the first loaded ({owners[spec.scheme]}) is used")
                     continue
                 drivers[spec.scheme] = spec
+                owners[spec.scheme] = impl.plugin_name
         _drivers = drivers
     return _drivers
 
@@ -280,7 +290,7 @@ def _connection_plugins() -> list[ConnectionPlugin]:
                 _load_entry_point(ep)
     if _conn_plugins is None:
         found: list[ConnectionPlugin] = []
-        for impl in reversed(plugin_manager().hook.virt_register_connection_plugins.get_hookimpls()):
+        for impl in plugin_manager().hook.virt_register_connection_plugins.get_hookimpls():
             try:
                 found.extend(impl.function() or ())
             except Exception as exc:  # noqa: BLE001
@@ -329,11 +339,15 @@ def build_connection_manager(spec: DriverSpec, uri: URI, readonly: bool,
     except Exception as exc:  # noqa: BLE001 - a driver's bug is reported, not a traceback
         raise VirtError(ErrorNumber.INTERNAL_ERROR,
                         f"driver '{spec.scheme}' failed to open {uri}: {type(exc).__name__}: {exc}") from exc
-    pm.register(driver, name=f"driver:{spec.scheme}")
     try:
+        pm.register(driver, name=f"driver:{spec.scheme}")
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise VirtError(ErrorNumber.INTERNAL_ERROR, f"plugin implements an unknown hook: {exc}") from None
+        close = getattr(driver, "virt_connect_close", None)
+        if callable(close):
+            close()
+        raise VirtError(ErrorNumber.INTERNAL_ERROR,
+                        f"driver '{spec.scheme}' does not fit the hook specs: {exc}") from None
     if os.environ.get("VIRT_TRACE"):
         _tracer(pm)
     return pm, driver
