@@ -35,7 +35,7 @@ _E = ErrorNumber
 
 #: ``<domain type=...>`` values libvirt 9.0 accepts (virDomainVirtType).
 VIRT_TYPES: Final = frozenset({
-    "none", "qemu", "kqemu", "kvm", "xen", "lxc", "uml", "openvz", "test", "vmware", "hyperv",
+    "none", "qemu", "kqemu", "kvm", "xen", "lxc", "uml", "openvz", "test", "vmware", "hyperv", "hvf",
     "vbox", "phyp", "parallels", "bhyve", "vz",
 })
 #: ``<os><type>`` values (virDomainOSType).
@@ -351,6 +351,126 @@ def _set_text_child(parent: Element, tag: str, text: str) -> Element:
     return child
 
 
+_TEXT_TAGS: Final = frozenset({"name", "title", "description"})
+
+
+def _strip_blank_text(root: Element) -> None:
+    """Blank text in an element without children is indentation libvirt does not keep
+    (``<controller ...>\n    </controller>`` prints as ``<controller .../>``)."""
+    for child in root:
+        if child.tag == "metadata":
+            continue
+        for el in child.iter():
+            if len(el) == 0:
+                text = el.text
+                if text is not None and not text.strip() and el.tag not in _TEXT_TAGS:
+                    el.text = None
+
+
+def _to_uint0(text: str | None, limit: int = 0xFFFFFFFF) -> int | None:
+    """virStrToLong_uip with base 0: ``0x1f`` hex, ``017`` octal, else decimal."""
+    if text is None:
+        return None
+    t = text.strip()
+    try:
+        if t[:2] in ("0x", "0X"):
+            value = int(t[2:], 16)
+        elif len(t) > 1 and t[0] == "0":
+            value = int(t[1:], 8)
+        else:
+            if not t.isdigit():
+                return None
+            value = int(t)
+    except ValueError:
+        return None
+    return value if 0 <= value <= limit else None
+
+
+_ADDRESS_TYPES: Final = frozenset({
+    "none", "pci", "drive", "virtio-serial", "ccid", "usb", "spapr-vio", "virtio-s390", "ccw",
+    "virtio-mmio", "isa", "dimm", "unassigned",
+})
+
+
+def _addr_num(addr: Element, name: str, limit: int, what: str) -> int:
+    raw = addr.get(name)
+    if raw is None:
+        return 0
+    value = _to_uint0(raw, 0xFFFFFFFFFFFFFFFF)
+    if value is None:
+        raise _bad_attr(addr, name, raw, _UINT_SUFFIX)
+    if value > limit:
+        raise VirtError(_E.XML_ERROR, f"Invalid {what} address {name}='0x{value:x}', must be <= 0x{limit:X}")
+    return value
+
+
+def _pci_attrs(addr: Element) -> list[tuple[str, str | None]]:
+    domain = _addr_num(addr, "domain", 0xFFFF, "PCI")
+    bus = _addr_num(addr, "bus", 0xFF, "PCI")
+    slot = _addr_num(addr, "slot", 0x1F, "PCI")
+    function = _addr_num(addr, "function", 7, "PCI")
+    multi = _enum_attr(addr, "multifunction", ("on", "off", "default"))
+    return [("domain", f"0x{domain:04x}"), ("bus", f"0x{bus:02x}"), ("slot", f"0x{slot:02x}"),
+            ("function", f"0x{function:x}"), ("multifunction", None if multi == "default" else multi)]
+
+
+def _normalise_address(addr: Element) -> None:
+    """virDomainDeviceInfoParseAddress + virDomainDeviceInfoFormat for a device's <address>."""
+    atype = addr.get("type")
+    if atype is None:
+        raise _missing_attr(addr, "type")
+    if atype not in _ADDRESS_TYPES:
+        raise _fail(f"unknown address type '{atype}'", _E.CONFIG_UNSUPPORTED)
+
+    def num(name: str, fmt: str = "{}", default: int | None = 0) -> str | None:
+        raw = addr.get(name)
+        if raw is None:
+            return None if default is None else fmt.format(default)
+        value = _to_uint0(raw, 0xFFFFFFFFFFFFFFFF)
+        if value is None:
+            raise _bad_attr(addr, name, raw, _UINT_SUFFIX)
+        return fmt.format(value)
+
+    pairs: list[tuple[str, str | None]] = [("type", atype)]
+    if atype == "pci":
+        pairs += _pci_attrs(addr)
+    elif atype == "drive":
+        pairs += [("controller", num("controller")), ("bus", num("bus")), ("target", num("target")),
+                  ("unit", num("unit"))]
+    elif atype == "virtio-serial":
+        pairs += [("controller", num("controller")), ("bus", num("bus")), ("port", num("port"))]
+    elif atype == "ccid":
+        pairs += [("controller", num("controller")), ("slot", num("slot"))]
+    elif atype == "usb":
+        pairs += [("bus", num("bus")), ("port", addr.get("port"))]
+    elif atype == "spapr-vio":
+        pairs += [("reg", num("reg", "0x{:08x}", None))]
+    elif atype == "ccw":
+        pairs += [("cssid", num("cssid", "0x{:x}")), ("ssid", num("ssid", "0x{:x}")),
+                  ("devno", num("devno", "0x{:04x}"))]
+    elif atype == "isa":
+        iobase = _to_uint0(addr.get("iobase"))
+        irq = _to_uint0(addr.get("irq"))
+        pairs += [("iobase", f"0x{iobase:x}" if iobase else None), ("irq", f"0x{irq:x}" if irq else None)]
+    elif atype == "dimm":
+        base = _to_uint0(addr.get("base"), 0xFFFFFFFFFFFFFFFF)
+        pairs += [("slot", num("slot")), ("base", f"0x{base:x}" if base else None)]
+    _set_attrs(addr, pairs, keep_unknown=False)
+
+
+_INFO_TAGS: Final = {"boot": 1, "alias": 2, "master": 3, "acpi": 4, "rom": 5, "address": 6}
+
+
+def _sort_device_info(dev: Element) -> None:
+    """The device info (boot, alias, master, acpi, rom, address) goes last, in that order."""
+    children = [c for c in dev if isinstance(c.tag, str)]
+    keys = [_INFO_TAGS.get(str(c.tag), 0) for c in children]
+    if all(keys[i] <= keys[i + 1] for i in range(len(keys) - 1)):
+        return
+    for i in sorted(range(len(children)), key=lambda i: (keys[i], i)):
+        dev.append(children[i])
+
+
 # ---------------------------------------------------------------------------------------------
 # element orders (virDomainDefFormatInternal)
 # ---------------------------------------------------------------------------------------------
@@ -379,6 +499,8 @@ _OS_RANK: Final = _rank_map((
     "boot", "bootmenu", "bios", "smbios", "init", "initarg", "initenv", "initdir", "inituser",
     "initgroup",
 ))
+
+_CPU_RANK: Final = _rank_map(("model", "vendor", "topology", "cache", "maxphysaddr", "feature", "numa"))
 
 _CPUTUNE_ORDER: Final = (
     "shares", "global_period", "global_quota", "period", "quota", "emulator_period",
@@ -417,6 +539,17 @@ _DISK_PREFIX_BUS: Final = (("xvd", "xen"), ("ubd", "uml"), ("hd", "ide"), ("fd",
 _DISK_NAME_RE = re.compile(r"^(fd|hd|vd|sd|xvd|ubd)([a-z]+)([0-9]*)$")
 _DRIVE_UNITS: Final = {"ide": (4, 2, 2), "fdc": (2, 1, 2), "scsi": (7, 1, 7), "sata": (6, 1, 6)}
 _VNET_PREFIXES: Final = ("vnet", "macvtap", "macvlan")
+_NET_MODELS: Final = {m.lower(): m for m in (
+    "virtio", "virtio-transitional", "virtio-non-transitional", "e1000", "e1000e", "rtl8139",
+    "netfront", "usb-net", "spapr-vlan", "lan9118", "smc91c111", "vlance", "vmxnet", "vmxnet2",
+    "vmxnet3", "Am79C970A", "Am79C973", "82540EM", "82545EM", "82543GC",
+)}
+_NET_RANK: Final = _rank_map((
+    "mac", "source", "vlan", "virtualport", "bandwidth", "ip", "route", "script", "downscript",
+    "backenddomain", "target", "guest", "model", "driver", "backend", "filterref", "tune",
+    "teaming", "link", "mtu", "coalesce", "port", "boot", "alias", "master", "acpi", "rom",
+    "address",
+))
 
 # video (virDomainVideoDefaultRAM)
 _VIDEO_TYPES: Final = frozenset({
@@ -528,6 +661,7 @@ class _Normalizer:
 
     def run(self) -> None:
         root = self.root
+        _strip_blank_text(root)
         self._root_attrs()
         self._dedupe_top()
         self._identity()
@@ -536,6 +670,7 @@ class _Normalizer:
         self._iothreads()
         self._os()
         self._cputune()
+        self._cpu()
         self._lifecycle()
         devices = root.find("devices")
         if devices is None:
@@ -658,14 +793,31 @@ class _Normalizer:
             numa_total += kib
             cell.set("memory", str(kib))
             cell.set("unit", "KiB")
-            _reorder_attrs(cell, ("id", "cpus", "memory", "unit", "memAccess", "discard"))
-        if numa_total:
-            total = numa_total
+            _reorder_attrs(cell, ("id", "cpus", "memory", "unit", "discard", "memAccess"))
+        hotplug = 0
+        for size in root.iterfind("devices/memory/target/size"):
+            kib = _kib_of(size, "./target/size")
+            size.text = str(kib)
+            _set_attrs(size, (("unit", "KiB"),), keep_unknown=False)
+            hotplug += kib
+        # virDomainDefPostParseMemory: the NUMA cells give the initial memory only when
+        # <memory> is missing; memory modules come on top of it
+        if total == 0 and numa_total:
+            total = numa_total + hotplug
             if mem_el is None:
                 mem_el = sub(root, "memory", {"unit": "KiB"})
             mem_el.text = str(total)
-        if total == 0:
+        elif hotplug > total:
+            raise _fail("Total size of memory devices exceeds the total memory size")
+        if total - hotplug <= 0:
             raise _fail("Memory size must be specified via <memory> or in the <numa> configuration")
+        if max_el is not None:
+            if max_el.get("slots") is None or max_el.text == "0":
+                raise _fail("both maximum memory size and memory slot count must be specified",
+                            _E.CONFIG_UNSUPPORTED)
+            if int(max_el.text or "0") < total:
+                raise _fail("maximum memory size must be equal or greater than the actual memory size",
+                            _E.CONFIG_UNSUPPORTED)
 
         cur_el = root.find("currentMemory")
         current = _kib_of(cur_el, "./currentMemory[1]") if cur_el is not None else 0
@@ -819,6 +971,73 @@ class _Normalizer:
         if not has_os_boot and not has_dev_boot:
             sub(os_el, "boot", {"dev": "hd"})
             _sort_children(os_el, _OS_RANK)
+
+    # -- <cpu> -----------------------------------------------------------------------------------
+
+    def _cpu(self) -> None:
+        """virCPUDefParseXML + virCPUDefFormat for the guest CPU (and its NUMA cells)."""
+        cpu = self.root.find("cpu")
+        if cpu is None:
+            return
+        mode = _enum_attr(cpu, "mode", ("custom", "host-model", "host-passthrough", "maximum")) or "custom"
+        match = _enum_attr(cpu, "match", ("minimum", "exact", "strict"))
+        check = _enum_attr(cpu, "check", ("none", "partial", "full"))
+        migratable = _enum_attr(cpu, "migratable", _ONOFF)
+        model = _only_first(cpu, "model")
+        model_name = _text(model)
+        if model is not None:
+            fallback = _enum_attr(model, "fallback", ("allow", "forbid"))
+            vendor_id = model.get("vendor_id")
+            if model_name is None and vendor_id is None:
+                cpu.remove(model)
+                model = None
+            else:
+                if model_name is not None and mode == "custom" and fallback is None:
+                    fallback = "allow"
+                _set_attrs(model, (("fallback", fallback), ("vendor_id", vendor_id)), keep_unknown=False)
+        if model_name is not None and mode == "custom" and match is None:
+            match = "exact"
+        show_mode = mode != "custom" or model_name is not None
+        _set_attrs(cpu, (("mode", mode if show_mode else None),
+                         ("match", match if model_name is not None and mode == "custom" else None),
+                         ("check", check), ("migratable", migratable)), keep_unknown=False)
+        topo = _only_first(cpu, "topology")
+        if topo is not None:
+            values: list[tuple[str, str | None]] = []
+            for key in ("sockets", "dies", "cores", "threads"):
+                value = _uint_attr(topo, key, required=key != "dies")
+                if key == "dies" and value is None:
+                    value = 1
+                values.append((key, str(value)))
+            _set_attrs(topo, values, keep_unknown=False)
+        for feat in cpu.findall("feature"):
+            policy = _enum_attr(feat, "policy", ("force", "require", "optional", "disable", "forbid"))
+            name = feat.get("name")
+            if name is None:
+                raise _missing_attr(feat, "name")
+            _set_attrs(feat, (("policy", policy or "require"), ("name", name)), keep_unknown=False)
+        numa = cpu.find("numa")
+        if numa is not None:
+            cells = numa.findall("cell")
+            by_id: dict[int, Element] = {}
+            for i, cell in enumerate(cells):
+                cid = _uint_attr(cell, "id")
+                if cid is None:
+                    cid = i
+                    cell.set("id", str(cid))
+                    _reorder_attrs(cell, ("id", "cpus", "memory", "unit", "discard", "memAccess"))
+                if cid >= len(cells):
+                    raise _fail(f"Exactly one 'cell' element per guest NUMA cell allowed, non-contiguous ranges "
+                                f"or ranges not starting from 0 are not allowed", _E.XML_ERROR)
+                if cid in by_id:
+                    raise _fail(f"Duplicate NUMA cell info for cell id '{cid}'")
+                raw = cell.get("cpus")
+                if raw is not None:
+                    cell.set("cpus", _format_bitmap(_parse_bitmap(raw)))
+                by_id[cid] = cell
+            for cid in sorted(by_id):
+                numa.append(by_id[cid])
+        _sort_children(cpu, _CPU_RANK)
 
     # -- <cputune> ------------------------------------------------------------------------------
 
@@ -1145,6 +1364,13 @@ class _DeviceNormalizer:
         emulators = get("emulator", [])
         for extra in emulators[1:]:
             devices.remove(extra)
+        for dev in devices:
+            if not isinstance(dev.tag, str) or dev.tag == "emulator":
+                continue
+            for addr in dev.findall("address"):
+                _normalise_address(addr)
+        for hostdev in get("hostdev", []):
+            self._hostdev(hostdev)
         disks = self._disks(get("disk", []))
         for net in get("interface", []):
             self._interface(net)
@@ -1162,8 +1388,16 @@ class _DeviceNormalizer:
         channels = get("channel", [])
         for kind, elems in (("serial", serials), ("parallel", parallels), ("console", consoles),
                             ("channel", channels)):
+            # libvirt numbers the consoles by their index, which it is not idempotent with:
+            # the serial alias it puts first (see _console_compat) shifts the others on a
+            # second pass.  After an explicit serial alias we keep the ports already written,
+            # so that formatting our own output again is a fixed point.
+            keep_ports = False
+            if kind == "console" and elems and self.norm.os_type == "hvm":
+                t0 = elems[0].find("target")
+                keep_ports = t0 is not None and t0.get("type") == "serial"
             for i, chr_el in enumerate(elems):
-                self._chardev(chr_el, kind, elems[:i], i)
+                self._chardev(chr_el, kind, elems[:i], i, keep_ports)
         serials, consoles = self._console_compat(serials, consoles)
         for wd in get("watchdog", []):
             if wd.get("action") is None:
@@ -1181,8 +1415,6 @@ class _DeviceNormalizer:
             for size in mem.iterfind("target/size"):
                 size.text = str(_kib_of(size, "./target/size"))
                 _set_attrs(size, (("unit", "KiB"),), keep_unknown=False)
-        for redir in get("redirdev", []):
-            _keep_open(redir, 2)
         controllers = self._controllers(get("controller", []), disks, channels, consoles,
                                         get("smartcard", []))
         # final device order: by kind, then disks / controllers in their sorted order
@@ -1191,6 +1423,11 @@ class _DeviceNormalizer:
         for el in controllers:
             devices.append(el)
         _sort_children(devices, _DEVICE_RANK)
+        for dev in devices:
+            if isinstance(dev.tag, str) and len(dev) > 1:
+                _sort_device_info(dev)
+        for redir in get("redirdev", []):
+            _keep_open(redir, 2)
 
     # -- disks ------------------------------------------------------------------------------
 
@@ -1289,15 +1526,35 @@ class _DeviceNormalizer:
             if raw is not None and _to_uint(raw) is None:
                 raise _bad_attr(ctrl, "index", raw, _UINT_SUFFIX)
             _insert_controller(ordered, ctrl)
-        # automatic indexes: the lowest unused one of the type
-        for ctrl in ordered:
-            if ctrl.get("index") is None:
-                used = {int(c.get("index", "-1")) for c in ordered if c.get("type") == ctrl.get("type")}
+        # automatic indexes (virDomainAssignControllerIndexes): the lowest unused one of the
+        # type, except that a USB2 controller joins the group of the USB2 controller before it
+        # (in document order) unless that group already has one of its model
+        for pos, ctrl in enumerate(ordered):
+            if ctrl.get("index") is not None:
+                continue
+            ctype = ctrl.get("type")
+            idx = -1
+            if ctype == "usb" and ctrl.get("model") in _USB2_MODELS:
+                doc_pos = controllers.index(ctrl)
+                prev = controllers[doc_pos - 1] if doc_pos > 0 else None
+                if prev is not None and prev.get("type") == "usb" and prev.get("model") in _USB2_MODELS \
+                        and prev.get("index") is not None:
+                    group = [c for c in ordered if c.get("type") == "usb" and c.get("index") == prev.get("index")]
+                    if all(c.get("model") != ctrl.get("model") for c in group):
+                        idx = int(prev.get("index", "0"))
+            if idx < 0:
+                used = {int(c.get("index", "-1")) for c in ordered if c.get("type") == ctype}
                 idx = 0
                 while idx in used:
                     idx += 1
-                ctrl.set("index", str(idx))
-                _reorder_attrs(ctrl, ("type", "index", "model", "ports", "vectors"))
+            ctrl.set("index", str(idx))
+            _reorder_attrs(ctrl, ("type", "index", "model", "ports", "vectors"))
+        for ctrl in ordered:
+            start = _USB_COMPANION_PORTS.get(ctrl.get("model") or "")
+            if ctrl.get("type") == "usb" and start is not None and ctrl.find("master") is None:
+                master = etree.Element("master")
+                master.set("startport", str(start))
+                ctrl.append(master)
 
         def maybe_add(ctype: str, idx: int) -> None:
             for c in ordered:
@@ -1306,7 +1563,7 @@ class _DeviceNormalizer:
             new = etree.Element("controller")
             new.set("type", ctype)
             new.set("index", str(idx))
-            _insert_controller(ordered, new)
+            ordered.append(new)
 
         for ctype, bus in (("scsi", "scsi"), ("fdc", "fdc"), ("ide", "ide"), ("sata", "sata")):
             top = -1
@@ -1350,6 +1607,21 @@ class _DeviceNormalizer:
                 pass
         return ordered
 
+    # -- host devices -----------------------------------------------------------------------
+
+    def _hostdev(self, hostdev: Element) -> None:
+        mode = _enum_attr(hostdev, "mode", ("subsystem", "capabilities"))
+        if mode is None:
+            mode = "subsystem"
+            hostdev.set("mode", mode)
+        if mode == "subsystem":
+            managed = hostdev.get("managed")
+            hostdev.set("managed", "yes" if managed == "yes" else "no")
+            _reorder_attrs(hostdev, ("mode", "type", "managed", "sgio", "rawio", "model", "display", "ramfb"))
+            if hostdev.get("type") == "pci":
+                for addr in hostdev.iterfind("source/address"):
+                    _set_attrs(addr, _pci_attrs(addr), keep_unknown=False)
+
     # -- interfaces -------------------------------------------------------------------------
 
     def _interface(self, net: Element) -> None:
@@ -1390,6 +1662,19 @@ class _DeviceNormalizer:
             dev = target.get("dev")
             if dev is not None and dev.startswith(_VNET_PREFIXES) and target.get("managed") != "no":
                 net.remove(target)
+        model = net.find("model")
+        if model is not None:
+            mtype = model.get("type")
+            if mtype is not None:
+                canon = _NET_MODELS.get(mtype.lower())
+                if canon is not None and canon != mtype:
+                    model.set("type", canon)
+        for ip in net.findall("ip"):
+            address = ip.get("address")
+            if address is not None and ip.get("family") is None:
+                ip.set("family", "ipv6" if ":" in address else "ipv4")
+                _reorder_attrs(ip, ("address", "family", "prefix", "peer"))
+        _sort_children(net, _NET_RANK)
 
     def _filesystem(self, fs: Element) -> None:
         ftype = fs.get("type") or "mount"
@@ -1417,7 +1702,7 @@ class _DeviceNormalizer:
 
     # -- character devices ------------------------------------------------------------------
 
-    def _chardev(self, el: Element, kind: str, earlier: list[Element], index: int) -> None:
+    def _chardev(self, el: Element, kind: str, earlier: list[Element], index: int, keep_port: bool = False) -> None:
         ctype = el.get("type") or "pty"
         if el.get("type") is None:
             el.set("type", ctype)
@@ -1457,7 +1742,8 @@ class _DeviceNormalizer:
             if ttype is None:
                 target.set("type", "serial")
             if target.get("type") != "serial":
-                target.set("port", str(index))
+                if not keep_port or _to_uint(target.get("port")) is None:
+                    target.set("port", str(index))
             elif target.get("port") is None:
                 target.set("port", "0")
             _reorder_attrs(target, ("type", "port"))
@@ -1877,6 +2163,13 @@ class _DeviceNormalizer:
                        keep_unknown=False)
 
 
+_USB2_MODELS: Final = frozenset({
+    "piix3-uhci", "piix4-uhci", "ehci", "ich9-ehci1", "ich9-uhci1", "ich9-uhci2", "ich9-uhci3",
+    "vt82c686b-uhci",
+})
+_USB_COMPANION_PORTS: Final = {"ich9-uhci1": 0, "ich9-uhci2": 2, "ich9-uhci3": 4}
+
+
 def _insert_controller(ordered: list[Element], ctrl: Element) -> None:
     """virDomainControllerInsertPreAlloced: keep controllers of a type together, by index."""
     ctype = ctrl.get("type")
@@ -2246,16 +2539,8 @@ class DomainDocument(XMLDocument):
                 net.remove(target)
             return
         if target is None:
-            target = etree.Element("target")
-            anchor = None
-            for tag in ("backenddomain", "downscript", "script", "route", "ip", "virtualport", "source", "mac"):
-                anchor = net.find(tag)
-                if anchor is not None:
-                    break
-            if anchor is not None:
-                anchor.addnext(target)
-            else:
-                net.insert(0, target)
+            target = sub(net, "target")
+            _sort_children(net, _NET_RANK)
         target.set("dev", dev)
         _reorder_attrs(target, ("dev", "managed"))
 
