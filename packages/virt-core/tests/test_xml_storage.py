@@ -176,6 +176,16 @@ def test_pool_namespace_is_printed_after_type() -> None:
     assert out.endswith("  <fs:mount_opts>\n    <fs:option name='sync'/>\n  </fs:mount_opts>\n</pool>\n")
 
 
+def test_pool_namespace_declared_locally_moves_to_root() -> None:
+    doc = PoolDocument.from_string(
+        "<pool type='rbd' xmlns:junk='urn:j'><name>c</name><source><name>r</name><host name='h'/></source>"
+        "<rbd:config_opts xmlns:rbd='http://libvirt.org/schemas/storagepool/rbd/1.0'>"
+        "<rbd:option name='a' value='1'/></rbd:config_opts></pool>")
+    out = doc.to_string()
+    assert out.startswith("<pool type='rbd' xmlns:rbd='http://libvirt.org/schemas/storagepool/rbd/1.0'>\n")
+    assert "  <rbd:config_opts>\n    <rbd:option name='a' value='1'/>\n  </rbd:config_opts>\n" in out
+
+
 def test_pool_perms_print_like_libvirt() -> None:
     doc = PoolDocument.from_string(
         "<pool type='dir'><name>p</name><target><path>/p</path><permissions><mode>0</mode>"

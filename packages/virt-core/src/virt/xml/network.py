@@ -13,6 +13,7 @@ models (storage, node devices) share.
 from __future__ import annotations
 
 import copy
+import functools
 import ipaddress
 import uuid as _uuid
 from collections.abc import Iterable, Sequence
@@ -70,6 +71,18 @@ def only_first(parent: Element, tag: str) -> Element | None:
     return found[0] if found else None
 
 
+def dedupe(parent: Element, tags: frozenset[str]) -> None:
+    """Keep only the first child of each tag in ``tags`` (one pass over the children)."""
+    seen: set[str] = set()
+    for child in list(parent):
+        tag = child.tag
+        if tag in tags:
+            if tag in seen:
+                parent.remove(child)
+            else:
+                seen.add(tag)
+
+
 def drop(parent: Element, *tags: str) -> None:
     for tag in tags:
         for child in parent.findall(tag):
@@ -102,12 +115,13 @@ def set_attrs(elem: Element, pairs: Iterable[tuple[str, str | None]]) -> None:
     attribute not named (kept as found)."""
     pairs = list(pairs)
     names = {name for name, _ in pairs}
-    rest = [(str(k), str(v)) for k, v in elem.attrib.items() if k not in names]
+    current = elem.attrib.items()
+    wanted = [(k, v) for k, v in pairs if v is not None]
+    wanted += [(str(k), str(v)) for k, v in current if k not in names]
+    if wanted == current:
+        return
     elem.attrib.clear()
-    for name, value in pairs:
-        if value is not None:
-            elem.set(name, value)
-    for key, value in rest:
+    for key, value in wanted:
         elem.set(key, value)
 
 
@@ -124,20 +138,14 @@ def arrange(elem: Element, order: Sequence[str]) -> None:
 
 
 def strip_blanks(root: Element, skip: Iterable[Element] = ()) -> None:
-    """Drop whitespace-only text between elements (libvirt parses with ``keepBlanks=0``)."""
-    skipped = set(skip)
-    stack = [root]
-    while stack:
-        elem = stack.pop()
-        if elem in skipped:
-            continue
-        if elem.tail is not None and not elem.tail.strip():
-            elem.tail = None
-        if len(elem):
-            if elem.text is not None and not elem.text.strip():
-                elem.text = None
-            stack.extend(elem)
-        elif elem.text is not None and not elem.text.strip() and elem is not root:
+    """Drop whitespace-only text (libvirt parses with ``keepBlanks=0``), except under ``skip``.
+
+    Whitespace tails are left alone: the formatter ignores them.
+    """
+    skipped = {e for s in skip for e in s.iter()}
+    for elem in root.iter(etree.Element):
+        text = elem.text
+        if text is not None and not text.strip() and (not skipped or elem not in skipped):
             elem.text = None
 
 
@@ -241,12 +249,18 @@ def parse_ip(text: str | None) -> IPAddress | None:
     """``virSocketAddrParse`` for a numeric address (IPv4 or IPv6)."""
     if not text:
         return None
+    return _parse_ip_cached(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_ip_cached(text: str) -> IPAddress | None:
     try:
         return ipaddress.ip_address(text.strip())
     except ValueError:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
 def format_ip(addr: IPAddress) -> str:
     """``virSocketAddrFormat`` (``getnameinfo(NI_NUMERICHOST)`` as glibc prints it)."""
     if isinstance(addr, ipaddress.IPv6Address):
@@ -321,6 +335,34 @@ def format_metadata(meta: Element, indent: int, out: list[str]) -> None:
     out.extend(pad + line for line in text.rstrip("\n").split("\n"))
 
 
+def hoist_namespaces(root: Element, keep_local: Element | None = None) -> Element | None:
+    """Declare the namespaces the document uses on its root element, as libvirt prints them
+    (``<pool type='fs' xmlns:fs='...'>``), and drop declarations nothing uses.
+
+    ``keep_local`` (a ``<metadata>``) keeps its own declarations instead, as libvirt prints
+    them there; it is replaced by an equivalent element, which is returned.
+    """
+    if not root.nsmap and not any(isinstance(c.tag, str) and c.tag[0] == "{" for c in root):
+        return keep_local
+    fresh: Element | None = None
+    index = 0
+    if keep_local is not None and keep_local.getparent() is root:
+        # serialised on its own, the subtree carries every declaration it needs
+        fresh = etree.fromstring(etree.tostring(keep_local, with_tail=False))
+        index = root.index(keep_local)
+        root.remove(keep_local)
+    used: dict[str, str] = {}
+    for elem in root.iter(etree.Element):
+        prefix = elem.prefix
+        if prefix:
+            used.setdefault(prefix, etree.QName(elem).namespace or "")
+    etree.cleanup_namespaces(root, top_nsmap=used)
+    if fresh is not None:
+        root.insert(index, fresh)
+        return fresh
+    return keep_local
+
+
 def open_tag(elem: Element, ns_first: bool = True) -> str:
     """The start tag of ``elem`` as libvirt prints a root element (without ``>``)."""
     decls = [f" xmlns:{p}='{escape(u)}'" if p else f" xmlns='{escape(u)}'" for p, u in elem.nsmap.items()]
@@ -331,12 +373,9 @@ def open_tag(elem: Element, ns_first: bool = True) -> str:
 
 def validate_schema(elem: Element, schema: str, domain: ErrorDomain) -> None:
     """RelaxNG validation through ``virt.xml._schema`` (only when asked: it costs time)."""
-    try:
-        from virt.xml import _schema  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:  # pragma: no cover - depends on the schema module being present
-        raise fail(domain, "RelaxNG schema validation is not available",
-                   ErrorNumber.OPERATION_UNSUPPORTED) from None
-    _schema.validate(elem, schema)
+    from virt.xml._schema import validate
+
+    validate(elem, schema)
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,10 +395,10 @@ _NETWORK_ORDER = (
     "name", "uuid", "title", "description", "metadata", "forward", "bridge", "mtu", "mac",
     "domain", "dns", "vlan", "bandwidth", "port", "ip", "route", "virtualport", "portgroup",
 )
-_SINGLETONS = (
+_SINGLETONS = frozenset({
     "name", "uuid", "title", "description", "metadata", "forward", "bridge", "mtu", "mac",
     "domain", "dns", "vlan", "bandwidth", "port", "virtualport",
-)
+})
 
 
 @attrs.frozen
@@ -443,10 +482,9 @@ class NetworkDocument(XMLDocument):
         if options.get("validate"):
             validate_schema(self.root, "network", _D)
         root = self.root
-        meta = only_first(root, "metadata")
+        dedupe(root, _SINGLETONS)
+        meta = hoist_namespaces(root, root.find("metadata"))
         strip_blanks(root, (meta,) if meta is not None else ())
-        for tag in _SINGLETONS:
-            only_first(root, tag)
 
         name = child_text(root, "name")
         if name is None:

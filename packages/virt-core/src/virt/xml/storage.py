@@ -21,8 +21,10 @@ from virt.xml.network import (
     arrange,
     attr,
     child_text,
+    dedupe,
     drop,
     fail,
+    hoist_namespaces,
     keep_open,
     only_first,
     open_tag,
@@ -100,6 +102,10 @@ _VOLUME_ORDER = ("name", "key", "source", "capacity", "allocation", "physical", 
 _VOL_TARGET_ORDER = (
     "path", "format", "permissions", "timestamps", "encryption", "compat", "clusterSize", "features",
 )
+_POOL_SINGLETONS = frozenset(_POOL_ORDER)
+_SOURCE_SINGLETONS = frozenset(_SOURCE_ORDER) - {"host", "device"}
+_VOLUME_SINGLETONS = frozenset(_VOLUME_ORDER)
+_VOL_TARGET_SINGLETONS = frozenset(_VOL_TARGET_ORDER)
 _UNSIGNED_MAX = 0xFFFFFFFF
 _LLONG_MAX = (1 << 63) - 1
 _ULLONG_MAX = (1 << 64) - 1
@@ -304,8 +310,8 @@ class PoolDocument(XMLDocument):
         info = _POOLS.get(kind)
         if info is None:
             raise fail(_D, f"Invalid value for attribute 'type' in element 'pool': '{kind}'.")
-        for tag in ("name", "uuid", "capacity", "allocation", "available", "features", "source", "target", "refresh"):
-            only_first(root, tag)
+        dedupe(root, _POOL_SINGLETONS)
+        hoist_namespaces(root)
 
         source = root.find("source")
         if source is None:
@@ -410,8 +416,7 @@ class PoolDocument(XMLDocument):
     @staticmethod
     def _parse_source(kind: str, info: _PoolType, source: Element) -> str | None:
         source.attrib.clear()
-        for tag in ("dir", "adapter", "name", "initiator", "format", "auth", "protocol", "vendor", "product"):
-            only_first(source, tag)
+        dedupe(source, _SOURCE_SINGLETONS)
         name = child_text(source, "name")
         if kind == "rbd" and name is None:
             raise fail(_D, "element 'name' is mandatory for RBD pool")
@@ -627,8 +632,7 @@ class VolumeDocument(XMLDocument):
             validate_schema(self.root, "storagevol", _D)
         root = self.root
         strip_blanks(root)
-        for tag in ("name", "key", "source", "capacity", "allocation", "physical", "target", "backingStore"):
-            only_first(root, tag)
+        dedupe(root, _VOLUME_SINGLETONS)
         name = child_text(root, "name")
         if name is None:
             raise fail(_D, "missing volume name element")
@@ -670,8 +674,7 @@ class VolumeDocument(XMLDocument):
     @staticmethod
     def _parse_target(info: _PoolType, target: Element, is_backing: bool) -> None:
         target.attrib.clear()
-        for tag in _VOL_TARGET_ORDER:
-            only_first(target, tag)
+        dedupe(target, _VOL_TARGET_SINGLETONS)
         set_text(target, "path", child_text(target, "path"))
         fmt_el = target.find("format")
         if info.vol_formats is not None:
