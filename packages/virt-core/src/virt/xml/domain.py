@@ -433,7 +433,15 @@ def _normalise_address(addr: Element) -> None:
 
     pairs: list[tuple[str, str | None]] = [("type", atype)]
     if atype == "pci":
-        pairs += _pci_attrs(addr)
+        pci = _pci_attrs(addr)
+        if any(v not in ("0x0000", "0x00", "0x0") for _, v in pci[:4]):
+            pairs += pci
+        zpci = addr.find("zpci")
+        if zpci is not None:
+            uid = _to_uint0(zpci.get("uid"), 0xFFFF)
+            fid = _to_uint0(zpci.get("fid"))
+            _set_attrs(zpci, (("uid", None if uid is None else f"0x{uid:04x}"),
+                              ("fid", f"0x{fid or 0:08x}")), keep_unknown=False)
     elif atype == "drive":
         pairs += [("controller", num("controller")), ("bus", num("bus")), ("target", num("target")),
                   ("unit", num("unit"))]
@@ -539,11 +547,27 @@ _DISK_PREFIX_BUS: Final = (("xvd", "xen"), ("ubd", "uml"), ("hd", "ide"), ("fd",
 _DISK_NAME_RE = re.compile(r"^(fd|hd|vd|sd|xvd|ubd)([a-z]+)([0-9]*)$")
 _DRIVE_UNITS: Final = {"ide": (4, 2, 2), "fdc": (2, 1, 2), "scsi": (7, 1, 7), "sata": (6, 1, 6)}
 _VNET_PREFIXES: Final = ("vnet", "macvtap", "macvlan")
+_DISK_RANK: Final = _rank_map((
+    "driver", "auth", "source", "backingStore", "backenddomain", "geometry", "blockio", "mirror",
+    "target", "iotune", "readonly", "shareable", "transient", "serial", "wwn", "vendor", "product",
+    "encryption", "boot", "alias", "master", "acpi", "rom", "address",
+))
+_BACKING_RANK: Final = _rank_map(("format", "source", "backingStore"))
+_NET_DISK_PORTS: Final = {
+    "nbd": 10809, "iscsi": 3260, "sheepdog": 7000, "gluster": 24007, "http": 80, "https": 443,
+    "ftp": 21, "ftps": 990, "tftp": 69, "ssh": 22, "vxhs": 9999,
+}
 _NET_MODELS: Final = {m.lower(): m for m in (
     "virtio", "virtio-transitional", "virtio-non-transitional", "e1000", "e1000e", "rtl8139",
     "netfront", "usb-net", "spapr-vlan", "lan9118", "smc91c111", "vlance", "vmxnet", "vmxnet2",
     "vmxnet3", "Am79C970A", "Am79C973", "82540EM", "82545EM", "82543GC",
 )}
+_NET_HOSTDEV_RANK: Final = _rank_map((
+    "mac", "driver", "source", "vlan", "virtualport", "bandwidth", "ip", "route", "script",
+    "downscript", "backenddomain", "target", "guest", "model", "backend", "filterref", "tune",
+    "teaming", "link", "mtu", "coalesce", "port", "boot", "alias", "master", "acpi", "rom",
+    "address",
+))
 _NET_RANK: Final = _rank_map((
     "mac", "source", "vlan", "virtualport", "bandwidth", "ip", "route", "script", "downscript",
     "backenddomain", "target", "guest", "model", "driver", "backend", "filterref", "tune",
@@ -661,7 +685,6 @@ class _Normalizer:
 
     def run(self) -> None:
         root = self.root
-        _strip_blank_text(root)
         self._root_attrs()
         self._dedupe_top()
         self._identity()
@@ -678,7 +701,10 @@ class _Normalizer:
         _DeviceNormalizer(self, devices).run()
         self._boot_order(devices)
         _sort_children(root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
+        _strip_blank_text(root)
         _keep_open(devices, 1)
+        for redir in devices.iterfind("redirdev"):
+            _keep_open(redir, 2)
         # drop namespace declarations nothing uses any more (metadata children keep theirs)
         etree.cleanup_namespaces(root)
 
@@ -1402,6 +1428,9 @@ class _DeviceNormalizer:
         for wd in get("watchdog", []):
             if wd.get("action") is None:
                 wd.set("action", "reset")
+        for shmem in get("shmem", []):
+            if shmem.find("model") is None:
+                sub(shmem, "model", {"type": "ivshmem"}, index=0)
         graphics = get("graphics", [])
         for gr in graphics:
             self._graphics(gr)
@@ -1426,8 +1455,6 @@ class _DeviceNormalizer:
         for dev in devices:
             if isinstance(dev.tag, str) and len(dev) > 1:
                 _sort_device_info(dev)
-        for redir in get("redirdev", []):
-            _keep_open(redir, 2)
 
     # -- disks ------------------------------------------------------------------------------
 
@@ -1457,6 +1484,7 @@ class _DeviceNormalizer:
                 while index < len(disk) and disk[index].tag in ("iotune",):
                     index += 1
                 disk.insert(index, ro)
+            self._disk_details(disk, target)
             raw_bus = target.get("bus")
             idx = _disk_index(dev)
             insert_at = -1
@@ -1512,6 +1540,38 @@ class _DeviceNormalizer:
                 _insert_device_info(disk, addr)
             result.append(disk)
         return result
+
+    def _disk_details(self, disk: Element, target: Element) -> None:
+        if disk.get("type") == "vhostuser" and disk.get("snapshot") is None:
+            disk.set("snapshot", "no")
+            _reorder_attrs(disk, ("type", "device", "model", "rawio", "sgio", "snapshot"))
+        tray = target.get("tray")
+        if tray is not None and (tray == "closed" or self.inactive):
+            del target.attrib["tray"]
+        for store in [disk, *disk.iter("backingStore")]:
+            src = store.find("source")
+            if src is not None:
+                if self.inactive and "index" in src.attrib:
+                    del src.attrib["index"]
+                self._net_hosts(src, store.get("type") if store is not disk else disk.get("type"))
+            if store is not disk:
+                if self.inactive and "index" in store.attrib:
+                    del store.attrib["index"]
+                _sort_children(store, _BACKING_RANK)
+        _sort_children(disk, _DISK_RANK)
+
+    @staticmethod
+    def _net_hosts(src: Element, dtype: str | None) -> None:
+        """virStorageSourceNetworkDefaultPort: the protocol's port for TCP hosts without one."""
+        if dtype != "network":
+            return
+        port = _NET_DISK_PORTS.get(src.get("protocol") or "")
+        if port is None:
+            return
+        for host in src.findall("host"):
+            if host.get("port") is None and host.get("transport") in (None, "tcp") and host.get("name"):
+                host.set("port", str(port))
+                _reorder_attrs(host, ("transport", "name", "port", "socket"))
 
     # -- controllers ------------------------------------------------------------------------
 
@@ -1674,7 +1734,7 @@ class _DeviceNormalizer:
             if address is not None and ip.get("family") is None:
                 ip.set("family", "ipv6" if ":" in address else "ipv4")
                 _reorder_attrs(ip, ("address", "family", "prefix", "peer"))
-        _sort_children(net, _NET_RANK)
+        _sort_children(net, _NET_HOSTDEV_RANK if ntype == "hostdev" else _NET_RANK)
 
     def _filesystem(self, fs: Element) -> None:
         ftype = fs.get("type") or "mount"
@@ -1907,6 +1967,10 @@ class _DeviceNormalizer:
             consoles = consoles[1:]
         elif not serials:
             return serials, consoles
+        else:
+            st = serials[0].find("target")
+            if st is not None and st.get("type") not in (None, "isa-serial"):
+                return serials, consoles
         stub = copy.deepcopy(serials[0])
         stub.tag = "console"
         stub.tail = None
@@ -1916,6 +1980,7 @@ class _DeviceNormalizer:
             for child in list(t):
                 t.remove(child)
             t.attrib.clear()
+            t.text = None
         else:
             t = sub(stub, "target")
         t.set("type", "serial")
@@ -1984,18 +2049,7 @@ class _DeviceNormalizer:
             pairs += self._auth_attrs(gr)
             _set_attrs(gr, pairs, keep_unknown=False)
         elif gtype == "spice":
-            port = self._port(gr, "port", "spice")
-            tls_port = self._port(gr, "tlsPort", "spice")
-            autoport = False
-            if port == -1 or tls_port == -1:
-                autoport = True
-                port = max(port, 0)
-                tls_port = max(tls_port, 0)
-            if get("autoport") == "yes":
-                autoport = True
-                port = tls_port = 0
-            elif get("autoport") == "no":
-                autoport = False
+            port, tls_port, autoport = self._spice_ports(gr)
             pairs = [("type", "spice")]
             if ltype in ("address", "network"):
                 if port > 0:
@@ -2030,6 +2084,21 @@ class _DeviceNormalizer:
         # the listens come first among the children
         for lst in reversed(listens):
             gr.insert(0, lst)
+
+    def _spice_ports(self, gr: Element) -> tuple[int, int, bool]:
+        port = self._port(gr, "port", "spice")
+        tls_port = self._port(gr, "tlsPort", "spice")
+        autoport = False
+        if port == -1 or tls_port == -1:
+            autoport = True
+            port = max(port, 0)
+            tls_port = max(tls_port, 0)
+        if gr.get("autoport") == "yes":
+            autoport = True
+            port = tls_port = 0
+        elif gr.get("autoport") == "no":
+            autoport = False
+        return port, tls_port, autoport
 
     @staticmethod
     def _port(gr: Element, name: str, what: str) -> int:
@@ -2092,8 +2161,7 @@ class _DeviceNormalizer:
             if listen_attr is not None:
                 new.set("address", listen_attr)
         if not listens:
-            if gtype == "spice" and socket_attr is None and listen_attr is None and gr.get("port") is None \
-                    and gr.get("tlsPort") is None and gr.get("autoport") is None:
+            if gtype == "spice" and socket_attr is None and listen_attr is None and self._spice_ports(gr) == (0, 0, False):
                 new = etree.Element("listen")
                 new.set("type", "none")
             gr.insert(0, new)
@@ -2540,7 +2608,7 @@ class DomainDocument(XMLDocument):
             return
         if target is None:
             target = sub(net, "target")
-            _sort_children(net, _NET_RANK)
+            _sort_children(net, _NET_HOSTDEV_RANK if net.get("type") == "hostdev" else _NET_RANK)
         target.set("dev", dev)
         _reorder_attrs(target, ("dev", "managed"))
 
