@@ -10,9 +10,6 @@ by libvirt's test driver either: those hooks stay unimplemented, so calls fail w
 
 from __future__ import annotations
 
-import importlib
-from typing import Any, ClassVar
-
 import attrs
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
@@ -20,7 +17,9 @@ from virt._markers import hookimpl
 from virt._records import InterfaceRef, NodeDeviceRef, NodeInfo
 from virt.drivers.test._networks import check_flags
 from virt.drivers.test._state import NodeState
-from virt.xml._base import Element, XMLDocument, escape
+from virt.xml._base import Element, escape
+from virt.xml.interface import InterfaceDocument
+from virt.xml.nodedev import NodeDeviceDocument
 
 __all__ = [
     "CPU_MODELS",
@@ -126,7 +125,7 @@ class NumaCell:
 class InterfaceObj:
     name: str
     mac: str
-    definition: Any  # virt.xml.interface.InterfaceDocument
+    definition: InterfaceDocument
     active: bool = True
 
 
@@ -134,7 +133,7 @@ class InterfaceObj:
 class NodeDeviceObj:
     name: str
     parent: str | None
-    definition: Any  # virt.xml.nodedev.NodeDeviceDocument
+    definition: NodeDeviceDocument
     caps: frozenset[str] = frozenset()
 
 
@@ -180,44 +179,6 @@ def _device_caps(root: Element) -> frozenset[str]:
     return frozenset(caps)
 
 
-class _PlainInterface(XMLDocument):
-    """Stand-in while :mod:`virt.xml.interface` is not installed: the XML as given."""
-
-    ROOT: ClassVar[str] = "interface"
-    __slots__ = ()
-
-    @property
-    def name(self) -> str:
-        return self.root.get("name") or ""
-
-    @property
-    def mac(self) -> str | None:
-        mac = self.root.find("mac")
-        return mac.get("address") if mac is not None else None
-
-
-class _PlainDevice(XMLDocument):
-    """Stand-in while :mod:`virt.xml.nodedev` is not installed: the XML as given."""
-
-    ROOT: ClassVar[str] = "device"
-    __slots__ = ()
-
-    @property
-    def name(self) -> str:
-        return self.root.findtext("name") or ""
-
-    @property
-    def parent(self) -> str | None:
-        return self.root.findtext("parent")
-
-
-def _model(module: str, name: str, fallback: type[XMLDocument]) -> Any:
-    try:
-        return getattr(importlib.import_module(f"virt.xml.{module}"), name)
-    except ImportError:
-        return fallback
-
-
 def load_from_node(node: NodeState, root: Element, base_dir: str | None) -> None:
     """The NUMA cells (our ``<numa>`` extension), ``<interface>`` and ``<device>`` children."""
     from virt.drivers.test._loader import child_xml
@@ -227,15 +188,13 @@ def load_from_node(node: NodeState, root: Element, base_dir: str | None) -> None
         node.cells = _parse_cells(numa)
     ifaces = root.findall("interface")
     if ifaces:
-        iface_model = _model("interface", "InterfaceDocument", _PlainInterface)
         for elem in ifaces:
-            idoc = iface_model.from_string(child_xml(elem, base_dir))
+            idoc = InterfaceDocument.from_string(child_xml(elem, base_dir))
             node.interfaces[idoc.name] = InterfaceObj(name=idoc.name, mac=idoc.mac or "", definition=idoc)
     devices = root.findall("device")
     if devices:
-        dev_model = _model("nodedev", "NodeDeviceDocument", _PlainDevice)
         for elem in devices:
-            ddoc = dev_model.from_string(child_xml(elem, base_dir))
+            ddoc = NodeDeviceDocument.from_string(child_xml(elem, base_dir))
             node.nodedevs[ddoc.name] = NodeDeviceObj(name=ddoc.name, parent=ddoc.parent, definition=ddoc,
                                                      caps=_device_caps(ddoc.root))
 
@@ -354,11 +313,11 @@ class HostOps:
     def virt_nodedev_get_xml(self, name: str, flags: int) -> str:
         check_flags(flags, 0, "testNodeDeviceGetXMLDesc")
         with self.node.lock:
-            dev = self.node.nodedevs.get(name)
+            dev: NodeDeviceObj | None = self.node.nodedevs.get(name)
             if dev is None:
                 raise VirtError(ErrorNumber.NO_NODE_DEVICE, f"no node device with matching name '{name}'",
                                 domain=_D)
-            return str(dev.definition.to_string())
+            return dev.definition.to_string()
 
     # -- host interfaces --------------------------------------------------------------------
 
@@ -389,4 +348,4 @@ class HostOps:
     def virt_interface_get_xml(self, name: str, flags: int) -> str:
         check_flags(flags, 0, "testInterfaceGetXMLDesc")
         with self.node.lock:
-            return str(self._iface(name).definition.to_string())
+            return self._iface(name).definition.to_string()
