@@ -1616,6 +1616,8 @@ class _DeviceNormalizer:
                 master.set("startport", str(start))
                 ctrl.append(master)
 
+        added: list[Element] = []
+
         def maybe_add(ctype: str, idx: int) -> None:
             for c in ordered:
                 if c.get("type") == ctype and c.get("index") == str(idx):
@@ -1624,6 +1626,7 @@ class _DeviceNormalizer:
             new.set("type", ctype)
             new.set("index", str(idx))
             ordered.append(new)
+            added.append(new)
 
         for ctype, bus in (("scsi", "scsi"), ("fdc", "fdc"), ("ide", "ide"), ("sata", "sata")):
             top = -1
@@ -1662,10 +1665,14 @@ class _DeviceNormalizer:
                     addr.set(k, v)
                 _insert_device_info(card, addr)
             maybe_add("ccid", idx)
-        for ctrl in ordered:
-            if ctrl.get("model") is None and ctrl.get("type") == "pci" and False:  # pragma: no cover
-                pass
-        return ordered
+        # libvirt inserts controllers by index while parsing (before automatic indexes are
+        # assigned) and appends the implicit ones; it is not idempotent with either.  Insert
+        # everything again with the final indexes, in document order then implicit order, so
+        # that formatting our own output again gives the same order.
+        final: list[Element] = []
+        for ctrl in [*controllers, *added]:
+            _insert_controller(final, ctrl)
+        return final
 
     # -- host devices -----------------------------------------------------------------------
 
