@@ -1053,8 +1053,8 @@ class _Normalizer:
                     cell.set("id", str(cid))
                     _reorder_attrs(cell, ("id", "cpus", "memory", "unit", "discard", "memAccess"))
                 if cid >= len(cells):
-                    raise _fail(f"Exactly one 'cell' element per guest NUMA cell allowed, non-contiguous ranges "
-                                f"or ranges not starting from 0 are not allowed", _E.XML_ERROR)
+                    raise _fail("Exactly one 'cell' element per guest NUMA cell allowed, non-contiguous ranges "
+                                "or ranges not starting from 0 are not allowed", _E.XML_ERROR)
                 if cid in by_id:
                     raise _fail(f"Duplicate NUMA cell info for cell id '{cid}'")
                 raw = cell.get("cpus")
@@ -1589,7 +1589,7 @@ class _DeviceNormalizer:
         # automatic indexes (virDomainAssignControllerIndexes): the lowest unused one of the
         # type, except that a USB2 controller joins the group of the USB2 controller before it
         # (in document order) unless that group already has one of its model
-        for pos, ctrl in enumerate(ordered):
+        for ctrl in ordered:
             if ctrl.get("index") is not None:
                 continue
             ctype = ctrl.get("type")
@@ -2168,7 +2168,8 @@ class _DeviceNormalizer:
             if listen_attr is not None:
                 new.set("address", listen_attr)
         if not listens:
-            if gtype == "spice" and socket_attr is None and listen_attr is None and self._spice_ports(gr) == (0, 0, False):
+            if (gtype == "spice" and socket_attr is None and listen_attr is None
+                    and self._spice_ports(gr) == (0, 0, False)):
                 new = etree.Element("listen")
                 new.set("type", "none")
             gr.insert(0, new)
