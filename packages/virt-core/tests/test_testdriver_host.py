@@ -1,0 +1,531 @@
+"""The test driver's networks, storage, node, node devices and interfaces, and their CLI.
+
+Each test opens ``test:///default`` afresh: the node is reset when the last connection closes,
+so tests do not see each other's changes.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import virt
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from virt import ErrorNumber, NetworkEvent, NetworkEventType, PoolEvent, PoolEventType, VirtError
+from virt._records import PoolState, VolumeType
+
+_REPO = Path(__file__).resolve().parents[3]
+CORPUS = Path(os.environ.get("VIRT_CONFORMANCE_DIR") or _REPO.parent / "shared" / "conformance")
+EXAMPLES = CORPUS / "testdriver" / "libvirt-examples"
+
+GiB = 1024**3
+
+NET_XML = """<network>
+  <name>{name}</name>
+  <uuid>{uuid}</uuid>
+  <bridge name='{bridge}'/>
+  <ip address='10.1.2.1' netmask='255.255.255.0'/>
+</network>
+"""
+NET_UUID = "11111111-2222-3333-4444-555555555555"
+POOL_XML = """<pool type='dir'>
+  <name>{name}</name>
+  <uuid>{uuid}</uuid>
+  <target><path>{path}</path></target>
+</pool>
+"""
+POOL_UUID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+VOL_XML = "<volume><name>{name}</name><capacity unit='{unit}'>{size}</capacity>{extra}</volume>"
+
+
+def net_xml(name: str = "extra", uuid: str = NET_UUID, bridge: str = "virbr9") -> str:
+    return NET_XML.format(name=name, uuid=uuid, bridge=bridge)
+
+
+def pool_xml(name: str = "scratch", uuid: str = POOL_UUID, path: str = "/scratch") -> str:
+    return POOL_XML.format(name=name, uuid=uuid, path=path)
+
+
+def vol_xml(name: str, size: int = 1, unit: str = "GiB", extra: str = "") -> str:
+    return VOL_XML.format(name=name, size=size, unit=unit, extra=extra)
+
+
+@pytest.fixture
+def conn() -> Iterator[Any]:
+    with virt.open("test:///default") as connection:
+        yield connection
+
+
+@pytest.fixture
+def events(conn: Any) -> list[Any]:
+    seen: list[Any] = []
+    conn.subscribe(lambda _c, event: seen.append(event), NetworkEvent)
+    conn.subscribe(lambda _c, event: seen.append(event), PoolEvent)
+    return seen
+
+
+def raises(code: ErrorNumber, call: Any, *args: Any, **kwargs: Any) -> VirtError:
+    with pytest.raises(VirtError) as info:
+        call(*args, **kwargs)
+    assert info.value.code == code, info.value
+    return info.value
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    from virt.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    old = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    try:
+        rc = main(["--plain", "-c", "test:///default", *argv])
+    finally:
+        sys.stdout, sys.stderr = old
+    return rc, out.getvalue(), err.getvalue()
+
+
+# -- networks ---------------------------------------------------------------------------------
+
+
+def test_network_lifecycle_and_events(conn: Any, events: list[Any]) -> None:
+    net = conn.define_network(net_xml())
+    assert (net.name, net.uuid) == ("extra", NET_UUID)
+    assert not net.is_active() and net.is_persistent() and not net.autostart
+    assert [n.name for n in conn.list_networks(active=False)] == ["extra"]
+    net.start()
+    assert net.is_active()
+    assert net.bridge_name() == "virbr9"
+    net.set_autostart(True)
+    assert net.autostart
+    assert conn.lookup_network_by_uuid(NET_UUID) == net
+    net.destroy()
+    assert not net.is_active()
+    net.undefine()
+    raises(ErrorNumber.NO_NETWORK, conn.lookup_network, "extra")
+    assert [(e.name, e.event) for e in events] == [
+        ("extra", NetworkEventType.DEFINED), ("extra", NetworkEventType.STARTED),
+        ("extra", NetworkEventType.STOPPED), ("extra", NetworkEventType.UNDEFINED),
+    ]
+
+
+def test_transient_network_goes_away_when_destroyed(conn: Any, events: list[Any]) -> None:
+    net = conn.create_network(net_xml())
+    assert net.is_active() and not net.is_persistent()
+    raises(ErrorNumber.OPERATION_INVALID, conn.create_network, net_xml())
+    net.destroy()
+    raises(ErrorNumber.NO_NETWORK, conn.lookup_network_by_uuid, NET_UUID)
+    assert [e.event for e in events] == [NetworkEventType.STARTED, NetworkEventType.STOPPED]
+
+
+def test_network_wrong_states(conn: Any) -> None:
+    default = conn.lookup_network("default")
+    err = raises(ErrorNumber.OPERATION_INVALID, default.start)
+    assert err.message == "Requested operation is not valid: Network 'default' is already running"
+    err = raises(ErrorNumber.OPERATION_INVALID, default.undefine)
+    assert err.message == "Requested operation is not valid: Network 'default' is still running"
+    assert default.is_active()
+
+
+def test_network_duplicates_are_refused(conn: Any) -> None:
+    err = raises(ErrorNumber.OPERATION_FAILED, conn.define_network,
+                 net_xml(name="default", uuid=NET_UUID))
+    assert "network 'default' already exists with uuid dd8fe884-6c02-601e-7551-cca97df1c5df" in err.message
+    err = raises(ErrorNumber.OPERATION_FAILED, conn.define_network,
+                 net_xml(name="other", uuid="dd8fe884-6c02-601e-7551-cca97df1c5df"))
+    assert "network 'default' is already defined with uuid" in err.message
+    assert [n.name for n in conn.list_networks()] == ["default"]
+
+
+def test_network_redefined_while_running_takes_effect_on_destroy(conn: Any) -> None:
+    net = conn.define_network(net_xml())
+    net.start()
+    conn.define_network(net_xml(bridge="virbr10"))
+    assert net.bridge_name() == "virbr9"
+    net.destroy()
+    assert net.bridge_name() == "virbr10"
+
+
+@pytest.mark.parametrize("bad", [
+    "<network><name>x</name>",  # malformed
+    "<domain><name>x</name></domain>",  # wrong root
+    "<network><uuid>" + NET_UUID + "</uuid></network>",  # no name
+    net_xml(name="a/b"),
+    net_xml(name=".."),
+    "<!DOCTYPE n [<!ENTITY e 'x'>]><network><name>&e;</name></network>",
+])
+def test_bad_network_xml_changes_nothing(conn: Any, bad: str) -> None:
+    with pytest.raises(VirtError) as info:
+        conn.define_network(bad)
+    assert info.value.code in (ErrorNumber.XML_ERROR, ErrorNumber.XML_DETAIL, ErrorNumber.NO_NAME)
+    with pytest.raises(VirtError):
+        conn.create_network(bad)
+    assert [n.name for n in conn.list_networks()] == ["default"]
+
+
+def test_network_flags_and_lookups(conn: Any) -> None:
+    default = conn.lookup_network("default")
+    err = raises(ErrorNumber.INVALID_ARG, default.xml, inactive=True)
+    assert err.message == "unsupported flags (0x1) in function testNetworkGetXMLDesc"
+    raises(ErrorNumber.INVALID_ARG, conn.list_networks, flags=64)
+    err = raises(ErrorNumber.NO_NETWORK, conn.lookup_network, "nosuch")
+    assert err.message == "Network not found: no network with matching name 'nosuch'"
+    raises(ErrorNumber.NO_SUPPORT, default.dhcp_leases)
+    conn.create_network(net_xml())
+    assert [n.name for n in conn.list_networks(flags=8)] == ["extra"]  # transient
+    assert [n.name for n in conn.list_networks(flags=4)] == ["default"]  # persistent
+    assert [n.name for n in conn.list_networks(flags=32)] == ["default", "extra"]  # no autostart
+
+
+def test_network_without_bridge(conn: Any) -> None:
+    net = conn.define_network("<network><name>direct</name><forward mode='bridge'>"
+                              "<interface dev='eth0'/></forward></network>")
+    err = raises(ErrorNumber.INTERNAL_ERROR, net.bridge_name)
+    assert err.message == "internal error: network 'direct' does not have a bridge name."
+
+
+def test_read_only_connection_refuses_changes() -> None:
+    with virt.open("test:///default", readonly=True) as ro:
+        raises(ErrorNumber.OPERATION_DENIED, ro.define_network, net_xml())
+        raises(ErrorNumber.OPERATION_DENIED, ro.lookup_network("default").destroy)
+        pool = ro.lookup_storage_pool("default-pool")
+        raises(ErrorNumber.OPERATION_DENIED, pool.create_volume, vol_xml("x.img"))
+        raises(ErrorNumber.OPERATION_DENIED, ro.define_storage_pool, pool_xml())
+        assert ro.lookup_network("default").is_active()
+        assert pool.list_volumes() == []
+
+
+# -- storage ----------------------------------------------------------------------------------
+
+
+def test_pool_lifecycle_and_events(conn: Any, events: list[Any]) -> None:
+    pool = conn.define_storage_pool(pool_xml())
+    info = pool.info()
+    assert info.state == PoolState.INACTIVE and info.capacity == 100 * GiB and info.available == 100 * GiB
+    assert pool.is_persistent() and not pool.is_active()
+    raises(ErrorNumber.OPERATION_INVALID, pool.list_volumes)
+    raises(ErrorNumber.OPERATION_INVALID, pool.create_volume, vol_xml("a.img"))
+    pool.build()
+    pool.start()
+    raises(ErrorNumber.OPERATION_INVALID, pool.build)
+    raises(ErrorNumber.OPERATION_INVALID, pool.undefine)
+    pool.refresh()
+    pool.set_autostart(True)
+    assert pool.autostart
+    pool.destroy()
+    pool.delete()
+    pool.undefine()
+    raises(ErrorNumber.NO_STORAGE_POOL, conn.lookup_storage_pool, "scratch")
+    assert [e.event for e in events] == [
+        PoolEventType.DEFINED, PoolEventType.CREATED, PoolEventType.STARTED, PoolEventType.STOPPED,
+        PoolEventType.DELETED, PoolEventType.UNDEFINED,
+    ]
+
+
+def test_transient_pool(conn: Any) -> None:
+    pool = conn.create_storage_pool(pool_xml())
+    assert pool.is_active() and not pool.is_persistent() and not pool.autostart
+    err = raises(ErrorNumber.INVALID_ARG, pool.set_autostart, True)
+    assert err.message == "invalid argument: pool has no config file"
+    pool.create_volume(vol_xml("v.img"))
+    pool.destroy()
+    raises(ErrorNumber.NO_STORAGE_POOL, conn.lookup_storage_pool, "scratch")
+    raises(ErrorNumber.NO_STORAGE_VOL, conn.lookup_volume_by_key, "/scratch/v.img")
+
+
+def test_pool_duplicates_and_conflicts(conn: Any) -> None:
+    raises(ErrorNumber.OPERATION_FAILED, conn.define_storage_pool, pool_xml(name="default-pool"))
+    raises(ErrorNumber.OPERATION_FAILED, conn.define_storage_pool,
+           pool_xml(uuid="dfe224cb-28fb-8dd0-c4b2-64eb3f0f4566"))
+    err = raises(ErrorNumber.OPERATION_FAILED, conn.define_storage_pool, pool_xml(path="/default-pool"))
+    assert err.message == "operation failed: Storage source conflict with pool: 'default-pool'"
+    raises(ErrorNumber.OPERATION_INVALID, conn.create_storage_pool,
+           pool_xml(name="default-pool", uuid="dfe224cb-28fb-8dd0-c4b2-64eb3f0f4566", path="/default-pool"))
+    assert [p.name for p in conn.list_storage_pools()] == ["default-pool"]
+
+
+@pytest.mark.parametrize("bad", [
+    "<pool type='dir'><name>x</name>",
+    "<pool type='nosuch'><name>x</name><target><path>/x</path></target></pool>",
+    pool_xml(name="a/b"),
+    pool_xml(name=".."),
+])
+def test_bad_pool_xml_changes_nothing(conn: Any, bad: str) -> None:
+    with pytest.raises(VirtError):
+        conn.define_storage_pool(bad)
+    with pytest.raises(VirtError):
+        conn.create_storage_pool(bad)
+    assert [p.name for p in conn.list_storage_pools(flags=0)] == ["default-pool"]
+
+
+def test_pool_list_filters(conn: Any) -> None:
+    conn.define_storage_pool(pool_xml())
+    conn.define_storage_pool("<pool type='logical'><name>vg</name><source><name>vg</name></source>"
+                             "<target><path>/dev/vg</path></target></pool>")
+    names = [p.name for p in conn.list_storage_pools(flags=0)]
+    assert names == ["default-pool", "scratch", "vg"]
+    assert [p.name for p in conn.list_storage_pools(active=False)] == ["scratch", "vg"]
+    assert [p.name for p in conn.list_storage_pools(flags=512)] == ["vg"]  # logical
+    assert [p.name for p in conn.list_storage_pools(flags=64 | 2)] == ["default-pool"]  # dir, active
+    raises(ErrorNumber.INVALID_ARG, conn.list_storage_pools, flags=1 << 25)
+    err = raises(ErrorNumber.INVALID_ARG, conn.lookup_storage_pool("vg").xml, inactive=True)
+    assert err.message == "unsupported flags (0x1) in function testStoragePoolGetXMLDesc"
+
+
+def test_volume_lifecycle(conn: Any) -> None:
+    pool = conn.lookup_storage_pool("default-pool")
+    vol = pool.create_volume(vol_xml("a.img", 2))
+    assert (vol.name, vol.key, vol.path, vol.pool_name) == ("a.img", "/default-pool/a.img",
+                                                            "/default-pool/a.img", "default-pool")
+    info = vol.info()
+    assert (info.type, info.capacity, info.allocation) == (VolumeType.FILE, 2 * GiB, 2 * GiB)
+    assert pool.info().allocation == 2 * GiB and pool.info().available == 98 * GiB
+    assert "<key>/default-pool/a.img</key>" in vol.xml()
+    assert conn.lookup_volume_by_key("/default-pool/a.img") == vol
+    assert conn.lookup_volume_by_path("/default-pool/a.img") == vol
+    assert pool.lookup_volume("a.img") == vol
+    assert [v.name for v in pool.list_volumes()] == ["a.img"]
+    clone = pool.create_volume_from(vol_xml("b.img", 1), vol)
+    assert clone.path == "/default-pool/b.img"
+    assert pool.info().allocation == 3 * GiB
+    vol.delete()
+    raises(ErrorNumber.NO_STORAGE_VOL, conn.lookup_volume_by_key, "/default-pool/a.img")
+    err = raises(ErrorNumber.NO_STORAGE_VOL, conn.lookup_volume_by_path, "/default-pool/a.img")
+    assert err.message == "Storage volume not found: no storage vol with matching path '/default-pool/a.img'"
+    assert pool.info().allocation == 1 * GiB
+    assert [v.name for v in pool.list_volumes()] == ["b.img"]
+
+
+def test_volume_errors_change_nothing(conn: Any) -> None:
+    pool = conn.lookup_storage_pool("default-pool")
+    pool.create_volume(vol_xml("a.img"))
+    err = raises(ErrorNumber.OPERATION_FAILED, pool.create_volume, vol_xml("a.img"))
+    assert err.message == "operation failed: storage vol already exists"
+    err = raises(ErrorNumber.INTERNAL_ERROR, pool.create_volume, vol_xml("big.img", 100))
+    assert err.message == "internal error: Not enough free space in pool for volume 'big.img'"
+    raises(ErrorNumber.INVALID_ARG, pool.create_volume, vol_xml("../escape.img"))
+    raises(ErrorNumber.INVALID_ARG, pool.create_volume, vol_xml(".."))
+    raises(ErrorNumber.XML_ERROR, pool.create_volume, "<volume><name>x</name></volume>")  # no capacity
+    err = raises(ErrorNumber.INVALID_ARG, pool.create_volume, vol_xml("v.img"), 4)
+    assert err.message == "unsupported flags (0x4) in function virStorageVolDefParseXML"
+    raises(ErrorNumber.INVALID_ARG, pool.create_volume, vol_xml("v.img"), 1)
+    assert [v.name for v in pool.list_volumes()] == ["a.img"]
+    assert pool.info().allocation == GiB
+
+
+def test_volume_resize_and_wipe(conn: Any) -> None:
+    pool = conn.lookup_storage_pool("default-pool")
+    vol = pool.create_volume(vol_xml("a.img", 1, extra="<allocation>0</allocation>"))
+    vol.resize(2 * GiB)
+    assert (vol.info().capacity, vol.info().allocation) == (2 * GiB, 0)
+    err = raises(ErrorNumber.INVALID_ARG, vol.resize, GiB)
+    assert "unless shrink flag explicitly specified" in err.message
+    vol.resize(GiB, 4)  # shrink
+    vol.resize(GiB, 2)  # delta
+    assert vol.info().capacity == 2 * GiB
+    vol.resize(3 * GiB, 1)  # allocate
+    assert vol.info().allocation == 3 * GiB and pool.info().allocation == 3 * GiB
+    err = raises(ErrorNumber.INVALID_ARG, vol.resize, GiB, 4)
+    assert "below existing allocation" in err.message
+    err = raises(ErrorNumber.OPERATION_FAILED, vol.resize, 200 * GiB, 1)
+    assert err.message == "operation failed: Not enough space left in storage pool"
+    vol.wipe()
+    vol.wipe(9)
+    raises(ErrorNumber.INVALID_ARG, vol.wipe, 10)
+    assert vol.info().capacity == 3 * GiB
+
+
+def test_volume_on_stopped_pool(conn: Any) -> None:
+    pool = conn.lookup_storage_pool("default-pool")
+    vol = pool.create_volume(vol_xml("a.img"))
+    pool.destroy()
+    err = raises(ErrorNumber.OPERATION_INVALID, vol.info)
+    assert err.message == "Requested operation is not valid: storage pool 'default-pool' is not active"
+    raises(ErrorNumber.NO_STORAGE_VOL, conn.lookup_volume_by_key, vol.key)
+    pool.start()
+    assert vol.info().capacity == GiB
+
+
+# -- the node -----------------------------------------------------------------------------------
+
+
+def test_node_memory_and_cells(conn: Any) -> None:
+    assert conn.cells_free_memory() == [2097152, 4194304]
+    assert conn.cells_free_memory(1, 1) == [4194304]
+    err = raises(ErrorNumber.INVALID_ARG, conn.cells_free_memory, 2, 1)
+    assert err.message == "invalid argument: Range exceeds available cells"
+    raises(ErrorNumber.INVALID_ARG, conn.cells_free_memory, -1, 1)
+    raises(ErrorNumber.INVALID_ARG, conn.cells_free_memory, 0, 0)
+    assert conn.free_memory() == 3145728
+    err = raises(ErrorNumber.NO_SUPPORT, conn.node_memory_stats)
+    assert err.message.endswith(": virNodeGetMemoryStats")
+
+
+def test_node_cpu(conn: Any) -> None:
+    assert conn.node_cpu_stats() == {"user": 9797400000, "kernel": 34678723400000, "idle": 87264900000,
+                                     "iowait": 763600000}
+    raises(ErrorNumber.INVALID_ARG, conn.node_cpu_stats, -2)
+    raises(ErrorNumber.INVALID_ARG, conn.node_cpu_stats, -1, 1)
+    models = conn.cpu_model_names("x86_64")
+    assert models == conn.cpu_model_names("i686") and models[0] == "486" and models[-1] == "Dhyana"
+    assert conn.cpu_model_names("s390x") == []
+    err = raises(ErrorNumber.INVALID_ARG, conn.cpu_model_names, "nosuch")
+    assert err.message == "invalid argument: cannot find architecture nosuch"
+    raises(ErrorNumber.NO_SUPPORT, conn.cpu_model_names, "sparc")
+    assert conn.max_vcpus() == 32 and conn.max_vcpus("kvm") == 32
+    raises(ErrorNumber.INVALID_ARG, conn.sysinfo, 1)
+
+
+def test_node_devices(conn: Any) -> None:
+    assert [d.name for d in conn.list_node_devices(flags=32)] == ["scsi_host1", "scsi_host2", "scsi_host11"]
+    assert [d.name for d in conn.list_node_devices(flags=1024)] == ["scsi_host1", "scsi_host2"]  # vports
+    assert [d.name for d in conn.list_node_devices(cap="system")] == ["computer"]
+    assert conn.list_node_devices(cap="pci") == []
+    err = raises(ErrorNumber.INVALID_ARG, conn.list_node_devices, flags=1 << 31)
+    assert err.message == "unsupported flags (0x80000000) in function testConnectListAllNodeDevices"
+    assert conn.lookup_node_device("scsi_host11").parent == "scsi_host1"
+    raises(ErrorNumber.NO_NODE_DEVICE, conn.lookup_node_device, "nosuch")
+
+
+def test_interfaces(conn: Any) -> None:
+    eth1 = conn.lookup_interface("eth1")
+    assert (eth1.mac, eth1.is_active()) == ("aa:bb:cc:dd:ee:ff", True)
+    assert conn.list_interfaces(active=False) == []
+    raises(ErrorNumber.INVALID_ARG, eth1.xml, inactive=True)
+    err = raises(ErrorNumber.NO_INTERFACE, conn.lookup_interface, "eth9")
+    assert err.message == "Interface not found: no interface with matching name 'eth9'"
+
+
+@pytest.mark.skipif(not EXAMPLES.is_dir(), reason="the conformance corpus is absent")
+def test_node_files_with_pool_volumes() -> None:
+    # A pool given inline keeps its <volume> children; one read from a file loses them (libvirt).
+    with virt.open(f"test://{EXAMPLES / 'testnodeinline.xml'}") as inline:
+        pool = inline.lookup_storage_pool("default-pool")
+        assert [v.name for v in pool.list_volumes()] == ["default-vol"]
+        info = pool.list_volumes()[0].info()
+        assert (info.capacity, info.allocation) == (1000000, 50000)
+        assert pool.info().allocation == 50000
+        assert inline.lookup_volume_by_path("/default-pool/default-vol").name == "default-vol"
+    with virt.open(f"test://{EXAMPLES / 'testnode.xml'}") as from_files:
+        assert from_files.lookup_storage_pool("default-pool").list_volumes() == []
+        assert from_files.capabilities().count("<cell ") == 0
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("<node><cpu><nodes>x</nodes></cpu></node>", "XML error: invalid node cpu nodes value"),
+    ("<domain/>", "XML error: Root element is not 'node'"),
+    ("<node><network><name>a</name></network><network><name>a</name></network></node>", None),
+])
+def test_bad_node_file(tmp_path: Path, text: str, message: str | None) -> None:
+    path = tmp_path / "node.xml"
+    path.write_text(text)
+    with pytest.raises(VirtError) as info:
+        virt.open(f"test://{path}")
+    if message is not None:
+        assert message in info.value.message
+
+
+def test_node_file_cpu_counts(tmp_path: Path) -> None:
+    path = tmp_path / "node.xml"
+    path.write_text("<node><cpu><nodes>1</nodes><sockets>1</sockets><cores>4</cores><threads>2</threads>"
+                    "<active>64</active></cpu></node>")
+    with virt.open(f"test://{path}") as conn:
+        info = conn.node_info()
+        assert (info.cpus, info.memory, info.mhz, info.model) == (8, 3145728, 1400, "i686")
+
+
+# -- the CLI ----------------------------------------------------------------------------------
+
+
+def test_cli_network_define_start_undefine(tmp_path: Path) -> None:
+    path = tmp_path / "net.xml"
+    path.write_text(net_xml())
+    rc, out, err = run_cli(f"net-define {path}; net-list --all; net-start extra; net-info extra --json; "
+                           "net-destroy extra; net-undefine extra")
+    assert rc == 0, err
+    assert f"Network extra defined from {path}\n" in out
+    assert " extra     inactive   no          yes\n" in out
+    assert '"bridge": "virbr9"' in out
+    assert "Network extra has been undefined\n" in out
+    rc, out, err = run_cli("net-start nosuch")
+    assert rc == 1
+    assert err == ("error: failed to get network 'nosuch'\n"
+                   "error: Network not found: no network with matching name 'nosuch'\n")
+    rc, out, err = run_cli(f"net-define {tmp_path / 'missing.xml'}")
+    assert rc == 1 and "Failed to open file" in err
+
+
+def test_cli_pools_and_volumes() -> None:
+    rc, out, err = run_cli("pool-define-as scratch dir --target /scratch; pool-start scratch; "
+                           "vol-create-as scratch a.img 10M --allocation 1M; vol-info a.img --pool scratch; "
+                           "vol-clone a.img b.img --pool scratch; vol-resize /scratch/a.img 20M; "
+                           "vol-list scratch --details; pool-list --all --details")
+    assert rc == 0, err
+    assert "Pool scratch defined\n" in out and "Pool scratch started\n" in out
+    assert "Name:           a.img\nType:           file\nCapacity:       10.00 MiB\nAllocation:     1.00 MiB\n" in out
+    assert "Vol b.img cloned from a.img\n" in out
+    assert "Size of volume 'a.img' successfully changed to 20M\n" in out
+    assert " a.img   /scratch/a.img   file   20.00 MiB   1.00 MiB\n" in out
+    assert " scratch        running   no          yes          100.00 GiB   2.00 MiB     100.00 GiB\n" in out
+    rc, out, err = run_cli("vol-create-as default-pool x.img 1X")
+    assert (rc, err) == (1, "error: Malformed size 1X\nerror: invalid argument: unknown suffix 'X'\n")
+    rc, out, err = run_cli("vol-info nosuch")
+    assert err.startswith("error: failed to get vol 'nosuch', specifying --pool might help\n")
+    rc, out, err = run_cli("pool-define-as p1 dir - - - - /p1 --print-xml")
+    assert out == "<pool type='dir'>\n  <name>p1</name>\n  <source>\n    <host name='-'/>\n" \
+                  "    <dir path='-'/>\n    <device path='-'/>\n    <name>-</name>\n  </source>\n" \
+                  "  <target>\n    <path>/p1</path>\n  </target>\n</pool>\n\n"
+
+
+def test_cli_node_commands() -> None:
+    rc, out, err = run_cli("nodedev-list --all; nodedev-list --tree --all; freecell; freecell --cellno 1")
+    assert rc == 0, err
+    assert out.startswith("computer\nscsi_host1\nscsi_host11\nscsi_host2\n\n")
+    assert ("computer\n  |\n  +- scsi_host1\n  |   |\n  |   +- scsi_host11\n  |     \n  +- scsi_host2\n    \n"
+            in out)
+    assert "Total: 3072 KiB\n" in out and "1: 4096 KiB\n" in out
+    rc, out, err = run_cli("net-dumpxml default --xpath //ip/@address; iface-mac eth1; iface-name aa:bb:cc:dd:ee:ff")
+    assert rc == 0, err
+    assert out == "192.168.122.1\n\naa:bb:cc:dd:ee:ff\n\neth1\n\n"
+
+
+# -- sizes ------------------------------------------------------------------------------------
+
+_SCALES = {"": 1, "b": 1, "bytes": 1, "K": 1024, "KiB": 1024, "KB": 1000, "M": 1024**2, "MiB": 1024**2,
+           "MB": 1000**2, "G": GiB, "GiB": GiB, "GB": 1000**3, "T": 1024**4, "TB": 1000**4, "P": 1024**5,
+           "E": 1024**6, "EB": 1000**6}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=0, max_value=2**66), st.sampled_from(sorted(_SCALES)))
+def test_size_units(value: int, unit: str) -> None:
+    from virt.cli.commands.node import parse_size
+
+    text = f"{value}{unit}"
+    expected = value * _SCALES[unit]
+    if value > 2**64 - 1:
+        with pytest.raises(ValueError):
+            parse_size(text)
+    elif expected > 2**64 - 1:
+        with pytest.raises(VirtError) as info:
+            parse_size(text)
+        assert info.value.code == ErrorNumber.OVERFLOW
+    else:
+        assert parse_size(text) == expected
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(min_value=0, max_value=100 * GiB), st.sampled_from(["", "K", "M", "KB"]))
+def test_volume_sizes_through_the_cli(size: int, unit: str) -> None:
+    scaled = size * _SCALES[unit]
+    rc, out, err = run_cli(f"vol-create-as default-pool v.img {size}{unit}; vol-info v.img --pool default-pool --bytes")
+    if scaled > 100 * GiB:
+        assert rc == 1 and "Not enough free space in pool" in err
+    else:
+        assert rc == 0, err
+        assert f"Capacity:       {scaled} bytes\n" in out
