@@ -187,7 +187,7 @@ def render(result: dict, plain: bool) -> None:
     except ImportError:
         _render_plain(result)
         return
-    console = Console(highlight=False)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 110)
     ops = result.get("ops")
     if ops is not None:
         v, lv = ops["virt"], ops["libvirt"]
