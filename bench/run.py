@@ -122,6 +122,24 @@ def run_ops(args: argparse.Namespace) -> dict:
             "ops_compared": len(ratios), "libvirt_missing": why_not}
 
 
+def _load() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def _machine_line(result: dict) -> str:
+    """CPUs and load: a ratio taken while the machine was busy deserves a second run."""
+    before, after = result.get("load_before"), result.get("load_after")
+    load = f"{before[0] if before else '?'} -> {after[0] if after else '?'}"
+    text = f"machine: {result.get('cpus')} CPUs, 1-min load {load}"
+    cpus = result.get("cpus") or 1
+    if (after and after[0] > cpus * 0.75) or (before and before[0] > cpus * 0.75):
+        text += "  (busy: expect noise, re-run when quieter)"
+    return text
+
+
 def _progress(text: str) -> None:
     if sys.stderr.isatty():
         sys.stderr.write(f"\r\x1b[K{text}")
@@ -228,6 +246,7 @@ def render(result: dict, plain: bool) -> None:
         for name, err in s.get("errors", {}).items():
             console.print(f"[red]{name} failed[/]: {err}", markup=True)
         _print_importtime(cli["importtime"], console.print)
+    console.print(_machine_line(result))
     t = Table(title="targets", title_justify="left")
     t.add_column("target")
     t.add_column("measured")
@@ -287,6 +306,7 @@ def _render_plain(result: dict) -> None:
             print(f"  {name} failed: {err}")
         _print_importtime(cli["importtime"], print)
         print()
+    print(_machine_line(result))
     print("targets:")
     for v in result["verdicts"]:
         print(f"  [{_status(v['ok']):4}] {v['target']}: {v['value'] or '-'}")
@@ -314,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = p.parse_args(argv)
 
-    result: dict = {"n": args.n, "rounds": args.rounds}
+    result: dict = {"n": args.n, "rounds": args.rounds, "cpus": os.cpu_count(), "load_before": _load()}
     if not args.skip_ops:
         result["ops"] = run_ops(args)
     if args.cli_runs > 0:
@@ -324,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         result["cli"] = {"startup": startup,
                          "importtime": cli_startup.importtime(args.virt_python, repeats=max(1, args.importtime_runs))}
     _progress("")
+    result["load_after"] = _load()
     result["verdicts"] = verdicts(result)
     render(result, args.plain)
     if args.json:
