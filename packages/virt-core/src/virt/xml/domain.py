@@ -341,6 +341,13 @@ def _only_first(parent: Element, tag: str) -> Element | None:
     return found[0] if found else None
 
 
+def _replace_text(elem: Element, text: str) -> None:
+    """Make ``text`` the whole content of ``elem`` (children of mixed content go)."""
+    for c in list(elem):
+        elem.remove(c)
+    elem.text = text
+
+
 def _set_text_child(parent: Element, tag: str, text: str) -> Element:
     child = parent.find(tag)
     if child is None:
@@ -823,7 +830,7 @@ class _Normalizer:
         hotplug = 0
         for size in root.iterfind("devices/memory/target/size"):
             kib = _kib_of(size, "./target/size")
-            size.text = str(kib)
+            _replace_text(size, str(kib))
             _set_attrs(size, (("unit", "KiB"),), keep_unknown=False)
             hotplug += kib
         # virDomainDefPostParseMemory: the NUMA cells give the initial memory only when
@@ -832,7 +839,7 @@ class _Normalizer:
             total = numa_total + hotplug
             if mem_el is None:
                 mem_el = sub(root, "memory", {"unit": "KiB"})
-            mem_el.text = str(total)
+            _replace_text(mem_el, str(total))
         elif hotplug > total:
             raise _fail("Total size of memory devices exceeds the total memory size")
         if total - hotplug <= 0:
@@ -859,7 +866,7 @@ class _Normalizer:
             for tag in ("hard_limit", "soft_limit", "swap_hard_limit", "min_guarantee"):
                 el = _only_first(memtune, tag)
                 if el is not None:
-                    el.text = str(_kib_of(el, f"./memtune/{tag}[1]"))
+                    _replace_text(el, str(_kib_of(el, f"./memtune/{tag}[1]")))
                     _set_attrs(el, (("unit", "KiB"),), keep_unknown=False)
             _sort_children(memtune, _rank_map(("hard_limit", "soft_limit", "min_guarantee", "swap_hard_limit")))
             if len(memtune) == 0:
@@ -1440,10 +1447,6 @@ class _DeviceNormalizer:
             sub(video, "model", {"type": self.norm.video_type})
             videos = [video]
         self._videos(videos)
-        for mem in get("memory", []):
-            for size in mem.iterfind("target/size"):
-                size.text = str(_kib_of(size, "./target/size"))
-                _set_attrs(size, (("unit", "KiB"),), keep_unknown=False)
         controllers = self._controllers(get("controller", []), disks, channels, consoles,
                                         get("smartcard", []))
         # final device order: by kind, then disks / controllers in their sorted order
@@ -1485,21 +1488,7 @@ class _DeviceNormalizer:
                     index += 1
                 disk.insert(index, ro)
             self._disk_details(disk, target)
-            raw_bus = target.get("bus")
-            idx = _disk_index(dev)
-            insert_at = -1
-            for i in range(len(ordered) - 1, -1, -1):
-                obus, oidx, _ = ordered[i]
-                if obus != raw_bus:
-                    continue
-                if oidx > idx:
-                    insert_at = i
-                elif insert_at == -1:
-                    insert_at = i + 1
-            if insert_at == -1:
-                ordered.append((raw_bus, idx, disk))
-            else:
-                ordered.insert(insert_at, (raw_bus, idx, disk))
+            _insert_disk(ordered, target.get("bus"), _disk_index(dev), disk)
         result: list[Element] = []
         for _, _, disk in ordered:
             target = disk.find("target")
@@ -1539,7 +1528,15 @@ class _DeviceNormalizer:
                     addr.set(k, v)
                 _insert_device_info(disk, addr)
             result.append(disk)
-        return result
+        # libvirt inserts disks by the bus written in the XML, before defaulting it, so a second
+        # pass can reorder them.  Inserting libvirt's order again by the final bus keeps its
+        # order wherever it is stable, and makes ours a fixed point.
+        final: list[tuple[str | None, int, Element]] = []
+        for disk in result:
+            target = disk.find("target")
+            assert target is not None
+            _insert_disk(final, target.get("bus"), _disk_index(target.get("dev")), disk)
+        return [d for _, _, d in final]
 
     def _disk_details(self, disk: Element, target: Element) -> None:
         if disk.get("type") == "vhostuser" and disk.get("snapshot") is None:
@@ -2239,6 +2236,24 @@ class _DeviceNormalizer:
                        keep_unknown=False)
 
 
+def _insert_disk(ordered: list[tuple[str | None, int, Element]], bus: str | None, idx: int, disk: Element) -> None:
+    """virDomainDiskInsert: before the first disk on the same bus with a larger drive index,
+    else after the last disk on that bus, else at the end."""
+    insert_at = -1
+    for i in range(len(ordered) - 1, -1, -1):
+        obus, oidx, _ = ordered[i]
+        if obus != bus:
+            continue
+        if oidx > idx:
+            insert_at = i
+        elif insert_at == -1:
+            insert_at = i + 1
+    if insert_at == -1:
+        ordered.append((bus, idx, disk))
+    else:
+        ordered.insert(insert_at, (bus, idx, disk))
+
+
 _USB2_MODELS: Final = frozenset({
     "piix3-uhci", "piix4-uhci", "ehci", "ich9-ehci1", "ich9-uhci1", "ich9-uhci2", "ich9-uhci3",
     "vt82c686b-uhci",
@@ -2302,12 +2317,11 @@ def _format_metadata(meta: Element, indent: int, out: list[str]) -> None:
         dup = copy.deepcopy(child)
         dup.tail = None
         for el in dup.iter():
-            if len(el):
-                if el.text is not None and not el.text.strip():
-                    el.text = None
-                for c in el:
-                    if c.tail is not None and not c.tail.strip():
-                        c.tail = None
+            if el.text is not None and not el.text.strip():
+                el.text = None
+            for c in el:
+                if c.tail is not None and not c.tail.strip():
+                    c.tail = None
         text = etree.tostring(dup, encoding="unicode", pretty_print=True)
         out.extend(f"{pad}  {line}" for line in text.rstrip("\n").split("\n"))
     out.append(f"{pad}</metadata>")
