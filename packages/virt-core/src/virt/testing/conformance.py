@@ -424,9 +424,8 @@ class DriverConformance:
             error = _expect(ErrorNumber.OPERATION_DENIED, lambda: ro.define_domain(domain_xml(new_name, new_uuid)),
                             "define on a read-only connection")
             assert "virDomainDefineXMLFlags" in error.message
-            if ro.supports("virt_domain_create_xml"):
-                _expect(ErrorNumber.OPERATION_DENIED, lambda: ro.create_domain(domain_xml(new_name, new_uuid)),
-                        "create on a read-only connection")
+            _expect(ErrorNumber.OPERATION_DENIED, lambda: ro.create_domain(domain_xml(new_name, new_uuid)),
+                    "create on a read-only connection")
             ro.list_domains()  # reading is allowed
             _expect(ErrorNumber.NO_DOMAIN, lambda: ro.lookup_domain(new_name), "lookup of a refused define")
 
