@@ -2332,6 +2332,12 @@ def format_domain_lines(root: Element, indent: int = 0, out: list[str] | None = 
     libvirt does (libxml2's own serialiser); used for snapshots' embedded domains too."""
     if out is None:
         out = []
+    # elements libvirt always prints open even when empty, indented for where they land
+    devices = root.find("devices")
+    if devices is not None:
+        _keep_open(devices, indent // 2 + 1)
+        for redir in devices.iterfind("redirdev"):
+            _keep_open(redir, indent // 2 + 2)
     meta = root.find("metadata")
     if meta is None:
         format_element(root, indent, out)
