@@ -600,3 +600,14 @@ def test_network_update_live_and_config(conn: Any) -> None:
     assert err.message.endswith("cannot change persistent config of a transient network")
     rc, out, err_text = run_cli("net-update default add ip-dhcp-host '" + host.replace("'", '"') + "' --live")
     assert (rc, out) == (0, "Updated network default live state\n"), err_text
+
+
+def test_fc_host_pool_makes_a_vhba(conn: Any) -> None:
+    xml = ("<pool type='scsi'><name>vhba</name><source><adapter type='fc_host' parent='scsi_host1' "
+           "wwnn='20000000c9831b4b' wwpn='10000000c9831b4b'/></source>"
+           "<target><path>/dev/disk/by-path</path></target></pool>")
+    pool = conn.create_storage_pool(xml)
+    vhba = conn.lookup_node_device("scsi_host12")
+    assert vhba.parent == "scsi_host1" and "<wwnn>20000000c9831b4b</wwnn>" in vhba.xml()
+    pool.destroy()
+    raises(ErrorNumber.NO_NODE_DEVICE, conn.lookup_node_device, "scsi_host12")

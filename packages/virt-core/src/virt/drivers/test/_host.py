@@ -17,7 +17,7 @@ from virt._markers import hookimpl
 from virt._records import InterfaceRef, NodeDeviceRef, NodeInfo
 from virt.drivers.test._networks import check_flags
 from virt.drivers.test._state import NodeState
-from virt.xml._base import Element, escape
+from virt.xml._base import Element, escape, format_element
 from virt.xml.interface import InterfaceDocument
 from virt.xml.nodedev import NodeDeviceDocument
 
@@ -197,6 +197,46 @@ def load_from_node(node: NodeState, root: Element, base_dir: str | None) -> None
             ddoc = NodeDeviceDocument.from_string(child_xml(elem, base_dir))
             node.nodedevs[ddoc.name] = NodeDeviceObj(name=ddoc.name, parent=ddoc.parent, definition=ddoc,
                                                      caps=_device_caps(ddoc.root))
+
+
+_VPORT_TEMPLATE, _VPORT_NAME = "scsi_host11", "scsi_host12"
+
+
+def create_vport(node: NodeState, wwnn: str, wwpn: str) -> None:
+    """libvirt's test driver mock of a vHBA: ``scsi_host11`` copied as ``scsi_host12`` with the
+    pool adapter's WWNs (what a ``fc_host`` storage pool creates)."""
+    template: NodeDeviceObj | None = node.nodedevs.get(_VPORT_TEMPLATE)
+    if template is None:
+        raise VirtError(ErrorNumber.NO_NODE_DEVICE, f"no node device with matching name '{_VPORT_TEMPLATE}'",
+                        domain=_D)
+    root = template.definition.copy().root
+    name = root.find("name")
+    if name is not None:
+        name.text = _VPORT_NAME
+    for cap in root.findall("capability"):
+        if cap.get("type") != "scsi_host":
+            continue
+        fc_host = next((c for c in cap.findall("capability") if c.get("type") == "fc_host"), None)
+        if fc_host is not None:
+            for tag, value in (("wwnn", wwnn), ("wwpn", wwpn)):
+                el = fc_host.find(tag)
+                if el is not None:
+                    el.text = value
+        else:
+            for tag in ("host", "unique_id"):
+                el = cap.find(tag)
+                if el is not None and (el.text or "").strip().isdigit():
+                    el.text = str(int((el.text or "").strip()) + 1)
+    doc = NodeDeviceDocument.from_string("\n".join(format_element(root)))
+    node.nodedevs[doc.name] = NodeDeviceObj(name=doc.name, parent=doc.parent, definition=doc,
+                                            caps=_device_caps(doc.root))
+
+
+def destroy_vport(node: NodeState) -> None:
+    """Remove the vHBA :func:`create_vport` made (the test driver knows it by name)."""
+    if node.nodedevs.pop(_VPORT_NAME, None) is None:
+        raise VirtError(ErrorNumber.NO_NODE_DEVICE, f"no node device with matching name '{_VPORT_NAME}'",
+                        domain=_D)
 
 
 def capabilities_xml(cells: list[NumaCell]) -> str:

@@ -13,6 +13,7 @@ import attrs
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
 from virt._records import PoolEvent, PoolEventType, PoolInfo, PoolRef, PoolState, VolumeInfo, VolumeRef, VolumeType
+from virt.drivers.test._host import create_vport, destroy_vport
 from virt.drivers.test._networks import check_flags, unsupported_flags
 from virt.drivers.test._state import NodeState
 from virt.xml._base import Element
@@ -243,6 +244,14 @@ def load_from_node(node: NodeState, root: Element, base_dir: str | None) -> None
             _add_volume(node, pool, VolumeDocument.from_string(child_xml(vol_elem, base_dir), pool=doc))
 
 
+def _fc_adapter(doc: PoolDocument) -> tuple[str, str] | None:
+    """The WWNN and WWPN of a pool's ``fc_host`` adapter (a vHBA it creates), or None."""
+    adapter = doc.root.find("source/adapter")
+    if adapter is None or adapter.get("type") != "fc_host":
+        return None
+    return adapter.get("wwnn") or "", adapter.get("wwpn") or ""
+
+
 def _matches(pool: PoolObj, flags: int) -> bool:
     if flags & (_ACTIVE | _INACTIVE) and not (
         (flags & _ACTIVE and pool.active) or (flags & _INACTIVE and not pool.active)
@@ -313,7 +322,19 @@ class StorageOps:
         doc = _parse_pool(xml)
         _set_defaults(doc)
         with self.node.lock:
-            pool, _ = _add_pool(self.node, doc, live=True, check_active=True)
+            existing: PoolObj | None = self.node.pools.get(doc.uuid)
+            saved = (existing.definition, existing.new_def) if existing is not None else None
+            pool, is_new = _add_pool(self.node, doc, live=True, check_active=True)
+            adapter = _fc_adapter(doc)
+            if adapter is not None:
+                try:
+                    create_vport(self.node, *adapter)
+                except VirtError:
+                    if is_new:
+                        _remove_pool(self.node, pool)
+                    elif saved is not None:
+                        pool.definition, pool.new_def = saved
+                    raise
             pool.active = True
             self._emit_pool(pool, PoolEventType.STARTED)
             return _pool_ref(pool)
@@ -366,6 +387,8 @@ class StorageOps:
     def virt_pool_destroy(self, uuid: str) -> None:
         with self.node.lock:
             pool = self._active_pool(uuid)
+            if _fc_adapter(pool.definition) is not None:
+                destroy_vport(self.node)
             pool.active = False
             self._emit_pool(pool, PoolEventType.STOPPED)
             if not pool.persistent:
