@@ -71,7 +71,9 @@ def _merge(runs: list[dict], stat: str) -> dict:
     merged.update(available=True, rounds=len(ok), stat=stat, ops={})
     import statistics
 
-    for op in _workload.OPS:
+    for op in _workload.OPS + _workload.EXTRA_OPS:
+        if op not in ok[0]["ops"]:
+            continue
         samples = [s for r in ok for s in r["ops"][op].get("samples", [])]
         entry: dict = {"unit": ok[0]["ops"][op]["unit"]}
         if samples:
@@ -97,8 +99,8 @@ def run_ops(args: argparse.Namespace) -> dict:
             lv_runs.append(_run_side(args.libvirt_python, "libvirt_ops.py", args.n, args.warmup, args.gc_off))
     virt = _merge(virt_runs, args.stat)
     libvirt = _merge(lv_runs, args.stat) if why_not is None else {"available": False, "error": why_not}
-    rows, ratios = [], []
-    for op in _workload.OPS:
+    rows, ratios, extra_rows = [], [], []
+    for op in _workload.OPS + _workload.EXTRA_OPS:
         v = virt.get("ops", {}).get(op, {})
         lv = libvirt.get("ops", {}).get(op, {})
         row = {"op": op, "unit": v.get("unit") or lv.get("unit"), "virt": v.get("value"),
@@ -107,18 +109,22 @@ def run_ops(args: argparse.Namespace) -> dict:
             row["virt_error"] = v["error"]
         if lv.get("error"):
             row["libvirt_error"] = lv["error"]
+        extra = op in _workload.EXTRA_OPS
         if row["virt"] is not None and row["libvirt"]:
             row["ratio"] = row["virt"] / row["libvirt"]
-            ratios.append(row["ratio"])
+            if not extra:
+                ratios.append(row["ratio"])
             if row["ratio"] > OP_LIMIT:
                 row["flag"] = f">{OP_LIMIT:g}x"
         elif row.get("virt_error"):
             row["flag"] = "virt error"
         elif row.get("libvirt_error"):
             row["flag"] = "libvirt error"
-        rows.append(row)
+        if extra:
+            row["flag"] = (row["flag"] + " " if row["flag"] else "") + "(extra, not in targets)"
+        (extra_rows if extra else rows).append(row)
     geomean = math.exp(sum(math.log(r) for r in ratios) / len(ratios)) if ratios else None
-    return {"virt": virt, "libvirt": libvirt, "rows": rows, "geomean": geomean,
+    return {"virt": virt, "libvirt": libvirt, "rows": rows, "extra_rows": extra_rows, "geomean": geomean,
             "ops_compared": len(ratios), "libvirt_missing": why_not}
 
 
@@ -225,6 +231,11 @@ def render(result: dict, plain: bool) -> None:
         gm = ops["geomean"]
         t.add_section()
         t.add_row("geomean", "", "", "", _fmt(gm, "x"), f"target <= {GEOMEAN_TARGET:g}")
+        if ops.get("extra_rows"):
+            t.add_section()
+            for r in ops["extra_rows"]:
+                t.add_row(r["op"], r["unit"] or "", _fmt(r["virt"]), _fmt(r["libvirt"]), _fmt(r["ratio"], "x"),
+                          r["flag"])
         console.print(t)
         console.print(f"virt: {v.get('version', '?')} on Python {v.get('python', '?')}   "
                       f"libvirt: {lv.get('version') or lv.get('error')}")
@@ -262,12 +273,13 @@ def _print_errors(ops: dict, emit) -> None:
     if ops.get("libvirt_missing"):
         emit(f"libvirt-python is not available ({ops['libvirt_missing']}): virt's numbers alone.")
     seen = set()
-    for r in ops["rows"]:
+    rows = ops["rows"] + ops.get("extra_rows", [])
+    for r in rows:
         for side in ("virt", "libvirt"):
             err = r.get(f"{side}_error")
             if err and (side, err) not in seen:
                 seen.add((side, err))
-                ops_with = [x["op"] for x in ops["rows"] if x.get(f"{side}_error") == err]
+                ops_with = [x["op"] for x in rows if x.get(f"{side}_error") == err]
                 emit(f"{side} error in {', '.join(ops_with)}: {err}")
 
 
@@ -289,6 +301,9 @@ def _render_plain(result: dict) -> None:
             print(f"{r['op']:10} {r['unit'] or '':8} {_fmt(r['virt']):>10} {_fmt(r['libvirt']):>10} "
                   f"{_fmt(r['ratio'], 'x'):>13}  {r['flag']}")
         print(f"{'geomean':10} {'':8} {'':>10} {'':>10} {_fmt(ops['geomean'], 'x'):>13}  target <= {GEOMEAN_TARGET:g}")
+        for r in ops.get("extra_rows", []):
+            print(f"{r['op']:10} {r['unit'] or '':8} {_fmt(r['virt']):>10} {_fmt(r['libvirt']):>10} "
+                  f"{_fmt(r['ratio'], 'x'):>13}  {r['flag']}")
         lv = ops["libvirt"]
         print(f"virt: {ops['virt'].get('version', '?')}   libvirt: {lv.get('version') or lv.get('error')}")
         _print_errors(ops, print)
