@@ -63,7 +63,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy: strict on virt-core (the public contract)."""
-    session.install("mypy>=1.10", "lxml-stubs", "-e", "packages/virt-core[cli]")
+    session.install("mypy>=1.10", "lxml-stubs", "pytest>=8", "hypothesis", "-e", "packages/virt-core[cli]")
     session.run("mypy", "--strict", "packages/virt-core/src/virt", *session.posargs)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from virt_corpus import conformance_dir  # noqa: E402
+from virt_corpus import conformance_dir
 
 
 @pytest.fixture(scope="session")

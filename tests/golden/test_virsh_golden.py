@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from virt_corpus import conformance_dir  # noqa: E402
+from virt_corpus import conformance_dir
 
 _DIR = conformance_dir()
 _CASES: list[dict[str, Any]] = []

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from virt import ErrorNumber, VirtError
 from virt._uri import URI, parse_uri, resolve_uri
 

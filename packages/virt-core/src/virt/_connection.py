@@ -7,6 +7,7 @@ driver, so a handle never goes stale.
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import threading
 from collections.abc import Callable
@@ -18,14 +19,42 @@ from virt import _plugins
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
 from virt._records import (
-    BlockInfo, BlockStats, DomainEvent, DomainInfo, DomainInterface, DomainRef, DomainState,
-    Event, InterfaceRef, InterfaceStats, NetworkDHCPLease, NetworkEvent, NetworkRef, NodeDeviceRef,
-    NodeInfo, PoolEvent, PoolInfo, PoolRef, SecretRef, VcpuInfo, VolumeInfo, VolumeRef,
+    BlockInfo,
+    BlockStats,
+    DomainEvent,
+    DomainInfo,
+    DomainInterface,
+    DomainRef,
+    DomainState,
+    Event,
+    InterfaceRef,
+    InterfaceStats,
+    NetworkDHCPLease,
+    NetworkEvent,
+    NetworkRef,
+    NodeDeviceRef,
+    NodeInfo,
+    PoolEvent,
+    PoolInfo,
+    PoolRef,
+    SecretRef,
+    VcpuInfo,
+    VolumeInfo,
+    VolumeRef,
 )
 from virt._uri import URI, resolve_uri
 
-__all__ = ["Connection", "Domain", "Network", "StoragePool", "StorageVolume", "NodeDevice",
-           "Interface", "Snapshot", "open"]
+__all__ = [
+    "Connection",
+    "Domain",
+    "Interface",
+    "Network",
+    "NodeDevice",
+    "Snapshot",
+    "StoragePool",
+    "StorageVolume",
+    "open",
+]
 
 # libvirt's VIR_CONNECT_LIST_DOMAINS_ACTIVE / _INACTIVE bits.
 LIST_ACTIVE = 1
@@ -127,17 +156,27 @@ class Connection:
 
     def _call(self, hook: str, **kwargs: Any) -> Any:
         caller = self._impl.get(hook)
+        if caller is None or (self.readonly and hook in _plugins.MUTATING_HOOKS):
+            raise self._refusal(hook)
+        try:
+            return caller(**kwargs)
+        except VirtError:
+            raise
+        except Exception as exc:
+            # A driver's bug must reach the caller as an error with a code, not a traceback.
+            raise VirtError(ErrorNumber.INTERNAL_ERROR,
+                            f"{_plugins.LIBVIRT_API.get(hook, hook)} failed in the driver: "
+                            f"{type(exc).__name__}: {exc}", domain=_error_domain(hook)) from exc
+
+    def _refusal(self, hook: str) -> VirtError:
+        api = _plugins.LIBVIRT_API.get(hook, hook)
+        if self._closed:
+            return VirtError(ErrorNumber.INVALID_CONN, "connection is closed")
         # libvirt refuses a read-only caller before it looks for a driver implementation.
         if self.readonly and hook in _plugins.MUTATING_HOOKS:
-            raise VirtError(ErrorNumber.OPERATION_DENIED,
-                            f"read only access prevents {_plugins.LIBVIRT_API.get(hook, hook)}",
-                            domain=_error_domain(hook))
-        if caller is None:
-            if self._closed:
-                raise VirtError(ErrorNumber.INVALID_CONN, "connection is closed")
-            raise VirtError(ErrorNumber.NO_SUPPORT, _plugins.LIBVIRT_API.get(hook, hook),
-                            domain=_error_domain(hook))
-        return caller(**kwargs)
+            return VirtError(ErrorNumber.OPERATION_DENIED, f"read only access prevents {api}",
+                             domain=_error_domain(hook))
+        return VirtError(ErrorNumber.NO_SUPPORT, api, domain=_error_domain(hook))
 
     def supports(self, hook: str) -> bool:
         """Whether some plugin of this connection implements ``hook``."""
@@ -243,7 +282,7 @@ class Connection:
     # -- events ---------------------------------------------------------------------------
 
     def subscribe(self, callback: Callable[[Connection, Any], None],
-                  event: type[Event] | str = DomainEvent, *, uuid: str | None = None) -> int:
+                  event: builtins.type[Event] | str = DomainEvent, *, uuid: str | None = None) -> int:
         """Call ``callback(connection, event_record)`` for each event of that kind.
 
         :param event: a record class (:class:`virt.DomainEvent`, :class:`virt.NetworkEvent`,
@@ -719,7 +758,8 @@ class StoragePool:
         return str(self._do("virt_pool_get_xml", flags=flags | (1 if inactive else 0)))
 
     def list_volumes(self, flags: int = 0) -> list[StorageVolume]:
-        return [StorageVolume(self._conn, ref) for ref in self._conn._call("virt_vol_list", pool=self.uuid, flags=flags)]
+        refs = self._conn._call("virt_vol_list", pool=self.uuid, flags=flags)
+        return [StorageVolume(self._conn, ref) for ref in refs]
 
     def lookup_volume(self, name: str) -> StorageVolume:
         return StorageVolume(self._conn, self._conn._call("virt_vol_lookup_by_name", pool=self.uuid, name=name))
@@ -733,7 +773,7 @@ class StoragePool:
 
 
 class StorageVolume:
-    __slots__ = ("_conn", "pool_name", "name", "key", "path")
+    __slots__ = ("_conn", "key", "name", "path", "pool_name")
 
     def __init__(self, conn: Connection, ref: VolumeRef) -> None:
         self._conn = conn
@@ -790,7 +830,7 @@ class NodeDevice:
 
 
 class Interface:
-    __slots__ = ("_conn", "name", "mac", "active")
+    __slots__ = ("_conn", "active", "mac", "name")
 
     def __init__(self, conn: Connection, ref: InterfaceRef) -> None:
         self._conn = conn

@@ -75,7 +75,10 @@ _TEMPLATES: dict[ErrorNumber, tuple[str, str]] = {
     ErrorNumber.NO_SECRET: ("Secret not found", "Secret not found: %s"),
     ErrorNumber.CONFIG_UNSUPPORTED: ("unsupported configuration", "unsupported configuration: %s"),
     ErrorNumber.OPERATION_TIMEOUT: ("Timed out during operation", "Timed out during operation: %s"),
-    ErrorNumber.MIGRATE_PERSIST_FAILED: ("Failed to make domain persistent after migration", "Failed to make domain persistent after migration: %s"),
+    ErrorNumber.MIGRATE_PERSIST_FAILED: (
+        "Failed to make domain persistent after migration",
+        "Failed to make domain persistent after migration: %s"
+    ),
     ErrorNumber.HOOK_SCRIPT_FAILED: ("Hook script execution failed", "Hook script execution failed: %s"),
     ErrorNumber.INVALID_DOMAIN_SNAPSHOT: ("Invalid snapshot", "Invalid snapshot: %s"),
     ErrorNumber.NO_DOMAIN_SNAPSHOT: ("Domain snapshot not found", "Domain snapshot not found: %s"),
@@ -100,7 +103,10 @@ _TEMPLATES: dict[ErrorNumber, tuple[str, str]] = {
     ErrorNumber.ACCESS_DENIED: ("access denied", "access denied: %s"),
     ErrorNumber.DBUS_SERVICE: ("error from service", "error from service: %s"),
     ErrorNumber.STORAGE_VOL_EXIST: ("this storage volume exists already", "storage volume %s exists already"),
-    ErrorNumber.CPU_INCOMPATIBLE: ("the CPU is incompatible with host CPU", "the CPU is incompatible with host CPU: %s"),
+    ErrorNumber.CPU_INCOMPATIBLE: (
+        "the CPU is incompatible with host CPU",
+        "the CPU is incompatible with host CPU: %s"
+    ),
     ErrorNumber.XML_INVALID_SCHEMA: (
         "XML document failed to validate against schema",
         "XML document failed to validate against schema: %s",
@@ -109,7 +115,10 @@ _TEMPLATES: dict[ErrorNumber, tuple[str, str]] = {
     ErrorNumber.AUTH_UNAVAILABLE: ("authentication unavailable", "authentication unavailable: %s"),
     ErrorNumber.NO_SERVER: ("Server not found", "Server not found: %s"),
     ErrorNumber.NO_CLIENT: ("Client not found", "Client not found: %s"),
-    ErrorNumber.AGENT_UNSYNCED: ("guest agent replied with wrong id to guest-sync command", "guest agent replied with wrong id to guest-sync command: %s"),
+    ErrorNumber.AGENT_UNSYNCED: (
+        "guest agent replied with wrong id to guest-sync command",
+        "guest agent replied with wrong id to guest-sync command: %s"
+    ),
     ErrorNumber.LIBSSH: ("libssh transport error", "libssh transport error: %s"),
     ErrorNumber.DEVICE_MISSING: ("device not found", "device not found: %s"),
     ErrorNumber.INVALID_NWFILTER_BINDING: ("Invalid network filter binding", "Invalid network filter binding: %s"),

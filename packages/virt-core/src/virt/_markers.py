@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import pluggy
 
-__all__ = ["PROJECT", "hookspec", "hookimpl", "operation"]
+__all__ = ["PROJECT", "hookimpl", "hookspec", "operation"]
 
 PROJECT = "virt"
 hookspec = pluggy.HookspecMarker(PROJECT)

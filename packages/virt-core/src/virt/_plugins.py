@@ -22,12 +22,11 @@ import os
 import sys
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
 
 import attrs
-
 import pluggy
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
@@ -36,8 +35,18 @@ from virt._uri import URI
 from virt.hookspecs import OPERATION_MODULES, operation_specs, registration
 from virt.plugin import DRIVER_GROUP, PLUGIN_GROUP, ConnectionPlugin, DriverSpec, OpenRequest
 
-__all__ = ["PluginProblem", "plugin_manager", "register_plugin", "find_driver", "problems",
-           "build_connection_manager", "known_drivers", "MUTATING_HOOKS", "LIBVIRT_API"]
+__all__ = [
+    "LIBVIRT_API",
+    "MUTATING_HOOKS",
+    "PluginProblem",
+    "build_connection_manager",
+    "find_driver",
+    "known_drivers",
+    "plugin_manager",
+    "problems",
+    "register_plugin",
+    "reset",
+]
 
 BUILTIN_DRIVERS = {"test": "virt.drivers.test"}
 
@@ -73,6 +82,19 @@ def plugin_manager() -> pluggy.PluginManager:
             pm.add_hookspecs(registration)
             _pm = pm
         return _pm
+
+
+def reset() -> None:
+    """Forget every registered plugin, loaded entry point and reported problem (for tests
+    that install plugins, and embedders that need a clean slate)."""
+    global _pm, _drivers, _conn_plugins, _ep_cache
+    with _lock:
+        _pm = None
+        _drivers = None
+        _conn_plugins = None
+        _ep_cache = None
+        _loaded_groups.clear()
+        _problems.clear()
 
 
 def problems() -> list[str]:
@@ -243,7 +265,8 @@ def _collect_drivers() -> dict[str, DriverSpec]:
         # get_hookimpls() lists implementations in registration order: the first loaded wins.
         for impl in pm.hook.virt_register_drivers.get_hookimpls():
             try:
-                specs = list(impl.function() or ())
+                register: Callable[[], Iterable[Any] | None] = impl.function  # type: ignore[assignment]
+                specs = list(register() or ())
             except Exception as exc:  # noqa: BLE001
                 _report(f"plugin {impl.plugin_name} failed in virt_register_drivers: {exc}")
                 continue
@@ -292,7 +315,9 @@ def _connection_plugins() -> list[ConnectionPlugin]:
         found: list[ConnectionPlugin] = []
         for impl in plugin_manager().hook.virt_register_connection_plugins.get_hookimpls():
             try:
-                found.extend(impl.function() or ())
+                register_plugins: Callable[[], Iterable[ConnectionPlugin] | None]
+                register_plugins = impl.function  # type: ignore[assignment]
+                found.extend(register_plugins() or ())
             except Exception as exc:  # noqa: BLE001
                 _report(f"plugin {impl.plugin_name} failed in virt_register_connection_plugins: {exc}")
         _conn_plugins = found
@@ -336,7 +361,7 @@ def build_connection_manager(spec: DriverSpec, uri: URI, readonly: bool,
         driver = spec.open(request)
     except VirtError:
         raise
-    except Exception as exc:  # noqa: BLE001 - a driver's bug is reported, not a traceback
+    except Exception as exc:
         raise VirtError(ErrorNumber.INTERNAL_ERROR,
                         f"driver '{spec.scheme}' failed to open {uri}: {type(exc).__name__}: {exc}") from exc
     try:

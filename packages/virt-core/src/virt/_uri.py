@@ -10,7 +10,7 @@ import attrs
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 
-__all__ = ["URI", "default_uri", "parse_uri", "resolve_uri", "load_config"]
+__all__ = ["URI", "default_uri", "load_config", "parse_uri", "resolve_uri"]
 
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9.\-]*(\+[A-Za-z0-9.\-]+)?$")
 _ALIAS_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")

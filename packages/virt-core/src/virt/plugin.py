@@ -28,8 +28,15 @@ import attrs
 from virt._markers import hookimpl, hookspec
 from virt._uri import URI
 
-__all__ = ["ConnectionPlugin", "DriverSpec", "OpenRequest", "hookimpl", "hookspec",
-           "DRIVER_GROUP", "PLUGIN_GROUP"]
+__all__ = [
+    "DRIVER_GROUP",
+    "PLUGIN_GROUP",
+    "ConnectionPlugin",
+    "DriverSpec",
+    "OpenRequest",
+    "hookimpl",
+    "hookspec",
+]
 
 #: Entry-point group of hypervisor drivers; an entry's name is the URI scheme it serves.
 DRIVER_GROUP = "virt.drivers"

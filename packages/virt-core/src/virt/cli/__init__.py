@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from virt.cli._framework import Context, parse_argv, run_commands, stdout_is_tty
+    from virt.cli._framework import CommandError, Context, parse_argv, run_commands, stdout_is_tty
 
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.version:
@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.help:
             from virt.cli.commands.host import print_help
 
-            print_help(ctx, None)
+            print_help(ctx, {})
             return 0
         if not args.command:
             from virt.cli._shell import interactive
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return interactive(ctx, tty=stdout_is_tty() and sys.stdin.isatty())
         try:
             commands = parse_argv(args.command)
-        except Exception as exc:  # CommandError from the lexer
+        except CommandError as exc:
             sys.stderr.write(f"error: {exc}\n")
             return 1
         ok = run_commands(ctx, commands)

@@ -19,8 +19,18 @@ import attrs
 
 from virt._errors import VirtError
 
-__all__ = ["Opt", "Command", "CommandError", "Context", "command", "COMMANDS", "parse_line",
-           "parse_argv", "run_commands", "table_lines"]
+__all__ = [
+    "COMMANDS",
+    "Command",
+    "CommandError",
+    "Context",
+    "Opt",
+    "command",
+    "parse_argv",
+    "parse_line",
+    "run_commands",
+    "table_lines",
+]
 
 
 @attrs.frozen
@@ -57,12 +67,15 @@ COMMANDS: dict[str, Command] = {}
 _JSON_OPT = Opt("json", "bool", "print machine-readable JSON")
 
 
+Handler = Callable[["Context", dict[str, Any]], None]
+
+
 def command(name: str, *opts: Opt, help: str = "", group: str = "Host and Hypervisor",
             aliases: tuple[str, ...] = (), needs_connection: bool = True,
-            json: bool = False) -> Callable[[Callable[[Context, dict[str, Any]], None]], Callable[[Context, dict[str, Any]], None]]:
+            json: bool = False) -> Callable[[Handler], Handler]:
     """Register a command.  ``json=True`` adds ``--json`` (listing and info commands)."""
 
-    def register(fn: Callable[[Context, dict[str, Any]], None]) -> Callable[[Context, dict[str, Any]], None]:
+    def register(fn: Handler) -> Handler:
         all_opts = opts + ((_JSON_OPT,) if json else ())
         cmd = Command(name, fn, all_opts, help or (fn.__doc__ or "").strip().split("\n")[0], group,
                       aliases, needs_connection, json)
@@ -244,9 +257,10 @@ def bind(cmd: Command, words: Sequence[str]) -> dict[str, Any]:
         word = words[i]
         if word.startswith("--") and len(word) > 2:
             name, eq, inline = word[2:].partition("=")
-            opt = by_name.get(name)
-            if opt is None:
+            found = by_name.get(name)
+            if found is None:
                 raise CommandError(f"command '{cmd.name}' doesn't support option --{name}")
+            opt = found
             if opt.kind == "bool":
                 if eq:
                     raise CommandError(f"invalid '=' after option --{name}")
@@ -282,7 +296,8 @@ def _convert(cmd: Command, opt: Opt, value: str) -> Any:
         try:
             return int(value, 10)
         except ValueError:
-            raise CommandError(f"Numeric value '{value}' for <{opt.name}> option is malformed or out of range") from None
+            raise CommandError(
+                f"Numeric value '{value}' for <{opt.name}> option is malformed or out of range") from None
     return value
 
 

@@ -10,8 +10,18 @@ from types import ModuleType
 
 from virt.hookspecs import connection, domain, events, network, node, registration, snapshot, storage
 
-__all__ = ["OPERATION_MODULES", "registration", "connection", "node", "domain", "snapshot",
-           "network", "storage", "events", "operation_specs"]
+__all__ = [
+    "OPERATION_MODULES",
+    "connection",
+    "domain",
+    "events",
+    "network",
+    "node",
+    "operation_specs",
+    "registration",
+    "snapshot",
+    "storage",
+]
 
 OPERATION_MODULES: tuple[ModuleType, ...] = (connection, node, domain, snapshot, network, storage, events)
 

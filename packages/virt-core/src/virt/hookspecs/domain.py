@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from virt._markers import operation
 from virt._records import (
-    BlockInfo, BlockStats, DomainInfo, DomainInterface, DomainRef, InterfaceStats, VcpuInfo,
+    BlockInfo,
+    BlockStats,
+    DomainInfo,
+    DomainInterface,
+    DomainRef,
+    InterfaceStats,
+    VcpuInfo,
 )
 
 ParamValue = int | float | str | bool

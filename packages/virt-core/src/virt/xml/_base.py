@@ -110,7 +110,7 @@ def format_element(elem: Element, indent: int = 0, out: list[str] | None = None)
         if parent_ns.get(prefix) != uri:
             parts.append(f" xmlns:{prefix}='{escape(uri)}'" if prefix else f" xmlns='{escape(uri)}'")
     for key, value in elem.attrib.items():
-        parts.append(f" {_qname(elem, key)}='{escape(value)}'")
+        parts.append(f" {_qname(elem, str(key))}='{escape(str(value))}'")
     children = [c for c in elem if isinstance(c.tag, str)]
     text = elem.text or ""
     if not children:
@@ -138,7 +138,8 @@ def format_element(elem: Element, indent: int = 0, out: list[str] | None = None)
     return out
 
 
-def sub(parent: Element, tag: str, attrib: dict[str, str] | None = None, text: str | None = None, index: int | None = None) -> Element:
+def sub(parent: Element, tag: str, attrib: dict[str, str] | None = None, text: str | None = None,
+        index: int | None = None) -> Element:
     """Make a child element (at ``index`` when given) with ordered attributes and text."""
     child = etree.Element(tag)
     for key, value in (attrib or {}).items():
