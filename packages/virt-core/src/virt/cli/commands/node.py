@@ -219,13 +219,18 @@ def cmd_nodecpustats(ctx: Context, opts: dict[str, Any]) -> None:
     def percent(value: float) -> float:
         return value / total * 100 if total else math.nan
 
+    def shown(value: float) -> str:
+        # glibc prints the NaN of 0.0/0.0 (no CPU time passed, as on the test driver) as "-nan".
+        return f"{'-nan':>5}" if math.isnan(value) else f"{value:5.1f}"
+
     usage = percent(delta.get("user", 0) + delta.get("kernel", 0))
     if ctx.want_json:
-        ctx.emit_json({"usage": usage, **{label: percent(delta[field]) for field, label in fields}})
+        values = {"usage": usage, **{label: percent(delta[field]) for field, label in fields}}
+        ctx.emit_json({key: None if math.isnan(value) else value for key, value in values.items()})
         return
-    ctx.print(f"{'usage:':<15} {usage:5.1f}%")
+    ctx.print(f"{'usage:':<15} {shown(usage)}%")
     for field, label in fields:
-        ctx.print(f"{label + ':':<15} {percent(delta[field]):5.1f}%")
+        ctx.print(f"{label + ':':<15} {shown(percent(delta[field]))}%")
 
 
 @command("nodememstats", Opt("cell", "int", "prints specified cell statistics only."), json=True,
