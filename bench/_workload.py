@@ -89,7 +89,7 @@ def open_calls(n: int) -> int:
 
 def list_calls(n: int) -> int:
     """How many "list all" calls a round makes: enough to time, not so many they dominate."""
-    return max(3, min(50, 20000 // max(n, 1)))
+    return max(5, min(100, 50000 // max(n, 1)))
 
 
 class Adapter:  # documentation only: what each side implements
