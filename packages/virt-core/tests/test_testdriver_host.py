@@ -611,3 +611,12 @@ def test_fc_host_pool_makes_a_vhba(conn: Any) -> None:
     assert vhba.parent == "scsi_host1" and "<wwnn>20000000c9831b4b</wwnn>" in vhba.xml()
     pool.destroy()
     raises(ErrorNumber.NO_NODE_DEVICE, conn.lookup_node_device, "scsi_host12")
+
+
+def test_pool_redefined_with_another_target_frees_the_old_one(conn: Any) -> None:
+    conn.define_storage_pool(pool_xml())
+    conn.define_storage_pool(pool_xml(path="/elsewhere"))
+    other = conn.define_storage_pool(pool_xml(name="other", uuid="aaaaaaaa-bbbb-cccc-dddd-000000000000"))
+    assert "<path>/scratch</path>" in other.xml()
+    raises(ErrorNumber.OPERATION_FAILED, conn.define_storage_pool,
+           pool_xml(name="third", uuid="aaaaaaaa-bbbb-cccc-dddd-000000000001", path="/elsewhere"))

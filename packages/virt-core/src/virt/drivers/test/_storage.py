@@ -162,6 +162,7 @@ def _add_pool(node: NodeState, doc: PoolDocument, *, live: bool, check_active: b
                             domain=_D)
     _source_conflict(node, doc)
     if existing is not None:
+        _unindex_target(node, existing)
         if live:
             if existing.persistent and existing.new_def is None:
                 existing.new_def = existing.definition
@@ -180,15 +181,20 @@ def _add_pool(node: NodeState, doc: PoolDocument, *, live: bool, check_active: b
     return pool, True
 
 
+def _unindex_target(node: NodeState, pool: PoolObj) -> None:
+    targets: dict[str, str] = node.extra.get("pool_dir_targets", {})
+    for doc in (pool.definition, pool.new_def):
+        if doc is not None and doc.target_path is not None and targets.get(doc.target_path) == pool.uuid:
+            del targets[doc.target_path]
+
+
 def _remove_pool(node: NodeState, pool: PoolObj) -> None:
     for vol in pool.volumes.values():
         _unindex_volume(node, vol)
     node.pools.pop(pool.uuid, None)
     if node.pool_names.get(pool.name) == pool.uuid:
         del node.pool_names[pool.name]
-    targets: dict[str, str] = node.extra.get("pool_dir_targets", {})
-    for path in [p for p, u in targets.items() if u == pool.uuid]:
-        del targets[path]
+    _unindex_target(node, pool)
 
 
 def _add_volume(node: NodeState, pool: PoolObj, doc: VolumeDocument) -> VolumeObj:
@@ -398,7 +404,9 @@ class StorageOps:
                 new = pool.new_def
                 new.capacity, new.allocation = pool.definition.capacity, pool.definition.allocation
                 new.available = pool.definition.available
+                _unindex_target(self.node, pool)
                 pool.definition, pool.new_def = new, None
+                _index_target(self.node, pool)
 
     @hookimpl
     def virt_pool_delete(self, uuid: str, flags: int) -> None:
