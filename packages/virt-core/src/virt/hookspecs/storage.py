@@ -37,7 +37,7 @@ def virt_pool_build(uuid: str, flags: int) -> None:
     """Make the pool's underlying storage (a directory, a filesystem).
 
     :param uuid: the pool.
-    :param flags: ``VIR_STORAGE_POOL_BUILD_OVERWRITE`` (4), ``_NO_OVERWRITE`` (8).
+    :param flags: ``VIR_STORAGE_POOL_BUILD_NO_OVERWRITE`` (4), ``_OVERWRITE`` (8).
 
     .. versionadded:: 0.1
     """
