@@ -3,21 +3,16 @@ libvirt's parse/format, accessors and setters, errors, and hypothesis properties
 
 from __future__ import annotations
 
-import copy
-import os
 import uuid
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lxml import etree
 from virt import ErrorDomain, ErrorNumber, VirtError
 from virt.xml.secret import SecretDocument
 from virt.xml.storage import POOL_TYPES, PoolDocument, PoolSourceHost, VolumeDocument, sanitize_path, scale_size
-
-_REPO = Path(__file__).resolve().parents[3]
-CORPUS = Path(os.environ.get("VIRT_CONFORMANCE_DIR") or _REPO.parent / "shared" / "conformance")
+from xml_properties import corpus, mutated, parse_fixed_point, raises_only_virterror
 
 DIR_POOL = """<pool type="dir">
   <name>images</name>
@@ -108,18 +103,9 @@ SECRET_SEEDS = [
 ]
 
 
-def _corpus(pattern: str) -> list[str]:
-    base = CORPUS / "storage"
-    if not base.is_dir():
-        return []
-    return [p.read_text() for p in sorted(base.glob(pattern))]
-
-
-ALL_POOLS = POOL_SEEDS + _corpus("pool/in/*.xml") + _corpus("examples/pool-*.xml")
-ALL_VOLS = VOL_SEEDS + _corpus("vol/in/*.xml") + _corpus("examples/vol-*.xml")
-ALL_SECRETS = SECRET_SEEDS + (
-    [p.read_text() for p in sorted((CORPUS / "other" / "secret").glob("*.xml"))]
-    if (CORPUS / "other" / "secret").is_dir() else [])
+ALL_POOLS = POOL_SEEDS + corpus("storage", "pool/in/*.xml") + corpus("storage", "examples/pool-*.xml")
+ALL_VOLS = VOL_SEEDS + corpus("storage", "vol/in/*.xml") + corpus("storage", "examples/vol-*.xml")
+ALL_SECRETS = SECRET_SEEDS + corpus("other", "secret/*.xml")
 
 
 # ----------------------------------------------------------------------------------- pools
@@ -395,95 +381,50 @@ _VALUES = ["", "yes", "no", "0", "-1", "1", "0700", "9", "4294967296", "0x10", "
            "f52a81b2-424e-490c-823d-6bd4235bc572", " ", "&<>'\""]
 
 
-@st.composite
-def mutated(draw: st.DrawFn, seeds: list[str]) -> str:
-    root = etree.fromstring(draw(st.sampled_from(seeds)).encode())
-    for _ in range(draw(st.integers(1, 5))):
-        elems = [e for e in root.iter() if isinstance(e.tag, str)]
-        elem = draw(st.sampled_from(elems))
-        op = draw(st.integers(0, 5))
-        if op == 0 and elem is not root:
-            parent = elem.getparent()
-            if parent is not None:
-                parent.remove(elem)
-        elif op == 1 and elem.attrib:
-            elem.set(draw(st.sampled_from(sorted(elem.attrib))), draw(st.sampled_from(_VALUES)))
-        elif op == 2 and elem.attrib:
-            del elem.attrib[draw(st.sampled_from(sorted(elem.attrib)))]
-        elif op == 3:
-            elem.text = draw(st.sampled_from(_VALUES))
-        elif op == 4:
-            other = draw(st.sampled_from(elems))
-            if other is not root and elem not in other.iter():
-                elem.append(copy.deepcopy(other))
-        else:
-            elem[:] = draw(st.permutations(list(elem)))
-    return etree.tostring(root, encoding="unicode")
-
-
 @settings(max_examples=80, deadline=None)
 @given(st.sampled_from(ALL_POOLS))
 def test_pool_format_is_a_fixed_point(xml: str) -> None:
-    try:
-        doc = PoolDocument.from_string(xml)
-    except VirtError:
-        return
-    out = doc.to_string()
-    assert PoolDocument.from_string(out).to_string() == out
+    parse_fixed_point(PoolDocument.from_string, xml)
+
+
+def _volume_parser(pool_type: str) -> Callable[[str], VolumeDocument]:
+    return lambda xml: VolumeDocument.from_string(xml, pool_type=pool_type)
 
 
 @settings(max_examples=80, deadline=None)
 @given(st.sampled_from(ALL_VOLS), st.sampled_from(POOL_TYPES))
 def test_volume_format_is_a_fixed_point(xml: str, pool_type: str) -> None:
-    try:
-        doc = VolumeDocument.from_string(xml, pool_type=pool_type)
-    except VirtError:
-        return
-    out = doc.to_string()
-    assert VolumeDocument.from_string(out, pool_type=pool_type).to_string() == out
+    parse_fixed_point(_volume_parser(pool_type), xml)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated(ALL_POOLS))
+@given(mutated(ALL_POOLS, _VALUES))
 def test_mutated_pool_raises_only_virterror(xml: str) -> None:
-    try:
-        doc = PoolDocument.from_string(xml)
-    except VirtError:
+    doc = parse_fixed_point(PoolDocument.from_string, xml)
+    if doc is None:
         return
-    out = doc.to_string()
-    assert PoolDocument.from_string(out).to_string() == out
     _ = (doc.name, doc.uuid, doc.type, doc.target_path, doc.source_device_paths, doc.source_hosts, doc.capacity)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated(ALL_VOLS), st.sampled_from(POOL_TYPES))
+@given(mutated(ALL_VOLS, _VALUES), st.sampled_from(POOL_TYPES))
 def test_mutated_volume_raises_only_virterror(xml: str, pool_type: str) -> None:
-    try:
-        doc = VolumeDocument.from_string(xml, pool_type=pool_type)
-    except VirtError:
+    doc = parse_fixed_point(_volume_parser(pool_type), xml)
+    if doc is None:
         return
-    out = doc.to_string()
-    assert VolumeDocument.from_string(out, pool_type=pool_type).to_string() == out
     _ = (doc.name, doc.key, doc.target_path, doc.format_type, doc.capacity, doc.allocation, doc.backing_path)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated(ALL_SECRETS))
+@given(mutated(ALL_SECRETS, _VALUES))
 def test_mutated_secret_raises_only_virterror(xml: str) -> None:
-    try:
-        doc = SecretDocument.from_string(xml)
-    except VirtError:
+    doc = parse_fixed_point(SecretDocument.from_string, xml)
+    if doc is None:
         return
-    out = doc.to_string()
-    assert SecretDocument.from_string(out).to_string() == out
     _ = (doc.uuid, doc.usage_type, doc.usage_id)
 
 
 @settings(max_examples=150, deadline=None)
 @given(st.one_of(st.text(), st.binary()))
 def test_arbitrary_input_raises_only_virterror(data: str | bytes) -> None:
-    for parse in (PoolDocument.from_string, VolumeDocument.from_string, SecretDocument.from_string):
-        try:
-            parse(data)
-        except VirtError:
-            pass
+    raises_only_virterror((PoolDocument.from_string, VolumeDocument.from_string, SecretDocument.from_string), data)
