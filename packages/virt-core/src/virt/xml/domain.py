@@ -224,6 +224,14 @@ def _format_bitmap(bits: Iterable[int]) -> str:
     return ",".join(out)
 
 
+def _canon_bitmap(raw: str, attr: str) -> str:
+    """A bitmap attribute in libvirt's canonical form; an empty set is refused."""
+    text = _format_bitmap(_parse_bitmap(raw))
+    if not text:
+        raise _fail(f"Invalid value of '{attr}': {raw}", _E.CONFIG_UNSUPPORTED)
+    return text
+
+
 def _bitmap_attr(elem: Element, name: str) -> set[int] | None:
     raw = elem.get(name)
     return None if raw is None else _parse_bitmap(raw)
@@ -515,10 +523,13 @@ _OS_RANK: Final = _rank_map((
     "initgroup",
 ))
 
+_BACKING_MEM_RANK: Final = _rank_map((
+    "hugepages", "nosharepages", "locked", "source", "access", "allocation", "discard",
+))
 _CPU_RANK: Final = _rank_map(("model", "vendor", "topology", "cache", "maxphysaddr", "feature", "numa"))
 
 _CPUTUNE_ORDER: Final = (
-    "shares", "global_period", "global_quota", "period", "quota", "emulator_period",
+    "shares", "period", "quota", "global_period", "global_quota", "emulator_period",
     "emulator_quota", "iothread_period", "iothread_quota", "vcpupin", "emulatorpin",
     "iothreadpin", "emulatorsched", "vcpusched", "iothreadsched", "cachetune", "memorytune",
 )
@@ -559,6 +570,11 @@ _DISK_RANK: Final = _rank_map((
     "target", "iotune", "readonly", "shareable", "transient", "serial", "wwn", "vendor", "product",
     "encryption", "boot", "alias", "master", "acpi", "rom", "address",
 ))
+_DISK_DRIVER_ATTRS: Final = (
+    "name", "type", "cache", "error_policy", "rerror_policy", "io", "ioeventfd", "event_idx",
+    "copy_on_read", "discard", "iothread", "detect_zeroes", "queues", "queue_size", "iommu", "ats",
+    "packed", "page_per_vq",
+)
 _BACKING_RANK: Final = _rank_map(("format", "source", "backingStore"))
 _NET_DISK_PORTS: Final = {
     "nbd": 10809, "iscsi": 3260, "sheepdog": 7000, "gluster": 24007, "http": 80, "https": 443,
@@ -701,6 +717,7 @@ class _Normalizer:
         self._os()
         self._cputune()
         self._cpu()
+        self._misc()
         self._lifecycle()
         devices = root.find("devices")
         if devices is None:
@@ -714,6 +731,71 @@ class _Normalizer:
             _keep_open(redir, 2)
         # drop namespace declarations nothing uses any more (metadata children keep theirs)
         etree.cleanup_namespaces(root)
+
+    def default_video(self) -> str:
+        """The video model of a ``<video>`` without one (PPC64 guests get VGA, as in libvirt)."""
+        os_type = self.root.find("os/type")
+        arch = os_type.get("arch") if os_type is not None else None
+        if self.video_type == "cirrus" and arch in ("ppc64", "ppc64le"):
+            return "vga"
+        return self.video_type
+
+    # -- features, memory backing, numatune ----------------------------------------------------
+
+    def _misc(self) -> None:
+        root = self.root
+        hyperv = root.find("features/hyperv")
+        if hyperv is not None and hyperv.get("mode") is None:
+            hyperv.set("mode", "custom")
+            _reorder_attrs(hyperv, ("mode",))
+        backing = root.find("memoryBacking")
+        if backing is not None:
+            _sort_children(backing, _BACKING_MEM_RANK)
+        numatune = root.find("numatune")
+        if numatune is not None:
+            mem = numatune.find("memory")
+            if mem is not None:
+                nodeset = mem.get("nodeset")
+                if mem.get("placement") == "auto":
+                    nodeset = None
+                elif nodeset is not None:
+                    nodeset = _canon_bitmap(nodeset, "nodeset")
+                _set_attrs(mem, (("mode", mem.get("mode") or "strict"), ("placement", mem.get("placement")),
+                                 ("nodeset", nodeset)))
+            nodes: dict[int, Element] = {}
+            for node in numatune.findall("memnode"):
+                cid = _uint_attr(node, "cellid", required=True)
+                assert cid is not None
+                raw = node.get("nodeset")
+                if raw is not None:
+                    node.set("nodeset", _canon_bitmap(raw, "nodeset"))
+                numatune.remove(node)
+                nodes[cid] = node
+            for cid in sorted(nodes):
+                numatune.append(nodes[cid])
+            _sort_children(numatune, _rank_map(("memory", "memnode")))
+        os_el = root.find("os")
+        if os_el is not None:
+            menu = os_el.find("bootmenu")
+            if menu is not None and menu.get("enable") == "no" and "timeout" in menu.attrib:
+                del menu.attrib["timeout"]
+        cpu = root.find("cpu")
+        if cpu is not None and not cpu.attrib and not any(isinstance(c.tag, str) for c in cpu):
+            root.remove(cpu)
+        page = root.find("features/hpt/maxpagesize")
+        if page is not None:
+            _replace_text(page, str(_kib_of(page, "./features/hpt/maxpagesize")))
+            _set_attrs(page, (("unit", "KiB"),), keep_unknown=False)
+        if self.inactive:
+            for label in root.findall("seclabel"):
+                for image in label.findall("imagelabel"):
+                    label.remove(image)
+                if label.get("type") == "dynamic":
+                    for lab in label.findall("label"):
+                        label.remove(lab)
+        maxphys = root.find("cpu/maxphysaddr")
+        if maxphys is not None:
+            _reorder_attrs(maxphys, ("mode", "bits"))
 
     # -- <domain> ---------------------------------------------------------------------------
 
@@ -907,7 +989,7 @@ class _Normalizer:
             placement = "auto" if numa_mem is not None and numa_mem.get("placement") == "auto" else "static"
         cpuset = vcpu.get("cpuset")
         if placement == "static" and cpuset is not None:
-            cpuset = _format_bitmap(_parse_bitmap(cpuset)) or None
+            cpuset = _canon_bitmap(cpuset, "cpuset")
         else:
             cpuset = None
         _set_text_child(root, "vcpu", str(max_vcpus))
@@ -1066,11 +1148,43 @@ class _Normalizer:
                     raise _fail(f"Duplicate NUMA cell info for cell id '{cid}'")
                 raw = cell.get("cpus")
                 if raw is not None:
-                    cell.set("cpus", _format_bitmap(_parse_bitmap(raw)))
+                    cell.set("cpus", _canon_bitmap(raw, "cpus"))
                 by_id[cid] = cell
             for cid in sorted(by_id):
                 numa.append(by_id[cid])
+            self._numa_distances(by_id)
         _sort_children(cpu, _CPU_RANK)
+
+    @staticmethod
+    def _numa_distances(cells: dict[int, Element]) -> None:
+        """virDomainNumaDefNodeDistanceParseXML: distances are symmetric and a cell's own is 10;
+        once one is given, every cell lists them all."""
+        dist: dict[tuple[int, int], int] = {}
+        for cid, cell in cells.items():
+            for sib in cell.iterfind("distances/sibling"):
+                sid = _uint_attr(sib, "id", required=True)
+                value = _uint_attr(sib, "value", required=True)
+                assert sid is not None and value is not None
+                if sid not in cells:
+                    raise _fail(f"'sibling_id' attribute {sid} for <sibling> element must be a valid NUMA cell")
+                if value < 10 or value > 255:
+                    raise _fail(f"'value' attribute {value} for <sibling> element must be in range [10, 255]",
+                                _E.CONFIG_UNSUPPORTED)
+                dist[(cid, sid)] = value
+        if not dist:
+            return
+        for (a, b), value in list(dist.items()):
+            dist.setdefault((b, a), value)
+        for cid, cell in cells.items():
+            dist.setdefault((cid, cid), 10)
+            distances = cell.find("distances")
+            if distances is None:
+                distances = sub(cell, "distances")
+            for old in list(distances):
+                distances.remove(old)
+            for sid in sorted(cells):
+                if (cid, sid) in dist:
+                    sub(distances, "sibling", {"id": str(sid), "value": str(dist[(cid, sid)])})
 
     # -- <cputune> ------------------------------------------------------------------------------
 
@@ -1093,7 +1207,7 @@ class _Normalizer:
             raw = pin.get("cpuset")
             if raw is None:
                 raise _missing_attr(pin, "cpuset")
-            cpuset = _format_bitmap(_parse_bitmap(raw))
+            cpuset = _canon_bitmap(raw, "cpuset")
             tune.remove(pin)
             if vcpu_id >= self.max_vcpus:
                 continue
@@ -1109,7 +1223,7 @@ class _Normalizer:
             raw = emu.get("cpuset")
             if raw is None:
                 raise _missing_attr(emu, "cpuset")
-            _set_attrs(emu, (("cpuset", _format_bitmap(_parse_bitmap(raw))),), keep_unknown=False)
+            _set_attrs(emu, (("cpuset", _canon_bitmap(raw, "cpuset")),), keep_unknown=False)
 
         iopins: dict[int, Element] = {}
         for pin in tune.findall("iothreadpin"):
@@ -1122,7 +1236,7 @@ class _Normalizer:
                 raise _fail(f"Cannot find 'iothread' : {tid}", _E.CONFIG_UNSUPPORTED)
             if tid in iopins:
                 raise _fail(f"Duplicate iothreadpin for same iothread '{tid}'", _E.INTERNAL_ERROR)
-            _set_attrs(pin, (("iothread", str(tid)), ("cpuset", _format_bitmap(_parse_bitmap(raw)))),
+            _set_attrs(pin, (("iothread", str(tid)), ("cpuset", _canon_bitmap(raw, "cpuset"))),
                        keep_unknown=False)
             tune.remove(pin)
             iopins[tid] = pin
@@ -1435,6 +1549,23 @@ class _DeviceNormalizer:
         for wd in get("watchdog", []):
             if wd.get("action") is None:
                 wd.set("action", "reset")
+        for rng in get("rng", []):
+            backend = rng.find("backend")
+            if backend is not None and backend.get("model") == "random" and not _text(backend):
+                _replace_text(backend, "/dev/random")
+        for rfilter in get("redirfilter", []):
+            for usbdev in rfilter.findall("usbdev"):
+                for key in ("class", "vendor", "product", "version"):
+                    if usbdev.get(key) == "-1":
+                        del usbdev.attrib[key]
+        for vsock in get("vsock", []):
+            driver = vsock.find("driver")
+            if driver is not None:
+                vsock.append(driver)
+        for chan in get("channel", []):
+            if chan.get("type") == "qemu-vdagent":
+                for src in chan.findall("source"):
+                    _sort_children(src, _rank_map(("clipboard", "mouse")))
         for shmem in get("shmem", []):
             if shmem.find("model") is None:
                 sub(shmem, "model", {"type": "ivshmem"}, index=0)
@@ -1444,7 +1575,7 @@ class _DeviceNormalizer:
         videos = get("video", [])
         if graphics and not videos:
             video = sub(devices, "video")
-            sub(video, "model", {"type": self.norm.video_type})
+            sub(video, "model", {"type": self.norm.default_video()})
             videos = [video]
         self._videos(videos)
         controllers = self._controllers(get("controller", []), disks, channels, consoles,
@@ -1456,7 +1587,7 @@ class _DeviceNormalizer:
             devices.append(el)
         _sort_children(devices, _DEVICE_RANK)
         for dev in devices:
-            if isinstance(dev.tag, str) and len(dev) > 1:
+            if isinstance(dev.tag, str) and len(dev) > 1 and dev.tag != "vsock":
                 _sort_device_info(dev)
 
     # -- disks ------------------------------------------------------------------------------
@@ -1477,7 +1608,7 @@ class _DeviceNormalizer:
             source = _disk_source(disk)
             if target is None or not dev:
                 raise VirtError(_E.NO_TARGET, source if source else "(null)", domain=_D)
-            if source is None and device not in ("cdrom", "floppy") and disk.get("type") != "network":
+            if source is None and device not in ("cdrom", "floppy") and disk.get("type") in ("file", "block", "dir"):
                 raise VirtError(_E.NO_SOURCE, dev, domain=_D)
             if device == "cdrom" and disk.find("readonly") is None:
                 ro = etree.Element("readonly")
@@ -1543,13 +1674,40 @@ class _DeviceNormalizer:
             disk.set("snapshot", "no")
             _reorder_attrs(disk, ("type", "device", "model", "rawio", "sgio", "snapshot"))
         tray = target.get("tray")
-        if tray is not None and (tray == "closed" or self.inactive):
+        if tray == "closed":
             del target.attrib["tray"]
+        _reorder_attrs(target, ("dev", "bus", "tray", "removable", "rotation_rate"))
+        vol = disk.find("source")
+        if vol is not None and disk.get("type") == "volume":
+            _reorder_attrs(vol, ("pool", "volume", "mode"))
+        if disk.find("source") is None and disk.get("device") in ("cdrom", "floppy"):
+            disk.set("type", "file")
+        if self.inactive:
+            for mirror in disk.findall("mirror"):
+                disk.remove(mirror)
+        driver = disk.find("driver")
+        if driver is not None:
+            _reorder_attrs(driver, _DISK_DRIVER_ATTRS)
+        for size in disk.iterfind(".//metadata_cache/max_size"):
+            raw = _text(size)
+            value = _to_uint((raw or "").strip(), _ULLONG_MAX) if raw is not None else None
+            if value is None:
+                raise _fail(f"Invalid value '{raw}' for element or attribute './max_size'")
+            _replace_text(size, str(_scale(value, size.get("unit"), 1)))
+            _set_attrs(size, (("unit", "bytes"),), keep_unknown=False)
         for store in [disk, *disk.iter("backingStore")]:
             src = store.find("source")
             if src is not None:
                 if self.inactive and "index" in src.attrib:
                     del src.attrib["index"]
+                if self.inactive:
+                    for label in src.findall("seclabel"):
+                        if label.get("labelskip") == "yes":
+                            src.remove(label)
+                if src.get("protocol") == "iscsi":
+                    name = src.get("name")
+                    if name is not None and "/" not in name:
+                        src.set("name", name + "/0")
                 self._net_hosts(src, store.get("type") if store is not disk else disk.get("type"))
             if store is not disk:
                 if self.inactive and "index" in store.attrib:
@@ -1605,6 +1763,8 @@ class _DeviceNormalizer:
                 while idx in used:
                     idx += 1
             ctrl.set("index", str(idx))
+            _reorder_attrs(ctrl, ("type", "index", "model", "ports", "vectors"))
+        for ctrl in ordered:
             _reorder_attrs(ctrl, ("type", "index", "model", "ports", "vectors"))
         for ctrl in ordered:
             start = _USB_COMPANION_PORTS.get(ctrl.get("model") or "")
@@ -1726,6 +1886,16 @@ class _DeviceNormalizer:
             dev = target.get("dev")
             if dev is not None and dev.startswith(_VNET_PREFIXES) and target.get("managed") != "no":
                 net.remove(target)
+        for vport in net.findall("virtualport"):
+            vtype = vport.get("type")
+            key = {"openvswitch": "interfaceid", "802.1Qbg": "instanceid", "midonet": "interfaceid"}.get(vtype or "")
+            if key is None:
+                continue
+            params = vport.find("parameters")
+            if params is None:
+                params = sub(vport, "parameters")
+            if params.get(key) is None:
+                params.set(key, str(_uuid.uuid4()))
         model = net.find("model")
         if model is not None:
             mtype = model.get("type")
@@ -1744,11 +1914,20 @@ class _DeviceNormalizer:
         ftype = fs.get("type") or "mount"
         if fs.get("type") is None:
             fs.set("type", "mount")
-        if ftype == "mount" and fs.get("accessmode") is None:
+        if fs.get("accessmode") is None:
             driver = fs.find("driver")
             if driver is None or driver.get("type") != "virtiofs":
                 fs.set("accessmode", "passthrough")
         _reorder_attrs(fs, ("type", "accessmode", "model", "multidevs", "fmode", "dmode"))
+        if ftype == "ram":
+            src = fs.find("source")
+            raw = src.get("usage") if src is not None else None
+            if src is not None and raw is not None:
+                value = _to_uint(raw, _ULLONG_MAX)
+                if value is None:
+                    raise _fail(f"cannot parse filesystem source usage '{raw}'")
+                kib = -(-_scale(value, src.get("units")) // 1024)
+                _set_attrs(src, (("usage", str(kib)), ("units", "KiB")))
 
     # -- smartcard / redirdev / rng: chardev sources ----------------------------------------
 
@@ -1973,7 +2152,8 @@ class _DeviceNormalizer:
             return serials, consoles
         else:
             st = serials[0].find("target")
-            if st is not None and st.get("type") not in (None, "isa-serial"):
+            if st is not None and st.get("type") not in (None, "isa-serial", "system-serial", "spapr-vio-serial",
+                                                          "sclp-serial"):
                 return serials, consoles
         stub = copy.deepcopy(serials[0])
         stub.tag = "console"
@@ -2201,11 +2381,11 @@ class _DeviceNormalizer:
                     driver.addnext(model)
                 else:
                     video.insert(0, model)
-            vtype = model.get("type") or self.norm.video_type
+            vtype = model.get("type") or self.norm.default_video()
             if vtype not in _VIDEO_TYPES:
                 raise _bad_attr(model, "type", vtype)
             if vtype == "default":
-                vtype = self.norm.video_type
+                vtype = self.norm.default_video()
             if vtype == "none":
                 if len(videos) > 1:
                     raise _fail("a 'none' video type must be the only video device defined for the domain",
