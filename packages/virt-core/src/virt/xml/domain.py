@@ -1516,6 +1516,10 @@ class _DeviceNormalizer:
                 continue
             for addr in dev.findall("address"):
                 _normalise_address(addr)
+            if self.inactive:
+                for alias in dev.findall("alias"):
+                    if not (alias.get("name") or "").startswith("ua-"):
+                        dev.remove(alias)
         for hostdev in get("hostdev", []):
             self._hostdev(hostdev)
         disks = self._disks(get("disk", []))
@@ -2591,7 +2595,7 @@ class DomainDocument(XMLDocument):
         secure = bool(options.get("secure", False))
         inactive = bool(options.get("inactive", False))
         root = self.root
-        needs_copy = (inactive and _has_live_bits(root)) or (not secure and _has_secrets(root))
+        needs_copy = inactive or (not secure and _has_secrets(root))
         if needs_copy:
             root = copy.deepcopy(root)
             if not secure:
@@ -2833,20 +2837,32 @@ def _strip_secrets(root: Element) -> None:
         del gr.attrib["passwd"]
 
 
-def _has_live_bits(root: Element) -> bool:
-    return (
-        root.get("id") is not None
-        or root.find("cputune/cachetune[@id]") is not None
-        or root.find("cputune/memorytune[@id]") is not None
-        or root.find("devices/interface/target") is not None
-        or root.find("devices/graphics") is not None
-        or root.find("devices/*[@tty]") is not None
-        or root.find("devices/*[@type='pty']/source") is not None
-    )
-
-
 def _strip_live(root: Element) -> None:
+    """What VIR_DOMAIN_DEF_FORMAT_INACTIVE leaves out (the same data an inactive parse drops)."""
     root.attrib.pop("id", "")
+    for alias in root.iterfind("devices//alias"):
+        name = alias.get("name") or ""
+        parent = alias.getparent()
+        if not name.startswith("ua-") and parent is not None:
+            parent.remove(alias)
+    for disk in root.iterfind("devices/disk"):
+        for mirror in disk.findall("mirror"):
+            disk.remove(mirror)
+        for src in disk.iter("source"):
+            src.attrib.pop("index", "")
+            for label in src.findall("seclabel"):
+                if label.get("labelskip") == "yes":
+                    src.remove(label)
+        for store in disk.iter("backingStore"):
+            store.attrib.pop("index", "")
+    for label in root.findall("seclabel"):
+        for image in label.findall("imagelabel"):
+            label.remove(image)
+        if label.get("type") == "dynamic":
+            for lab in label.findall("label"):
+                label.remove(lab)
+    for chan_target in root.iterfind("devices/channel/target[@state]"):
+        del chan_target.attrib["state"]
     for el in root.iterfind("cputune/*[@id]"):
         if el.tag in ("cachetune", "memorytune"):
             del el.attrib["id"]
