@@ -779,6 +779,22 @@ class _Normalizer:
             menu = os_el.find("bootmenu")
             if menu is not None and menu.get("enable") == "no" and "timeout" in menu.attrib:
                 del menu.attrib["timeout"]
+            elif menu is not None and menu.get("timeout") is not None:
+                timeout = _to_uint(menu.get("timeout"))
+                if timeout is None or timeout > 65535:
+                    raise _fail("invalid value for boot menu timeout, must be in range [0,65535]",
+                                _E.CONFIG_UNSUPPORTED)
+        models: set[str] = set()
+        for label in root.findall("seclabel"):
+            model = label.get("model")
+            if model is None:
+                continue
+            if model in models:
+                raise _fail(f"seclabel for model {model} is already provided", _E.XML_DETAIL)
+            models.add(model)
+        for tpm in root.iterfind("devices/tpm"):
+            if tpm.find("backend") is None:
+                raise _fail("missing TPM device backend")
         cpu = root.find("cpu")
         if cpu is not None and not cpu.attrib and not any(isinstance(c.tag, str) for c in cpu):
             root.remove(cpu)
@@ -1136,6 +1152,8 @@ class _Normalizer:
             cells = numa.findall("cell")
             by_id: dict[int, Element] = {}
             for i, cell in enumerate(cells):
+                _enum_attr(cell, "memAccess", ("shared", "private"))
+                _enum_attr(cell, "discard", _YESNO)
                 cid = _uint_attr(cell, "id")
                 if cid is None:
                     cid = i
@@ -1332,7 +1350,7 @@ def _check_range(tune: Element, tag: str, low: int, high: int, signed: bool = Fa
     value = _to_int(raw, 64) if signed else _to_uint(raw, _ULLONG_MAX)
     if value is None:
         raise _fail(f"invalid value for cputune {tag}")
-    if signed and value <= 0:
+    if value <= 0 and (signed or tag == "shares"):
         return
     if not low <= value <= high:
         raise _fail(f"Value of cputune '{tag}' must be in range [{low}, {high}]", _E.CONFIG_UNSUPPORTED)
@@ -1646,6 +1664,12 @@ class _DeviceNormalizer:
                     bus = "fdc"
                 target.set("bus", bus)
                 _reorder_attrs(target, ("dev", "bus", "tray", "removable", "rotation_rate"))
+            addr_el = disk.find("address")
+            if bus in _DRIVE_UNITS and addr_el is not None and addr_el.get("type") != "drive":
+                raise _fail(f"Invalid address type '{addr_el.get('type')}' for the disk '{dev}' with the bus type "
+                            f"'{bus}'", _E.CONFIG_UNSUPPORTED)
+            if disk.get("device") == "lun" and disk.get("type") not in ("block", "network", "volume"):
+                raise _fail("disk device='lun' is only valid for block type disk source", _E.CONFIG_UNSUPPORTED)
             if bus in _DRIVE_UNITS and disk.find("address") is None:
                 idx = _disk_index(dev)
                 if idx < 0:
@@ -1663,6 +1687,19 @@ class _DeviceNormalizer:
                     addr.set(k, v)
                 _insert_device_info(disk, addr)
             result.append(disk)
+        drive_addrs: dict[tuple[str | None, str, str, str, str], str] = {}
+        for disk in result:
+            target = disk.find("target")
+            addr_el = disk.find("address")
+            if target is None or addr_el is None or addr_el.get("type") != "drive":
+                continue
+            akey = (target.get("bus"), addr_el.get("controller", "0"), addr_el.get("bus", "0"),
+                    addr_el.get("target", "0"), addr_el.get("unit", "0"))
+            if akey in drive_addrs:
+                raise _fail(f"Found duplicate drive address for disk with target name '{target.get('dev')}' "
+                            f"controller='{akey[1]}' bus='{akey[2]}' target='{akey[3]}' unit='{akey[4]}'",
+                            _E.CONFIG_UNSUPPORTED)
+            drive_addrs[akey] = target.get("dev") or ""
         # libvirt inserts disks by the bus written in the XML, before defaulting it, so a second
         # pass can reorder them.  Inserting libvirt's order again by the final bus keeps its
         # order wherever it is stable, and makes ours a fixed point.
@@ -1826,6 +1863,25 @@ class _DeviceNormalizer:
                     addr.set(k, v)
                 _insert_device_info(card, addr)
             maybe_add("ccid", idx)
+        seen_ctrl: set[tuple[str, str]] = set()
+        for ctrl in ordered:
+            key = (ctrl.get("type") or "", ctrl.get("index") or "0")
+            usb2 = key[0] == "usb" and (ctrl.get("model") in _USB2_MODELS or ctrl.find("master") is not None)
+            if key in seen_ctrl and not usb2:
+                raise _fail(f"Multiple '{key[0]}' controllers with index '{key[1]}'")
+            seen_ctrl.add(key)
+        usb_off = any(c.get("type") == "usb" and c.get("model") == "none" for c in ordered)
+        if usb_off:
+            if sum(1 for c in ordered if c.get("type") == "usb") > 1:
+                raise _fail("Can't add another USB controller: USB is disabled for this domain", _E.XML_DETAIL)
+            devices = self.devices
+            if devices.find("hub[@type='usb']") is not None:
+                raise _fail("Can't add USB hub: USB is disabled for this domain", _E.CONFIG_UNSUPPORTED)
+            if devices.find("input[@bus='usb']") is not None:
+                raise _fail("Can't add USB input device. USB bus is disabled", _E.CONFIG_UNSUPPORTED)
+            if devices.find("redirdev[@bus='usb']") is not None:
+                raise _fail("cannot add redirected USB device: USB is disabled for this domain",
+                            _E.CONFIG_UNSUPPORTED)
         # libvirt inserts controllers by index while parsing (before automatic indexes are
         # assigned) and appends the implicit ones; it is not idempotent with either.  Insert
         # everything again with the final indexes, in document order then implicit order, so
@@ -1907,6 +1963,10 @@ class _DeviceNormalizer:
                 canon = _NET_MODELS.get(mtype.lower())
                 if canon is not None and canon != mtype:
                     model.set("type", canon)
+        driver = net.find("driver")
+        if driver is not None:
+            for key in ("queues", "rx_queue_size", "tx_queue_size"):
+                _uint_attr(driver, key)
         for ip in net.findall("ip"):
             address = ip.get("address")
             if address is not None and ip.get("family") is None:
