@@ -432,3 +432,29 @@ def _tree_mutated(draw: st.DrawFn) -> bytes:
 @given(_tree_mutated())
 def test_structurally_mutated_corpus_only_raises_virterror(data: bytes) -> None:
     _check(data)
+
+
+# --- inactive formatting and the schema helper ------------------------------------------------
+
+
+def test_inactive_drops_generated_aliases_only() -> None:
+    text = MINIMAL.replace("</os>", "</os><devices><disk type='file'><source file='/a'/><target dev='vda'/>"
+                                    "<alias name='virtio-disk0'/></disk><disk type='file'><source file='/b'/>"
+                                    "<target dev='vdb'/><alias name='ua-data'/></disk></devices>")
+    live = parse(text)
+    assert "virtio-disk0" in live.to_string() and "ua-data" in live.to_string()
+    assert "virtio-disk0" not in live.to_string(inactive=True) and "ua-data" in live.to_string(inactive=True)
+    inactive = parse(text, inactive=True)
+    assert "virtio-disk0" not in inactive.to_string() and "ua-data" in inactive.to_string()
+
+
+def test_schema_helper_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from virt.xml import _schema
+
+    with pytest.raises(VirtError) as info:
+        _schema.validate(parse(MINIMAL).root, "../etc/passwd")
+    assert info.value.code is ErrorNumber.INVALID_ARG
+    monkeypatch.setattr(_schema, "_candidates", lambda: [tmp_path])
+    with pytest.raises(VirtError) as info:
+        _schema.validate(parse(MINIMAL).root, "domain")
+    assert info.value.code is ErrorNumber.NO_SUPPORT
