@@ -713,7 +713,10 @@ def cmd_memtune(ctx: Context, opts: dict[str, Any]) -> None:
     if any(opts[name] is not None for name in _MEMTUNE_SETTERS):
         raise CommandError("Unable to change memory parameters",
                            VirtError(ErrorNumber.NO_SUPPORT, "virDomainSetMemoryParameters"))
-    params = dom.memory_parameters(flags)
+    try:
+        params = dom.memory_parameters(flags)
+    except VirtError as exc:
+        raise CommandError("Unable to get number of memory parameters", exc) from None
     unlimited = {name: (lambda v: "unlimited" if v == _MEMORY_UNLIMITED else v) for name in params}
     _params(ctx, params, unlimited)
 
@@ -730,7 +733,11 @@ def cmd_blkiotune(ctx: Context, opts: dict[str, Any]) -> None:
     if any(opts[name] is not None for name in _BLKIO_SETTERS):
         raise CommandError("Unable to change blkio parameters",
                            VirtError(ErrorNumber.NO_SUPPORT, "virDomainSetBlkioParameters"))
-    _params(ctx, dom.blkio_parameters(flags))
+    try:
+        params = dom.blkio_parameters(flags)
+    except VirtError as exc:
+        raise CommandError("Unable to get number of blkio parameters", exc) from None
+    _params(ctx, params)
 
 
 _NUMA_MODES = ("strict", "preferred", "interleave", "restrictive")
@@ -744,7 +751,10 @@ def cmd_numatune(ctx: Context, opts: dict[str, Any]) -> None:
     if opts["mode"] is not None or opts["nodeset"] is not None:
         raise CommandError("Unable to change numa parameters",
                            VirtError(ErrorNumber.NO_SUPPORT, "virDomainSetNumaParameters"))
-    params = dom.numa_parameters(flags)
+    try:
+        params = dom.numa_parameters(flags)
+    except VirtError as exc:
+        raise CommandError("Unable to get numa parameters", exc) from None
     mode_name = {"numa_mode": lambda v: _NUMA_MODES[v] if isinstance(v, int) and 0 <= v < 4 else v}
     if ctx.want_json:
         params = {k: mode_name[k](v) if k in mode_name else v for k, v in params.items()}

@@ -276,26 +276,25 @@ def cmd_snapshot_list(ctx: Context, opts: dict[str, Any]) -> None:
 
 def _print_tree(ctx: Context, names: list[str], parents: dict[str, str | None],
                 children: dict[str, list[str]], start: str | None) -> None:
+    """virsh's ``vshTreePrint`` of the snapshots in ``names`` (in that order)."""
     shown = set(names)
+    kids = {name: [n for n in names if parents.get(n) == name] for name in names}
+
+    def walk(name: str, last: str, root: bool, indent: str) -> None:
+        ctx.print(f"{indent}{'' if root else '+- '}{name}")
+        if not root:
+            indent += (" " if name == last else "|") + " "
+        mine = kids.get(name, [])
+        if mine:
+            ctx.print(f"{indent}  |")
+        for kid in mine:
+            walk(kid, mine[-1], False, indent + "  ")
+        if not mine and name == last:
+            ctx.print(indent)
+
     roots = [start] if start is not None else [n for n in names if parents.get(n) not in shown]
-    lines: list[str] = []
-
-    def walk(name: str, prefix: str, last: bool, depth: int) -> None:
-        if depth == 0:
-            lines.append(name)
-        else:
-            lines.append(f"{prefix}+- {name}")
-        kids = [k for k in children.get(name, []) if k in shown]
-        inner = prefix + ("   " if last else "|  ") if depth else prefix + "  "
-        for i, kid in enumerate(kids):
-            lines.append(f"{inner}|")
-            walk(kid, inner, i == len(kids) - 1, depth + 1)
-
     for root in roots:
-        walk(root, "", True, 0)
-        lines.append("  ")
-    for line in lines:
-        ctx.print(line)
+        walk(root, root, True, "")
 
 
 @command("snapshot-dumpxml", DOMAIN_OPT, Opt("snapshotname", required=True, positional=True, help="snapshot name"),
