@@ -179,7 +179,7 @@ def _kib_of(elem: Element, xpath: str, *, text: str | None = None, unit_attr: st
         )
     nbytes = _scale(value, elem.get(unit_attr))
     kib = -(-nbytes // 1024)
-    if kib > _MEM_UNLIMITED:
+    if kib > _MEM_UNLIMITED and elem.tag not in ("hard_limit", "soft_limit", "swap_hard_limit", "min_guarantee"):
         raise VirtError(_E.OVERFLOW, f"size {kib} in <{elem.tag}> must be less than {_MEM_UNLIMITED}")
     return kib
 
@@ -756,6 +756,10 @@ class _Normalizer:
             mem = numatune.find("memory")
             if mem is not None:
                 nodeset = mem.get("nodeset")
+                vcpu = root.find("vcpu")
+                if mem.get("placement") is None and nodeset is None and vcpu is not None \
+                        and vcpu.get("placement") == "auto":
+                    mem.set("placement", "auto")
                 if mem.get("placement") == "auto":
                     nodeset = None
                 elif nodeset is not None:
@@ -798,6 +802,10 @@ class _Normalizer:
         cpu = root.find("cpu")
         if cpu is not None and not cpu.attrib and not any(isinstance(c.tag, str) for c in cpu):
             root.remove(cpu)
+        hole = root.find("devices/controller/pcihole64")
+        if hole is not None:
+            _replace_text(hole, str(_kib_of(hole, "./pcihole64")))
+            _set_attrs(hole, (("unit", "KiB"),), keep_unknown=False)
         page = root.find("features/hpt/maxpagesize")
         if page is not None:
             _replace_text(page, str(_kib_of(page, "./features/hpt/maxpagesize")))
@@ -964,7 +972,11 @@ class _Normalizer:
             for tag in ("hard_limit", "soft_limit", "swap_hard_limit", "min_guarantee"):
                 el = _only_first(memtune, tag)
                 if el is not None:
-                    _replace_text(el, str(_kib_of(el, f"./memtune/{tag}[1]")))
+                    kib = _kib_of(el, f"./memtune/{tag}[1]")
+                    if kib >= _MEM_UNLIMITED:
+                        memtune.remove(el)  # "unlimited" is the same as not set
+                        continue
+                    _replace_text(el, str(kib))
                     _set_attrs(el, (("unit", "KiB"),), keep_unknown=False)
             _sort_children(memtune, _rank_map(("hard_limit", "soft_limit", "min_guarantee", "swap_hard_limit")))
             if len(memtune) == 0:
@@ -1967,6 +1979,14 @@ class _DeviceNormalizer:
         if driver is not None:
             for key in ("queues", "rx_queue_size", "tx_queue_size"):
                 _uint_attr(driver, key)
+        coalesce = net.find("coalesce")
+        if coalesce is not None:
+            frames = coalesce.find("rx/frames")
+            value = _uint_attr(frames, "max") if frames is not None else None
+            if not value:
+                net.remove(coalesce)
+        if self.inactive and source is not None and "portid" in source.attrib:
+            del source.attrib["portid"]
         for ip in net.findall("ip"):
             address = ip.get("address")
             if address is not None and ip.get("family") is None:
@@ -2577,6 +2597,9 @@ def format_domain_lines(root: Element, indent: int = 0, out: list[str] | None = 
     if out is None:
         out = []
     # elements libvirt always prints open even when empty, indented for where they land
+    hyperv = root.find("features/hyperv")
+    if hyperv is not None:
+        _keep_open(hyperv, indent // 2 + 2)
     devices = root.find("devices")
     if devices is not None:
         _keep_open(devices, indent // 2 + 1)
