@@ -412,6 +412,9 @@ class PoolDocument(XMLDocument):
         keep_open(source, 1)
         set_attrs(root, [("type", kind)])
         arrange(root, _POOL_ORDER)
+        # Normalising may have dropped the only user of a namespace (an element inside <name>):
+        # declare again only what is still used, or the next parse would differ.
+        hoist_namespaces(root)
 
     @staticmethod
     def _parse_source(kind: str, info: _PoolType, source: Element) -> str | None:
