@@ -520,3 +520,68 @@ def test_many_domains_lookup_by_id_and_list(conn: Any) -> None:
     assert [d.name for d in listed[:100]] == [d.name for d in doms[::2]]
     assert [d.name for d in listed[100:]] == [d.name for d in doms[1::2]]
     assert all(conn.lookup_domain_by_id(d.id) == d for d in doms[::2])
+
+
+# -- the CLI over these domains --------------------------------------------------------------------
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    import io
+    import sys
+
+    from virt.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    old = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    try:
+        rc = main(list(argv))
+    finally:
+        sys.stdout, sys.stderr = old
+    return rc, out.getvalue(), err.getvalue()
+
+
+def test_cli_event_loop_prints_lifecycle_events_like_virsh() -> None:
+    import threading
+    import time
+
+    with virt.open("test:///default") as holder:
+        def act() -> None:
+            time.sleep(0.3)
+            dom = holder.lookup_domain("test")
+            dom.destroy()
+            dom.start()
+
+        worker = threading.Thread(target=act)
+        worker.start()
+        rc, out, err = run_cli("--plain", "-c", "test:///default", "event --loop --event lifecycle --timeout 2")
+        worker.join()
+    assert (rc, err) == (0, "")
+    assert out == ("event 'lifecycle' for domain 'test': Stopped Destroyed\n"
+                   "event 'lifecycle' for domain 'test': Started Booted\n"
+                   "event loop timed out\nevents received: 2\n\n")
+    rc, out, _ = run_cli("--plain", "-c", "test:///default", "event --all --timeout 1")
+    assert (rc, out) == (1, "event loop timed out\nevents received: 0\n\n")
+
+
+def test_cli_define_create_save_restore_with_files(tmp_path: Path) -> None:
+    xml = tmp_path / "dom.xml"
+    xml.write_text(domain_xml("clidom", interfaces=0))
+    image = tmp_path / "clidom.img"
+    command = (f"define {xml}; start clidom; save clidom {image}; list --all; restore {image}; "
+               f"domstate clidom --reason; destroy clidom; undefine clidom; create {xml}; list --name")
+    rc, out, err = run_cli("--plain", "-c", "test:///default", command)
+    assert (rc, err) == (0, "")
+    assert out == (f"Domain 'clidom' defined from {xml}\n\n"
+                   "Domain 'clidom' started\n\n"
+                   f"\nDomain 'clidom' saved to {image}\n\n"
+                   " Id   Name     State\n-------------------------\n"
+                   " 1    test     running\n -    clidom   shut off\n\n"
+                   f"Domain restored from {image}\n\n"
+                   "running (restored)\n\n"
+                   "Domain 'clidom' destroyed\n\n"
+                   "Domain 'clidom' has been undefined\n\n"
+                   f"Domain 'clidom' created from {xml}\n\n"
+                   "test\nclidom\n\n")
+    rc, _, err = run_cli("--plain", "-c", "test:///default", f"define {tmp_path / 'missing.xml'}")
+    assert (rc, err) == (1, f"error: Failed to open file '{tmp_path / 'missing.xml'}': No such file or directory\n")
