@@ -1,4 +1,5 @@
-"""Prints the conformance table (area, cases, passed) after the run.
+"""Prints the conformance table (area, cases, passed) after the run, and validates every
+area against the corpus' own copy of libvirt 9.0's schemas.
 
 Each ``test_conf_*.py`` module names its area in a module-level ``AREA`` string (and may
 override it per test with a ``conformance_area`` marker); every test is one case.
@@ -6,12 +7,26 @@ override it per test with a ``conformance_area`` marker); every test is one case
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from virt_corpus import conformance_dir
 
 _results: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _libvirt_9_schemas() -> Iterator[None]:
+    """The vectors come from libvirt 9.0: validate against its schemas, shipped with them,
+    unless ``VIRT_SCHEMA_DIR`` names others."""
+    with pytest.MonkeyPatch.context() as mp:
+        corpus = conformance_dir()
+        if not os.environ.get("VIRT_SCHEMA_DIR") and corpus is not None:
+            mp.setenv("VIRT_SCHEMA_DIR", str(corpus / "schemas"))
+        yield
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -9,18 +9,15 @@ also validate against domainsnapshot.rng.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 from virt._errors import VirtError
 from virt.xml.snapshot import SnapshotDocument
+from virt_corpus import ABSENT, CORPUS, conformance_dir
 
 AREA = "domain/snapshot"
 
-_REPO = Path(__file__).resolve().parents[2]
-CORPUS = Path(os.environ.get("VIRT_CONFORMANCE_DIR", _REPO.parent / "shared" / "conformance"))
 _BASE = CORPUS / AREA
 
 _U1 = "9d37b878-a7cc-9f9a-b78f-49b3abad25a8"
@@ -62,7 +59,7 @@ CASES = [
 ]
 
 
-@pytest.mark.skipif(not _BASE.is_dir(), reason=f"conformance corpus not found at {CORPUS} (set VIRT_CONFORMANCE_DIR)")
+@pytest.mark.skipif(conformance_dir() is None, reason=ABSENT)
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_snapshot_xml2xml(case: Case) -> None:
     text = (_BASE / case.source / f"{case.name}.xml").read_text()
@@ -85,10 +82,6 @@ def test_snapshot_xml2xml(case: Case) -> None:
         assert again.to_string(domain_uuid=case.uuid, internal=case.internal) == out
 
     from virt.xml._base import parse_xml
-    from virt.xml._schema import schema_dir, validate
+    from virt.xml._schema import validate
 
-    try:
-        schema_dir()
-    except VirtError:
-        pytest.skip("libvirt's RelaxNG schemas are not installed")
     validate(parse_xml(out), "domainsnapshot")

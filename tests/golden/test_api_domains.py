@@ -9,59 +9,29 @@ same ratios between the counters as libvirt computes them.
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-try:
-    from conftest import conformance_dir
-except ImportError:  # another directory's conftest.py took the module name first
-    _spec = importlib.util.spec_from_file_location("_virt_tests_conftest",
-                                                   Path(__file__).resolve().parents[1] / "conftest.py")
-    assert _spec is not None and _spec.loader is not None
-    _mod = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(_mod)
-    conformance_dir = _mod.conformance_dir
-
 import virt
 from virt import VirtError
+from virt_corpus import ABSENT, CORPUS, NODES, conformance_dir, golden_api, node_uri
 
-_DIR = conformance_dir()
-pytestmark = pytest.mark.skipif(_DIR is None, reason="the conformance corpus is absent")
-
-NODES = ("default", "testnode")
-
-
-def _golden(node: str) -> dict[str, Any]:
-    assert _DIR is not None
-    data: dict[str, Any] = json.loads((_DIR / "testdriver/golden" / node / "api.json").read_text())
-    return data
-
-
-def _uri(node: str) -> str:
-    assert _DIR is not None
-    if node == "default":
-        return "test:///default"
-    return "test://" + str(_DIR / "testdriver/libvirt-examples/testnode.xml")
+pytestmark = pytest.mark.skipif(conformance_dir() is None, reason=ABSENT)
 
 
 def _cases() -> list[tuple[str, str]]:
-    if _DIR is None:
+    if conformance_dir() is None:
         return []
-    return [(node, name) for node in NODES for name in sorted(_golden(node)["domains"])]
+    return [(node, name) for node in NODES for name in sorted(golden_api(node)["domains"])]
 
 
 def _xml_cases() -> list[Any]:
-    if _DIR is None:
+    if conformance_dir() is None:
         return []
     out = []
     for node in NODES:
-        for path in sorted((_DIR / "testdriver/golden" / node / "xml/domain").glob("*.xml")):
+        for path in sorted((CORPUS / "testdriver/golden" / node / "xml/domain").glob("*.xml")):
             name, kind, _ = path.name.split(".")
             marks = []
             if node == "testnode":
@@ -81,7 +51,7 @@ def node(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def conn(node: str) -> Any:
-    with virt.open(_uri(node)) as connection:
+    with virt.open(node_uri(node)) as connection:
         yield connection
 
 
@@ -93,7 +63,7 @@ def _error(exc: VirtError) -> dict[str, Any]:
 
 
 def test_domain_lists(node: str, conn: Any) -> None:
-    golden = _golden(node)
+    golden = golden_api(node)
     active = conn.list_domains(active=True)
     inactive = conn.list_domains(active=False)
     assert sorted(d.id for d in active) == sorted(golden["listDomainsID"])
@@ -108,8 +78,8 @@ def test_domain_lists(node: str, conn: Any) -> None:
 
 @pytest.mark.parametrize(("node", "name"), _cases())
 def test_domain_values(node: str, name: str) -> None:
-    expected = _golden(node)["domains"][name]
-    with virt.open(_uri(node)) as conn:
+    expected = golden_api(node)["domains"][name]
+    with virt.open(node_uri(node)) as conn:
         dom = conn.lookup_domain(name)
         assert dom.id == expected["ID"]
         assert dom.os_type() == expected["OSType"]
@@ -170,7 +140,7 @@ def test_clock_values_follow_libvirts_formulas(conn: Any) -> None:
 
 @pytest.mark.parametrize(("node", "name", "kind", "path"), _xml_cases())
 def test_domain_xml(node: str, name: str, kind: str, path: Path) -> None:
-    with virt.open(_uri(node)) as conn:
+    with virt.open(node_uri(node)) as conn:
         dom = conn.lookup_domain(name)
         text = dom.xml(inactive=kind == "inactive", secure=kind == "secure")
     assert text == path.read_text()

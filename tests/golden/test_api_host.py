@@ -7,46 +7,15 @@ Each case opens a fresh connection and compares value for value, XML byte for by
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-try:
-    from conftest import conformance_dir
-except ImportError:  # another directory's conftest.py took the module name first
-    _spec = importlib.util.spec_from_file_location("_virt_tests_conftest",
-                                                   Path(__file__).resolve().parents[1] / "conftest.py")
-    assert _spec is not None and _spec.loader is not None
-    _mod = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(_mod)
-    conformance_dir = _mod.conformance_dir
-
 import virt
 from lxml import etree
 from virt import VirtError
+from virt_corpus import ABSENT, CORPUS, NODES, conformance_dir, golden_api, node_uri
 
-_DIR = conformance_dir()
-pytestmark = pytest.mark.skipif(_DIR is None, reason="the conformance corpus is absent")
-
-NODES = ("default", "testnode")
-
-
-def _golden(node: str) -> dict[str, Any]:
-    assert _DIR is not None
-    data: dict[str, Any] = json.loads((_DIR / "testdriver/golden" / node / "api.json").read_text())
-    return data
-
-
-def _uri(node: str) -> str:
-    assert _DIR is not None
-    if node == "default":
-        return "test:///default"
-    return "test://" + str(_DIR / "testdriver/libvirt-examples/testnode.xml")
+pytestmark = pytest.mark.skipif(conformance_dir() is None, reason=ABSENT)
 
 
 @pytest.fixture(params=NODES)
@@ -56,7 +25,7 @@ def node(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def conn(node: str) -> Any:
-    with virt.open(_uri(node)) as connection:
+    with virt.open(node_uri(node)) as connection:
         yield connection
 
 
@@ -67,7 +36,7 @@ def _error(call: Any) -> dict[str, Any]:
 
 
 def test_node_info(node: str, conn: Any) -> None:
-    golden = _golden(node)
+    golden = golden_api(node)
     info = conn.node_info()
     # libvirt-python's getInfo() gives the memory in MiB.
     assert [info.model, info.memory // 1024, info.cpus, info.mhz, info.nodes, info.sockets, info.cores,
@@ -75,7 +44,7 @@ def test_node_info(node: str, conn: Any) -> None:
 
 
 def test_connection_facts(node: str, conn: Any) -> None:
-    golden = _golden(node)
+    golden = golden_api(node)
     assert conn.type() == golden["getType"]
     assert conn.version() == golden["getVersion"]
     assert conn.max_vcpus() == golden["getMaxVcpus"]
@@ -86,13 +55,12 @@ def test_connection_facts(node: str, conn: Any) -> None:
     assert conn.free_memory() == golden["getFreeMemory"]
     expected = golden["getURI"]
     if node != "default":
-        assert _DIR is not None
-        expected = expected.replace("$CONFORMANCE", str(_DIR))
+        expected = expected.replace("$CONFORMANCE", str(CORPUS))
     assert conn.uri == expected
 
 
 def test_cells_free_memory(node: str, conn: Any) -> None:
-    golden = _golden(node)["getCellsFreeMemory"]
+    golden = golden_api(node)["getCellsFreeMemory"]
     if isinstance(golden, dict):
         assert _error(conn.cells_free_memory) == golden
     else:
@@ -100,7 +68,7 @@ def test_cells_free_memory(node: str, conn: Any) -> None:
 
 
 def test_unsupported(node: str, conn: Any) -> None:
-    golden = _golden(node)
+    golden = golden_api(node)
     assert _error(conn.domain_capabilities) == golden["getDomainCapabilities"]
     # libvirt-python's listSecrets() goes through virConnectNumOfSecrets, virt through the
     # ListAll call: the same failure, naming another function.
@@ -108,7 +76,7 @@ def test_unsupported(node: str, conn: Any) -> None:
 
 
 def test_networks(node: str, conn: Any) -> None:
-    golden = _golden(node)
+    golden = golden_api(node)
     assert [n.name for n in conn.list_networks(active=True)] == golden["listNetworks"]
     assert [n.name for n in conn.list_networks(active=False)] == golden["listDefinedNetworks"]
     for name, facts in golden["networks"].items():
@@ -122,7 +90,7 @@ def test_networks(node: str, conn: Any) -> None:
 
 
 def test_pools(node: str, conn: Any) -> None:
-    golden = _golden(node)
+    golden = golden_api(node)
     assert [p.name for p in conn.list_storage_pools(active=True)] == golden["listStoragePools"]
     assert [p.name for p in conn.list_storage_pools(active=False)] == golden["listDefinedStoragePools"]
     for name, facts in golden["pools"].items():
@@ -138,7 +106,7 @@ def test_pools(node: str, conn: Any) -> None:
 
 
 def test_interfaces(node: str, conn: Any) -> None:
-    golden = _golden(node)
+    golden = golden_api(node)
     assert [i.name for i in conn.list_interfaces(active=True)] == golden["listInterfaces"]
     assert [i.name for i in conn.list_interfaces(active=False)] == golden["listDefinedInterfaces"]
     for name, facts in golden["interfaces"].items():
@@ -148,7 +116,7 @@ def test_interfaces(node: str, conn: Any) -> None:
 
 
 def test_node_devices(node: str, conn: Any) -> None:
-    golden = _golden(node)
+    golden = golden_api(node)
     assert [d.name for d in conn.list_node_devices()] == golden["listDevices"]
     for name, facts in golden["nodedevs"].items():
         dev = conn.lookup_node_device(name)
@@ -158,11 +126,11 @@ def test_node_devices(node: str, conn: Any) -> None:
 
 
 def _xml_cases() -> list[tuple[str, str, str]]:
-    if _DIR is None:
+    if conformance_dir() is None:
         return []
     cases = []
     for node in NODES:
-        base = _DIR / "testdriver/golden" / node / "xml"
+        base = CORPUS / "testdriver/golden" / node / "xml"
         for kind in ("network", "pool", "interface", "nodedev"):
             for path in sorted((base / kind).glob("*.xml")) if (base / kind).is_dir() else []:
                 cases.append((node, kind, path.stem))
@@ -173,9 +141,8 @@ def _xml_cases() -> list[tuple[str, str, str]]:
 @pytest.mark.parametrize(("node", "kind", "name"), _xml_cases(),
                          ids=[f"{n}-{k}-{x}" for n, k, x in _xml_cases()])
 def test_xml(node: str, kind: str, name: str) -> None:
-    assert _DIR is not None
-    base = _DIR / "testdriver/golden" / node / "xml"
-    with virt.open(_uri(node)) as conn:
+    base = CORPUS / "testdriver/golden" / node / "xml"
+    with virt.open(node_uri(node)) as conn:
         if kind == "capabilities":
             expected = (base / "capabilities.xml").read_text()
             got = conn.capabilities()
