@@ -7,7 +7,6 @@ so tests do not see each other's changes.
 from __future__ import annotations
 
 import io
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,9 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from virt import ErrorNumber, NetworkEvent, NetworkEventType, PoolEvent, PoolEventType, VirtError
 from virt._records import PoolState, VolumeType
+from xml_properties import CORPUS
 
-_REPO = Path(__file__).resolve().parents[3]
-CORPUS = Path(os.environ.get("VIRT_CONFORMANCE_DIR") or _REPO.parent / "shared" / "conformance")
 EXAMPLES = CORPUS / "testdriver" / "libvirt-examples"
 
 GiB = 1024**3

@@ -3,7 +3,6 @@ hypothesis properties (fixed point of format∘parse; nothing but VirtError esca
 
 from __future__ import annotations
 
-import os
 import random
 import re
 from pathlib import Path
@@ -15,9 +14,7 @@ from lxml import etree
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt.xml._base import MAX_XML_BYTES
 from virt.xml.domain import DiskInfo, DomainDocument, InterfaceInfo
-
-_REPO = Path(__file__).resolve().parents[3]
-CORPUS = Path(os.environ.get("VIRT_CONFORMANCE_DIR", _REPO.parent / "shared" / "conformance"))
+from xml_properties import CORPUS
 
 MINIMAL = """<domain type='kvm'>
   <name>demo</name>
