@@ -22,7 +22,8 @@ import os
 import sys
 import threading
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
@@ -61,12 +62,20 @@ class PluginProblem(Warning):
     """A plugin failed to load or register; it was skipped."""
 
 
+@attrs.define
+class _Registry:
+    """Everything the process knows about plugins; :func:`reset` starts a new one."""
+
+    pm: pluggy.PluginManager | None = None
+    drivers: dict[str, DriverSpec] | None = None  # by scheme, derived from pm
+    conn_plugins: list[ConnectionPlugin] | None = None  # derived from pm
+    entry_points: dict[str, list[_EntryPoint]] | None = None
+    loaded_groups: set[str] = attrs.field(factory=set)
+    problems: list[str] = attrs.field(factory=list)
+
+
 _lock = threading.RLock()
-_pm: pluggy.PluginManager | None = None
-_drivers: dict[str, DriverSpec] | None = None
-_conn_plugins: list[ConnectionPlugin] | None = None
-_loaded_groups: set[str] = set()
-_problems: list[str] = []
+_state = _Registry()
 
 
 def _autoload() -> bool:
@@ -75,35 +84,43 @@ def _autoload() -> bool:
 
 def plugin_manager() -> pluggy.PluginManager:
     """The one process-wide manager of registration hooks."""
-    global _pm
     with _lock:
-        if _pm is None:
+        if _state.pm is None:
             pm = pluggy.PluginManager(PROJECT)
             pm.add_hookspecs(registration)
-            _pm = pm
-        return _pm
+            _state.pm = pm
+        return _state.pm
 
 
 def reset() -> None:
     """Forget every registered plugin, loaded entry point and reported problem (for tests
     that install plugins, and embedders that need a clean slate)."""
-    global _pm, _drivers, _conn_plugins, _ep_cache
+    global _state
     with _lock:
-        _pm = None
-        _drivers = None
-        _conn_plugins = None
-        _ep_cache = None
-        _loaded_groups.clear()
-        _problems.clear()
+        _state = _Registry()
+
+
+@contextmanager
+def isolated() -> Iterator[None]:
+    """A fresh plugin state for the block, then the previous one back (see
+    :func:`virt.testing.isolated_plugins`)."""
+    global _state
+    with _lock:
+        saved, _state = _state, _Registry()
+    try:
+        yield
+    finally:
+        with _lock:
+            _state = saved
 
 
 def problems() -> list[str]:
     """What went wrong loading plugins so far (each was skipped), for ``virt drivers``."""
-    return list(_problems)
+    return list(_state.problems)
 
 
 def _report(message: str) -> None:
-    _problems.append(message)
+    _state.problems.append(message)
     import warnings
 
     warnings.warn(message, PluginProblem, stacklevel=3)
@@ -111,7 +128,6 @@ def _report(message: str) -> None:
 
 def register_plugin(plugin: ModuleType | object, name: str | None = None) -> None:
     """Register a plugin object or module by hand (embedding, tests, autoload off)."""
-    global _drivers, _conn_plugins
     with _lock:
         pm = plugin_manager()
         if pm.is_registered(plugin) or (name is not None and pm.get_plugin(name) is not None):
@@ -128,8 +144,8 @@ def register_plugin(plugin: ModuleType | object, name: str | None = None) -> Non
             pm.unregister(name=registered)
             _report(f"plugin {name or plugin!r} could not be registered: {exc}")
             return
-        _drivers = None
-        _conn_plugins = None
+        _state.drivers = None
+        _state.conn_plugins = None
 
 
 @attrs.frozen
@@ -148,7 +164,6 @@ class _EntryPoint:
 
 
 _GROUPS = (DRIVER_GROUP, PLUGIN_GROUP)
-_ep_cache: dict[str, list[_EntryPoint]] | None = None
 
 
 def _cache_file(key: str) -> str:
@@ -176,8 +191,7 @@ def _entry_points(group: str) -> list[_EntryPoint]:
     modification times of its directories: installing or removing a distribution changes the
     directory it lives in, and with it the key.
     """
-    global _ep_cache
-    if _ep_cache is None:
+    if _state.entry_points is None:
         stamp = [sys.executable]
         for entry in sys.path:
             try:
@@ -201,8 +215,8 @@ def _entry_points(group: str) -> list[_EntryPoint]:
             data = _scan_entry_points()
             if use_cache:
                 _write_cache(path, key, data)
-        _ep_cache = data
-    return list(_ep_cache.get(group, ()))
+        _state.entry_points = data
+    return list(_state.entry_points.get(group, ()))
 
 
 def _write_cache(path: str, key: str, data: dict[str, list[_EntryPoint]]) -> None:
@@ -236,9 +250,9 @@ def _load_builtin(scheme: str) -> None:
 def _load_driver_entry_points(scheme: str | None) -> None:
     """Load the ``virt.drivers`` entries named ``scheme`` (all when None)."""
     key = f"{DRIVER_GROUP}:{scheme or '*'}"
-    if key in _loaded_groups:
+    if key in _state.loaded_groups:
         return
-    _loaded_groups.add(key)
+    _state.loaded_groups.add(key)
     if not _autoload():
         if scheme is None:
             for name in BUILTIN_DRIVERS:
@@ -257,8 +271,7 @@ def _load_driver_entry_points(scheme: str | None) -> None:
 
 
 def _collect_drivers() -> dict[str, DriverSpec]:
-    global _drivers
-    if _drivers is None:
+    if _state.drivers is None:
         drivers: dict[str, DriverSpec] = {}
         pm = plugin_manager()
         owners: dict[str, str] = {}
@@ -280,8 +293,8 @@ def _collect_drivers() -> dict[str, DriverSpec]:
                     continue
                 drivers[spec.scheme] = spec
                 owners[spec.scheme] = impl.plugin_name
-        _drivers = drivers
-    return _drivers
+        _state.drivers = drivers
+    return _state.drivers
 
 
 def known_drivers() -> dict[str, DriverSpec]:
@@ -305,13 +318,12 @@ def find_driver(uri: URI) -> DriverSpec:
 
 
 def _connection_plugins() -> list[ConnectionPlugin]:
-    global _conn_plugins
-    if PLUGIN_GROUP not in _loaded_groups:
-        _loaded_groups.add(PLUGIN_GROUP)
+    if PLUGIN_GROUP not in _state.loaded_groups:
+        _state.loaded_groups.add(PLUGIN_GROUP)
         if _autoload():
             for ep in _entry_points(PLUGIN_GROUP):
                 _load_entry_point(ep)
-    if _conn_plugins is None:
+    if _state.conn_plugins is None:
         found: list[ConnectionPlugin] = []
         for impl in plugin_manager().hook.virt_register_connection_plugins.get_hookimpls():
             try:
@@ -320,8 +332,8 @@ def _connection_plugins() -> list[ConnectionPlugin]:
                 found.extend(register_plugins() or ())
             except Exception as exc:  # noqa: BLE001
                 _report(f"plugin {impl.plugin_name} failed in virt_register_connection_plugins: {exc}")
-        _conn_plugins = found
-    return _conn_plugins
+        _state.conn_plugins = found
+    return _state.conn_plugins
 
 
 def _tracer(pm: pluggy.PluginManager) -> Callable[[], None]:

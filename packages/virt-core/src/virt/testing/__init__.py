@@ -10,22 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from virt.testing.conformance import DomainXML, DriverConformance, generic_domain_xml
 
 __all__ = ["DomainXML", "DriverConformance", "generic_domain_xml", "isolated_plugins"]
-
-# The process-wide plugin state of virt._plugins, and what each starts as.
-_STATE: dict[str, Any] = {
-    "_pm": lambda: None,
-    "_drivers": lambda: None,
-    "_conn_plugins": lambda: None,
-    "_loaded_groups": set,
-    "_problems": list,
-    "_ep_cache": lambda: None,
-}
-
 
 @contextmanager
 def isolated_plugins() -> Iterator[None]:
@@ -34,13 +22,5 @@ def isolated_plugins() -> Iterator[None]:
     ``VIRT_DISABLE_PLUGIN_AUTOLOAD`` are read afresh inside the block."""
     from virt import _plugins
 
-    with _plugins._lock:
-        saved = {name: getattr(_plugins, name) for name in _STATE if hasattr(_plugins, name)}
-        for name in saved:
-            setattr(_plugins, name, _STATE[name]())
-    try:
+    with _plugins.isolated():
         yield
-    finally:
-        with _plugins._lock:
-            for name, value in saved.items():
-                setattr(_plugins, name, value)
