@@ -166,6 +166,9 @@ class XMLDocument:
 
     ROOT: ClassVar[str] = ""
     ERROR_DOMAIN: ClassVar[ErrorDomain] = ErrorDomain.XML
+    #: libvirt's RelaxNG grammar for the document (``domain`` is ``domain.rng``): what
+    #: ``from_string(..., validate=True)`` checks the input against before ``post_parse``.
+    SCHEMA: ClassVar[str] = ""
 
     __slots__ = ("root",)
 
@@ -175,11 +178,17 @@ class XMLDocument:
     @classmethod
     def from_string(cls, text: str | bytes, **options: Any) -> Self:
         doc = cls(parse_xml(text, root=cls.ROOT, domain=cls.ERROR_DOMAIN))
+        if options.get("validate") and cls.SCHEMA:
+            # only when asked: loading the schema module and validating cost time
+            from virt.xml._schema import validate
+
+            validate(doc.root, cls.SCHEMA)
         doc.post_parse(**options)
         return doc
 
     def post_parse(self, **options: Any) -> None:
-        """Check and normalise after parsing (libvirt's post-parse and validate steps)."""
+        """Check and normalise after parsing (libvirt's post-parse and validate steps).  The
+        ``validate`` option (RelaxNG, see ``SCHEMA``) is handled by :meth:`from_string`."""
 
     def copy(self) -> Self:
         return type(self)(copy.deepcopy(self.root))

@@ -13,7 +13,7 @@ import attrs
 
 from virt._errors import ErrorDomain
 from virt.xml._base import Element, XMLDocument, format_element
-from virt.xml.network import attr, validate_schema
+from virt.xml.network import attr
 
 __all__ = ["CapabilitiesDocument", "GuestCapability", "SecurityModel"]
 
@@ -43,12 +43,9 @@ class CapabilitiesDocument(XMLDocument):
 
     ROOT: ClassVar[str] = "capabilities"
     ERROR_DOMAIN: ClassVar[ErrorDomain] = ErrorDomain.CAPABILITIES
+    SCHEMA: ClassVar[str] = "capability"
 
     __slots__ = ()
-
-    def post_parse(self, **options: Any) -> None:
-        if options.get("validate"):
-            validate_schema(self.root, "capability", self.ERROR_DOMAIN)
 
     def to_string(self, **options: Any) -> str:
         out = ["<capabilities>", ""]

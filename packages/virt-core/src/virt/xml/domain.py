@@ -2648,14 +2648,11 @@ class DomainDocument(XMLDocument):
 
     ROOT: ClassVar[str] = "domain"
     ERROR_DOMAIN: ClassVar[ErrorDomain] = ErrorDomain.DOMAIN
+    SCHEMA: ClassVar[str] = "domain"
 
     __slots__ = ()
 
     def post_parse(self, **options: Any) -> None:
-        if options.get("validate"):
-            from virt.xml._schema import validate
-
-            validate(self.root, "domain")
         try:
             _Normalizer(
                 self.root,

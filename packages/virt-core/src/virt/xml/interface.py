@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from virt._errors import ErrorDomain, ErrorNumber
 from virt.xml._base import XMLDocument
-from virt.xml.network import attr, fail, parse_mac, set_attrs, validate_schema
+from virt.xml.network import attr, fail, parse_mac, set_attrs
 
 __all__ = ["INTERFACE_TYPES", "InterfaceDocument"]
 
@@ -24,12 +24,11 @@ class InterfaceDocument(XMLDocument):
 
     ROOT: ClassVar[str] = "interface"
     ERROR_DOMAIN: ClassVar[ErrorDomain] = _D
+    SCHEMA: ClassVar[str] = "interface"
 
     __slots__ = ()
 
     def post_parse(self, **options: Any) -> None:
-        if options.get("validate"):
-            validate_schema(self.root, "interface", _D)
         kind = self.root.get("type")
         if kind is None:
             raise fail(_D, "interface misses the type attribute")

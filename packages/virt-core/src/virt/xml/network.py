@@ -371,13 +371,6 @@ def open_tag(elem: Element, ns_first: bool = True) -> str:
     return f"<{elem.tag}" + "".join(parts)
 
 
-def validate_schema(elem: Element, schema: str, domain: ErrorDomain) -> None:
-    """RelaxNG validation through ``virt.xml._schema`` (only when asked: it costs time)."""
-    from virt.xml._schema import validate
-
-    validate(elem, schema)
-
-
 # --------------------------------------------------------------------------------------------
 # network model
 # --------------------------------------------------------------------------------------------
@@ -474,13 +467,12 @@ class NetworkDocument(XMLDocument):
 
     ROOT: ClassVar[str] = "network"
     ERROR_DOMAIN: ClassVar[ErrorDomain] = _D
+    SCHEMA: ClassVar[str] = "network"
 
     __slots__ = ()
 
     # ---------------------------------------------------------------- parsing
     def post_parse(self, **options: Any) -> None:
-        if options.get("validate"):
-            validate_schema(self.root, "network", _D)
         root = self.root
         dedupe(root, _SINGLETONS)
         meta = hoist_namespaces(root, root.find("metadata"))

@@ -29,7 +29,6 @@ from virt.xml.network import (
     set_text,
     strip_blanks,
     text_of,
-    validate_schema,
 )
 
 __all__ = ["CAPABILITY_TYPES", "NodeDeviceDocument"]
@@ -677,12 +676,11 @@ class NodeDeviceDocument(XMLDocument):
 
     ROOT: ClassVar[str] = "device"
     ERROR_DOMAIN: ClassVar[ErrorDomain] = _D
+    SCHEMA: ClassVar[str] = "nodedev"
 
     __slots__ = ()
 
     def post_parse(self, **options: Any) -> None:
-        if options.get("validate"):
-            validate_schema(self.root, "nodedev", _D)
         root = self.root
         strip_blanks(root)
         for tag in ("name", "path", "parent", "driver"):

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from virt._errors import ErrorDomain, ErrorNumber
 from virt.xml._base import XMLDocument, format_element
-from virt.xml.network import arrange, child_text, fail, parse_uuid, set_attrs, set_text, validate_schema
+from virt.xml.network import arrange, child_text, fail, parse_uuid, set_attrs, set_text
 
 __all__ = ["USAGE_TYPES", "SecretDocument"]
 
@@ -23,12 +23,11 @@ class SecretDocument(XMLDocument):
 
     ROOT: ClassVar[str] = "secret"
     ERROR_DOMAIN: ClassVar[ErrorDomain] = _D
+    SCHEMA: ClassVar[str] = "secret"
 
     __slots__ = ()
 
     def post_parse(self, **options: Any) -> None:
-        if options.get("validate"):
-            validate_schema(self.root, "secret", _D)
         root = self.root
         flags = []
         for key in ("ephemeral", "private"):

@@ -105,6 +105,7 @@ class SnapshotDocument(XMLDocument):
 
     ROOT: ClassVar[str] = "domainsnapshot"
     ERROR_DOMAIN: ClassVar[ErrorDomain] = ErrorDomain.DOMAIN_SNAPSHOT
+    SCHEMA: ClassVar[str] = "domainsnapshot"
 
     __slots__ = ()
 
@@ -114,10 +115,6 @@ class SnapshotDocument(XMLDocument):
         """Options: ``redefine`` (bool), ``internal`` (bool), ``creation_time`` (int seconds,
         default now; new snapshots only), ``validate`` (bool: check domainsnapshot.rng)."""
         root = self.root
-        if options.get("validate"):
-            from virt.xml._schema import validate
-
-            validate(root, "domainsnapshot")
         redefine = bool(options.get("redefine", False))
         internal = bool(options.get("internal", False))
         root.attrib.clear()

@@ -37,7 +37,6 @@ from virt.xml.network import (
     set_text,
     strip_blanks,
     tristate,
-    validate_schema,
 )
 
 __all__ = [
@@ -296,12 +295,11 @@ class PoolDocument(XMLDocument):
 
     ROOT: ClassVar[str] = "pool"
     ERROR_DOMAIN: ClassVar[ErrorDomain] = _D
+    SCHEMA: ClassVar[str] = "storagepool"
 
     __slots__ = ()
 
     def post_parse(self, **options: Any) -> None:
-        if options.get("validate"):
-            validate_schema(self.root, "storagepool", _D)
         root = self.root
         strip_blanks(root)
         kind = root.get("type")
@@ -612,6 +610,7 @@ class VolumeDocument(XMLDocument):
 
     ROOT: ClassVar[str] = "volume"
     ERROR_DOMAIN: ClassVar[ErrorDomain] = _D
+    SCHEMA: ClassVar[str] = "storagevol"
 
     __slots__ = ("pool_type",)
 
@@ -631,8 +630,6 @@ class VolumeDocument(XMLDocument):
         if info is None:
             raise fail(_D, f"missing backend for pool type {pool_type}", ErrorNumber.INTERNAL_ERROR)
         self.pool_type = pool_type
-        if options.get("validate"):
-            validate_schema(self.root, "storagevol", _D)
         root = self.root
         strip_blanks(root)
         dedupe(root, _VOLUME_SINGLETONS)
