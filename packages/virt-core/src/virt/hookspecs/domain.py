@@ -1,8 +1,11 @@
 """Domain hooks: define, lifecycle, monitoring and tuning of virtual machines and containers.
 
 A domain is named in every hook by its ``uuid`` (lowercase, dashed): names can change, UUIDs
-cannot.  Implementations raise ``VirtError(NO_DOMAIN)`` for an unknown UUID and
-``VirtError(OPERATION_INVALID)`` for an operation in the wrong state.
+cannot.  Implementations raise ``VirtError(NO_DOMAIN)`` for an unknown UUID and a
+``VirtError`` for an operation in the wrong state: ``OPERATION_INVALID`` as a rule, though
+libvirt's own test driver (and so ours) reports ``INTERNAL_ERROR`` for starting a running
+domain and for suspend, resume and shutdown in the wrong state; callers should test the
+exception type, not that code.
 """
 
 from __future__ import annotations
@@ -109,7 +112,7 @@ def virt_domain_create(uuid: str, flags: int) -> None:
     :param uuid: the domain.
     :param flags: ``VIR_DOMAIN_START_PAUSED`` (1), ``_AUTODESTROY`` (2), ``_BYPASS_CACHE`` (4),
         ``_FORCE_BOOT`` (8: discard the managed save image).
-    :raises VirtError: ``OPERATION_INVALID`` when it is already running.
+    :raises VirtError: when it is already running (see the module's note on codes).
 
     .. versionadded:: 0.1
     """
