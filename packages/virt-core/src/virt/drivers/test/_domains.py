@@ -145,13 +145,6 @@ def _ref(dom: DomainObj) -> DomainRef:
     return DomainRef(dom.name, dom.uuid, dom.id)
 
 
-def _id_index(node: NodeState) -> dict[int, str]:
-    ids: dict[int, str] | None = node.extra.get("domain_ids")
-    if ids is None:
-        ids = node.extra["domain_ids"] = {}
-    return ids
-
-
 def parse_domain(xml: str | bytes, validate: bool = False) -> DomainDocument:
     """Parse as the test driver does: inactive, default arch i686, xen video for xen guests."""
     doc = DomainDocument.from_string(xml, inactive=True, validate=validate, default_arch="i686")
@@ -190,19 +183,15 @@ def _start(node: NodeState, dom: DomainObj, reason: int, live: DomainDocument | 
         base = dom.live_def if dom.live_def is not None else dom.persistent_def
         live = base.copy()
     dom.live_def = live
-    dom.id = node.next_domain_id
-    node.next_domain_id += 1
-    live.set_id(dom.id)
-    _id_index(node)[dom.id] = dom.uuid
+    live.set_id(node.assign_id(dom))
     dom.state, dom.reason = DomainState.RUNNING, reason
     dom.managed_save = False
 
 
 def _stop(node: NodeState, dom: DomainObj, reason: int) -> None:
     """libvirt's testDomainShutdownState, and removal of a transient domain."""
-    _id_index(node).pop(dom.id, None)
+    node.release_id(dom)
     dom.state, dom.reason = DomainState.SHUTOFF, reason
-    dom.id = -1
     dom.live_def = None
     if not dom.persistent:
         node.remove_domain(dom)
@@ -517,7 +506,7 @@ class DomainOps:
     @hookimpl
     def virt_domain_lookup_by_id(self, id: int) -> DomainRef:
         with self.node.lock:
-            uuid = _id_index(self.node).get(id)
+            uuid = self.node.domain_ids.get(id)
             if uuid is None:
                 raise domain_error(ErrorNumber.NO_DOMAIN, f"no domain with matching id {id}")
             return _ref(self.node.domains[uuid])

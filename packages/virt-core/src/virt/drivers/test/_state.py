@@ -56,6 +56,7 @@ class NodeState:
     lock: threading.RLock = attrs.field(factory=threading.RLock)
     domains: dict[str, DomainObj] = attrs.field(factory=dict)  # by uuid
     domain_names: dict[str, str] = attrs.field(factory=dict)  # name -> uuid
+    domain_ids: dict[int, str] = attrs.field(factory=dict)  # running id -> uuid
     next_domain_id: int = 1
     networks: dict[str, Any] = attrs.field(factory=dict)  # by uuid; see _networks
     pools: dict[str, Any] = attrs.field(factory=dict)  # by uuid; see _storage
@@ -86,6 +87,18 @@ class NodeState:
         self.domains.pop(dom.uuid, None)
         if self.domain_names.get(dom.name) == dom.uuid:
             del self.domain_names[dom.name]
+
+    def assign_id(self, dom: DomainObj) -> int:
+        """Give ``dom`` the next running id (ids are never reused while the node lives)."""
+        dom.id = self.next_domain_id
+        self.next_domain_id += 1
+        self.domain_ids[dom.id] = dom.uuid
+        return dom.id
+
+    def release_id(self, dom: DomainObj) -> None:
+        """Take ``dom``'s running id back: it is inactive again."""
+        self.domain_ids.pop(dom.id, None)
+        dom.id = -1
 
     # -- events ---------------------------------------------------------------------------
 
