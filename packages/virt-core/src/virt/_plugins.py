@@ -25,10 +25,11 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar, cast
 
 import attrs
 import pluggy
+from pluggy import HookimplOpts, HookspecOpts
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import PROJECT
@@ -341,12 +342,46 @@ def _tracer(pm: pluggy.PluginManager) -> Callable[[], None]:
     return pm.enable_tracing()
 
 
+class _ConnectionManager(pluggy.PluginManager):
+    """A connection's plugin manager: pluggy's, with hook discovery memoised.
+
+    Adding the spec modules and registering an object make pluggy inspect every attribute
+    statically, and the spec modules, the driver and the dispatcher have hundreds: that was
+    most of the cost of opening a connection, paid again for every connection.  The markers
+    sit on module functions and on the class's functions, so the answer for (module, name)
+    and for (class, name) does not change; names an instance shadows in its own
+    ``__dict__``, and modules and classes registered as plugins, are inspected as pluggy does.
+    """
+
+    _opts_by_class: ClassVar[dict[tuple[type, str], HookimplOpts | None]] = {}
+    _spec_opts: ClassVar[dict[tuple[object, str], HookspecOpts | None]] = {}
+
+    def parse_hookspec_opts(self, module_or_class: Any, name: str) -> HookspecOpts | None:
+        key = (module_or_class, name)
+        try:
+            opts = self._spec_opts[key]
+        except KeyError:
+            opts = self._spec_opts[key] = super().parse_hookspec_opts(module_or_class, name)
+        return None if opts is None else cast(HookspecOpts, dict(opts))
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> HookimplOpts | None:
+        if isinstance(plugin, (ModuleType, type)) or name in getattr(plugin, "__dict__", ()):
+            return super().parse_hookimpl_opts(plugin, name)
+        key = (type(plugin), name)
+        try:
+            opts = self._opts_by_class[key]
+        except KeyError:
+            opts = self._opts_by_class[key] = super().parse_hookimpl_opts(plugin, name)
+        # pluggy normalises (mutates) the options it is given: hand out a copy.
+        return None if opts is None else cast(HookimplOpts, dict(opts))
+
+
 def build_connection_manager(spec: DriverSpec, uri: URI, readonly: bool,
                              extra: tuple[object, ...] = ()) -> tuple[pluggy.PluginManager, object]:
     """Build one connection's plugin manager: providers, wrappers, ``extra`` (the core's own
     event dispatcher), then the driver's connection object (registered last so that pluggy,
     which calls the newest first, asks the driver before any provider)."""
-    pm = pluggy.PluginManager(PROJECT)
+    pm = _ConnectionManager(PROJECT)
     for module in OPERATION_MODULES:
         pm.add_hookspecs(module)
     request = OpenRequest(uri=uri, readonly=readonly, hook=pm.hook)
