@@ -26,7 +26,6 @@ class DomainObj:
     id: int = -1
     autostart: bool = False
     managed_save: bool = False
-    extra: dict[str, Any] = attrs.field(factory=dict)  # per-area bookkeeping (snapshots, stats)
     # Snapshots by name in creation order (see _snapshots), and the current one's name.
     snapshots: dict[str, Any] = attrs.field(factory=dict)
     current_snapshot: str | None = None
@@ -67,7 +66,6 @@ class NodeState:
     volume_keys: dict[str, Any] = attrs.field(factory=dict)  # key -> VolumeObj; see _storage
     volume_paths: dict[str, Any] = attrs.field(factory=dict)  # target path -> VolumeObj
     cells: list[Any] = attrs.field(factory=list)  # NUMA cells (NumaCell); see _host
-    extra: dict[str, Any] = attrs.field(factory=dict)
     listeners: list[Any] = attrs.field(factory=list)  # hook relays of open connections
 
     # -- domains --------------------------------------------------------------------------

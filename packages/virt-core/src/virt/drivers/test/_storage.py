@@ -3,7 +3,8 @@
 Every pool reports 100 GiB of capacity; a volume's allocation is taken from the pool, its
 target path is ``<pool target>/<name>`` and its key is that path.  Nothing touches the host's
 disks.  Pools are indexed by UUID and name, volumes by name within their pool and node-wide by
-key and by path, so no call scans the pools.
+key and by path, so no lookup scans the pools (defining a directory pool does, to refuse a
+target another pool already has).
 """
 
 from __future__ import annotations
@@ -126,23 +127,17 @@ def _vol_ref(pool: PoolObj, vol: VolumeObj) -> VolumeRef:
 
 
 def _source_conflict(node: NodeState, doc: PoolDocument) -> None:
-    """``virStoragePoolObjSourceFindDuplicate`` for directory pools: one target per pool."""
+    """``virStoragePoolObjSourceFindDuplicate`` for directory pools: one target per pool
+    (its definition, or the config waiting for it to stop)."""
     if doc.type != "dir" or doc.target_path is None:
         return
-    other_uuid = node.extra.setdefault("pool_dir_targets", {}).get(doc.target_path)
-    if other_uuid is None:
-        return
-    other = node.pools.get(other_uuid)
-    if other is not None and other.name != doc.name:
-        raise VirtError(ErrorNumber.OPERATION_FAILED, f"Storage source conflict with pool: '{other.name}'",
-                        domain=_D)
-
-
-def _index_target(node: NodeState, pool: PoolObj) -> None:
-    targets: dict[str, str] = node.extra.setdefault("pool_dir_targets", {})
-    for doc in (pool.definition, pool.new_def):
-        if doc is not None and doc.type == "dir" and doc.target_path is not None:
-            targets[doc.target_path] = pool.uuid
+    for other in node.pools.values():
+        if other.name == doc.name:
+            continue
+        for odoc in (other.definition, other.new_def):
+            if odoc is not None and odoc.type == "dir" and odoc.target_path == doc.target_path:
+                raise VirtError(ErrorNumber.OPERATION_FAILED, f"Storage source conflict with pool: '{other.name}'",
+                                domain=_D)
 
 
 def _add_pool(node: NodeState, doc: PoolDocument, *, live: bool, check_active: bool) -> tuple[PoolObj, bool]:
@@ -162,7 +157,6 @@ def _add_pool(node: NodeState, doc: PoolDocument, *, live: bool, check_active: b
                             domain=_D)
     _source_conflict(node, doc)
     if existing is not None:
-        _unindex_target(node, existing)
         if live:
             if existing.persistent and existing.new_def is None:
                 existing.new_def = existing.definition
@@ -172,20 +166,11 @@ def _add_pool(node: NodeState, doc: PoolDocument, *, live: bool, check_active: b
         else:
             existing.definition = doc
             existing.new_def = None
-        _index_target(node, existing)
         return existing, False
     pool = PoolObj(uuid=doc.uuid, name=doc.name, definition=doc, persistent=not live)
     node.pools[pool.uuid] = pool
     node.pool_names[pool.name] = pool.uuid
-    _index_target(node, pool)
     return pool, True
-
-
-def _unindex_target(node: NodeState, pool: PoolObj) -> None:
-    targets: dict[str, str] = node.extra.get("pool_dir_targets", {})
-    for doc in (pool.definition, pool.new_def):
-        if doc is not None and doc.target_path is not None and targets.get(doc.target_path) == pool.uuid:
-            del targets[doc.target_path]
 
 
 def _remove_pool(node: NodeState, pool: PoolObj) -> None:
@@ -194,7 +179,6 @@ def _remove_pool(node: NodeState, pool: PoolObj) -> None:
     node.pools.pop(pool.uuid, None)
     if node.pool_names.get(pool.name) == pool.uuid:
         del node.pool_names[pool.name]
-    _unindex_target(node, pool)
 
 
 def _add_volume(node: NodeState, pool: PoolObj, doc: VolumeDocument) -> VolumeObj:
@@ -404,9 +388,7 @@ class StorageOps:
                 new = pool.new_def
                 new.capacity, new.allocation = pool.definition.capacity, pool.definition.allocation
                 new.available = pool.definition.available
-                _unindex_target(self.node, pool)
                 pool.definition, pool.new_def = new, None
-                _index_target(self.node, pool)
 
     @hookimpl
     def virt_pool_delete(self, uuid: str, flags: int) -> None:
