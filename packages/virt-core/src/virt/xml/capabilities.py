@@ -13,7 +13,7 @@ import attrs
 
 from virt._errors import ErrorDomain
 from virt.xml._base import Element, XMLDocument, format_element
-from virt.xml.network import attr
+from virt.xml._util import attr
 
 __all__ = ["CapabilitiesDocument", "GuestCapability", "SecurityModel"]
 

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from virt._errors import ErrorDomain, ErrorNumber
 from virt.xml._base import XMLDocument
-from virt.xml.network import attr, fail, parse_mac, set_attrs
+from virt.xml._util import attr, fail, parse_mac, set_attrs
 
 __all__ = ["INTERFACE_TYPES", "InterfaceDocument"]
 

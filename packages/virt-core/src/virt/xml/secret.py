@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from virt._errors import ErrorDomain, ErrorNumber
 from virt.xml._base import XMLDocument, format_element
-from virt.xml.network import arrange, child_text, fail, parse_uuid, set_attrs, set_text
+from virt.xml._util import arrange, child_text, fail, parse_uuid, set_attrs, set_text
 
 __all__ = ["USAGE_TYPES", "SecretDocument"]
 

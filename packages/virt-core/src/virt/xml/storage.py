@@ -17,7 +17,7 @@ import attrs
 
 from virt._errors import ErrorDomain, ErrorNumber
 from virt.xml._base import Element, XMLDocument, format_element, sub
-from virt.xml.network import (
+from virt.xml._util import (
     arrange,
     attr,
     child_text,
