@@ -87,3 +87,21 @@ def test_parse_raises_only_virterror(text: str) -> None:
     except VirtError:
         return
     assert parse_uri(str(uri)) == uri
+
+
+def test_config_comments_and_brackets_inside_strings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    conf = tmp_path / "libvirt.conf"
+    # Debian's stock libvirt.conf comments out a quoted list; quotes may hold '#' and '['.
+    conf.write_text(
+        '#uri_aliases = [\n'
+        '#  "hail=qemu+ssh://root@hail.cloud.example.com/system",\n'
+        '#]\n'
+        'uri_aliases = [  # hosts\n'
+        '  "v6=qemu+ssh://root@[::1]:2222/system",  # loopback\n'
+        '  "frag=test:///tmp/a#b",\n'
+        ']\n'
+    )
+    monkeypatch.setenv("VIRT_CONFIG", str(conf))
+    v6 = resolve_uri("v6")
+    assert (v6.host, v6.port) == ("::1", 2222)
+    assert resolve_uri("frag").driver == "test"

@@ -133,16 +133,38 @@ def load_config() -> dict[str, str | list[str]]:
     return {}
 
 
+def _code(line: str) -> tuple[str, int]:
+    """``line`` without its comment, and how many list brackets it leaves open; a ``#`` or
+    a bracket inside a quoted string (``"qemu+ssh://[::1]/system"``) is text, not syntax."""
+    depth = 0
+    quoted = escaped = False
+    for index, char in enumerate(line):
+        if escaped:
+            escaped = False
+        elif quoted:
+            escaped = char == "\\"
+            quoted = char != '"'
+        elif char == '"':
+            quoted = True
+        elif char == "#":
+            return line[:index], depth
+        elif char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+    return line, depth
+
+
 def _parse_conf(text: str, origin: str) -> dict[str, str | list[str]]:
     conf: dict[str, str | list[str]] = {}
     # Join multi-line lists: libvirt's config allows a list to span lines.
     joined, depth, buf = [], 0, ""
     for raw in text.splitlines():
-        line = raw.split("#", 1)[0] if '"' not in raw else raw
+        line, opened = _code(raw)
         if not line.strip() and depth == 0:
             continue
         buf += " " + line.strip()
-        depth += line.count("[") - line.count("]")
+        depth += opened
         if depth <= 0:
             joined.append(buf.strip())
             buf, depth = "", 0
