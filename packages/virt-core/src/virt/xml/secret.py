@@ -8,7 +8,7 @@ import uuid as _uuid
 from typing import Any, ClassVar
 
 from virt._errors import ErrorDomain, ErrorNumber
-from virt.xml._base import XMLDocument, format_element
+from virt.xml._base import XMLDocument
 from virt.xml._util import arrange, child_text, fail, parse_uuid, set_attrs, set_text
 
 __all__ = ["USAGE_TYPES", "SecretDocument"]
@@ -54,9 +54,6 @@ class SecretDocument(XMLDocument):
             if child_text(usage, USAGE_TYPES[kind]) is None:
                 raise fail(_D, f"{kind} usage specified, but {USAGE_TYPES[kind]} is missing")
         arrange(root, ("uuid", "description", "usage"))
-
-    def to_string(self, **options: Any) -> str:
-        return "\n".join(format_element(self.root)) + "\n"
 
     @property
     def uuid(self) -> str:

@@ -734,9 +734,6 @@ class VolumeDocument(XMLDocument):
         set_text(target, "compat", compat)
         arrange(target, _VOL_TARGET_ORDER)
 
-    def to_string(self, **options: Any) -> str:
-        return "\n".join(format_element(self.root)) + "\n"
-
     # ---------------------------------------------------------------- accessors
     @property
     def name(self) -> str:
