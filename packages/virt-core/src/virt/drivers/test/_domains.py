@@ -414,12 +414,6 @@ class DomainOps:
 
     node: NodeState
 
-    def _dom(self, uuid: str) -> DomainObj:
-        dom = self.node.domains.get(uuid)
-        if dom is None:
-            raise domain_error(ErrorNumber.NO_DOMAIN, f"no domain with matching uuid '{uuid}'")
-        return dom
-
     def _emit(self, dom: DomainObj, event: DomainEventType, detail: int) -> None:
         emit(self.node, dom, event, detail)
 
@@ -476,7 +470,7 @@ class DomainOps:
     def virt_domain_undefine(self, uuid: str, flags: int) -> None:
         check_flags(flags, _UNDEFINE_MANAGED_SAVE | _UNDEFINE_SNAPSHOTS_METADATA, "testDomainUndefineFlags")
         with self.node.lock:
-            dom = self._dom(uuid)
+            dom = self.node.domain(uuid)
             if not dom.persistent:
                 raise _invalid("cannot undefine transient domain")
             if dom.managed_save and not flags & _UNDEFINE_MANAGED_SAVE:
@@ -501,7 +495,7 @@ class DomainOps:
     @hookimpl
     def virt_domain_lookup_by_uuid(self, uuid: str) -> DomainRef:
         with self.node.lock:
-            return _ref(self._dom(uuid))
+            return _ref(self.node.domain(uuid))
 
     @hookimpl
     def virt_domain_lookup_by_id(self, id: int) -> DomainRef:
@@ -529,7 +523,7 @@ class DomainOps:
         check_flags(flags, _START_PAUSED | _START_AUTODESTROY | _START_BYPASS_CACHE | _START_FORCE_BOOT,
                     "testDomainCreateWithFlags")
         with self.node.lock:
-            dom = self._dom(uuid)
+            dom = self.node.domain(uuid)
             if dom.state != DomainState.SHUTOFF:
                 raise _internal(f"Domain '{dom.name}' is already running")
             _start(self.node, dom, RUNNING_BOOTED)
@@ -542,7 +536,7 @@ class DomainOps:
     def virt_domain_destroy(self, uuid: str, flags: int) -> None:
         check_flags(flags, 1, "testDomainDestroyFlags")
         with self.node.lock:
-            dom = self._dom(uuid)
+            dom = self.node.domain(uuid)
             _check_active(dom)
             _stop(self.node, dom, SHUTOFF_DESTROYED)
             self._emit(dom, DomainEventType.STOPPED, STOPPED_DESTROYED)
@@ -561,7 +555,7 @@ class DomainOps:
         # there is no guest to ask) lets `shutdown --mode acpi` work.
         check_flags(flags, 0x3F, "testDomainShutdownFlags")
         with self.node.lock:
-            dom = self._dom(uuid)
+            dom = self.node.domain(uuid)
             if dom.state == DomainState.SHUTOFF:
                 raise _internal(f"domain '{dom.name}' not running")
             self._power_action(dom, _lifecycle_action(dom.definition, "on_poweroff", "destroy"))
@@ -570,7 +564,7 @@ class DomainOps:
     def virt_domain_reboot(self, uuid: str, flags: int) -> None:
         check_flags(flags, 0x3F, "testDomainReboot")
         with self.node.lock:
-            dom = self._dom(uuid)
+            dom = self.node.domain(uuid)
             _check_active(dom)
             self._power_action(dom, _lifecycle_action(dom.definition, "on_reboot", "restart"))
 
@@ -578,12 +572,12 @@ class DomainOps:
     def virt_domain_reset(self, uuid: str, flags: int) -> None:
         check_flags(flags, 0, "testDomainReset")
         with self.node.lock:
-            _check_active(self._dom(uuid))
+            _check_active(self.node.domain(uuid))
 
     @hookimpl
     def virt_domain_suspend(self, uuid: str) -> None:
         with self.node.lock:
-            dom = self._dom(uuid)
+            dom = self.node.domain(uuid)
             if dom.state in (DomainState.SHUTOFF, DomainState.PAUSED):
                 raise _internal(f"domain '{dom.name}' not running")
             dom.state, dom.reason = DomainState.PAUSED, PAUSED_USER
@@ -592,7 +586,7 @@ class DomainOps:
     @hookimpl
     def virt_domain_resume(self, uuid: str) -> None:
         with self.node.lock:
-            dom = self._dom(uuid)
+            dom = self.node.domain(uuid)
             if dom.state != DomainState.PAUSED:
                 raise _internal(f"domain '{dom.name}' not paused")
             dom.state, dom.reason = DomainState.RUNNING, RUNNING_UNPAUSED
@@ -606,7 +600,7 @@ class DomainOps:
         if xml:
             raise domain_error(ErrorNumber.ARGUMENT_UNSUPPORTED, "xml modification unsupported")
         with self.node.lock:
-            dom = self._dom(uuid)
+            dom = self.node.domain(uuid)
             _check_active(dom)
             paused = dom.state == DomainState.PAUSED
             if flags & _SAVE_RUNNING:
@@ -641,7 +635,7 @@ class DomainOps:
     def virt_domain_managed_save(self, uuid: str, flags: int) -> None:
         check_flags(flags, _SAVE_BYPASS_CACHE | _SAVE_RUNNING | _SAVE_PAUSED, "testDomainManagedSave")
         with self.node.lock:
-            dom = self._dom(uuid)
+            dom = self.node.domain(uuid)
             _check_active(dom)
             if not dom.persistent:
                 raise _invalid("cannot do managed save for transient domain")
@@ -653,20 +647,20 @@ class DomainOps:
     def virt_domain_has_managed_save_image(self, uuid: str, flags: int) -> bool:
         check_flags(flags, 0, "testDomainHasManagedSaveImage")
         with self.node.lock:
-            return self._dom(uuid).managed_save
+            return self.node.domain(uuid).managed_save
 
     @hookimpl
     def virt_domain_managed_save_remove(self, uuid: str, flags: int) -> None:
         check_flags(flags, 0, "testDomainManagedSaveRemove")
         with self.node.lock:
-            self._dom(uuid).managed_save = False
+            self.node.domain(uuid).managed_save = False
 
     # -- state and config -----------------------------------------------------------------
 
     @hookimpl
     def virt_domain_get_info(self, uuid: str) -> DomainInfo:
         with self.node.lock:
-            dom = self._dom(uuid)
+            dom = self.node.domain(uuid)
             doc = dom.definition
             return DomainInfo(state=dom.state, max_memory=doc.memory_kib, memory=doc.current_memory_kib,
                               nr_virt_cpu=doc.current_vcpus, cpu_time=_now_us() * 1000)
@@ -675,14 +669,14 @@ class DomainOps:
     def virt_domain_get_state(self, uuid: str, flags: int) -> tuple[int, int]:
         check_flags(flags, 0, "testDomainGetState")
         with self.node.lock:
-            dom = self._dom(uuid)
+            dom = self.node.domain(uuid)
             return int(dom.state), dom.reason
 
     @hookimpl
     def virt_domain_get_xml(self, uuid: str, flags: int) -> str:
         check_flags(flags, _XML_SECURE | _XML_INACTIVE | _XML_UPDATE_CPU | _XML_MIGRATABLE, "testDomainGetXMLDesc")
         with self.node.lock:
-            dom = self._dom(uuid)
+            dom = self.node.domain(uuid)
             inactive = bool(flags & (_XML_INACTIVE | _XML_MIGRATABLE))
             doc = dom.persistent_def if (flags & _XML_INACTIVE and dom.persistent) else dom.definition
             return str(doc.to_string(inactive=inactive, secure=bool(flags & _XML_SECURE)))
@@ -690,39 +684,39 @@ class DomainOps:
     @hookimpl
     def virt_domain_get_os_type(self, uuid: str) -> str:
         with self.node.lock:
-            self._dom(uuid)
+            self.node.domain(uuid)
         return "linux"  # what libvirt's test driver answers, whatever the XML says
 
     @hookimpl
     def virt_domain_get_id(self, uuid: str) -> int:
         with self.node.lock:
-            return self._dom(uuid).id
+            return self.node.domain(uuid).id
 
     @hookimpl
     def virt_domain_is_active(self, uuid: str) -> bool:
         with self.node.lock:
-            return self._dom(uuid).active
+            return self.node.domain(uuid).active
 
     @hookimpl
     def virt_domain_is_persistent(self, uuid: str) -> bool:
         with self.node.lock:
-            return self._dom(uuid).persistent
+            return self.node.domain(uuid).persistent
 
     @hookimpl
     def virt_domain_get_autostart(self, uuid: str) -> bool:
         with self.node.lock:
-            return self._dom(uuid).autostart
+            return self.node.domain(uuid).autostart
 
     @hookimpl
     def virt_domain_set_autostart(self, uuid: str, autostart: bool) -> None:
         with self.node.lock:
-            self._dom(uuid).autostart = bool(autostart)
+            self.node.domain(uuid).autostart = bool(autostart)
 
     @hookimpl
     def virt_domain_set_memory(self, uuid: str, memory: int, flags: int) -> None:
         check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG | _MEM_MAXIMUM, "testDomainSetMemoryFlags")
         with self.node.lock:
-            dom = self._dom(uuid)
+            dom = self.node.domain(uuid)
             doc, live = one_def(dom, flags)
             if flags & _MEM_MAXIMUM:
                 if live:
@@ -749,7 +743,7 @@ class DomainOps:
         if nvcpus > _MAX_VCPUS:
             raise _bad_arg(f"requested cpu amount exceeds maximum supported amount ({nvcpus} > {_MAX_VCPUS})")
         with self.node.lock:
-            dom = self._dom(uuid)
+            dom = self.node.domain(uuid)
             live, persistent = _defs(dom, flags)
             if live is not None and live.max_vcpus < nvcpus:
                 raise _bad_arg(f"requested cpu amount exceeds maximum ({nvcpus} > {live.max_vcpus})")
@@ -769,13 +763,13 @@ class DomainOps:
     def virt_domain_get_vcpus_flags(self, uuid: str, flags: int) -> int:
         check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG | _VCPU_MAXIMUM, "testDomainGetVcpusFlags")
         with self.node.lock:
-            doc, _ = one_def(self._dom(uuid), flags)
+            doc, _ = one_def(self.node.domain(uuid), flags)
             return int(doc.max_vcpus if flags & _VCPU_MAXIMUM else doc.current_vcpus)
 
     @hookimpl
     def virt_domain_get_vcpus(self, uuid: str) -> list[VcpuInfo]:
         with self.node.lock:
-            dom = self._dom(uuid)
+            dom = self.node.domain(uuid)
             if not dom.active:
                 raise _invalid("cannot list vcpus for an inactive domain")
             doc = dom.live_def
@@ -806,7 +800,7 @@ class DomainOps:
         else:
             raise _bad_arg(f"unknown metadata type '{type}'", conf=True)
         with self.node.lock:
-            dom = self._dom(uuid)
+            dom = self.node.domain(uuid)
             live, persistent = _defs(dom, flags)
             for doc in (live, persistent):
                 if doc is None:
@@ -822,7 +816,7 @@ class DomainOps:
     def virt_domain_get_metadata(self, uuid: str, type: int, uri: str | None, flags: int) -> str:
         check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG, "testDomainGetMetadata")
         with self.node.lock:
-            doc, _ = one_def(self._dom(uuid), flags)
+            doc, _ = one_def(self.node.domain(uuid), flags)
             if type == _META_TITLE:
                 value = doc.title
             elif type == _META_DESCRIPTION:
@@ -843,7 +837,7 @@ class DomainOps:
     def virt_domain_rename(self, uuid: str, new_name: str, flags: int) -> None:
         check_flags(flags, 0, "testDomainRename")
         with self.node.lock:
-            dom = self._dom(uuid)
+            dom = self.node.domain(uuid)
             if dom.active:
                 raise _invalid("cannot rename active domain")
             if not dom.persistent:
@@ -868,42 +862,42 @@ class DomainOps:
     @hookimpl
     def virt_domain_get_scheduler_type(self, uuid: str) -> tuple[str, int]:
         with self.node.lock:
-            self._dom(uuid)
+            self.node.domain(uuid)
         return "fair", 1
 
     @hookimpl
     def virt_domain_get_scheduler_parameters(self, uuid: str, flags: int) -> dict[str, int | float | str | bool]:
         check_flags(flags, 0, "testDomainGetSchedulerParametersFlags")
         with self.node.lock:
-            self._dom(uuid)
+            self.node.domain(uuid)
         return {"weight": 50}
 
     @hookimpl
     def virt_domain_get_memory_parameters(self, uuid: str, flags: int) -> dict[str, int | float | str | bool]:
         check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG | _TYPED_PARAM_STRING_OKAY, "testDomainGetMemoryParameters")
         with self.node.lock:
-            doc, _ = one_def(self._dom(uuid), flags & ~_TYPED_PARAM_STRING_OKAY)
+            doc, _ = one_def(self.node.domain(uuid), flags & ~_TYPED_PARAM_STRING_OKAY)
             return dict(_memtune(doc))
 
     @hookimpl
     def virt_domain_get_blkio_parameters(self, uuid: str, flags: int) -> dict[str, int | float | str | bool]:
         check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG | _TYPED_PARAM_STRING_OKAY, "testDomainGetBlkioParameters")
         with self.node.lock:
-            doc, _ = one_def(self._dom(uuid), flags & ~_TYPED_PARAM_STRING_OKAY)
+            doc, _ = one_def(self.node.domain(uuid), flags & ~_TYPED_PARAM_STRING_OKAY)
             return dict(_blkiotune(doc))
 
     @hookimpl
     def virt_domain_get_numa_parameters(self, uuid: str, flags: int) -> dict[str, int | float | str | bool]:
         check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG | _TYPED_PARAM_STRING_OKAY, "testDomainGetNumaParameters")
         with self.node.lock:
-            doc, _ = one_def(self._dom(uuid), flags & ~_TYPED_PARAM_STRING_OKAY)
+            doc, _ = one_def(self.node.domain(uuid), flags & ~_TYPED_PARAM_STRING_OKAY)
             return dict(_numatune(doc))
 
     @hookimpl
     def virt_domain_memory_stats(self, uuid: str, flags: int) -> dict[str, int]:
         check_flags(flags, 0, "testDomainMemoryStats")
         with self.node.lock:
-            dom = self._dom(uuid)
+            dom = self.node.domain(uuid)
             _check_active(dom)
             doc = dom.live_def
             if not _has_memballoon(doc):
@@ -920,7 +914,7 @@ class DomainOps:
         if not disk:
             raise domain_error(ErrorNumber.OPERATION_UNSUPPORTED, "summary statistics are not supported yet")
         with self.node.lock:
-            dom = self._dom(uuid)
+            dom = self.node.domain(uuid)
             _check_active(dom)
             if _disk_index(dom.live_def, disk) < 0:
                 raise _bad_arg(f"invalid path: {disk}")
@@ -931,7 +925,7 @@ class DomainOps:
     @hookimpl
     def virt_domain_interface_stats(self, uuid: str, device: str) -> InterfaceStats:
         with self.node.lock:
-            dom = self._dom(uuid)
+            dom = self.node.domain(uuid)
             _check_active(dom)
             _find_net(dom.live_def, device)
         base = _now_us()
@@ -943,7 +937,7 @@ class DomainOps:
     def virt_domain_get_block_info(self, uuid: str, disk: str, flags: int) -> BlockInfo:
         check_flags(flags, 0, "testDomainGetBlockInfo")
         with self.node.lock:
-            doc = self._dom(uuid).definition
+            doc = self.node.domain(uuid).definition
             index = _disk_index(doc, disk)
             if index < 0:
                 raise _bad_arg(f"invalid path {disk} not assigned to domain")
@@ -957,7 +951,7 @@ class DomainOps:
         if not 0 <= source < 3:
             raise domain_error(ErrorNumber.ARGUMENT_UNSUPPORTED, f"Unknown IP address data source {source}")
         with self.node.lock:
-            dom = self._dom(uuid)
+            dom = self.node.domain(uuid)
             _check_active(dom)
             result = []
             for i, iface in enumerate(dom.live_def.interfaces()):
@@ -992,7 +986,7 @@ class DomainOps:
     def virt_domain_get_time(self, uuid: str, flags: int) -> tuple[int, int]:
         check_flags(flags, 0, "testDomainGetTime")
         with self.node.lock:
-            dom = self._dom(uuid)
+            dom = self.node.domain(uuid)
             if dom.state != DomainState.RUNNING:
                 raise _invalid("domain is not running")
             return dom.time
@@ -1001,7 +995,7 @@ class DomainOps:
     def virt_domain_get_hostname(self, uuid: str, flags: int) -> str:
         check_flags(flags, 0, "testDomainGetHostname")
         with self.node.lock:
-            dom = self._dom(uuid)
+            dom = self.node.domain(uuid)
             _check_active(dom)
             return f"{dom.name}host"
 

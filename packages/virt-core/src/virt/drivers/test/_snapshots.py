@@ -211,19 +211,13 @@ class SnapshotOps:
 
     node: NodeState
 
-    def _sdom(self, uuid: str) -> DomainObj:
-        dom = self.node.domains.get(uuid)
-        if dom is None:
-            raise D.domain_error(ErrorNumber.NO_DOMAIN, f"no domain with matching uuid '{uuid}'")
-        return dom
-
     @hookimpl
     def virt_snapshot_create_xml(self, uuid: str, xml: str, flags: int) -> str:
         D.check_flags(flags, _CREATE_REDEFINE | _CREATE_CURRENT | _CREATE_HALT | _CREATE_QUIESCE
                       | _CREATE_ATOMIC | _CREATE_LIVE | _CREATE_VALIDATE, "testDomainSnapshotCreateXML")
         redefine = bool(flags & _CREATE_REDEFINE)
         with self.node.lock:
-            dom = self._sdom(uuid)
+            dom = self.node.domain(uuid)
             if not dom.persistent and flags & _CREATE_HALT:
                 raise D.domain_error(ErrorNumber.OPERATION_INVALID, "cannot halt after transient domain snapshot")
             snap, wanted, root = _parse(xml, redefine)
@@ -271,7 +265,7 @@ class SnapshotOps:
     def virt_snapshot_list(self, uuid: str, flags: int) -> list[str]:
         D.check_flags(flags, _LIST_ALL, "testDomainListAllSnapshots")
         with self.node.lock:
-            dom = self._sdom(uuid)
+            dom = self.node.domain(uuid)
             snaps = _topological(dom) if flags & _LIST_TOPOLOGICAL else list(dom.snapshots.values())
             if flags & _LIST_ROOTS:
                 snaps = [s for s in snaps if s.parent is None]
@@ -281,14 +275,14 @@ class SnapshotOps:
     def virt_snapshot_get_xml(self, uuid: str, name: str, flags: int) -> str:
         D.check_flags(flags, 1, "testDomainSnapshotGetXMLDesc")
         with self.node.lock:
-            dom = self._sdom(uuid)
+            dom = self.node.domain(uuid)
             return format_snapshot(dom.uuid, _snap(dom, name), secure=bool(flags & 1))
 
     @hookimpl
     def virt_snapshot_current(self, uuid: str, flags: int) -> str:
         D.check_flags(flags, 0, "testDomainSnapshotCurrent")
         with self.node.lock:
-            dom = self._sdom(uuid)
+            dom = self.node.domain(uuid)
             if dom.current_snapshot is None:
                 raise D.domain_error(ErrorNumber.NO_DOMAIN_SNAPSHOT, "the domain does not have a current snapshot")
             return dom.current_snapshot
@@ -297,14 +291,14 @@ class SnapshotOps:
     def virt_snapshot_get_parent(self, uuid: str, name: str, flags: int) -> str | None:
         D.check_flags(flags, 0, "testDomainSnapshotGetParent")
         with self.node.lock:
-            return _snap(self._sdom(uuid), name).parent
+            return _snap(self.node.domain(uuid), name).parent
 
     @hookimpl
     def virt_snapshot_delete(self, uuid: str, name: str, flags: int) -> None:
         D.check_flags(flags, _DELETE_CHILDREN | _DELETE_METADATA_ONLY | _DELETE_CHILDREN_ONLY,
                       "testDomainSnapshotDelete")
         with self.node.lock:
-            dom = self._sdom(uuid)
+            dom = self.node.domain(uuid)
             snap = _snap(dom, name)
             if flags & (_DELETE_CHILDREN | _DELETE_CHILDREN_ONLY):
                 for child in _descendants(dom, snap):
@@ -332,7 +326,7 @@ class SnapshotOps:
         D.check_flags(flags, _REVERT_RUNNING | _REVERT_PAUSED | _REVERT_FORCE, "testDomainRevertToSnapshot")
         node = self.node
         with node.lock:
-            dom = self._sdom(uuid)
+            dom = self.node.domain(uuid)
             snap = _snap(dom, name)
             run_state = snap.state in ("running", "paused")
             if not dom.persistent and not run_state and not flags & (_REVERT_RUNNING | _REVERT_PAUSED):

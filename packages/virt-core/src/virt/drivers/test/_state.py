@@ -71,10 +71,11 @@ class NodeState:
     # -- domains --------------------------------------------------------------------------
 
     def domain(self, uuid: str) -> DomainObj:
+        """The domain of ``uuid``, or NO_DOMAIN as libvirt's test driver reports it."""
         dom = self.domains.get(uuid)
         if dom is None:
             raise VirtError(ErrorNumber.NO_DOMAIN, f"no domain with matching uuid '{uuid}'",
-                            domain=ErrorDomain.DOM)
+                            domain=ErrorDomain.TEST)
         return dom
 
     def add_domain(self, dom: DomainObj) -> None:
