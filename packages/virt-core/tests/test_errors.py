@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 
+import pytest
 from virt import ErrorDomain, ErrorNumber, VirtError
 
 
@@ -27,3 +28,19 @@ def test_codes_by_name_or_number_and_pickle() -> None:
     assert err.code is ErrorNumber.OPERATION_INVALID
     again = pickle.loads(pickle.dumps(err))
     assert (again.code, again.message) == (err.code, err.message)
+
+
+def test_api_arguments_of_the_wrong_type_are_invalid_arg() -> None:
+    import virt
+
+    with pytest.raises(VirtError) as info:
+        virt.open(42)  # type: ignore[arg-type]
+    assert info.value.code == ErrorNumber.INVALID_ARG
+    with virt.open("test:///default") as conn:
+        dom = conn.lookup_domain("test")
+        for call in (lambda: conn.lookup_domain_by_id("x"), lambda: conn.lookup_domain_by_uuid(5),
+                     lambda: dom.set_memory(1.5), lambda: dom.set_vcpus("2")):
+            with pytest.raises(VirtError) as info:
+                call()
+            assert info.value.code == ErrorNumber.INVALID_ARG
+        assert dom.info().memory == 2097152, "nothing changed"

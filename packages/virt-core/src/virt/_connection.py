@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import itertools
+import operator
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -327,7 +328,7 @@ class Connection:
         return self._domain(self._call("virt_domain_lookup_by_uuid", uuid=_norm_uuid(uuid)))
 
     def lookup_domain_by_id(self, id: int) -> Domain:
-        return self._domain(self._call("virt_domain_lookup_by_id", id=int(id)))
+        return self._domain(self._call("virt_domain_lookup_by_id", id=_integer(id, "id")))
 
     def list_domains(self, active: bool | None = None, flags: int = 0) -> list[Domain]:
         """All domains, or only running (``active=True``) or inactive (``False``) ones."""
@@ -402,8 +403,17 @@ class Connection:
         return list(self._call("virt_secret_list", flags=flags))
 
 
+def _integer(value: Any, what: str) -> int:
+    """``value`` as an int; anything else (a float, a numeric string) is refused, not
+    silently truncated or parsed."""
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise VirtError(ErrorNumber.INVALID_ARG, f"{what} must be an integer, not {value!r}") from None
+
+
 def _norm_uuid(text: str) -> str:
-    raw = text.replace("-", "").strip().lower()
+    raw = text.replace("-", "").strip().lower() if isinstance(text, str) else ""
     if len(raw) != 32 or any(c not in "0123456789abcdef" for c in raw):
         raise VirtError(ErrorNumber.INVALID_ARG, f"invalid UUID '{text}'")
     return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
@@ -513,13 +523,13 @@ class Domain:
         self._do("virt_domain_set_autostart", autostart=bool(autostart))
 
     def set_memory(self, memory: int, flags: int = 0) -> None:
-        self._do("virt_domain_set_memory", memory=int(memory), flags=flags)
+        self._do("virt_domain_set_memory", memory=_integer(memory, "memory"), flags=flags)
 
     def set_max_memory(self, memory: int, flags: int = 0) -> None:
-        self._do("virt_domain_set_memory", memory=int(memory), flags=flags | 4)
+        self._do("virt_domain_set_memory", memory=_integer(memory, "memory"), flags=flags | 4)
 
     def set_vcpus(self, nvcpus: int, flags: int = 0) -> None:
-        self._do("virt_domain_set_vcpus", nvcpus=int(nvcpus), flags=flags)
+        self._do("virt_domain_set_vcpus", nvcpus=_integer(nvcpus, "nvcpus"), flags=flags)
 
     def vcpus_count(self, flags: int = 0) -> int:
         return int(self._do("virt_domain_get_vcpus_flags", flags=flags))
@@ -811,7 +821,7 @@ class StorageVolume:
         self._do("virt_vol_wipe", algorithm=algorithm, flags=flags)
 
     def resize(self, capacity: int, flags: int = 0) -> None:
-        self._do("virt_vol_resize", capacity=int(capacity), flags=flags)
+        self._do("virt_vol_resize", capacity=_integer(capacity, "capacity"), flags=flags)
 
 
 class NodeDevice:

@@ -193,6 +193,9 @@ def default_uri() -> str | None:
 
 def resolve_uri(name: str | None) -> URI:
     """Turn what a user typed (a URI, an alias, or nothing) into a :class:`URI`."""
+    if name is not None and not isinstance(name, str):
+        raise VirtError(ErrorNumber.INVALID_ARG, f"a URI must be a string, not {type(name).__name__}",
+                        domain=ErrorDomain.URI)
     if not name:
         name = default_uri() or "test:///default"
     if "://" not in name and _ALIAS_RE.match(name):
