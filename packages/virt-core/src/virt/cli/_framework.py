@@ -166,7 +166,7 @@ class Context:
             self.emit_json(record if record is not None else {k: v for k, v in pairs})
             return
         for label, value in pairs:
-            self.out.write(f"{label + ':':<{width}} {value}\n".replace(" \n", " \n"))
+            self.out.write(f"{label + ':':<{width}} {value}\n")
 
 
 def _json_default(obj: Any) -> Any:
