@@ -44,3 +44,11 @@ def test_api_arguments_of_the_wrong_type_are_invalid_arg() -> None:
                 call()
             assert info.value.code == ErrorNumber.INVALID_ARG
         assert dom.info().memory == 2097152, "nothing changed"
+
+
+def test_network_info_is_a_typed_record() -> None:
+    import virt
+
+    with virt.open("test:///default") as conn:
+        info = conn.lookup_network("default").info()
+    assert info == virt.NetworkInfo(active=True, persistent=True, autostart=False, bridge="virbr0")

@@ -32,6 +32,7 @@ from virt._records import (
     InterfaceStats,
     NetworkDHCPLease,
     NetworkEvent,
+    NetworkInfo,
     NetworkRef,
     NodeDeviceRef,
     NodeInfo,
@@ -688,13 +689,12 @@ class Network:
     def bridge_name(self) -> str:
         return str(self._do("virt_network_get_bridge_name"))
 
-    def info(self) -> dict[str, Any]:
-        """name, uuid, active, persistent, autostart, bridge: what ``net-info`` shows."""
-        return {
-            "name": self.name, "uuid": self.uuid, "active": self.is_active(),
-            "persistent": self.is_persistent(), "autostart": self.autostart,
-            "bridge": self.bridge_name() if self._conn.supports("virt_network_get_bridge_name") else None,
-        }
+    def info(self) -> NetworkInfo:
+        """What ``net-info`` shows besides name and UUID; ``bridge`` is None for drivers
+        whose networks have none."""
+        bridge = self.bridge_name() if self._conn.supports("virt_network_get_bridge_name") else None
+        return NetworkInfo(active=self.is_active(), persistent=self.is_persistent(),
+                           autostart=self.autostart, bridge=bridge)
 
     def xml(self, inactive: bool = False, flags: int = 0) -> str:
         return str(self._do("virt_network_get_xml", flags=flags | (1 if inactive else 0)))

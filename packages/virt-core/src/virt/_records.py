@@ -38,7 +38,6 @@ __all__ = [
     "PoolRef",
     "PoolState",
     "SecretRef",
-    "SnapshotRef",
     "VcpuInfo",
     "VolumeInfo",
     "VolumeRef",
@@ -196,7 +195,7 @@ class NetworkInfo:
     active: bool
     persistent: bool
     autostart: bool
-    bridge: str
+    bridge: str | None
 
 
 class NetworkEventType(enum.IntEnum):
@@ -306,12 +305,6 @@ class InterfaceRef:
     name: str
     mac: str
     active: bool = True
-
-
-@attrs.frozen
-class SnapshotRef:
-    domain: str
-    name: str
 
 
 @attrs.frozen
