@@ -28,11 +28,11 @@ from virt._records import (
     IPAddress,
     VcpuInfo,
 )
-from virt.drivers.test._state import DomainObj, NodeState
+from virt.drivers.test._state import DomainObj, NodeState, check_flags
 from virt.xml._base import Element
 from virt.xml.domain import DomainDocument
 
-__all__ = ["DomainOps", "check_flags", "domain_error", "load_from_node"]
+__all__ = ["DomainOps", "domain_error", "load_from_node"]
 
 # virConnectListAllDomainsFlags
 _LIST_ACTIVE, _LIST_INACTIVE, _LIST_PERSISTENT, _LIST_TRANSIENT = 1, 2, 4, 8
@@ -119,14 +119,6 @@ def _internal(detail: str) -> VirtError:
 
 def _bad_arg(detail: str, conf: bool = False) -> VirtError:
     return domain_error(ErrorNumber.INVALID_ARG, detail, conf=conf)
-
-
-def check_flags(flags: int, allowed: int, function: str) -> None:
-    """libvirt's ``virCheckFlags``: refuse any bit the function does not know."""
-    extra = flags & ~allowed
-    if extra:
-        raise domain_error(ErrorNumber.INVALID_ARG, None,
-                           message=f"unsupported flags (0x{extra:x}) in function {function}")
 
 
 def _not_running() -> VirtError:

@@ -15,8 +15,7 @@ import attrs
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
 from virt._records import InterfaceRef, NodeDeviceRef, NodeInfo
-from virt.drivers.test._networks import check_flags
-from virt.drivers.test._state import NodeState
+from virt.drivers.test._state import NodeState, check_flags
 from virt.xml._base import Element, escape, format_element
 from virt.xml.interface import InterfaceDocument
 from virt.xml.nodedev import NodeDeviceDocument

@@ -15,11 +15,11 @@ from lxml import etree
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
 from virt._records import NetworkEvent, NetworkEventType, NetworkRef
-from virt.drivers.test._state import NodeState
+from virt.drivers.test._state import NodeState, check_flags
 from virt.xml._base import Element, parse_xml
 from virt.xml.network import NetworkDocument, format_ip, parse_ip, parse_mac
 
-__all__ = ["NetworkObj", "NetworkOps", "apply_update", "check_flags", "load_from_node", "unsupported_flags"]
+__all__ = ["NetworkObj", "NetworkOps", "apply_update", "load_from_node"]
 
 # Errors the driver itself raises come from libvirt's test driver (VIR_FROM_TEST); the
 # document parsers report their own domains.
@@ -45,17 +45,6 @@ class NetworkObj:
     active: bool = False
     persistent: bool = True
     autostart: bool = False
-
-
-def unsupported_flags(flags: int, function: str, domain: ErrorDomain = ErrorDomain.TEST) -> VirtError:
-    """libvirt's ``virCheckFlags`` failure: INVALID_ARG with no code prefix in the message."""
-    message = f"unsupported flags (0x{flags:x}) in function {function}"
-    return VirtError(ErrorNumber.INVALID_ARG, message, domain=domain, message=message)
-
-
-def check_flags(flags: int, allowed: int, function: str, domain: ErrorDomain = ErrorDomain.TEST) -> None:
-    if flags & ~allowed:
-        raise unsupported_flags(flags & ~allowed, function, domain)
 
 
 def _ref(net: NetworkObj) -> NetworkRef:

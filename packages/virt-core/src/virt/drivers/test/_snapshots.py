@@ -14,7 +14,7 @@ from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
 from virt._records import DomainEventType, DomainState
 from virt.drivers.test import _domains as D
-from virt.drivers.test._state import DomainObj, NodeState
+from virt.drivers.test._state import DomainObj, NodeState, check_flags
 from virt.xml._base import Element, escape, parse_xml
 from virt.xml.domain import DomainDocument
 
@@ -213,7 +213,7 @@ class SnapshotOps:
 
     @hookimpl
     def virt_snapshot_create_xml(self, uuid: str, xml: str, flags: int) -> str:
-        D.check_flags(flags, _CREATE_REDEFINE | _CREATE_CURRENT | _CREATE_HALT | _CREATE_QUIESCE
+        check_flags(flags, _CREATE_REDEFINE | _CREATE_CURRENT | _CREATE_HALT | _CREATE_QUIESCE
                       | _CREATE_ATOMIC | _CREATE_LIVE | _CREATE_VALIDATE, "testDomainSnapshotCreateXML")
         redefine = bool(flags & _CREATE_REDEFINE)
         with self.node.lock:
@@ -263,7 +263,7 @@ class SnapshotOps:
 
     @hookimpl
     def virt_snapshot_list(self, uuid: str, flags: int) -> list[str]:
-        D.check_flags(flags, _LIST_ALL, "testDomainListAllSnapshots")
+        check_flags(flags, _LIST_ALL, "testDomainListAllSnapshots")
         with self.node.lock:
             dom = self.node.domain(uuid)
             snaps = _topological(dom) if flags & _LIST_TOPOLOGICAL else list(dom.snapshots.values())
@@ -273,14 +273,14 @@ class SnapshotOps:
 
     @hookimpl
     def virt_snapshot_get_xml(self, uuid: str, name: str, flags: int) -> str:
-        D.check_flags(flags, 1, "testDomainSnapshotGetXMLDesc")
+        check_flags(flags, 1, "testDomainSnapshotGetXMLDesc")
         with self.node.lock:
             dom = self.node.domain(uuid)
             return format_snapshot(dom.uuid, _snap(dom, name), secure=bool(flags & 1))
 
     @hookimpl
     def virt_snapshot_current(self, uuid: str, flags: int) -> str:
-        D.check_flags(flags, 0, "testDomainSnapshotCurrent")
+        check_flags(flags, 0, "testDomainSnapshotCurrent")
         with self.node.lock:
             dom = self.node.domain(uuid)
             if dom.current_snapshot is None:
@@ -289,13 +289,13 @@ class SnapshotOps:
 
     @hookimpl
     def virt_snapshot_get_parent(self, uuid: str, name: str, flags: int) -> str | None:
-        D.check_flags(flags, 0, "testDomainSnapshotGetParent")
+        check_flags(flags, 0, "testDomainSnapshotGetParent")
         with self.node.lock:
             return _snap(self.node.domain(uuid), name).parent
 
     @hookimpl
     def virt_snapshot_delete(self, uuid: str, name: str, flags: int) -> None:
-        D.check_flags(flags, _DELETE_CHILDREN | _DELETE_METADATA_ONLY | _DELETE_CHILDREN_ONLY,
+        check_flags(flags, _DELETE_CHILDREN | _DELETE_METADATA_ONLY | _DELETE_CHILDREN_ONLY,
                       "testDomainSnapshotDelete")
         with self.node.lock:
             dom = self.node.domain(uuid)
@@ -323,7 +323,7 @@ class SnapshotOps:
 
     @hookimpl
     def virt_snapshot_revert(self, uuid: str, name: str, flags: int) -> None:
-        D.check_flags(flags, _REVERT_RUNNING | _REVERT_PAUSED | _REVERT_FORCE, "testDomainRevertToSnapshot")
+        check_flags(flags, _REVERT_RUNNING | _REVERT_PAUSED | _REVERT_FORCE, "testDomainRevertToSnapshot")
         node = self.node
         with node.lock:
             dom = self.node.domain(uuid)

@@ -10,7 +10,19 @@ import attrs
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._records import DomainEvent, DomainState, NetworkEvent, NodeInfo, PoolEvent
 
-__all__ = ["DomainObj", "NodeState", "acquire", "release"]
+__all__ = ["DomainObj", "NodeState", "acquire", "check_flags", "release", "unsupported_flags"]
+
+
+def unsupported_flags(flags: int, function: str, domain: ErrorDomain = ErrorDomain.TEST) -> VirtError:
+    """libvirt's ``virCheckFlags`` failure: INVALID_ARG with no code prefix in the message."""
+    message = f"unsupported flags (0x{flags:x}) in function {function}"
+    return VirtError(ErrorNumber.INVALID_ARG, message, domain=domain, message=message)
+
+
+def check_flags(flags: int, allowed: int, function: str, domain: ErrorDomain = ErrorDomain.TEST) -> None:
+    """libvirt's ``virCheckFlags``: refuse any bit ``function`` does not know."""
+    if flags & ~allowed:
+        raise unsupported_flags(flags & ~allowed, function, domain)
 
 
 @attrs.define(eq=False)

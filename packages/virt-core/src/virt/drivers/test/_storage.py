@@ -15,8 +15,7 @@ from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
 from virt._records import PoolEvent, PoolEventType, PoolInfo, PoolRef, PoolState, VolumeInfo, VolumeRef, VolumeType
 from virt.drivers.test._host import create_vport, destroy_vport
-from virt.drivers.test._networks import check_flags, unsupported_flags
-from virt.drivers.test._state import NodeState
+from virt.drivers.test._state import NodeState, check_flags, unsupported_flags
 from virt.xml._base import Element
 from virt.xml.storage import PoolDocument, VolumeDocument
 
