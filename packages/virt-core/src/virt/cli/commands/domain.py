@@ -13,6 +13,7 @@ from lxml import etree
 from virt._errors import ErrorNumber, VirtError
 from virt._records import STATE_NAMES, DomainEvent, DomainState, state_reason_name
 from virt.cli._framework import CommandError, Context, Opt, command
+from virt.cli.commands.node import XPATH_OPTS, exclusive, format_capacity
 
 __all__ = ["DOMAIN_OPT", "event_text", "lookup_domain"]
 
@@ -90,15 +91,10 @@ def _dom(ctx: Context, opts: dict[str, Any], by: int = _BY_ID | _BY_UUID | _BY_N
     return lookup_domain(ctx, opts["domain"], by)
 
 
-def _exclusive(opts: dict[str, Any], a: str, b: str) -> None:
-    if opts.get(a) and opts.get(b):
-        raise CommandError(f"Options --{a} and --{b} are mutually exclusive")
-
-
 def _affect_flags(opts: dict[str, Any]) -> int:
     """--current / --live / --config as virsh turns them into VIR_DOMAIN_AFFECT_* bits."""
-    _exclusive(opts, "current", "live")
-    _exclusive(opts, "current", "config")
+    exclusive(opts, "current", "live")
+    exclusive(opts, "current", "config")
     flags = 0
     if opts.get("live"):
         flags |= _AFFECT_LIVE
@@ -165,16 +161,6 @@ def _title(dom: Any) -> str:
         raise
 
 
-def _pretty_capacity(value: int) -> str:
-    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
-    amount = float(value)
-    unit = 0
-    while amount >= 1024 and unit < len(units) - 1 and value >= 1024 ** (unit + 1):
-        unit += 1
-        amount = value / 1024 ** unit
-    return f"{amount:.3f} {units[unit]}"
-
-
 # -- listing ----------------------------------------------------------------------------------
 
 
@@ -206,8 +192,8 @@ def cmd_list(ctx: Context, opts: dict[str, Any]) -> None:
     for name, bit in _LIST_FLAGS.items():
         if opts[name]:
             flags |= bit
-    _exclusive(opts, "table", "name")
-    _exclusive(opts, "table", "id")
+    exclusive(opts, "table", "name")
+    exclusive(opts, "table", "id")
     want_uuid, want_name, want_id = opts["uuid"], opts["name"], opts["id"]
     table = opts["table"] or not (want_uuid or want_name or want_id)
     conn = ctx.conn
@@ -349,9 +335,7 @@ def cmd_domname(ctx: Context, opts: dict[str, Any]) -> None:
          Opt("security-info", "bool", "include security sensitive information in XML dump"),
          Opt("update-cpu", "bool", "update guest CPU according to host CPU"),
          Opt("migratable", "bool", "provide XML suitable for migrations"),
-         Opt("xpath", help="xpath expression to filter the XML document"),
-         Opt("wrap", "bool", "wrap xpath results in an common root element"),
-         help="domain information in XML", group=GROUP)
+         *XPATH_OPTS, help="domain information in XML", group=GROUP)
 def cmd_dumpxml(ctx: Context, opts: dict[str, Any]) -> None:
     flags = ((1 if opts["security-info"] else 0) | (2 if opts["inactive"] else 0)
              | (4 if opts["update-cpu"] else 0) | (8 if opts["migratable"] else 0))
@@ -530,8 +514,8 @@ def _cpulist(bits: Sequence[bool]) -> str:
          Opt("guest", "bool", "retrieve vcpu count from the guest instead of the hypervisor"),
          help="domain vcpu counts", group=GROUP, json=True)
 def cmd_vcpucount(ctx: Context, opts: dict[str, Any]) -> None:
-    _exclusive(opts, "active", "maximum")
-    _exclusive(opts, "guest", "config")
+    exclusive(opts, "active", "maximum")
+    exclusive(opts, "guest", "config")
     flags = _affect_flags(opts)
     if opts["maximum"]:
         flags |= _VCPU_MAXIMUM
@@ -673,7 +657,7 @@ def cmd_domifstat(ctx: Context, opts: dict[str, Any]) -> None:
          Opt("human", "bool", "Human readable output"), Opt("all", "bool", "display all block devices info"),
          help="domain block device size information", group=MONITOR, json=True)
 def cmd_domblkinfo(ctx: Context, opts: dict[str, Any]) -> None:
-    _exclusive(opts, "all", "device")
+    exclusive(opts, "all", "device")
     dom = _dom(ctx, opts)
     if not opts["all"] and not opts["device"]:
         raise CommandError("command 'domblkinfo' requires <device> option")
@@ -682,7 +666,7 @@ def cmd_domblkinfo(ctx: Context, opts: dict[str, Any]) -> None:
         if info is None or (info.capacity == 0 and info.allocation == 0 and info.physical == 0):
             return ["-", "-", "-"]
         values = (info.capacity, info.allocation, info.physical)
-        return [_pretty_capacity(v) if opts["human"] else str(v) for v in values]
+        return [format_capacity(v, 3) if opts["human"] else str(v) for v in values]
 
     if opts["all"]:
         rows, records = [], []
@@ -786,9 +770,9 @@ def cmd_domjobinfo(ctx: Context, opts: dict[str, Any]) -> None:
          Opt("sync", "bool", "instead of setting given time, synchronize from domain's RTC"),
          Opt("time", "int", "time to set"), help="domain time", group=GROUP, json=True)
 def cmd_domtime(ctx: Context, opts: dict[str, Any]) -> None:
-    _exclusive(opts, "time", "now")
-    _exclusive(opts, "time", "sync")
-    _exclusive(opts, "now", "sync")
+    exclusive(opts, "time", "now")
+    exclusive(opts, "time", "sync")
+    exclusive(opts, "now", "sync")
     dom = _dom(ctx, opts)
     if opts["now"] or opts["sync"] or opts["time"] is not None:
         raise VirtError(ErrorNumber.NO_SUPPORT, "virDomainSetTime")
@@ -930,8 +914,8 @@ def cmd_start(ctx: Context, opts: dict[str, Any]) -> None:
          Opt("tpm", "bool", "remove TPM state"), Opt("keep-tpm", "bool", "keep TPM state"),
          help="undefine a domain", group=GROUP)
 def cmd_undefine(ctx: Context, opts: dict[str, Any]) -> None:
-    _exclusive(opts, "nvram", "keep-nvram")
-    _exclusive(opts, "tpm", "keep-tpm")
+    exclusive(opts, "nvram", "keep-nvram")
+    exclusive(opts, "tpm", "keep-tpm")
     dom = _dom(ctx, opts)
     flags = 0
     if opts["managed-save"]:
@@ -966,7 +950,7 @@ _SAVE_OPTS = (
 
 
 def _save_flags(opts: dict[str, Any]) -> int:
-    _exclusive(opts, "running", "paused")
+    exclusive(opts, "running", "paused")
     return (1 if opts["bypass-cache"] else 0) | (2 if opts["running"] else 0) | (4 if opts["paused"] else 0)
 
 
@@ -1091,7 +1075,7 @@ def cmd_setmaxmem(ctx: Context, opts: dict[str, Any]) -> None:
          Opt("hotpluggable", "bool", "make added vcpus hot(un)pluggable"),
          help="change number of virtual CPUs", group=GROUP)
 def cmd_setvcpus(ctx: Context, opts: dict[str, Any]) -> None:
-    _exclusive(opts, "guest", "config")
+    exclusive(opts, "guest", "config")
     flags = _affect_flags(opts)
     if opts["maximum"]:
         flags |= _VCPU_MAXIMUM

@@ -57,10 +57,10 @@ def pretty_capacity(value: int) -> tuple[float, str]:
     return value / (limit // 1024), _UNITS[-1]
 
 
-def format_capacity(value: int) -> str:
-    """``"%.2lf %s"`` of :func:`pretty_capacity` (``1.00 GiB``)."""
+def format_capacity(value: int, precision: int = 2) -> str:
+    """``"%.2lf %s"`` of :func:`pretty_capacity` (``1.00 GiB``); ``domblkinfo --human`` uses 3."""
     number, unit = pretty_capacity(value)
-    return f"{number:.2f} {unit}"
+    return f"{number:.{precision}f} {unit}"
 
 
 _SIZE = re.compile(r"[ \t\n\v\f\r]*\+?([0-9]+)(.*)", re.DOTALL)
