@@ -19,8 +19,8 @@ import copy
 import re
 import secrets
 import uuid as _uuid
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar, Final
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Final, TypeVar, cast
 
 import attrs
 from lxml import etree
@@ -2636,6 +2636,24 @@ def _format_domain(root: Element) -> str:
 # the document
 # ---------------------------------------------------------------------------------------------
 
+_T = TypeVar("_T")
+
+
+def _memo(compute: Callable[[DomainDocument], _T]) -> Callable[[DomainDocument], _T]:
+    """An accessor computed from the tree once, then kept in ``_facts`` until an edit."""
+    key = compute.__name__
+
+    def get(doc: DomainDocument) -> _T:
+        facts = doc._facts
+        if key in facts:
+            return cast("_T", facts[key])
+        value = facts[key] = compute(doc)
+        return value
+
+    get.__name__ = key
+    get.__doc__ = compute.__doc__
+    return get
+
 
 class DomainDocument(XMLDocument):
     """A domain definition.
@@ -2644,15 +2662,24 @@ class DomainDocument(XMLDocument):
     video_type='cirrus', mac_prefix='52:54:00')`` parses and normalises like libvirt's generic
     code; ``inactive=True`` is ``VIR_DOMAIN_DEF_PARSE_INACTIVE`` (live-only data dropped),
     ``validate=True`` checks the input against ``domain.rng`` first.
+
+    ``name``, ``uuid``, the memory sizes, the vCPU counts and ``os_type`` are read from the
+    tree once and kept (``info()`` reads them on every call); every method here that edits the
+    tree forgets them.  Code that edits ``root`` directly must leave those elements alone.
     """
 
     ROOT: ClassVar[str] = "domain"
     ERROR_DOMAIN: ClassVar[ErrorDomain] = ErrorDomain.DOMAIN
     SCHEMA: ClassVar[str] = "domain"
 
-    __slots__ = ()
+    __slots__ = ("_facts",)
+
+    def __init__(self, root: Element) -> None:
+        super().__init__(root)
+        self._facts: dict[str, object] = {}
 
     def post_parse(self, **options: Any) -> None:
+        self._facts.clear()
         try:
             _Normalizer(
                 self.root,
@@ -2691,6 +2718,7 @@ class DomainDocument(XMLDocument):
         return self.root.get("type", "")
 
     @property
+    @_memo
     def name(self) -> str:
         return _text(self.root.find("name")) or ""
 
@@ -2702,8 +2730,10 @@ class DomainDocument(XMLDocument):
             raise _fail(f"name {value} cannot contain '/'")
         _set_text_child(self.root, "name", value)
         _sort_children(self.root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
+        self._facts.clear()
 
     @property
+    @_memo
     def uuid(self) -> str:
         raw = _text(self.root.find("uuid"))
         parsed = _parse_uuid(raw) if raw is not None else None
@@ -2713,6 +2743,7 @@ class DomainDocument(XMLDocument):
         return _text(self.root.find(tag))
 
     def _set_optional_text(self, tag: str, value: str | None) -> None:
+        self._facts.clear()
         el = self.root.find(tag)
         if value is None or value == "":
             if el is not None:
@@ -2760,8 +2791,10 @@ class DomainDocument(XMLDocument):
         extra = [("dumpCore", el.get("dumpCore"))] if tag == "memory" else []
         _set_attrs(el, [*extra, ("unit", "KiB")], keep_unknown=False)
         _sort_children(self.root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
+        self._facts.clear()
 
     @property
+    @_memo
     def memory_kib(self) -> int:
         return self._int_child("memory")
 
@@ -2772,6 +2805,7 @@ class DomainDocument(XMLDocument):
             self._set_mem("currentMemory", kib)
 
     @property
+    @_memo
     def current_memory_kib(self) -> int:
         return self._int_child("currentMemory", self.memory_kib)
 
@@ -2780,6 +2814,7 @@ class DomainDocument(XMLDocument):
         self._set_mem("currentMemory", kib)
 
     @property
+    @_memo
     def max_vcpus(self) -> int:
         return self._int_child("vcpu", 1)
 
@@ -2794,8 +2829,10 @@ class DomainDocument(XMLDocument):
         _set_text_child(self.root, "vcpu", str(count))
         self._set_current_attr(vcpu, min(current, count), count)
         _sort_children(self.root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
+        self._facts.clear()
 
     @property
+    @_memo
     def current_vcpus(self) -> int:
         vcpu = self.root.find("vcpu")
         raw = vcpu.get("current") if vcpu is not None else None
@@ -2812,6 +2849,7 @@ class DomainDocument(XMLDocument):
             vcpu = sub(self.root, "vcpu", {"placement": "static"}, text=str(self.max_vcpus))
             _sort_children(self.root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
         self._set_current_attr(vcpu, count, self.max_vcpus)
+        self._facts.clear()
 
     @staticmethod
     def _set_current_attr(vcpu: Element, current: int, maximum: int) -> None:
@@ -2822,6 +2860,7 @@ class DomainDocument(XMLDocument):
         return self.root.find("os/type")
 
     @property
+    @_memo
     def os_type(self) -> str:
         return _text(self._os_type_el()) or ""
 
@@ -2845,9 +2884,10 @@ class DomainDocument(XMLDocument):
         """Set the live ``id`` attribute (``-1`` removes it)."""
         if dom_id < 0:
             self.root.attrib.pop("id", "")
-            return
-        self.root.set("id", str(dom_id))
-        _reorder_attrs(self.root, ("type", "id"))
+        else:
+            self.root.set("id", str(dom_id))
+            _reorder_attrs(self.root, ("type", "id"))
+        self._facts.clear()
 
     def disks(self) -> tuple[DiskInfo, ...]:
         out: list[DiskInfo] = []
@@ -2892,6 +2932,7 @@ class DomainDocument(XMLDocument):
         nets = self.root.findall("devices/interface")
         if not 0 <= index < len(nets):
             raise VirtError(_E.INVALID_ARG, f"no interface at index {index}", domain=_D)
+        self._facts.clear()
         net = nets[index]
         target = net.find("target")
         if dev is None:
