@@ -13,7 +13,7 @@ from lxml import etree
 from virt._errors import ErrorNumber, VirtError
 from virt._records import STATE_NAMES, DomainEvent, DomainState, state_reason_name
 from virt.cli._framework import CommandError, Context, Opt, command
-from virt.cli.commands.node import XPATH_OPTS, exclusive, format_capacity
+from virt.cli.commands.node import XPATH_OPTS, exclusive, format_capacity, read_xml_file
 
 __all__ = ["DOMAIN_OPT", "event_text", "lookup_domain"]
 
@@ -130,14 +130,6 @@ def _state_name(state: int) -> str:
 
 def _xml_tree(dom: Any, flags: int = 0) -> Any:
     return etree.fromstring(dom.xml(flags=flags).encode("utf-8"))
-
-
-def _read_file(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise CommandError(f"Failed to open file '{path}': {exc.strerror}") from None
 
 
 def _security(ctx: Context) -> tuple[str, str] | None:
@@ -987,7 +979,7 @@ def cmd_managedsave_remove(ctx: Context, opts: dict[str, Any]) -> None:
          help="save a domain state to a file", group=GROUP)
 def cmd_save(ctx: Context, opts: dict[str, Any]) -> None:
     flags = _save_flags(opts)
-    xml = _read_file(opts["xml"]) if opts["xml"] else None
+    xml = read_xml_file(opts["xml"]) if opts["xml"] else None
     dom = _dom(ctx, opts)
     try:
         dom.save(opts["file"], xml, flags)
@@ -1005,7 +997,7 @@ def cmd_save(ctx: Context, opts: dict[str, Any]) -> None:
          help="restore a domain from a saved state in a file", group=GROUP)
 def cmd_restore(ctx: Context, opts: dict[str, Any]) -> None:
     flags = _save_flags({**opts, "verbose": False})
-    xml = _read_file(opts["xml"]) if opts["xml"] else None
+    xml = read_xml_file(opts["xml"]) if opts["xml"] else None
     try:
         ctx.conn.restore_domain(opts["file"], xml, flags)
     except VirtError as exc:
@@ -1017,7 +1009,7 @@ def cmd_restore(ctx: Context, opts: dict[str, Any]) -> None:
          Opt("validate", "bool", "validate the XML against the schema"),
          help="define (but don't start) a domain from an XML file", group=GROUP)
 def cmd_define(ctx: Context, opts: dict[str, Any]) -> None:
-    xml = _read_file(opts["file"])
+    xml = read_xml_file(opts["file"])
     try:
         dom = ctx.conn.define_domain(xml, 1 if opts["validate"] else 0)
     except VirtError as exc:
@@ -1033,7 +1025,7 @@ def cmd_define(ctx: Context, opts: dict[str, Any]) -> None:
          Opt("validate", "bool", "validate the XML against the schema"),
          help="create a domain from an XML file", group=GROUP)
 def cmd_create(ctx: Context, opts: dict[str, Any]) -> None:
-    xml = _read_file(opts["file"])
+    xml = read_xml_file(opts["file"])
     flags = (1 if opts["paused"] else 0) | (2 if opts["autodestroy"] else 0) | (16 if opts["validate"] else 0)
     try:
         dom = ctx.conn.create_domain(xml, flags)

@@ -10,6 +10,7 @@ from lxml import etree
 from virt._errors import ErrorNumber, VirtError
 from virt.cli._framework import CommandError, Context, Opt, command
 from virt.cli.commands.domain import DOMAIN_OPT, lookup_domain
+from virt.cli.commands.node import read_xml_file
 from virt.xml._base import escape
 
 GROUP = "Snapshot"
@@ -136,14 +137,7 @@ def _diskspec(spec: str) -> str:
 def cmd_snapshot_create(ctx: Context, opts: dict[str, Any]) -> None:
     dom = lookup_domain(ctx, opts["domain"])
     source = opts["xmlfile"]
-    if source:
-        try:
-            with open(source, encoding="utf-8") as handle:
-                xml = handle.read()
-        except OSError as exc:
-            raise CommandError(f"Failed to open file '{source}': {exc.strerror}") from None
-    else:
-        xml = "<domainsnapshot/>"
+    xml = read_xml_file(source) if source else "<domainsnapshot/>"
     _create(ctx, dom, xml, _create_flags(opts, "redefine", "current", "no-metadata"), source)
 
 
