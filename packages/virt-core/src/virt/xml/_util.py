@@ -6,7 +6,7 @@ tree shaping (element order, attribute order, singletons) each ``post_parse`` ne
 from __future__ import annotations
 
 import uuid as _uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import cast
 
 from lxml import etree
@@ -87,14 +87,15 @@ def set_text(parent: Element, tag: str, value: str | None) -> Element | None:
     return child
 
 
-def set_attrs(elem: Element, pairs: Iterable[tuple[str, str | None]]) -> None:
+def set_attrs(elem: Element, pairs: Iterable[tuple[str, str | None]], keep_unknown: bool = True) -> None:
     """Rewrite ``elem``'s attributes: the named ones in this order (None = absent), then any
-    attribute not named (kept as found)."""
+    attribute not named, as found (unless ``keep_unknown`` is false)."""
     pairs = list(pairs)
     names = {name for name, _ in pairs}
     current = elem.attrib.items()
     wanted = [(k, v) for k, v in pairs if v is not None]
-    wanted += [(str(k), str(v)) for k, v in current if k not in names]
+    if keep_unknown:
+        wanted += [(str(k), str(v)) for k, v in current if k not in names]
     if wanted == current:
         return
     elem.attrib.clear()
@@ -112,6 +113,29 @@ def arrange(elem: Element, order: Sequence[str]) -> None:
     ordered = sorted(kids, key=lambda c: rank.get(c.tag, last) if isinstance(c.tag, str) else last)
     if ordered != kids:
         elem[:] = ordered
+
+
+def sort_children(elem: Element, rank: Mapping[str, int], ns_rank: int | None = None) -> None:
+    """Stable sort of the element children by ``rank``; an unknown tag takes the rank of the
+    element before it (so it travels with it); namespaced tags take ``ns_rank`` when given.
+    (:func:`arrange` puts unknown tags last instead.)"""
+    children = [c for c in elem if isinstance(c.tag, str)]
+    if len(children) < 2:
+        return
+    keys: list[int] = []
+    last = -1
+    for child in children:
+        tag = str(child.tag)
+        r = rank.get(tag)
+        if r is None:
+            r = ns_rank if (ns_rank is not None and tag[0] == "{") else last
+        last = r
+        keys.append(r)
+    if all(keys[i] <= keys[i + 1] for i in range(len(keys) - 1)):
+        return
+    order = sorted(range(len(children)), key=lambda i: (keys[i], i))
+    for i in order:
+        elem.append(children[i])
 
 
 def strip_blanks(root: Element, skip: Iterable[Element] = ()) -> None:

@@ -19,7 +19,7 @@ import copy
 import re
 import secrets
 import uuid as _uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, Final, TypeVar, cast
 
 import attrs
@@ -27,6 +27,7 @@ from lxml import etree
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt.xml._base import Element, XMLDocument, format_element, sub
+from virt.xml._util import only_first, set_attrs, sort_children, text_of
 
 __all__ = ["OS_TYPES", "VIRT_TYPES", "DiskInfo", "DomainDocument", "InterfaceInfo"]
 
@@ -121,14 +122,6 @@ _YESNO: Final = ("yes", "no")
 _ONOFF: Final = ("on", "off")
 
 
-def _text(elem: Element | None) -> str | None:
-    """``virXPathString("string(x)")``: the text content, None when absent or empty."""
-    if elem is None:
-        return None
-    text = elem.text if len(elem) == 0 else "".join(t for t in elem.itertext() if isinstance(t, str))
-    return text or None
-
-
 # --- scaled integers ---------------------------------------------------------------------------
 
 _POWERS: Final = {"k": 1, "m": 2, "g": 3, "t": 4, "p": 5, "e": 6}
@@ -171,7 +164,7 @@ def _pretty_size(value: int) -> tuple[int, str]:
 
 def _kib_of(elem: Element, xpath: str, *, text: str | None = None, unit_attr: str = "unit") -> int:
     """Parse a scaled size (element text or ``text``) into KiB, rounding up (virDomainParseMemory)."""
-    raw = _text(elem) if text is None else text
+    raw = text_of(elem) if text is None else text
     value = _to_uint((raw or "").strip(), _ULLONG_MAX) if raw is not None else None
     if value is None:
         raise VirtError(
@@ -278,53 +271,15 @@ def _parse_mac(text: str) -> str | None:
 # --- tree shaping -----------------------------------------------------------------------------
 
 
-def _set_attrs(elem: Element, pairs: Iterable[tuple[str, str | None]], keep_unknown: bool = True) -> None:
-    """Rewrite ``elem``'s attributes: ``pairs`` first (None values dropped), then the others it
-    had (unless ``keep_unknown`` is false), in their old order."""
-    pairs = list(pairs)
-    new = [(k, v) for k, v in pairs if v is not None]
-    names = {k for k, _ in pairs}
-    old = [(str(k), str(v)) for k, v in elem.attrib.items()]
-    if keep_unknown:
-        new.extend((k, v) for k, v in old if k not in names)
-    if old == new:
-        return
-    elem.attrib.clear()
-    for k, v in new:
-        elem.set(k, v)
-
-
 def _reorder_attrs(elem: Element, order: Sequence[str]) -> None:
     attrib = elem.attrib
     if len(attrib) < 2:
         return
-    _set_attrs(elem, [(k, attrib.get(k)) for k in order])
+    set_attrs(elem, [(k, attrib.get(k)) for k in order])
 
 
 def _rank_map(order: Sequence[str]) -> dict[str, int]:
     return {tag: i for i, tag in enumerate(order)}
-
-
-def _sort_children(elem: Element, rank: Mapping[str, int], ns_rank: int | None = None) -> None:
-    """Stable sort of the element children by ``rank``; an unknown tag takes the rank of the
-    element before it (so it travels with it); namespaced tags take ``ns_rank`` when given."""
-    children = [c for c in elem if isinstance(c.tag, str)]
-    if len(children) < 2:
-        return
-    keys: list[int] = []
-    last = -1
-    for child in children:
-        tag = str(child.tag)
-        r = rank.get(tag)
-        if r is None:
-            r = ns_rank if (ns_rank is not None and tag[0] == "{") else last
-        last = r
-        keys.append(r)
-    if all(keys[i] <= keys[i + 1] for i in range(len(keys) - 1)):
-        return
-    order = sorted(range(len(children)), key=lambda i: (keys[i], i))
-    for i in order:
-        elem.append(children[i])
 
 
 def _keep_open(elem: Element, depth: int) -> None:
@@ -340,13 +295,6 @@ def _drop(elem: Element) -> None:
     parent = elem.getparent()
     if parent is not None:
         parent.remove(elem)
-
-
-def _only_first(parent: Element, tag: str) -> Element | None:
-    found = parent.findall(tag)
-    for extra in found[1:]:
-        parent.remove(extra)
-    return found[0] if found else None
 
 
 def _replace_text(elem: Element, text: str) -> None:
@@ -455,7 +403,7 @@ def _normalise_address(addr: Element) -> None:
         if zpci is not None:
             uid = _to_uint0(zpci.get("uid"), 0xFFFF)
             fid = _to_uint0(zpci.get("fid"))
-            _set_attrs(zpci, (("uid", None if uid is None else f"0x{uid:04x}"),
+            set_attrs(zpci, (("uid", None if uid is None else f"0x{uid:04x}"),
                               ("fid", f"0x{fid or 0:08x}")), keep_unknown=False)
     elif atype == "drive":
         pairs += [("controller", num("controller")), ("bus", num("bus")), ("target", num("target")),
@@ -478,7 +426,7 @@ def _normalise_address(addr: Element) -> None:
     elif atype == "dimm":
         base = _to_uint0(addr.get("base"), 0xFFFFFFFFFFFFFFFF)
         pairs += [("slot", num("slot")), ("base", f"0x{base:x}" if base else None)]
-    _set_attrs(addr, pairs, keep_unknown=False)
+    set_attrs(addr, pairs, keep_unknown=False)
 
 
 _INFO_TAGS: Final = {"boot": 1, "alias": 2, "master": 3, "acpi": 4, "rom": 5, "address": 6}
@@ -724,7 +672,7 @@ class _Normalizer:
             devices = sub(root, "devices")
         _DeviceNormalizer(self, devices).run()
         self._boot_order(devices)
-        _sort_children(root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
+        sort_children(root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
         _strip_blank_text(root)
         _keep_open(devices, 1)
         for redir in devices.iterfind("redirdev"):
@@ -750,7 +698,7 @@ class _Normalizer:
             _reorder_attrs(hyperv, ("mode",))
         backing = root.find("memoryBacking")
         if backing is not None:
-            _sort_children(backing, _BACKING_MEM_RANK)
+            sort_children(backing, _BACKING_MEM_RANK)
         numatune = root.find("numatune")
         if numatune is not None:
             mem = numatune.find("memory")
@@ -764,7 +712,7 @@ class _Normalizer:
                     nodeset = None
                 elif nodeset is not None:
                     nodeset = _canon_bitmap(nodeset, "nodeset")
-                _set_attrs(mem, (("mode", mem.get("mode") or "strict"), ("placement", mem.get("placement")),
+                set_attrs(mem, (("mode", mem.get("mode") or "strict"), ("placement", mem.get("placement")),
                                  ("nodeset", nodeset)))
             nodes: dict[int, Element] = {}
             for node in numatune.findall("memnode"):
@@ -777,7 +725,7 @@ class _Normalizer:
                 nodes[cid] = node
             for cid in sorted(nodes):
                 numatune.append(nodes[cid])
-            _sort_children(numatune, _rank_map(("memory", "memnode")))
+            sort_children(numatune, _rank_map(("memory", "memnode")))
         os_el = root.find("os")
         if os_el is not None:
             menu = os_el.find("bootmenu")
@@ -805,11 +753,11 @@ class _Normalizer:
         hole = root.find("devices/controller/pcihole64")
         if hole is not None:
             _replace_text(hole, str(_kib_of(hole, "./pcihole64")))
-            _set_attrs(hole, (("unit", "KiB"),), keep_unknown=False)
+            set_attrs(hole, (("unit", "KiB"),), keep_unknown=False)
         page = root.find("features/hpt/maxpagesize")
         if page is not None:
             _replace_text(page, str(_kib_of(page, "./features/hpt/maxpagesize")))
-            _set_attrs(page, (("unit", "KiB"),), keep_unknown=False)
+            set_attrs(page, (("unit", "KiB"),), keep_unknown=False)
         if self.inactive:
             for label in root.findall("seclabel"):
                 for image in label.findall("imagelabel"):
@@ -854,7 +802,7 @@ class _Normalizer:
     def _identity(self) -> None:
         root = self.root
         name_el = root.find("name")
-        name = _text(name_el)
+        name = text_of(name_el)
         if name is None:
             raise VirtError(_E.NO_NAME, None, domain=_D)
         if "/" in name:
@@ -864,7 +812,7 @@ class _Normalizer:
             _set_text_child(root, "name", name)
 
         uuid_el = root.find("uuid")
-        raw = _text(uuid_el)
+        raw = text_of(uuid_el)
         if raw is None:
             uuid_s = str(_uuid.uuid4())
         else:
@@ -876,7 +824,7 @@ class _Normalizer:
 
         genid = root.find("genid")
         if genid is not None:
-            raw = _text(genid)
+            raw = text_of(genid)
             if raw is None:
                 genid_s = str(_uuid.uuid4())
             else:
@@ -890,7 +838,7 @@ class _Normalizer:
             el = root.find(tag)
             if el is None:
                 continue
-            value = _text(el)
+            value = text_of(el)
             if value is None:
                 root.remove(el)
                 continue
@@ -913,14 +861,14 @@ class _Normalizer:
         if mem_el is not None:
             dump = _enum_attr(mem_el, "dumpCore", _ONOFF)
             _set_text_child(root, "memory", str(total))
-            _set_attrs(mem_el, (("dumpCore", dump), ("unit", "KiB")), keep_unknown=False)
+            set_attrs(mem_el, (("dumpCore", dump), ("unit", "KiB")), keep_unknown=False)
 
         max_el = root.find("maxMemory")
         if max_el is not None:
             max_kib = _kib_of(max_el, "./maxMemory[1]")
             slots = _uint_attr(max_el, "slots")
             _set_text_child(root, "maxMemory", str(max_kib))
-            _set_attrs(max_el, (("slots", None if slots is None else str(slots)), ("unit", "KiB")),
+            set_attrs(max_el, (("slots", None if slots is None else str(slots)), ("unit", "KiB")),
                        keep_unknown=False)
 
         numa_total = 0
@@ -937,7 +885,7 @@ class _Normalizer:
         for size in root.iterfind("devices/memory/target/size"):
             kib = _kib_of(size, "./target/size")
             _replace_text(size, str(kib))
-            _set_attrs(size, (("unit", "KiB"),), keep_unknown=False)
+            set_attrs(size, (("unit", "KiB"),), keep_unknown=False)
             hotplug += kib
         # virDomainDefPostParseMemory: the NUMA cells give the initial memory only when
         # <memory> is missing; memory modules come on top of it
@@ -965,20 +913,20 @@ class _Normalizer:
         if cur_el is None:
             cur_el = sub(root, "currentMemory")
         _set_text_child(root, "currentMemory", str(current))
-        _set_attrs(cur_el, (("unit", "KiB"),), keep_unknown=False)
+        set_attrs(cur_el, (("unit", "KiB"),), keep_unknown=False)
 
         memtune = root.find("memtune")
         if memtune is not None:
             for tag in ("hard_limit", "soft_limit", "swap_hard_limit", "min_guarantee"):
-                el = _only_first(memtune, tag)
+                el = only_first(memtune, tag)
                 if el is not None:
                     kib = _kib_of(el, f"./memtune/{tag}[1]")
                     if kib >= _MEM_UNLIMITED:
                         memtune.remove(el)  # "unlimited" is the same as not set
                         continue
                     _replace_text(el, str(kib))
-                    _set_attrs(el, (("unit", "KiB"),), keep_unknown=False)
-            _sort_children(memtune, _rank_map(("hard_limit", "soft_limit", "min_guarantee", "swap_hard_limit")))
+                    set_attrs(el, (("unit", "KiB"),), keep_unknown=False)
+            sort_children(memtune, _rank_map(("hard_limit", "soft_limit", "min_guarantee", "swap_hard_limit")))
             if len(memtune) == 0:
                 root.remove(memtune)
         backing = root.find("memoryBacking")
@@ -999,7 +947,7 @@ class _Normalizer:
         if vcpu is None:
             vcpu = sub(root, "vcpu")
             vcpu.text = "1"
-        raw = _text(vcpu)
+        raw = text_of(vcpu)
         max_vcpus = _to_uint(raw.strip()) if raw is not None else 1
         if max_vcpus is None:
             raise _fail("maximum vcpus count must be an integer")
@@ -1021,7 +969,7 @@ class _Normalizer:
         else:
             cpuset = None
         _set_text_child(root, "vcpu", str(max_vcpus))
-        _set_attrs(vcpu, (("placement", placement), ("cpuset", cpuset),
+        set_attrs(vcpu, (("placement", placement), ("cpuset", cpuset),
                           ("current", str(current) if current != max_vcpus else None)),
                    keep_unknown=False)
         if placement == "auto" and numa_mem is None:
@@ -1035,7 +983,7 @@ class _Normalizer:
         count_el = root.find("iothreads")
         count = 0
         if count_el is not None:
-            raw = _text(count_el)
+            raw = text_of(count_el)
             value = _to_uint(raw.strip()) if raw is not None else None
             if value is None:
                 raise _fail("invalid iothreads count")
@@ -1082,7 +1030,7 @@ class _Normalizer:
         root = self.root
         os_el = root.find("os")
         type_el = os_el.find("type") if os_el is not None else None
-        os_type = _text(type_el)
+        os_type = text_of(type_el)
         if os_el is None or type_el is None or os_type is None:
             raise _fail("an os <type> must be specified")
         if os_type not in OS_TYPES:
@@ -1093,10 +1041,10 @@ class _Normalizer:
             arch = self.default_arch
         elif arch not in _ARCHES:
             raise _fail(f"Unknown architecture {arch}", _E.CONFIG_UNSUPPORTED)
-        _set_attrs(type_el, (("arch", arch), ("machine", type_el.get("machine"))))
+        set_attrs(type_el, (("arch", arch), ("machine", type_el.get("machine"))))
         for boot in os_el.findall("boot"):
             _enum_attr(boot, "dev", ("fd", "cdrom", "hd", "network"), required=True)
-        _sort_children(os_el, _OS_RANK)
+        sort_children(os_el, _OS_RANK)
 
     def _boot_order(self, devices: Element) -> None:
         """virDomainDefBootOrderPostParse: no <boot dev> and no per-device boot -> boot from disk."""
@@ -1113,7 +1061,7 @@ class _Normalizer:
                         _E.CONFIG_UNSUPPORTED)
         if not has_os_boot and not has_dev_boot:
             sub(os_el, "boot", {"dev": "hd"})
-            _sort_children(os_el, _OS_RANK)
+            sort_children(os_el, _OS_RANK)
 
     # -- <cpu> -----------------------------------------------------------------------------------
 
@@ -1126,8 +1074,8 @@ class _Normalizer:
         match = _enum_attr(cpu, "match", ("minimum", "exact", "strict"))
         check = _enum_attr(cpu, "check", ("none", "partial", "full"))
         migratable = _enum_attr(cpu, "migratable", _ONOFF)
-        model = _only_first(cpu, "model")
-        model_name = _text(model)
+        model = only_first(cpu, "model")
+        model_name = text_of(model)
         if model is not None:
             fallback = _enum_attr(model, "fallback", ("allow", "forbid"))
             vendor_id = model.get("vendor_id")
@@ -1137,14 +1085,14 @@ class _Normalizer:
             else:
                 if model_name is not None and mode == "custom" and fallback is None:
                     fallback = "allow"
-                _set_attrs(model, (("fallback", fallback), ("vendor_id", vendor_id)), keep_unknown=False)
+                set_attrs(model, (("fallback", fallback), ("vendor_id", vendor_id)), keep_unknown=False)
         if model_name is not None and mode == "custom" and match is None:
             match = "exact"
         show_mode = mode != "custom" or model_name is not None
-        _set_attrs(cpu, (("mode", mode if show_mode else None),
+        set_attrs(cpu, (("mode", mode if show_mode else None),
                          ("match", match if model_name is not None and mode == "custom" else None),
                          ("check", check), ("migratable", migratable)), keep_unknown=False)
-        topo = _only_first(cpu, "topology")
+        topo = only_first(cpu, "topology")
         if topo is not None:
             values: list[tuple[str, str | None]] = []
             for key in ("sockets", "dies", "cores", "threads"):
@@ -1152,13 +1100,13 @@ class _Normalizer:
                 if key == "dies" and value is None:
                     value = 1
                 values.append((key, str(value)))
-            _set_attrs(topo, values, keep_unknown=False)
+            set_attrs(topo, values, keep_unknown=False)
         for feat in cpu.findall("feature"):
             policy = _enum_attr(feat, "policy", ("force", "require", "optional", "disable", "forbid"))
             name = feat.get("name")
             if name is None:
                 raise _missing_attr(feat, "name")
-            _set_attrs(feat, (("policy", policy or "require"), ("name", name)), keep_unknown=False)
+            set_attrs(feat, (("policy", policy or "require"), ("name", name)), keep_unknown=False)
         numa = cpu.find("numa")
         if numa is not None:
             cells = numa.findall("cell")
@@ -1183,7 +1131,7 @@ class _Normalizer:
             for cid in sorted(by_id):
                 numa.append(by_id[cid])
             self._numa_distances(by_id)
-        _sort_children(cpu, _CPU_RANK)
+        sort_children(cpu, _CPU_RANK)
 
     @staticmethod
     def _numa_distances(cells: dict[int, Element]) -> None:
@@ -1243,17 +1191,17 @@ class _Normalizer:
                 continue
             if vcpu_id in pins:
                 raise _fail(f"duplicate vcpupin for vcpu '{vcpu_id}'", _E.INTERNAL_ERROR)
-            _set_attrs(pin, (("vcpu", str(vcpu_id)), ("cpuset", cpuset)), keep_unknown=False)
+            set_attrs(pin, (("vcpu", str(vcpu_id)), ("cpuset", cpuset)), keep_unknown=False)
             pins[vcpu_id] = pin
         for vcpu_id in sorted(pins):
             tune.append(pins[vcpu_id])
 
-        emu = _only_first(tune, "emulatorpin")
+        emu = only_first(tune, "emulatorpin")
         if emu is not None:
             raw = emu.get("cpuset")
             if raw is None:
                 raise _missing_attr(emu, "cpuset")
-            _set_attrs(emu, (("cpuset", _canon_bitmap(raw, "cpuset")),), keep_unknown=False)
+            set_attrs(emu, (("cpuset", _canon_bitmap(raw, "cpuset")),), keep_unknown=False)
 
         iopins: dict[int, Element] = {}
         for pin in tune.findall("iothreadpin"):
@@ -1266,7 +1214,7 @@ class _Normalizer:
                 raise _fail(f"Cannot find 'iothread' : {tid}", _E.CONFIG_UNSUPPORTED)
             if tid in iopins:
                 raise _fail(f"Duplicate iothreadpin for same iothread '{tid}'", _E.INTERNAL_ERROR)
-            _set_attrs(pin, (("iothread", str(tid)), ("cpuset", _canon_bitmap(raw, "cpuset"))),
+            set_attrs(pin, (("iothread", str(tid)), ("cpuset", _canon_bitmap(raw, "cpuset"))),
                        keep_unknown=False)
             tune.remove(pin)
             iopins[tid] = pin
@@ -1277,7 +1225,7 @@ class _Normalizer:
         self._thread_sched(tune, "vcpusched", "vcpus", range(self.max_vcpus), "vCPU")
         self._thread_sched(tune, "iothreadsched", "iothreads", self.iothread_ids, "iothread")
         _Resctrl(self, tune).run()
-        _sort_children(tune, _CPUTUNE_RANK)
+        sort_children(tune, _CPUTUNE_RANK)
         if not any(isinstance(c.tag, str) for c in tune):
             root.remove(tune)
 
@@ -1329,7 +1277,7 @@ class _Normalizer:
         root = self.root
         for tag, default, allowed in _LIFECYCLE:
             el = root.find(tag)
-            value = _text(el)
+            value = text_of(el)
             if value is None:
                 if el is None:
                     el = sub(root, tag)
@@ -1338,7 +1286,7 @@ class _Normalizer:
                 raise _fail(f"unknown {tag} action: {value}", _E.CONFIG_UNSUPPORTED)
         lock = root.find("on_lockfailure")
         if lock is not None:
-            value = _text(lock)
+            value = text_of(lock)
             if value is None:
                 root.remove(lock)
             elif value not in _LOCKFAILURE:
@@ -1355,10 +1303,10 @@ class _Normalizer:
 
 
 def _check_range(tune: Element, tag: str, low: int, high: int, signed: bool = False) -> None:
-    el = _only_first(tune, tag)
+    el = only_first(tune, tag)
     if el is None:
         return
-    raw = _text(el)
+    raw = text_of(el)
     value = _to_int(raw, 64) if signed else _to_uint(raw, _ULLONG_MAX)
     if value is None:
         raise _fail(f"invalid value for cputune {tag}")
@@ -1438,13 +1386,13 @@ class _Resctrl:
             seen.append(bits)
             attrs_: list[tuple[str, str | None]] = [("level", str(level) if cache else None),
                                                      ("vcpus", _format_bitmap(bits))]
-            _set_attrs(mon, attrs_, keep_unknown=False)
+            set_attrs(mon, attrs_, keep_unknown=False)
             mons.append(mon)
         return mons
 
     def _head(self, el: Element, vcpus: frozenset[int]) -> None:
         tid = None if self.norm.inactive else el.get("id")
-        _set_attrs(el, (("vcpus", _format_bitmap(vcpus)), ("id", tid)), keep_unknown=False)
+        set_attrs(el, (("vcpus", _format_bitmap(vcpus)), ("id", tid)), keep_unknown=False)
 
     def run(self) -> None:
         tune = self.tune
@@ -1476,7 +1424,7 @@ class _Resctrl:
                     raise _fail(f"Colliding cache allocations for cache level '{level}' id '{cid}', type '{ctype}'",
                                 domain=ErrorDomain.RESCTRL)
                 size, unit = _pretty_size(nbytes)
-                _set_attrs(cache, (("id", str(cid)), ("level", str(level)), ("type", ctype),
+                set_attrs(cache, (("id", str(cid)), ("level", str(level)), ("type", ctype),
                                    ("size", str(size)), ("unit", unit)), keep_unknown=False)
                 caches[(level, t, cid)] = cache
             mons = self._monitors(el, vcpus, cache=True)
@@ -1504,7 +1452,7 @@ class _Resctrl:
                 assert nid is not None and bw is not None
                 if nid in nodes:
                     raise _fail(f"Memory Bandwidth already defined for node {nid}", domain=ErrorDomain.RESCTRL)
-                _set_attrs(node, (("id", str(nid)), ("bandwidth", str(bw))), keep_unknown=False)
+                set_attrs(node, (("id", str(nid)), ("bandwidth", str(bw))), keep_unknown=False)
                 nodes[nid] = node
             mons = self._monitors(el, vcpus, cache=False)
             for child in list(el):
@@ -1585,7 +1533,7 @@ class _DeviceNormalizer:
                 wd.set("action", "reset")
         for rng in get("rng", []):
             backend = rng.find("backend")
-            if backend is not None and backend.get("model") == "random" and not _text(backend):
+            if backend is not None and backend.get("model") == "random" and not text_of(backend):
                 _replace_text(backend, "/dev/random")
         for rfilter in get("redirfilter", []):
             for usbdev in rfilter.findall("usbdev"):
@@ -1599,7 +1547,7 @@ class _DeviceNormalizer:
         for chan in get("channel", []):
             if chan.get("type") == "qemu-vdagent":
                 for src in chan.findall("source"):
-                    _sort_children(src, _rank_map(("clipboard", "mouse")))
+                    sort_children(src, _rank_map(("clipboard", "mouse")))
         for shmem in get("shmem", []):
             if shmem.find("model") is None:
                 sub(shmem, "model", {"type": "ivshmem"}, index=0)
@@ -1619,7 +1567,7 @@ class _DeviceNormalizer:
             devices.append(el)
         for el in controllers:
             devices.append(el)
-        _sort_children(devices, _DEVICE_RANK)
+        sort_children(devices, _DEVICE_RANK)
         for dev in devices:
             if isinstance(dev.tag, str) and len(dev) > 1 and dev.tag != "vsock":
                 _sort_device_info(dev)
@@ -1742,12 +1690,12 @@ class _DeviceNormalizer:
         if driver is not None:
             _reorder_attrs(driver, _DISK_DRIVER_ATTRS)
         for size in disk.iterfind(".//metadata_cache/max_size"):
-            raw = _text(size)
+            raw = text_of(size)
             value = _to_uint((raw or "").strip(), _ULLONG_MAX) if raw is not None else None
             if value is None:
                 raise _fail(f"Invalid value '{raw}' for element or attribute './max_size'")
             _replace_text(size, str(_scale(value, size.get("unit"), 1)))
-            _set_attrs(size, (("unit", "bytes"),), keep_unknown=False)
+            set_attrs(size, (("unit", "bytes"),), keep_unknown=False)
         for store in [disk, *disk.iter("backingStore")]:
             src = store.find("source")
             if src is not None:
@@ -1765,8 +1713,8 @@ class _DeviceNormalizer:
             if store is not disk:
                 if self.inactive and "index" in store.attrib:
                     del store.attrib["index"]
-                _sort_children(store, _BACKING_RANK)
-        _sort_children(disk, _DISK_RANK)
+                sort_children(store, _BACKING_RANK)
+        sort_children(disk, _DISK_RANK)
 
     @staticmethod
     def _net_hosts(src: Element, dtype: str | None) -> None:
@@ -1916,7 +1864,7 @@ class _DeviceNormalizer:
             _reorder_attrs(hostdev, ("mode", "type", "managed", "sgio", "rawio", "model", "display", "ramfb"))
             if hostdev.get("type") == "pci":
                 for addr in hostdev.iterfind("source/address"):
-                    _set_attrs(addr, _pci_attrs(addr), keep_unknown=False)
+                    set_attrs(addr, _pci_attrs(addr), keep_unknown=False)
 
     # -- interfaces -------------------------------------------------------------------------
 
@@ -1992,7 +1940,7 @@ class _DeviceNormalizer:
             if address is not None and ip.get("family") is None:
                 ip.set("family", "ipv6" if ":" in address else "ipv4")
                 _reorder_attrs(ip, ("address", "family", "prefix", "peer"))
-        _sort_children(net, _NET_HOSTDEV_RANK if ntype == "hostdev" else _NET_RANK)
+        sort_children(net, _NET_HOSTDEV_RANK if ntype == "hostdev" else _NET_RANK)
 
     def _filesystem(self, fs: Element) -> None:
         ftype = fs.get("type") or "mount"
@@ -2011,7 +1959,7 @@ class _DeviceNormalizer:
                 if value is None:
                     raise _fail(f"cannot parse filesystem source usage '{raw}'")
                 kib = -(-_scale(value, src.get("units")) // 1024)
-                _set_attrs(src, (("usage", str(kib)), ("units", "KiB")))
+                set_attrs(src, (("usage", str(kib)), ("units", "KiB")))
 
     # -- smartcard / redirdev / rng: chardev sources ----------------------------------------
 
@@ -2077,7 +2025,7 @@ class _DeviceNormalizer:
         if self.inactive and ctype == "pty" and "tty" in el.attrib:
             del el.attrib["tty"]
         self._chr_source(el, ctype, kind, ttype)
-        _sort_children(el, _CHR_RANK)
+        sort_children(el, _CHR_RANK)
 
     def _chr_source(self, el: Element, ctype: str, kind: str, target_type: str | None) -> None:
         """virDomainChrSourceDefParseXML + validation + canonical form of the <source>s."""
@@ -2104,7 +2052,7 @@ class _DeviceNormalizer:
             assert src is not None
             tls = _enum_attr(src, "tls", _YESNO)
             self._reconnect(src, mode)
-            _set_attrs(src, (("mode", mode), ("host", host), ("service", service), ("tls", tls)))
+            set_attrs(src, (("mode", mode), ("host", host), ("service", service), ("tls", tls)))
             ptype = protocol[0].get("type") if protocol else None
             if ptype is None:
                 ptype = "raw"
@@ -2125,7 +2073,7 @@ class _DeviceNormalizer:
                 else:
                     el.remove(src)
                     continue
-                _set_attrs(src, (("mode", mode), ("host", src.get("host") or None),
+                set_attrs(src, (("mode", mode), ("host", src.get("host") or None),
                                  ("service", src.get("service") or None)))
             if connect is None or not connect.get("service"):
                 raise _fail("Missing source service attribute for char device", _E.INTERNAL_ERROR)
@@ -2146,7 +2094,7 @@ class _DeviceNormalizer:
             assert src is not None
             mode = self._mode(src)
             self._reconnect(src, mode)
-            _set_attrs(src, (("mode", mode), ("path", path)))
+            set_attrs(src, (("mode", mode), ("path", path)))
         elif ctype in ("pty", "dev", "file", "pipe"):
             src = sources[0] if sources else None
             path = src.get("path") if src is not None else None
@@ -2161,18 +2109,18 @@ class _DeviceNormalizer:
                 el.remove(src)
                 return
             append = _enum_attr(src, "append", _ONOFF) if ctype == "file" else None
-            _set_attrs(src, (("path", path), ("append", append)), keep_unknown=False)
+            set_attrs(src, (("path", path), ("append", append)), keep_unknown=False)
         elif ctype == "nmdm":
             src = sources[0] if sources else None
             if src is None or not src.get("master"):
                 raise _fail("Missing master path attribute for nmdm device")
             if not src.get("slave"):
                 raise _fail("Missing slave path attribute for nmdm device")
-            _set_attrs(src, (("master", src.get("master")), ("slave", src.get("slave"))), keep_unknown=False)
+            set_attrs(src, (("master", src.get("master")), ("slave", src.get("slave"))), keep_unknown=False)
         elif ctype in ("spiceport", "dbus"):
             src = sources[0] if sources else None
             if src is not None:
-                _set_attrs(src, (("channel", src.get("channel")),), keep_unknown=False)
+                set_attrs(src, (("channel", src.get("channel")),), keep_unknown=False)
                 if not src.attrib:
                     el.remove(src)
         elif ctype == "qemu-vdagent":
@@ -2201,7 +2149,7 @@ class _DeviceNormalizer:
         timeout: int | None = None
         if enabled == "yes":
             timeout = _uint_attr(rec, "timeout", required=True)
-        _set_attrs(rec, (("enabled", enabled), ("timeout", None if timeout is None else str(timeout))),
+        set_attrs(rec, (("enabled", enabled), ("timeout", None if timeout is None else str(timeout))),
                    keep_unknown=False)
         if enabled == "yes" and mode != "connect":
             raise _fail("chardev reconnect is possible only for connect mode", _E.INTERNAL_ERROR)
@@ -2253,7 +2201,7 @@ class _DeviceNormalizer:
             t = sub(stub, "target")
         t.set("type", "serial")
         t.set("port", port)
-        _sort_children(stub, _CHR_RANK)
+        sort_children(stub, _CHR_RANK)
         if consoles:
             consoles[0].addprevious(stub)
         else:
@@ -2315,7 +2263,7 @@ class _DeviceNormalizer:
             pairs += [("keymap", get("keymap")), ("sharePolicy", get("sharePolicy")),
                       ("powerControl", get("powerControl"))]
             pairs += self._auth_attrs(gr)
-            _set_attrs(gr, pairs, keep_unknown=False)
+            set_attrs(gr, pairs, keep_unknown=False)
         elif gtype == "spice":
             port, tls_port, autoport = self._spice_ports(gr)
             pairs = [("type", "spice")]
@@ -2332,7 +2280,7 @@ class _DeviceNormalizer:
                 _enum_attr(gr, "defaultMode", ("any", "secure", "insecure"))
                 pairs.append(("defaultMode", mode))
             pairs += self._auth_attrs(gr)
-            _set_attrs(gr, pairs, keep_unknown=False)
+            set_attrs(gr, pairs, keep_unknown=False)
         elif gtype == "rdp":
             port = self._port(gr, "port", "rdp")
             autoport = port == -1 or get("autoport") == "yes"
@@ -2348,7 +2296,7 @@ class _DeviceNormalizer:
             if get("multiUser") == "yes":
                 pairs.append(("multiUser", "yes"))
             pairs.append(("listen", listen_attr))
-            _set_attrs(gr, pairs, keep_unknown=False)
+            set_attrs(gr, pairs, keep_unknown=False)
         # the listens come first among the children
         for lst in reversed(listens):
             gr.insert(0, lst)
@@ -2401,13 +2349,13 @@ class _DeviceNormalizer:
                     elif address != listen_attr:
                         raise _fail(f"graphics 'listen' attribute '{listen_attr}' must match 'address' attribute "
                                     f"of first listen element (found '{address}')", _E.CONFIG_UNSUPPORTED)
-                _set_attrs(lst, (("type", ltype), ("address", address)), keep_unknown=False)
+                set_attrs(lst, (("type", ltype), ("address", address)), keep_unknown=False)
             elif ltype == "network":
                 network = lst.get("network")
                 if not network:
                     raise _fail("'network' attribute is required for listen type 'network'")
                 address = None if self.inactive else (lst.get("address") or None)
-                _set_attrs(lst, (("type", ltype), ("address", address), ("network", network)), keep_unknown=False)
+                set_attrs(lst, (("type", ltype), ("address", address), ("network", network)), keep_unknown=False)
             elif ltype == "socket":
                 sock = lst.get("socket") or None
                 if i == 0 and socket_attr is not None:
@@ -2416,9 +2364,9 @@ class _DeviceNormalizer:
                     elif sock != socket_attr:
                         raise _fail(f"graphics 'socket' attribute '{socket_attr}' must match 'socket' attribute "
                                     f"of first listen element (found '{sock}')", _E.CONFIG_UNSUPPORTED)
-                _set_attrs(lst, (("type", ltype), ("socket", sock)), keep_unknown=False)
+                set_attrs(lst, (("type", ltype), ("socket", sock)), keep_unknown=False)
             else:
-                _set_attrs(lst, (("type", "none"),), keep_unknown=False)
+                set_attrs(lst, (("type", "none"),), keep_unknown=False)
         if socket_attr is not None:
             new = etree.Element("listen")
             new.set("type", "socket")
@@ -2474,7 +2422,7 @@ class _DeviceNormalizer:
                 if len(videos) > 1:
                     raise _fail("a 'none' video type must be the only video device defined for the domain",
                                 _E.CONFIG_UNSUPPORTED)
-                _set_attrs(model, (("type", "none"),), keep_unknown=False)
+                set_attrs(model, (("type", "none"),), keep_unknown=False)
                 continue
             default = _video_default_ram(vtype, self.norm.virt_type)
             values: dict[str, str | None] = {}
@@ -2494,7 +2442,7 @@ class _DeviceNormalizer:
             heads = _to_uint(heads_raw) if heads_raw is not None else 1
             if heads is None:
                 raise _fail(f"cannot parse video heads '{heads_raw}'")
-            _set_attrs(model, (("type", vtype), ("ram", values["ram"]), ("vram", values["vram"]),
+            set_attrs(model, (("type", vtype), ("ram", values["ram"]), ("vram", values["vram"]),
                                ("vram64", values["vram64"]), ("vgamem", values["vgamem"]),
                                ("heads", str(heads)), ("primary", "yes" if i == 0 else None)),
                        keep_unknown=False)
@@ -2720,7 +2668,7 @@ class DomainDocument(XMLDocument):
     @property
     @_memo
     def name(self) -> str:
-        return _text(self.root.find("name")) or ""
+        return text_of(self.root.find("name")) or ""
 
     @name.setter
     def name(self, value: str) -> None:
@@ -2729,18 +2677,18 @@ class DomainDocument(XMLDocument):
         if "/" in value:
             raise _fail(f"name {value} cannot contain '/'")
         _set_text_child(self.root, "name", value)
-        _sort_children(self.root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
+        sort_children(self.root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
         self._facts.clear()
 
     @property
     @_memo
     def uuid(self) -> str:
-        raw = _text(self.root.find("uuid"))
+        raw = text_of(self.root.find("uuid"))
         parsed = _parse_uuid(raw) if raw is not None else None
         return parsed or ""
 
     def _optional_text(self, tag: str) -> str | None:
-        return _text(self.root.find(tag))
+        return text_of(self.root.find(tag))
 
     def _set_optional_text(self, tag: str, value: str | None) -> None:
         self._facts.clear()
@@ -2752,7 +2700,7 @@ class DomainDocument(XMLDocument):
         if tag == "title" and "\n" in value:
             raise _fail("Domain title can't contain newlines")
         _set_text_child(self.root, tag, value)
-        _sort_children(self.root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
+        sort_children(self.root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
 
     @property
     def title(self) -> str | None:
@@ -2772,7 +2720,7 @@ class DomainDocument(XMLDocument):
 
     def _int_child(self, tag: str, default: int = 0) -> int:
         el = self.root.find(tag)
-        raw = _text(el)
+        raw = text_of(el)
         value = _to_uint(raw.strip(), _ULLONG_MAX) if raw is not None else None
         if value is None or el is None:
             return default
@@ -2789,8 +2737,8 @@ class DomainDocument(XMLDocument):
             el = sub(self.root, tag)
         _set_text_child(self.root, tag, str(kib))
         extra = [("dumpCore", el.get("dumpCore"))] if tag == "memory" else []
-        _set_attrs(el, [*extra, ("unit", "KiB")], keep_unknown=False)
-        _sort_children(self.root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
+        set_attrs(el, [*extra, ("unit", "KiB")], keep_unknown=False)
+        sort_children(self.root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
         self._facts.clear()
 
     @property
@@ -2828,7 +2776,7 @@ class DomainDocument(XMLDocument):
             vcpu = sub(self.root, "vcpu", {"placement": "static"})
         _set_text_child(self.root, "vcpu", str(count))
         self._set_current_attr(vcpu, min(current, count), count)
-        _sort_children(self.root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
+        sort_children(self.root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
         self._facts.clear()
 
     @property
@@ -2847,13 +2795,13 @@ class DomainDocument(XMLDocument):
         vcpu = self.root.find("vcpu")
         if vcpu is None:
             vcpu = sub(self.root, "vcpu", {"placement": "static"}, text=str(self.max_vcpus))
-            _sort_children(self.root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
+            sort_children(self.root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
         self._set_current_attr(vcpu, count, self.max_vcpus)
         self._facts.clear()
 
     @staticmethod
     def _set_current_attr(vcpu: Element, current: int, maximum: int) -> None:
-        _set_attrs(vcpu, (("placement", vcpu.get("placement") or "static"), ("cpuset", vcpu.get("cpuset")),
+        set_attrs(vcpu, (("placement", vcpu.get("placement") or "static"), ("cpuset", vcpu.get("cpuset")),
                           ("current", str(current) if current != maximum else None)))
 
     def _os_type_el(self) -> Element | None:
@@ -2862,7 +2810,7 @@ class DomainDocument(XMLDocument):
     @property
     @_memo
     def os_type(self) -> str:
-        return _text(self._os_type_el()) or ""
+        return text_of(self._os_type_el()) or ""
 
     @property
     def arch(self) -> str | None:
@@ -2941,7 +2889,7 @@ class DomainDocument(XMLDocument):
             return
         if target is None:
             target = sub(net, "target")
-            _sort_children(net, _NET_HOSTDEV_RANK if net.get("type") == "hostdev" else _NET_RANK)
+            sort_children(net, _NET_HOSTDEV_RANK if net.get("type") == "hostdev" else _NET_RANK)
         target.set("dev", dev)
         _reorder_attrs(target, ("dev", "managed"))
 

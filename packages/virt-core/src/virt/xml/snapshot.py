@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Final
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt.xml._base import Element, XMLDocument, format_element, sub
+from virt.xml._util import only_first, set_attrs, sort_children, text_of
 from virt.xml.domain import DomainDocument, format_domain_lines
 
 __all__ = ["SNAPSHOT_STATES", "SnapshotDocument"]
@@ -48,13 +49,6 @@ def _fail(detail: str, code: ErrorNumber = _E.XML_ERROR) -> VirtError:
     return VirtError(code, detail, domain=_D)
 
 
-def _text(elem: Element | None) -> str | None:
-    if elem is None:
-        return None
-    text = elem.text if len(elem) == 0 else "".join(t for t in elem.itertext() if isinstance(t, str))
-    return text or None
-
-
 def _set_text(parent: Element, tag: str, value: str) -> Element:
     el = parent.find(tag)
     if el is None:
@@ -64,36 +58,6 @@ def _set_text(parent: Element, tag: str, value: str) -> Element:
     el.attrib.clear()
     el.text = value
     return el
-
-
-def _only_first(parent: Element, tag: str) -> Element | None:
-    found = parent.findall(tag)
-    for extra in found[1:]:
-        parent.remove(extra)
-    return found[0] if found else None
-
-
-def _sort(parent: Element) -> None:
-    children = [c for c in parent if isinstance(c.tag, str)]
-    keys: list[int] = []
-    last = -1
-    for child in children:
-        r = _ORDER.get(str(child.tag), last)
-        last = r
-        keys.append(r)
-    if all(keys[i] <= keys[i + 1] for i in range(len(keys) - 1)):
-        return
-    for i in sorted(range(len(children)), key=lambda i: (keys[i], i)):
-        parent.append(children[i])
-
-
-def _reorder(elem: Element, pairs: list[tuple[str, str | None]]) -> None:
-    names = {k for k, _ in pairs}
-    rest = [(str(k), str(v)) for k, v in elem.attrib.items() if k not in names]
-    new = [(k, v) for k, v in pairs if v is not None] + rest
-    elem.attrib.clear()
-    for k, v in new:
-        elem.set(k, v)
 
 
 def _is_blank(elem: Element) -> bool:
@@ -119,18 +83,18 @@ class SnapshotDocument(XMLDocument):
         internal = bool(options.get("internal", False))
         root.attrib.clear()
         for tag in _ORDER:
-            _only_first(root, tag)
+            only_first(root, tag)
 
         creation = root.find("creationTime")
         if redefine:
-            raw = _text(creation)
+            raw = text_of(creation)
             if raw is None:
                 raise _fail("missing creationTime from existing snapshot")
             try:
                 created = int(raw.strip())
             except ValueError:
                 raise _fail(f"invalid creationTime '{raw}'") from None
-            state = _text(root.find("state"))
+            state = text_of(root.find("state"))
             if state is None:
                 raise _fail("missing state from existing snapshot")
             if state not in SNAPSHOT_STATES:
@@ -138,7 +102,7 @@ class SnapshotDocument(XMLDocument):
             _set_text(root, "state", state)
             parent = root.find("parent")
             if parent is not None:
-                pname = _text(parent.find("name"))
+                pname = text_of(parent.find("name"))
                 if pname is None:
                     root.remove(parent)
                 else:
@@ -153,7 +117,7 @@ class SnapshotDocument(XMLDocument):
                 if dom.get("type") is not None:
                     DomainDocument(dom).post_parse(inactive=True)
                 elif tag == "domain":
-                    uuid = _text(dom.find("uuid"))
+                    uuid = text_of(dom.find("uuid"))
                     for child in list(dom):
                         dom.remove(child)
                     dom.attrib.clear()
@@ -176,7 +140,7 @@ class SnapshotDocument(XMLDocument):
         elif root.find("creationTime") is not None:
             root.remove(root.find("creationTime"))  # type: ignore[arg-type]
 
-        name = _text(root.find("name"))
+        name = text_of(root.find("name"))
         if name is None:
             if redefine:
                 raise _fail("a redefined snapshot must have a name")
@@ -184,7 +148,7 @@ class SnapshotDocument(XMLDocument):
         _set_text(root, "name", name)
         desc = root.find("description")
         if desc is not None:
-            value = _text(desc)
+            value = text_of(desc)
             if value is None:
                 root.remove(desc)
             else:
@@ -196,13 +160,13 @@ class SnapshotDocument(XMLDocument):
         active = root.find("active")
         if active is not None:
             if internal:
-                raw = (_text(active) or "").strip()
+                raw = (text_of(active) or "").strip()
                 if raw not in ("0", "1"):
                     raise _fail("Could not find 'active' element")
                 _set_text(root, "active", raw)
             else:
                 root.remove(active)
-        _sort(root)
+        sort_children(root, _ORDER)
 
     def _memory(self, state: str | None) -> None:
         mem = self.root.find("memory")
@@ -226,7 +190,7 @@ class SnapshotDocument(XMLDocument):
         for child in list(mem):
             mem.remove(child)
         mem.text = None
-        _reorder(mem, [("snapshot", mode), ("file", path)])
+        set_attrs(mem, [("snapshot", mode), ("file", path)])
         for k in list(mem.attrib):
             if k not in ("snapshot", "file"):
                 del mem.attrib[k]
@@ -251,8 +215,8 @@ class SnapshotDocument(XMLDocument):
             dtype = disk.get("type")
             if dtype is not None and dtype not in _DISK_TYPES:
                 raise _fail(f"unknown disk snapshot type '{dtype}'")
-            source = _only_first(disk, "source")
-            driver = _only_first(disk, "driver")
+            source = only_first(disk, "source")
+            driver = only_first(disk, "driver")
             if source is not None:
                 if source.get("startupPolicy") is not None:
                     raise _fail("'startupPolicy' is not allowed in a snapshot disk's <source>",
@@ -268,19 +232,19 @@ class SnapshotDocument(XMLDocument):
                     disk.remove(driver)
                     driver = None
                 else:
-                    _reorder(driver, [("type", driver.get("type"))])
+                    set_attrs(driver, [("type", driver.get("type"))])
             if mode is None and (source is not None or driver is not None):
                 mode = "external"
             if source is None and driver is None:
                 for child in list(disk):
                     disk.remove(child)
                 disk.text = None
-                _reorder(disk, [("name", name), ("snapshot", mode)])
+                set_attrs(disk, [("name", name), ("snapshot", mode)])
                 for k in list(disk.attrib):
                     if k not in ("name", "snapshot"):
                         del disk.attrib[k]
                 continue
-            _reorder(disk, [("name", name), ("snapshot", mode), ("type", dtype or "file")])
+            set_attrs(disk, [("name", name), ("snapshot", mode), ("type", dtype or "file")])
             # <driver> first, then <source>, then whatever else libvirt kept
             if driver is not None:
                 disk.insert(0, driver)
@@ -302,7 +266,7 @@ class SnapshotDocument(XMLDocument):
         typed = self.root.find("domain[@type]")
         if typed is None:
             stub = self.root.find("domain")
-            pending_uuid = domain_uuid or (_text(stub.find("uuid")) if stub is not None else None)
+            pending_uuid = domain_uuid or (text_of(stub.find("uuid")) if stub is not None else None)
         active_value = "0"
         for child in self.root:
             tag = str(child.tag) if isinstance(child.tag, str) else None
@@ -332,18 +296,18 @@ class SnapshotDocument(XMLDocument):
 
     @property
     def name(self) -> str:
-        return _text(self.root.find("name")) or ""
+        return text_of(self.root.find("name")) or ""
 
     @name.setter
     def name(self, value: str) -> None:
         if not value:
             raise VirtError(_E.INVALID_ARG, "snapshot name must not be empty", domain=_D)
         _set_text(self.root, "name", value)
-        _sort(self.root)
+        sort_children(self.root, _ORDER)
 
     @property
     def description(self) -> str | None:
-        return _text(self.root.find("description"))
+        return text_of(self.root.find("description"))
 
     @description.setter
     def description(self, value: str | None) -> None:
@@ -353,11 +317,11 @@ class SnapshotDocument(XMLDocument):
                 self.root.remove(el)
             return
         _set_text(self.root, "description", value)
-        _sort(self.root)
+        sort_children(self.root, _ORDER)
 
     @property
     def state(self) -> str | None:
-        return _text(self.root.find("state"))
+        return text_of(self.root.find("state"))
 
     @state.setter
     def state(self, value: str | None) -> None:
@@ -369,11 +333,11 @@ class SnapshotDocument(XMLDocument):
         if value not in SNAPSHOT_STATES:
             raise VirtError(_E.INVALID_ARG, f"Invalid state '{value}' in domain snapshot XML", domain=_D)
         _set_text(self.root, "state", value)
-        _sort(self.root)
+        sort_children(self.root, _ORDER)
 
     @property
     def creation_time(self) -> int | None:
-        raw = _text(self.root.find("creationTime"))
+        raw = text_of(self.root.find("creationTime"))
         try:
             return int(raw) if raw is not None else None
         except ValueError:
@@ -382,11 +346,11 @@ class SnapshotDocument(XMLDocument):
     @creation_time.setter
     def creation_time(self, value: int) -> None:
         _set_text(self.root, "creationTime", str(int(value)))
-        _sort(self.root)
+        sort_children(self.root, _ORDER)
 
     @property
     def parent(self) -> str | None:
-        return _text(self.root.find("parent/name"))
+        return text_of(self.root.find("parent/name"))
 
     @parent.setter
     def parent(self, value: str | None) -> None:
@@ -395,7 +359,7 @@ class SnapshotDocument(XMLDocument):
             self.root.remove(el)
         if value:
             sub(sub(self.root, "parent"), "name", text=value)
-            _sort(self.root)
+            sort_children(self.root, _ORDER)
 
     @property
     def memory_snapshot(self) -> str | None:
@@ -405,12 +369,12 @@ class SnapshotDocument(XMLDocument):
     @property
     def current(self) -> bool:
         """``<active>1</active>`` (only kept with ``internal=True``)."""
-        return (_text(self.root.find("active")) or "").strip() == "1"
+        return (text_of(self.root.find("active")) or "").strip() == "1"
 
     @current.setter
     def current(self, value: bool) -> None:
         _set_text(self.root, "active", "1" if value else "0")
-        _sort(self.root)
+        sort_children(self.root, _ORDER)
 
     def domain(self) -> DomainDocument | None:
         """The embedded domain definition (a copy), or None."""
@@ -435,5 +399,5 @@ class SnapshotDocument(XMLDocument):
             el.tag = tag
             el.tail = None
             self.root.append(el)
-        _sort(self.root)
+        sort_children(self.root, _ORDER)
 
