@@ -190,7 +190,8 @@ def _stop(node: NodeState, dom: DomainObj, reason: int) -> None:
 
 
 def emit(node: NodeState, dom: DomainObj, event: DomainEventType, detail: int) -> None:
-    node.emit(DomainEvent(name=dom.name, uuid=dom.uuid, event=event, detail=detail, id=dom.id))
+    if node.listeners:
+        node.emit(DomainEvent(name=dom.name, uuid=dom.uuid, event=event, detail=detail, id=dom.id))
 
 
 def _affect(dom: DomainObj, flags: int) -> tuple[bool, bool]:

@@ -134,7 +134,8 @@ class NetworkOps:
         return net
 
     def _emit_net(self, net: NetworkObj, event: NetworkEventType) -> None:
-        self.node.emit(NetworkEvent(name=net.name, uuid=net.uuid, event=event, detail=0))
+        if self.node.listeners:
+            self.node.emit(NetworkEvent(name=net.name, uuid=net.uuid, event=event, detail=0))
 
     @hookimpl
     def virt_network_define_xml(self, xml: str, flags: int) -> NetworkRef:

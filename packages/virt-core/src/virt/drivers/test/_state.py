@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
-from virt._records import DomainEvent, DomainState, NetworkEvent, NodeInfo, PoolEvent
+from virt._records import DomainEvent, DomainState, Event, NetworkEvent, NodeInfo, PoolEvent
 
 __all__ = ["DomainObj", "NodeState", "acquire", "check_flags", "release", "unsupported_flags"]
 
@@ -114,11 +114,16 @@ class NodeState:
     # -- events ---------------------------------------------------------------------------
 
     def emit(self, event: DomainEvent | NetworkEvent | PoolEvent) -> None:
-        hook_name = {DomainEvent: "virt_event_domain", NetworkEvent: "virt_event_network",
-                     PoolEvent: "virt_event_pool"}[type(event)]
+        """Send ``event`` to every open connection.  Callers build the record only when
+        ``listeners`` is not empty: with no connection listening there is nothing to do."""
+        hook_name = _EVENT_HOOKS[type(event)]
         for relay in list(self.listeners):
             getattr(relay, hook_name)(event=event)
 
+
+_EVENT_HOOKS: dict[type[Event], str] = {
+    DomainEvent: "virt_event_domain", NetworkEvent: "virt_event_network", PoolEvent: "virt_event_pool",
+}
 
 _registry_lock = threading.Lock()
 _shared: dict[str, tuple[NodeState, int]] = {}

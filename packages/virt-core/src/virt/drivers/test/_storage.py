@@ -290,7 +290,8 @@ class StorageOps:
         return self._active_pool(vol.pool), vol
 
     def _emit_pool(self, pool: PoolObj, event: PoolEventType) -> None:
-        self.node.emit(PoolEvent(name=pool.name, uuid=pool.uuid, event=event, detail=0))
+        if self.node.listeners:
+            self.node.emit(PoolEvent(name=pool.name, uuid=pool.uuid, event=event, detail=0))
 
     # -- pools ------------------------------------------------------------------------------
 
