@@ -235,8 +235,13 @@ def _bitmap_attr(elem: Element, name: str) -> set[int] | None:
 _HEX: Final = frozenset("0123456789abcdefABCDEF")
 
 
+_CANONICAL_UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _parse_uuid(text: str) -> str | None:
     """virUUIDParse: 32 hex digits, '-' or ' ' allowed between byte pairs, surrounding blanks."""
+    if _CANONICAL_UUID.fullmatch(text):
+        return text  # already what the scan below would return
     s = text.lstrip()
     digits: list[str] = []
     i, n = 0, len(s)
