@@ -166,7 +166,8 @@ def cmd_snapshot_current(ctx: Context, opts: dict[str, Any]) -> None:
 def _tree_counts(dom: Any) -> tuple[dict[str, str | None], dict[str, list[str]]]:
     parents: dict[str, str | None] = {}
     for snap in dom.list_snapshots(_LIST["topological"]):
-        parents[snap.name] = snap.parent().name if snap.parent() is not None else None
+        parent = snap.parent()
+        parents[snap.name] = parent.name if parent is not None else None
     children: dict[str, list[str]] = {name: [] for name in parents}
     for name, parent in parents.items():
         if parent is not None and parent in children:
