@@ -289,13 +289,54 @@ class PoolSourceHost:
     port: int | None = None
 
 
-class PoolDocument(XMLDocument):
+class _StorageDocument(XMLDocument):
+    """What pools and volumes share: a ``<name>``, and sizes kept in bytes as
+    ``<capacity unit='bytes'>``-style children placed in the document's ``ORDER``."""
+
+    ORDER: ClassVar[tuple[str, ...]] = ()
+
+    __slots__ = ()
+
+    @property
+    def name(self) -> str:
+        return self.root.findtext("name") or ""
+
+    def _size(self, tag: str) -> int:
+        return int(self.root.findtext(tag) or 0)
+
+    def _set_size(self, tag: str, value: int) -> None:
+        if value < 0:
+            raise fail(_D, f"{tag} must not be negative", ErrorNumber.INVALID_ARG)
+        el = set_text(self.root, tag, str(value))
+        assert el is not None
+        el.set("unit", "bytes")
+        arrange(self.root, self.ORDER)
+
+    @property
+    def capacity(self) -> int:
+        return self._size("capacity")
+
+    @capacity.setter
+    def capacity(self, value: int) -> None:
+        self._set_size("capacity", value)
+
+    @property
+    def allocation(self) -> int:
+        return self._size("allocation")
+
+    @allocation.setter
+    def allocation(self, value: int) -> None:
+        self._set_size("allocation", value)
+
+
+class PoolDocument(_StorageDocument):
     """A ``<pool>`` definition.  ``capacity``/``allocation``/``available`` are runtime values:
     like libvirt the parser ignores them (they read 0) and drivers set them."""
 
     ROOT: ClassVar[str] = "pool"
     ERROR_DOMAIN: ClassVar[ErrorDomain] = _D
     SCHEMA: ClassVar[str] = "storagepool"
+    ORDER: ClassVar[tuple[str, ...]] = _POOL_ORDER
 
     __slots__ = ()
 
@@ -508,10 +549,6 @@ class PoolDocument(XMLDocument):
 
     # ---------------------------------------------------------------- accessors
     @property
-    def name(self) -> str:
-        return self.root.findtext("name") or ""
-
-    @property
     def uuid(self) -> str:
         return self.root.findtext("uuid") or ""
 
@@ -557,33 +594,6 @@ class PoolDocument(XMLDocument):
         return tuple(PoolSourceHost(h.get("name", ""), int(h.get("port", "0")) or None)
                      for h in self.root.findall("source/host"))
 
-    def _size(self, tag: str) -> int:
-        return int(self.root.findtext(tag) or 0)
-
-    def _set_size(self, tag: str, value: int) -> None:
-        if value < 0:
-            raise fail(_D, f"{tag} must not be negative", ErrorNumber.INVALID_ARG)
-        el = set_text(self.root, tag, str(value))
-        assert el is not None
-        el.set("unit", "bytes")
-        arrange(self.root, _POOL_ORDER)
-
-    @property
-    def capacity(self) -> int:
-        return self._size("capacity")
-
-    @capacity.setter
-    def capacity(self, value: int) -> None:
-        self._set_size("capacity", value)
-
-    @property
-    def allocation(self) -> int:
-        return self._size("allocation")
-
-    @allocation.setter
-    def allocation(self, value: int) -> None:
-        self._set_size("allocation", value)
-
     @property
     def available(self) -> int:
         return self._size("available")
@@ -599,7 +609,7 @@ class PoolDocument(XMLDocument):
         return info.vol_formats if info is not None else None
 
 
-class VolumeDocument(XMLDocument):
+class VolumeDocument(_StorageDocument):
     """A ``<volume>`` definition, parsed in the context of its pool.
 
     Options of :meth:`from_string`: ``pool`` (a :class:`PoolDocument`) or ``pool_type`` (default
@@ -611,6 +621,7 @@ class VolumeDocument(XMLDocument):
     ROOT: ClassVar[str] = "volume"
     ERROR_DOMAIN: ClassVar[ErrorDomain] = _D
     SCHEMA: ClassVar[str] = "storagevol"
+    ORDER: ClassVar[tuple[str, ...]] = _VOLUME_ORDER
 
     __slots__ = ("pool_type",)
 
@@ -736,10 +747,6 @@ class VolumeDocument(XMLDocument):
 
     # ---------------------------------------------------------------- accessors
     @property
-    def name(self) -> str:
-        return self.root.findtext("name") or ""
-
-    @property
     def type(self) -> str:
         return self.root.get("type") or "file"
 
@@ -787,33 +794,6 @@ class VolumeDocument(XMLDocument):
     @property
     def encryption_format(self) -> str | None:
         return attr(self.root.find("target/encryption"), "format")
-
-    def _size(self, tag: str) -> int:
-        return int(self.root.findtext(tag) or 0)
-
-    def _set_size(self, tag: str, value: int) -> None:
-        if value < 0:
-            raise fail(_D, f"{tag} must not be negative", ErrorNumber.INVALID_ARG)
-        el = set_text(self.root, tag, str(value))
-        assert el is not None
-        el.set("unit", "bytes")
-        arrange(self.root, _VOLUME_ORDER)
-
-    @property
-    def capacity(self) -> int:
-        return self._size("capacity")
-
-    @capacity.setter
-    def capacity(self, value: int) -> None:
-        self._set_size("capacity", value)
-
-    @property
-    def allocation(self) -> int:
-        return self._size("allocation")
-
-    @allocation.setter
-    def allocation(self, value: int) -> None:
-        self._set_size("allocation", value)
 
     @property
     def physical(self) -> int | None:
