@@ -30,6 +30,7 @@ from virt._records import (
 )
 from virt.drivers.test._state import DomainObj, NodeState, check_flags
 from virt.xml._base import Element
+from virt.xml._util import parse_mac
 from virt.xml.domain import DomainDocument
 
 __all__ = ["DomainOps", "domain_error", "load_from_node"]
@@ -311,7 +312,7 @@ def _disk_index(doc: DomainDocument, name: str) -> int:
 
 def _find_net(doc: DomainDocument, device: str) -> tuple[int, Any]:
     """virDomainNetFind: an interface by MAC address or by target device name."""
-    mac = _parse_mac(device)
+    mac = parse_mac(device)
     for i, iface in enumerate(doc.interfaces()):
         if mac is not None:
             if iface.mac and iface.mac.lower() == mac:
@@ -319,16 +320,6 @@ def _find_net(doc: DomainDocument, device: str) -> tuple[int, Any]:
         elif iface.target_dev == device:
             return i, iface
     raise _bad_arg(f"'{device}' is not a known interface", conf=True)
-
-
-def _parse_mac(text: str) -> str | None:
-    parts = text.split(":")
-    if len(parts) != 6:
-        return None
-    try:
-        return ":".join(f"{int(p, 16):02x}" for p in parts if len(p) in (1, 2) and int(p, 16) < 256)
-    except ValueError:
-        return None
 
 
 def _now_us() -> int:

@@ -17,7 +17,8 @@ from virt._markers import hookimpl
 from virt._records import NetworkEvent, NetworkEventType, NetworkRef
 from virt.drivers.test._state import NodeState, check_flags
 from virt.xml._base import Element, parse_xml
-from virt.xml.network import NetworkDocument, format_ip, parse_ip, parse_mac
+from virt.xml._util import parse_mac
+from virt.xml.network import NetworkDocument, format_ip, parse_ip
 
 __all__ = ["NetworkObj", "NetworkOps", "apply_update", "load_from_node"]
 
