@@ -227,13 +227,15 @@ def cmd_snapshot_list(ctx: Context, opts: dict[str, Any]) -> None:
             flags |= bit
     if opts["roots"]:
         flags |= _LIST_ROOTS
-    parents, children = _tree_counts(dom)
-    names = [s.name for s in dom.list_snapshots(flags)]
+    snaps = {s.name: s for s in dom.list_snapshots(flags)}
+    names = list(snaps)
     start = opts["from"]
     if opts["current"]:
         if not dom.has_current_snapshot():
             raise CommandError(f"domain '{dom.name}' has no current snapshot")
         start = dom.current_snapshot().name
+    # the whole tree is only needed to walk below --from/--current or to draw --tree
+    parents, children = _tree_counts(dom) if start is not None or opts["tree"] else ({}, {})
     if start is not None:
         dom.lookup_snapshot(start)
         below: list[str] = []
@@ -258,7 +260,7 @@ def cmd_snapshot_list(ctx: Context, opts: dict[str, Any]) -> None:
         return
     rows, records = [], []
     for name in names:
-        info = _info(dom.lookup_snapshot(name).xml())
+        info = _info(snaps[name].xml())
         row = [name, _created(info["creation_time"]), info["state"]]
         if opts["parent"]:
             row.append(info["parent"] or "")
