@@ -816,28 +816,16 @@ class _Normalizer:
         if len(name_el):
             _set_text_child(root, "name", name)
 
-        uuid_el = root.find("uuid")
-        raw = text_of(uuid_el)
-        if raw is None:
-            uuid_s = str(_uuid.uuid4())
-        else:
-            parsed = _parse_uuid(raw)
+        # a missing or empty <uuid>, and an empty <genid>, get a generated one
+        for tag in ("uuid", "genid"):
+            el = root.find(tag)
+            if el is None and tag == "genid":
+                continue
+            raw = text_of(el)
+            parsed = str(_uuid.uuid4()) if raw is None else _parse_uuid(raw)
             if parsed is None:
-                raise _fail("malformed uuid element", _E.INTERNAL_ERROR)
-            uuid_s = parsed
-        _set_text_child(root, "uuid", uuid_s)
-
-        genid = root.find("genid")
-        if genid is not None:
-            raw = text_of(genid)
-            if raw is None:
-                genid_s = str(_uuid.uuid4())
-            else:
-                parsed = _parse_uuid(raw)
-                if parsed is None:
-                    raise _fail("malformed genid element", _E.INTERNAL_ERROR)
-                genid_s = parsed
-            _set_text_child(root, "genid", genid_s)
+                raise _fail(f"malformed {tag} element", _E.INTERNAL_ERROR)
+            _set_text_child(root, tag, parsed)
 
         for tag in ("title", "description"):
             el = root.find(tag)
