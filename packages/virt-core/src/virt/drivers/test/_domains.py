@@ -28,6 +28,7 @@ from virt._records import (
     IPAddress,
     VcpuInfo,
 )
+from virt.drivers.test._host import MAX_VCPUS
 from virt.drivers.test._state import DomainObj, NodeState, check_flags
 from virt.xml._base import Element
 from virt.xml._util import parse_mac
@@ -76,8 +77,6 @@ STOPPED_SHUTDOWN, STOPPED_DESTROYED, STOPPED_SAVED, STOPPED_FROM_SNAPSHOT = 0, 1
 
 # What virDomainGetMemoryParameters reports for "no limit" (VIR_DOMAIN_MEMORY_PARAM_UNLIMITED).
 MEMORY_UNLIMITED = 9007199254740991
-# The test driver's ceiling for vCPUs (testConnectGetMaxVcpus).
-_MAX_VCPUS = 32
 # Host CPUs reported by virNodeGetCPUMap on the test driver: the width of affinity maps.
 _CPUMAP_WIDTH = 8
 
@@ -724,8 +723,8 @@ class DomainOps:
         if nvcpus == 0:
             raise domain_error(ErrorNumber.INVALID_ARG, None, conf=True,
                                message="nvcpus in virDomainSetVcpusFlags must not be zero")
-        if nvcpus > _MAX_VCPUS:
-            raise _bad_arg(f"requested cpu amount exceeds maximum supported amount ({nvcpus} > {_MAX_VCPUS})")
+        if nvcpus > MAX_VCPUS:
+            raise _bad_arg(f"requested cpu amount exceeds maximum supported amount ({nvcpus} > {MAX_VCPUS})")
         with self.node.lock:
             dom = self.node.domain(uuid)
             live, persistent = _defs(dom, flags)

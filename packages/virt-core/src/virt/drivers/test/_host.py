@@ -22,6 +22,7 @@ from virt.xml.nodedev import NodeDeviceDocument
 
 __all__ = [
     "CPU_MODELS",
+    "MAX_VCPUS",
     "NODEDEV_CAP_BITS",
     "SYSINFO",
     "CellCPU",
@@ -45,7 +46,8 @@ SYSINFO = (
     "</sysinfo>\n"
 )
 
-_MAX_VCPUS = 32
+#: ``testConnectGetMaxVcpus``: the most vCPUs a test domain may have
+MAX_VCPUS = 32
 _EMULATOR = "/usr/bin/test-hv"
 _HOST_PAGE_SIZES = (4, 8, 2048, 1024 * 1024)  # KiB
 
@@ -321,7 +323,7 @@ class HostOps:
 
     @hookimpl
     def virt_connect_get_max_vcpus(self, type: str | None) -> int:
-        return _MAX_VCPUS
+        return MAX_VCPUS
 
     @hookimpl
     def virt_connect_get_cpu_model_names(self, arch: str, flags: int) -> list[str]:
