@@ -11,6 +11,7 @@ from virt._errors import ErrorNumber, VirtError
 from virt.cli._framework import CommandError, Context, Opt, command
 from virt.cli.commands.domain import DOMAIN_OPT, lookup_domain
 from virt.cli.commands.node import read_xml_file
+from virt.cli.commands.nodedev import tree_lines
 from virt.xml._base import escape
 
 GROUP = "Snapshot"
@@ -252,7 +253,7 @@ def cmd_snapshot_list(ctx: Context, opts: dict[str, Any]) -> None:
     if not opts["topological"]:
         names.sort(key=str.casefold)
     if opts["tree"]:
-        _print_tree(ctx, names, parents, children, start)
+        _print_tree(ctx, names, parents, start)
         return
     if opts["name"] and not ctx.want_json:
         for name in names:
@@ -271,27 +272,19 @@ def cmd_snapshot_list(ctx: Context, opts: dict[str, Any]) -> None:
     ctx.table(headers, rows, records)
 
 
-def _print_tree(ctx: Context, names: list[str], parents: dict[str, str | None],
-                children: dict[str, list[str]], start: str | None) -> None:
-    """virsh's ``vshTreePrint`` of the snapshots in ``names`` (in that order)."""
+def _print_tree(ctx: Context, names: list[str], parents: dict[str, str | None], start: str | None) -> None:
+    """The snapshots in ``names`` (in that order) as virsh draws them: below --from's snapshot
+    (printed alone when the filters dropped it), else below each one whose parent is not listed."""
     shown = set(names)
-    kids = {name: [n for n in names if parents.get(n) == name] for name in names}
-
-    def walk(name: str, last: str, root: bool, indent: str) -> None:
-        ctx.print(f"{indent}{'' if root else '+- '}{name}")
-        if not root:
-            indent += (" " if name == last else "|") + " "
-        mine = kids.get(name, [])
-        if mine:
-            ctx.print(f"{indent}  |")
-        for kid in mine:
-            walk(kid, mine[-1], False, indent + "  ")
-        if not mine and name == last:
-            ctx.print(indent)
-
-    roots = [start] if start is not None else [n for n in names if parents.get(n) not in shown]
-    for root in roots:
-        walk(root, root, True, "")
+    tops: list[str | None]
+    if start is not None and start not in shown:
+        names, tops = [start], [None]
+    elif start is not None:
+        tops = [None if name == start else parents.get(name) for name in names]
+    else:
+        tops = [parent if (parent := parents.get(name)) in shown else None for name in names]
+    for line in tree_lines(names, tops):
+        ctx.print(line)
 
 
 @command("snapshot-dumpxml", DOMAIN_OPT, Opt("snapshotname", required=True, positional=True, help="snapshot name"),
