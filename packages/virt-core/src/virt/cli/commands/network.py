@@ -8,7 +8,14 @@ from typing import Any
 
 from virt._errors import VirtError
 from virt.cli._framework import CommandError, Context, Opt, command
-from virt.cli.commands.node import XPATH_OPTS, dump_xml, exclusive, read_xml_file, sorted_by_name
+from virt.cli.commands.node import (
+    XPATH_OPTS,
+    dump_xml,
+    exclusive,
+    lookup_uuid_or_name,
+    read_xml_file,
+    sorted_by_name,
+)
 
 __all__ = ["lookup_network"]
 
@@ -28,18 +35,8 @@ _FILE_OPT = Opt("file", required=True, positional=True, help="file containing an
 def lookup_network(ctx: Context, name: str, by_uuid: bool = True, by_name: bool = True) -> Any:
     """virsh's ``virshCommandOptNetworkBy``: a 36-character argument is tried as a UUID first."""
     conn = ctx.conn
-    error: VirtError | None = None
-    if by_uuid and len(name) == 36:
-        try:
-            return conn.lookup_network_by_uuid(name)
-        except VirtError as exc:
-            error = exc
-    if by_name:
-        try:
-            return conn.lookup_network(name)
-        except VirtError as exc:
-            error = exc
-    raise CommandError(f"failed to get network '{name}'", error)
+    return lookup_uuid_or_name("network", name, conn.lookup_network_by_uuid if by_uuid else None,
+                               conn.lookup_network if by_name else None)
 
 
 def _yes(flag: bool) -> str:

@@ -21,6 +21,7 @@ __all__ = [
     "dump_xml",
     "exclusive",
     "format_capacity",
+    "lookup_uuid_or_name",
     "parse_size",
     "pretty_capacity",
     "read_xml_file",
@@ -110,6 +111,24 @@ def read_xml_file(path: str) -> str:
     if len(data) > MAX_XML_FILE:
         raise CommandError(None, VirtError(ErrorNumber.INTERNAL_ERROR, f"File '{path}' is too large"))
     return data.decode("utf-8", errors="replace")
+
+
+def lookup_uuid_or_name(kind: str, name: str, by_uuid: Callable[[str], T] | None,
+                        by_name: Callable[[str], T] | None) -> T:
+    """virsh's ``virshCommandOpt<Kind>By``: a 36-character argument is tried as a UUID first,
+    then as a name; ``None`` skips a way (``net-uuid`` takes only names)."""
+    error: VirtError | None = None
+    if by_uuid is not None and len(name) == 36:
+        try:
+            return by_uuid(name)
+        except VirtError as exc:
+            error = exc
+    if by_name is not None:
+        try:
+            return by_name(name)
+        except VirtError as exc:
+            error = exc
+    raise CommandError(f"failed to get {kind} '{name}'", error)
 
 
 def exclusive(opts: dict[str, Any], first: str, second: str) -> None:

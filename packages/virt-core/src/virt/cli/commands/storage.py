@@ -14,6 +14,7 @@ from virt.cli.commands.node import (
     dump_xml,
     exclusive,
     format_capacity,
+    lookup_uuid_or_name,
     parse_size,
     read_xml_file,
     sorted_by_name,
@@ -86,18 +87,8 @@ def _yes(flag: bool) -> str:
 def lookup_pool(ctx: Context, name: str, by_uuid: bool = True, by_name: bool = True) -> Any:
     """virsh's ``virshCommandOptPoolBy``: a 36-character argument is tried as a UUID first."""
     conn = ctx.conn
-    error: VirtError | None = None
-    if by_uuid and len(name) == 36:
-        try:
-            return conn.lookup_storage_pool_by_uuid(name)
-        except VirtError as exc:
-            error = exc
-    if by_name:
-        try:
-            return conn.lookup_storage_pool(name)
-        except VirtError as exc:
-            error = exc
-    raise CommandError(f"failed to get pool '{name}'", error)
+    return lookup_uuid_or_name("pool", name, conn.lookup_storage_pool_by_uuid if by_uuid else None,
+                               conn.lookup_storage_pool if by_name else None)
 
 
 def lookup_volume(ctx: Context, name: str, pool_name: str | None, *, pool_option: bool = True,
