@@ -141,26 +141,25 @@ def cmd_net_name(ctx: Context, opts: dict[str, Any]) -> None:
     ctx.print(lookup_network(ctx, opts["network"], by_name=False).name)
 
 
-@command("net-destroy", _NET_OPT, group=NETWORK, help="destroy (stop) a network")
-def cmd_net_destroy(ctx: Context, opts: dict[str, Any]) -> None:
+def _act(ctx: Context, opts: dict[str, Any], verb: str, done: str) -> None:
+    """``net-<verb> NETWORK``: look it up, call its ``verb`` method, report as virsh does."""
     name = opts["network"]
     net = lookup_network(ctx, name)
     try:
-        net.destroy()
+        getattr(net, verb)()
     except VirtError as exc:
-        raise CommandError(f"Failed to destroy network {name}", exc) from None
-    ctx.extra(f"Network {name} destroyed\n")
+        raise CommandError(f"Failed to {verb} network {name}", exc) from None
+    ctx.extra(f"Network {name} {done}\n")
+
+
+@command("net-destroy", _NET_OPT, group=NETWORK, help="destroy (stop) a network")
+def cmd_net_destroy(ctx: Context, opts: dict[str, Any]) -> None:
+    _act(ctx, opts, "destroy", "destroyed")
 
 
 @command("net-start", _NET_OPT, group=NETWORK, help="start a (previously defined) inactive network")
 def cmd_net_start(ctx: Context, opts: dict[str, Any]) -> None:
-    name = opts["network"]
-    net = lookup_network(ctx, name)
-    try:
-        net.start()
-    except VirtError as exc:
-        raise CommandError(f"Failed to start network {name}", exc) from None
-    ctx.extra(f"Network {name} started\n")
+    _act(ctx, opts, "start", "started")
 
 
 @command("net-define", _FILE_OPT, Opt("validate", "bool", "validate the XML against the schema"), group=NETWORK,
@@ -189,13 +188,7 @@ def cmd_net_create(ctx: Context, opts: dict[str, Any]) -> None:
 
 @command("net-undefine", _NET_OPT, group=NETWORK, help="undefine a persistent network")
 def cmd_net_undefine(ctx: Context, opts: dict[str, Any]) -> None:
-    name = opts["network"]
-    net = lookup_network(ctx, name)
-    try:
-        net.undefine()
-    except VirtError as exc:
-        raise CommandError(f"Failed to undefine network {name}", exc) from None
-    ctx.extra(f"Network {name} has been undefined\n")
+    _act(ctx, opts, "undefine", "has been undefined")
 
 
 @command("net-autostart", _NET_OPT, Opt("disable", "bool", "disable autostarting"), group=NETWORK,
