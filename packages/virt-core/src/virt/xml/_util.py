@@ -20,12 +20,26 @@ def fail(domain: ErrorDomain, detail: str, code: ErrorNumber = ErrorNumber.XML_E
     return VirtError(code, detail, domain=domain)
 
 
+def refuse_dot_name(name: str, kind: str, domain: ErrorDomain) -> None:
+    """Refuse the names ``.`` and ``..`` (libvirt 9.0 accepts them).  Drivers make file and
+    directory names from object names, where these two mean something else; the models refuse
+    them so that no driver has to remember to."""
+    if name in (".", ".."):
+        raise fail(domain, f"{kind} name '{name}' is not allowed")
+
+
 def text_of(elem: Element | None) -> str | None:
-    """XPath ``string(elem)`` as libvirt's ``virXPathString`` returns it: None when empty."""
+    """XPath ``string(elem)`` as libvirt's ``virXPathString`` returns it: None when empty.
+
+    In an element that holds elements (``<name><x/></name>``), text that is only the
+    whitespace between them is layout, not a value: formatting drops it, so reading it as a
+    value would make the next parse disagree with this one."""
     if elem is None:
         return None
-    text = elem.text if len(elem) == 0 else "".join(cast("Iterable[str]", elem.itertext()))
-    return text or None
+    if len(elem) == 0:
+        return elem.text or None
+    text = "".join(cast("Iterable[str]", elem.itertext()))
+    return text if text.strip() else None
 
 
 def child_text(parent: Element, tag: str) -> str | None:

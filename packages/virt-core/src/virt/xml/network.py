@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import attrs
 from lxml import etree
 
-from virt._errors import ErrorDomain, ErrorNumber
+from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt.xml._base import Element, XMLDocument, escape, format_element, sub
 from virt.xml._util import (
     arrange,
@@ -35,13 +35,13 @@ from virt.xml._util import (
     parse_uint,
     parse_ull,
     parse_uuid,
+    refuse_dot_name,
     set_attrs,
     set_text,
     strip_blanks,
     text_of,
     tristate,
 )
-from virt.xml._util import parse_mac as parse_mac  # re-exported: the test driver's networks use it
 
 __all__ = ["FORWARD_MODES", "DhcpHost", "DhcpLease", "DhcpRange", "NetworkDocument", "NetworkIP"]
 
@@ -236,9 +236,10 @@ class NetworkDocument(XMLDocument):
 
         name = child_text(root, "name")
         if name is None:
-            raise fail(_D, "missing name information in network", ErrorNumber.NO_NAME)
+            raise VirtError(ErrorNumber.NO_NAME, None, domain=_D)
         if "/" in name:
             raise fail(_D, "invalid char in name: /", ErrorNumber.XML_DETAIL)
+        refuse_dot_name(name, "network", _D)
         set_text(root, "name", name)
 
         raw_uuid = child_text(root, "uuid")

@@ -12,7 +12,7 @@ import random
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from virt._errors import ErrorDomain, ErrorNumber
+from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt.xml._base import Element, XMLDocument, format_element, sub
 from virt.xml._util import (
     arrange,
@@ -688,7 +688,7 @@ class NodeDeviceDocument(XMLDocument):
         name = child_text(root, "name")
         if name is None:
             if not options.get("create"):
-                raise fail(_D, "missing name information in device", ErrorNumber.NO_NAME)
+                raise VirtError(ErrorNumber.NO_NAME, None, domain=_D)
             name = "new device"
         set_text(root, "name", name)
         set_text(root, "path", child_text(root, "path"))
