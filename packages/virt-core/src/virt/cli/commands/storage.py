@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from lxml import etree
@@ -91,10 +90,21 @@ def lookup_pool(ctx: Context, name: str, by_uuid: bool = True, by_name: bool = T
                                conn.lookup_storage_pool if by_name else None)
 
 
-def lookup_volume(ctx: Context, name: str, pool_name: str | None, *, pool_option: bool = True,
-                  by_name: bool = True) -> Any:
+def _find_volume(conn: Any, pool: Any, name: str) -> tuple[Any, VirtError | None]:
+    """By name in ``pool`` (unless None), then by key, then by path: the first volume found,
+    or None and the last lookup's error."""
+    error: VirtError | None = None
+    in_pool = () if pool is None else (pool.lookup_volume,)
+    for lookup in (*in_pool, conn.lookup_volume_by_key, conn.lookup_volume_by_path):
+        try:
+            return lookup(name), None
+        except VirtError as exc:
+            error = exc
+    return None, error
+
+
+def lookup_volume(ctx: Context, name: str, pool_name: str | None, *, pool_option: bool = True) -> Any:
     """virsh's ``virshCommandOptVolBy``: by name in ``--pool``, then by key, then by path."""
-    conn = ctx.conn
     pool = None
     if pool_name is not None:
         pool = lookup_pool(ctx, pool_name)
@@ -104,18 +114,7 @@ def lookup_volume(ctx: Context, name: str, pool_name: str | None, *, pool_option
             active = False
         if not active:
             raise CommandError(f"pool '{pool_name}' is not active")
-    error: VirtError | None = None
-    vol = None
-    lookups: list[Any] = []
-    if pool is not None and by_name:
-        lookups.append(lambda: pool.lookup_volume(name))
-    lookups += [lambda: conn.lookup_volume_by_key(name), lambda: conn.lookup_volume_by_path(name)]
-    for lookup in lookups:
-        try:
-            vol = lookup()
-            break
-        except VirtError as exc:
-            error = exc
+    vol, error = _find_volume(ctx.conn, pool, name)
     if vol is None:
         if pool is not None or not pool_option:
             raise CommandError(f"failed to get vol '{name}'", error)
@@ -537,17 +536,7 @@ def cmd_vol_create_as(ctx: Context, opts: dict[str, Any]) -> None:
     backing: tuple[str, str | None] | None = None
     if opts["backing-vol"] is not None:
         source = opts["backing-vol"]
-        conn = ctx.conn
-        found = None
-        lookups: list[Callable[[], Any]] = [lambda: pool.lookup_volume(source),
-                                            lambda: conn.lookup_volume_by_key(source),
-                                            lambda: conn.lookup_volume_by_path(source)]
-        for lookup in lookups:
-            try:
-                found = lookup()
-                break
-            except VirtError:
-                continue
+        found, _ = _find_volume(ctx.conn, pool, source)
         if found is None:
             raise CommandError(f"failed to get vol '{source}'")
         backing = (found.path, opts["backing-vol-format"])
