@@ -31,6 +31,7 @@ from virt.xml._util import (
     keep_open,
     only_first,
     open_tag,
+    parse_mac,
     parse_pci_address,
     parse_uint,
     parse_ull,
