@@ -410,10 +410,10 @@ def cmd_secret_list(ctx: Context, opts: dict[str, Any]) -> None:
             exc = VirtError(ErrorNumber.NO_SUPPORT, "virConnectNumOfSecrets", domain=exc.domain)
         raise CommandError("Failed to count secrets", exc) from None
     usage_types = {0: "none", 1: "volume", 2: "ceph", 3: "iscsi", 4: "tls", 5: "vtpm"}
-    rows = [[s.uuid, f"{usage_types.get(s.usage_type, 'unknown')} {s.usage_id}".rstrip()]
-            for s in sorted(secrets, key=lambda s: s.uuid.lower())]
+    secrets = sorted(secrets, key=lambda s: s.uuid.lower())
+    rows = [[s.uuid, f"{usage_types.get(s.usage_type, 'unknown')} {s.usage_id}".rstrip()] for s in secrets]
     records = [{"uuid": s.uuid, "usage_type": usage_types.get(s.usage_type, "unknown"), "usage_id": s.usage_id}
-               for s in sorted(secrets, key=lambda s: s.uuid.lower())]
+               for s in secrets]
     ctx.table(["UUID", "Usage"], rows, records)
 
 
