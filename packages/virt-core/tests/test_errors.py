@@ -52,3 +52,23 @@ def test_network_info_is_a_typed_record() -> None:
     with virt.open("test:///default") as conn:
         info = conn.lookup_network("default").info()
     assert info == virt.NetworkInfo(active=True, persistent=True, autostart=False, bridge="virbr0")
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_dot_names_are_refused_for_every_kind(name: str) -> None:
+    import virt
+
+    documents = [
+        f"<domain type='test'><name>{name}</name><memory>1024</memory><os><type>hvm</type></os></domain>",
+        f"<network><name>{name}</name></network>",
+        f"<pool type='dir'><name>{name}</name><target><path>/x</path></target></pool>",
+    ]
+    with virt.open("test:///default") as conn:
+        before = (len(conn.list_domains()), len(conn.list_networks()), len(conn.list_storage_pools()))
+        for define, xml in zip((conn.define_domain, conn.define_network, conn.define_storage_pool),
+                               documents, strict=True):
+            with pytest.raises(VirtError) as info:
+                define(xml)
+            assert info.value.code == ErrorNumber.XML_ERROR
+            assert f"name '{name}' is not allowed" in info.value.message
+        assert (len(conn.list_domains()), len(conn.list_networks()), len(conn.list_storage_pools())) == before

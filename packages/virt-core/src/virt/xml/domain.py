@@ -27,7 +27,7 @@ from lxml import etree
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt.xml._base import Element, XMLDocument, format_element, sub
-from virt.xml._util import only_first, set_attrs, sort_children, text_of
+from virt.xml._util import only_first, refuse_dot_name, set_attrs, sort_children, text_of
 
 __all__ = ["OS_TYPES", "VIRT_TYPES", "DiskInfo", "DomainDocument", "InterfaceInfo"]
 
@@ -812,6 +812,7 @@ class _Normalizer:
             raise VirtError(_E.NO_NAME, None, domain=_D)
         if "/" in name:
             raise _fail(f"name {name} cannot contain '/'")
+        refuse_dot_name(name, "domain", _D)
         assert name_el is not None
         if len(name_el):
             _set_text_child(root, "name", name)
@@ -2669,6 +2670,7 @@ class DomainDocument(XMLDocument):
             raise VirtError(_E.INVALID_ARG, "domain name must not be empty", domain=_D)
         if "/" in value:
             raise _fail(f"name {value} cannot contain '/'")
+        refuse_dot_name(value, "domain", _D)
         _set_text_child(self.root, "name", value)
         sort_children(self.root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
         self._facts.clear()

@@ -33,6 +33,7 @@ from virt.xml._util import (
     parse_uint,
     parse_ull,
     parse_uuid,
+    refuse_dot_name,
     set_attrs,
     set_text,
     strip_blanks,
@@ -364,6 +365,7 @@ class PoolDocument(_StorageDocument):
             raise fail(_D, "missing pool source name element")
         if "/" in name:
             raise fail(_D, f"name {name} cannot contain '/'")
+        refuse_dot_name(name, "pool", _D)
         set_text(root, "name", name)
 
         raw_uuid = child_text(root, "uuid")

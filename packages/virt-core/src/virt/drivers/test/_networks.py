@@ -52,20 +52,13 @@ def _ref(net: NetworkObj) -> NetworkRef:
     return NetworkRef(net.name, net.uuid)
 
 
-def _parse(xml: str, validate: bool = False) -> NetworkDocument:
-    doc = NetworkDocument.from_string(xml, validate=validate)
-    name = doc.name
-    if name in (".", ".."):
-        raise VirtError(ErrorNumber.XML_ERROR, f"network name '{name}' is not allowed", domain=_D)
-    return doc
-
 
 def load_from_node(node: NodeState, root: Element, base_dir: str | None) -> None:
     """Add the ``<network>`` children of a node file, running, as libvirt's test driver does."""
     from virt.drivers.test._loader import child_xml
 
     for elem in root.findall("network"):
-        doc = _parse(child_xml(elem, base_dir))
+        doc = NetworkDocument.from_string(child_xml(elem, base_dir))
         net = _assign(node, doc, live=False)
         net.active = True
 
@@ -141,7 +134,7 @@ class NetworkOps:
     @hookimpl
     def virt_network_define_xml(self, xml: str, flags: int) -> NetworkRef:
         check_flags(flags, _DEFINE_VALIDATE, "testNetworkDefineXMLFlags", _D)
-        doc = _parse(xml, validate=bool(flags & _DEFINE_VALIDATE))
+        doc = NetworkDocument.from_string(xml, validate=bool(flags & _DEFINE_VALIDATE))
         with self.node.lock:
             net = _assign(self.node, doc, live=False)
             self._emit_net(net, NetworkEventType.DEFINED)
@@ -150,7 +143,7 @@ class NetworkOps:
     @hookimpl
     def virt_network_create_xml(self, xml: str, flags: int) -> NetworkRef:
         check_flags(flags, 0, "testNetworkCreateXMLFlags", _D)
-        doc = _parse(xml)
+        doc = NetworkDocument.from_string(xml)
         with self.node.lock:
             net = _assign(self.node, doc, live=True, check_live=True)
             net.active = True

@@ -102,12 +102,6 @@ def _set_defaults(doc: PoolDocument) -> None:
     doc.available = DEFAULT_POOL_CAPACITY
 
 
-def _parse_pool(xml: str, validate: bool = False) -> PoolDocument:
-    doc = PoolDocument.from_string(xml, validate=validate)
-    if doc.name in (".", ".."):
-        raise VirtError(ErrorNumber.XML_ERROR, f"pool name '{doc.name}' is not allowed", domain=_D)
-    return doc
-
 
 def _check_volume_name(name: str) -> None:
     # The volume's path is made from its name: refuse anything that leaves the pool directory.
@@ -222,7 +216,7 @@ def load_from_node(node: NodeState, root: Element, base_dir: str | None) -> None
         for vol_elem in volumes:
             elem.remove(vol_elem)
         try:
-            doc = _parse_pool(child_xml(elem, base_dir))
+            doc = PoolDocument.from_string(child_xml(elem, base_dir))
         finally:
             for vol_elem in volumes:
                 elem.append(vol_elem)
@@ -298,7 +292,7 @@ class StorageOps:
     @hookimpl
     def virt_pool_define_xml(self, xml: str, flags: int) -> PoolRef:
         check_flags(flags, _POOL_DEFINE_VALIDATE, "testStoragePoolDefineXML", _D)
-        doc = _parse_pool(xml, validate=bool(flags & _POOL_DEFINE_VALIDATE))
+        doc = PoolDocument.from_string(xml, validate=bool(flags & _POOL_DEFINE_VALIDATE))
         _set_defaults(doc)
         with self.node.lock:
             pool, _ = _add_pool(self.node, doc, live=False, check_active=False)
@@ -309,7 +303,7 @@ class StorageOps:
     @hookimpl
     def virt_pool_create_xml(self, xml: str, flags: int) -> PoolRef:
         check_flags(flags, 0, "testStoragePoolCreateXML", _D)
-        doc = _parse_pool(xml)
+        doc = PoolDocument.from_string(xml)
         _set_defaults(doc)
         with self.node.lock:
             existing: PoolObj | None = self.node.pools.get(doc.uuid)
