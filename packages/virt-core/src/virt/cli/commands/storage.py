@@ -7,6 +7,7 @@ from typing import Any
 from lxml import etree
 
 from virt._errors import VirtError
+from virt._records import PoolState, VolumeType
 from virt.cli._framework import CommandError, Context, Opt, command
 from virt.cli.commands.node import (
     XPATH_OPTS,
@@ -32,8 +33,8 @@ _TYPE_BITS = {
     "mpath": 8192, "rbd": 16384, "sheepdog": 32768, "gluster": 65536, "zfs": 131072, "vstorage": 262144,
     "iscsi-direct": 524288,
 }
-_STATES = ("inactive", "building", "running", "degraded", "inaccessible")
-_VOL_TYPES = ("file", "block", "dir", "network", "netdir", "ploop")
+# the pool states whose capacity, allocation and available sizes virsh prints
+_SIZED_STATES = (PoolState.RUNNING, PoolState.DEGRADED)
 _WIPE_ALGORITHMS = ("zero", "nnsa", "dod", "bsi", "gutmann", "schneier", "pfitzner7", "pfitzner33", "random",
                     "trim")
 # VIR_STORAGE_POOL_CREATE_WITH_BUILD{,_OVERWRITE,_NO_OVERWRITE}; VIR_STORAGE_POOL_BUILD_{NO_,}OVERWRITE
@@ -124,6 +125,14 @@ def lookup_volume(ctx: Context, name: str, pool_name: str | None, *, pool_option
     return vol
 
 
+def _pool_state(state: int) -> str:
+    """virsh's ``virshStoragePoolStateToString``: the :class:`PoolState` name in lower case."""
+    try:
+        return PoolState(state).name.lower()
+    except ValueError:
+        return "unknown"
+
+
 # -- pools ------------------------------------------------------------------------------------
 
 
@@ -184,11 +193,11 @@ def cmd_pool_list(ctx: Context, opts: dict[str, Any]) -> None:
             state = "unknown"
             sizes = ["unknown"] * 3
         else:
-            record.update(state=_STATES[info.state] if 0 <= info.state < len(_STATES) else "unknown",
+            record.update(state=_pool_state(info.state),
                           capacity=info.capacity, allocation=info.allocation, available=info.available)
             if details:
                 state = record["state"]
-                if info.state in (2, 3):
+                if info.state in _SIZED_STATES:
                     sizes = [format_capacity(info.capacity), format_capacity(info.allocation),
                              format_capacity(info.available)]
                 else:
@@ -226,7 +235,7 @@ def cmd_pool_info(ctx: Context, opts: dict[str, Any]) -> None:
     except VirtError as exc:
         ctx.fields(pairs, record=record)
         raise CommandError(None, exc) from None
-    record["state"] = _STATES[info.state] if 0 <= info.state < len(_STATES) else "unknown"
+    record["state"] = _pool_state(info.state)
     pairs.append(("State", record["state"]))
     try:
         persistent = pool.is_persistent()
@@ -240,7 +249,7 @@ def cmd_pool_info(ctx: Context, opts: dict[str, Any]) -> None:
         record["autostart"] = autostart
     except VirtError:
         pairs.append(("Autostart", "no autostart"))
-    if info.state in (2, 3):
+    if info.state in _SIZED_STATES:
         record.update(capacity=info.capacity, allocation=info.allocation, available=info.available)
         for label, value in (("Capacity", info.capacity), ("Allocation", info.allocation),
                              ("Available", info.available)):
@@ -423,7 +432,11 @@ def cmd_pool_create_as(ctx: Context, opts: dict[str, Any]) -> None:
 
 
 def _vol_type(kind: int) -> str:
-    return _VOL_TYPES[kind] if 0 <= kind < len(_VOL_TYPES) else "unknown"
+    """virsh's ``virshVolumeTypeToString``: the :class:`VolumeType` name in lower case."""
+    try:
+        return VolumeType(kind).name.lower()
+    except ValueError:
+        return "unknown"
 
 
 def _size(text: str) -> int:
