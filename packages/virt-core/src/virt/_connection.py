@@ -90,16 +90,16 @@ class _EventDispatcher:
         self.conn: Connection | None = None
         self._subs: dict[int, tuple[type[Event], Callable[[Connection, Any], None], str | None]] = {}
         self._ids = itertools.count(1)
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
 
     def add(self, kind: type[Event], callback: Callable[[Connection, Any], None], uuid: str | None) -> int:
-        with self._lock:
+        with self.lock:
             sub_id = next(self._ids)
             self._subs[sub_id] = (kind, callback, uuid)
             return sub_id
 
     def remove(self, sub_id: int) -> None:
-        with self._lock:
+        with self.lock:
             if self._subs.pop(sub_id, None) is None:
                 raise VirtError(ErrorNumber.INVALID_ARG, f"no event subscription with id {sub_id}")
 
@@ -107,7 +107,7 @@ class _EventDispatcher:
         conn = self.conn
         if conn is None:
             return
-        with self._lock:
+        with self.lock:
             targets = [(cb, uuid) for kind, cb, uuid in self._subs.values() if isinstance(event, kind)]
         for callback, uuid in targets:
             if uuid is not None and uuid != event.uuid:
@@ -303,6 +303,11 @@ class Connection:
                                 + ", ".join(sorted(_EVENT_NAMES)))
         else:
             kind = event
+        # The dispatcher joins the connection's plugins with its first subscription, so a
+        # driver can see that nobody listens (virt.plugin.listening) and skip the work.
+        with self._dispatcher.lock:
+            if not self._pm.is_registered(self._dispatcher):
+                self._pm.register(self._dispatcher, name="virt:events")
         return self._dispatcher.add(kind, callback, uuid)
 
     def unsubscribe(self, subscription: int) -> None:
@@ -869,6 +874,5 @@ def open(uri: str | None = None, readonly: bool = False) -> Connection:  # noqa:
     """
     parsed = resolve_uri(uri)
     spec = _plugins.find_driver(parsed)
-    dispatcher = _EventDispatcher()
-    pm, driver = _plugins.build_connection_manager(spec, parsed, readonly, extra=(dispatcher,))
-    return Connection(parsed, readonly, pm, driver, dispatcher)
+    pm, driver = _plugins.build_connection_manager(spec, parsed, readonly)
+    return Connection(parsed, readonly, pm, driver, _EventDispatcher())

@@ -376,11 +376,10 @@ class _ConnectionManager(pluggy.PluginManager):
         return None if opts is None else cast(HookimplOpts, dict(opts))
 
 
-def build_connection_manager(spec: DriverSpec, uri: URI, readonly: bool,
-                             extra: tuple[object, ...] = ()) -> tuple[pluggy.PluginManager, object]:
-    """Build one connection's plugin manager: providers, wrappers, ``extra`` (the core's own
-    event dispatcher), then the driver's connection object (registered last so that pluggy,
-    which calls the newest first, asks the driver before any provider)."""
+def build_connection_manager(spec: DriverSpec, uri: URI, readonly: bool) -> tuple[pluggy.PluginManager, object]:
+    """Build one connection's plugin manager: providers, wrappers, then the driver's
+    connection object (registered last so that pluggy, which calls the newest first, asks the
+    driver before any provider).  The core's event dispatcher joins on the first subscribe."""
     pm = _ConnectionManager(PROJECT)
     for module in OPERATION_MODULES:
         pm.add_hookspecs(module)
@@ -400,8 +399,6 @@ def build_connection_manager(spec: DriverSpec, uri: URI, readonly: bool,
             continue
         if obj is not None:
             wanted.append((cp.name, obj))
-    for obj in extra:
-        pm.register(obj)
     for name, obj in wanted:
         pm.register(obj, name=name)
     try:

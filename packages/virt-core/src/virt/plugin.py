@@ -36,6 +36,7 @@ __all__ = [
     "OpenRequest",
     "hookimpl",
     "hookspec",
+    "listening",
 ]
 
 #: Entry-point group of hypervisor drivers; an entry's name is the URI scheme it serves.
@@ -95,3 +96,14 @@ class ConnectionPlugin:
     kind: Literal["provider", "wrapper"]
     factory: Callable[[OpenRequest, DriverSpec], object | None]
     area: str = ""
+
+
+def listening(hook: Any, event_hook: str) -> bool:
+    """Whether anything on a connection receives ``event_hook`` (``"virt_event_domain"``...).
+
+    :param hook: the connection's relay, :attr:`OpenRequest.hook`.
+
+    Subscribers join a connection only when someone subscribes, so a driver can ask this
+    before building an event record nobody would receive.
+    """
+    return bool(getattr(hook, event_hook).get_hookimpls())

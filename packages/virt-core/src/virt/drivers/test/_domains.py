@@ -190,7 +190,7 @@ def _stop(node: NodeState, dom: DomainObj, reason: int) -> None:
 
 
 def emit(node: NodeState, dom: DomainObj, event: DomainEventType, detail: int) -> None:
-    if node.listeners:
+    if node.listening(DomainEvent):
         node.emit(DomainEvent(name=dom.name, uuid=dom.uuid, event=event, detail=detail, id=dom.id))
 
 

@@ -128,7 +128,7 @@ class NetworkOps:
         return net
 
     def _emit_net(self, net: NetworkObj, event: NetworkEventType) -> None:
-        if self.node.listeners:
+        if self.node.listening(NetworkEvent):
             self.node.emit(NetworkEvent(name=net.name, uuid=net.uuid, event=event, detail=0))
 
     @hookimpl

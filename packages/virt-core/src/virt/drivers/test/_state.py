@@ -9,6 +9,7 @@ import attrs
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._records import DomainEvent, DomainState, Event, NetworkEvent, NodeInfo, PoolEvent
+from virt.plugin import listening
 
 __all__ = ["DomainObj", "NodeState", "acquire", "check_flags", "release", "unsupported_flags"]
 
@@ -113,12 +114,18 @@ class NodeState:
 
     # -- events ---------------------------------------------------------------------------
 
+    def listening(self, kind: type[Event]) -> bool:
+        """Whether a connection subscribed to events of ``kind``: callers build an event
+        record only then."""
+        hook_name = _EVENT_HOOKS[kind]
+        return any(listening(relay, hook_name) for relay in self.listeners)
+
     def emit(self, event: DomainEvent | NetworkEvent | PoolEvent) -> None:
-        """Send ``event`` to every open connection.  Callers build the record only when
-        ``listeners`` is not empty: with no connection listening there is nothing to do."""
+        """Send ``event`` to every connection that subscribed to its kind."""
         hook_name = _EVENT_HOOKS[type(event)]
         for relay in list(self.listeners):
-            getattr(relay, hook_name)(event=event)
+            if listening(relay, hook_name):
+                getattr(relay, hook_name)(event=event)
 
 
 _EVENT_HOOKS: dict[type[Event], str] = {

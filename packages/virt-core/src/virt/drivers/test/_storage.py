@@ -284,7 +284,7 @@ class StorageOps:
         return self._active_pool(vol.pool), vol
 
     def _emit_pool(self, pool: PoolObj, event: PoolEventType) -> None:
-        if self.node.listeners:
+        if self.node.listening(PoolEvent):
             self.node.emit(PoolEvent(name=pool.name, uuid=pool.uuid, event=event, detail=0))
 
     # -- pools ------------------------------------------------------------------------------
