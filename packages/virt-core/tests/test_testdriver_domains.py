@@ -585,3 +585,13 @@ def test_cli_define_create_save_restore_with_files(tmp_path: Path) -> None:
                    "test\nclidom\n\n")
     rc, _, err = run_cli("--plain", "-c", "test:///default", f"define {tmp_path / 'missing.xml'}")
     assert (rc, err) == (1, f"error: Failed to open file '{tmp_path / 'missing.xml'}': No such file or directory\n")
+
+
+def test_security_model_and_label_as_libvirts_test_driver() -> None:
+    # what python3-libvirt 9.0 answers on test:///default
+    with virt.open("test:///default") as conn:
+        assert conn.security_model() == virt.SecurityModel(model="testSecurity", doi="")
+        dom = conn.lookup_domain("test")
+        assert dom.security_label() == virt.SecurityLabel(label="libvirt-test", enforcing=True)
+        dom.destroy()
+        assert dom.security_label() == virt.SecurityLabel(label="", enforcing=False)

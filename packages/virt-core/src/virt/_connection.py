@@ -40,6 +40,8 @@ from virt._records import (
     PoolInfo,
     PoolRef,
     SecretRef,
+    SecurityLabel,
+    SecurityModel,
     VcpuInfo,
     VolumeInfo,
     VolumeRef,
@@ -267,6 +269,11 @@ class Connection:
 
     def node_info(self) -> NodeInfo:
         result: NodeInfo = self._call("virt_node_get_info")
+        return result
+
+    def security_model(self) -> SecurityModel:
+        """The node's security driver; ``model`` is "" when guests are not confined."""
+        result: SecurityModel = self._call("virt_node_get_security_model")
         return result
 
     def cells_free_memory(self, start_cell: int = 0, max_cells: int = 1 << 30) -> list[int]:
@@ -511,6 +518,10 @@ class Domain:
     def xml(self, inactive: bool = False, secure: bool = False, flags: int = 0) -> str:
         flags |= (XML_INACTIVE if inactive else 0) | (XML_SECURE if secure else 0)
         return str(self._do("virt_domain_get_xml", flags=flags))
+
+    def security_label(self) -> SecurityLabel:
+        result: SecurityLabel = self._do("virt_domain_get_security_label")
+        return result
 
     def os_type(self) -> str:
         return str(self._do("virt_domain_get_os_type"))

@@ -38,6 +38,8 @@ __all__ = [
     "PoolRef",
     "PoolState",
     "SecretRef",
+    "SecurityLabel",
+    "SecurityModel",
     "VcpuInfo",
     "VolumeInfo",
     "VolumeRef",
@@ -345,3 +347,19 @@ class NetworkDHCPLease:
     prefix: int
     hostname: str | None
     clientid: str | None
+
+
+@attrs.frozen
+class SecurityModel:
+    """The node's security driver (``virNodeGetSecurityModel``); ``model`` is "" when none."""
+
+    model: str
+    doi: str
+
+
+@attrs.frozen
+class SecurityLabel:
+    """A domain's security label (``virDomainGetSecurityLabel``); "" for an inactive one."""
+
+    label: str
+    enforcing: bool

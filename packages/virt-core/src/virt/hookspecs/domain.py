@@ -18,6 +18,7 @@ from virt._records import (
     DomainInterface,
     DomainRef,
     InterfaceStats,
+    SecurityLabel,
     VcpuInfo,
 )
 
@@ -268,6 +269,16 @@ def virt_domain_get_xml(uuid: str, flags: int) -> str:
     :param flags: ``VIR_DOMAIN_XML_SECURE`` (1), ``_INACTIVE`` (2), ``_UPDATE_CPU`` (4),
         ``_MIGRATABLE`` (8).
     :returns: the ``<domain>`` XML.
+
+    .. versionadded:: 0.1
+    """
+
+
+@operation("virDomainGetSecurityLabel")
+def virt_domain_get_security_label(uuid: str) -> SecurityLabel:
+    """:param uuid: the domain.
+    :returns: its security label and whether it is enforced; an empty label when the domain
+        is inactive or unconfined.
 
     .. versionadded:: 0.1
     """

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from virt._markers import operation
-from virt._records import InterfaceRef, NodeDeviceRef, NodeInfo, SecretRef
+from virt._records import InterfaceRef, NodeDeviceRef, NodeInfo, SecretRef, SecurityModel
 
 
 @operation("virNodeGetInfo")
 def virt_node_get_info() -> NodeInfo:
     """:returns: the node's CPU model, memory (KiB), CPU count and topology.
+
+    .. versionadded:: 0.1
+    """
+
+
+@operation("virNodeGetSecurityModel")
+def virt_node_get_security_model() -> SecurityModel:
+    """:returns: the security driver confining guests (SELinux, AppArmor...) and its DOI;
+        ``model`` is "" when there is none.
 
     .. versionadded:: 0.1
     """

@@ -132,18 +132,6 @@ def _xml_tree(dom: Any, flags: int = 0) -> Any:
     return etree.fromstring(dom.xml(flags=flags).encode("utf-8"))
 
 
-def _security(ctx: Context) -> tuple[str, str] | None:
-    """The node's security model and DOI, from its capabilities."""
-    try:
-        caps = etree.fromstring(ctx.conn.capabilities().encode("utf-8"))
-    except (VirtError, etree.XMLSyntaxError):
-        return None
-    model = caps.findtext("host/secmodel/model")
-    if not model:
-        return None
-    return model, caps.findtext("host/secmodel/doi") or ""
-
-
 def _title(dom: Any) -> str:
     try:
         return str(dom.metadata(_META_TITLE))
@@ -276,15 +264,23 @@ def cmd_dominfo(ctx: Context, opts: dict[str, Any]) -> None:
     managed = dom.has_managed_save_image()
     pairs.append(("Managed save", "yes" if managed else "no"))
     record.update(persistent=persistent, autostart=autostart, managed_save=managed)
-    security = _security(ctx)
-    if security is not None:
-        pairs.append(("Security model", security[0]))
-        pairs.append(("Security DOI", security[1]))
-        record.update(security_model=security[0], security_doi=security[1])
-        if dom_id >= 0 and ctx.conn.type() == "TEST":
-            # libvirt's test driver labels every running domain this way
-            pairs.append(("Security label", "libvirt-test (enforcing)"))
-            record["security_label"] = "libvirt-test"
+    # As virsh: a driver without a security model prints nothing about it, and the label
+    # line appears only when the domain has one (running, confined).
+    try:
+        security = ctx.conn.security_model()
+    except VirtError as exc:
+        if exc.code != ErrorNumber.NO_SUPPORT:
+            raise
+    else:
+        if security.model:
+            pairs.append(("Security model", security.model))
+            pairs.append(("Security DOI", security.doi))
+            record.update(security_model=security.model, security_doi=security.doi)
+            label = dom.security_label()
+            if label.label:
+                mode = "enforcing" if label.enforcing else "permissive"
+                pairs.append(("Security label", f"{label.label} ({mode})"))
+                record.update(security_label=label.label, security_enforcing=label.enforcing)
     ctx.fields(pairs, record=record)
     if failed is not None:
         raise failed

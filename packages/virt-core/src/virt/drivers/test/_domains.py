@@ -26,9 +26,10 @@ from virt._records import (
     DomainState,
     InterfaceStats,
     IPAddress,
+    SecurityLabel,
     VcpuInfo,
 )
-from virt.drivers.test._host import MAX_VCPUS
+from virt.drivers.test._host import MAX_VCPUS, RUNNING_LABEL
 from virt.drivers.test._state import DomainObj, NodeState, check_flags
 from virt.xml._base import Element
 from virt.xml._util import parse_mac
@@ -663,6 +664,12 @@ class DomainOps:
             inactive = bool(flags & (_XML_INACTIVE | _XML_MIGRATABLE))
             doc = dom.persistent_def if (flags & _XML_INACTIVE and dom.persistent) else dom.definition
             return str(doc.to_string(inactive=inactive, secure=bool(flags & _XML_SECURE)))
+
+    @hookimpl
+    def virt_domain_get_security_label(self, uuid: str) -> SecurityLabel:
+        with self.node.lock:
+            active = self.node.domain(uuid).active
+        return RUNNING_LABEL if active else SecurityLabel(label="", enforcing=False)
 
     @hookimpl
     def virt_domain_get_os_type(self, uuid: str) -> str:

@@ -14,7 +14,7 @@ import attrs
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
-from virt._records import InterfaceRef, NodeDeviceRef, NodeInfo
+from virt._records import InterfaceRef, NodeDeviceRef, NodeInfo, SecurityLabel, SecurityModel
 from virt.drivers.test._state import NodeState, check_flags
 from virt.xml._base import Element, escape, format_element
 from virt.xml.interface import InterfaceDocument
@@ -257,8 +257,8 @@ def capabilities_xml(cells: list[NumaCell]) -> str:
         out += [f"            <cpu id='{cpu.id}' socket_id='{cpu.socket_id}' die_id='{cpu.die_id}' "
                 f"core_id='{cpu.core_id}' siblings='{escape(cpu.siblings)}'/>" for cpu in cell.cpus]
         out += ["          </cpus>", "        </cell>"]
-    out += ["      </cells>", "    </topology>", "    <secmodel>", "      <model>testSecurity</model>",
-            "      <doi></doi>", "    </secmodel>", "  </host>", ""]
+    out += ["      </cells>", "    </topology>", "    <secmodel>", f"      <model>{SECURITY.model}</model>",
+            f"      <doi>{SECURITY.doi}</doi>", "    </secmodel>", "  </host>", ""]
     for os_type in ("hvm", "xen"):
         out += ["  <guest>", f"    <os_type>{os_type}</os_type>", "    <arch name='i686'>",
                 "      <wordsize>32</wordsize>", f"      <emulator>{_EMULATOR}</emulator>",
@@ -272,12 +272,21 @@ def _iface_ref(iface: InterfaceObj) -> InterfaceRef:
     return InterfaceRef(name=iface.name, mac=iface.mac, active=iface.active)
 
 
+# libvirt's test driver: one security model, and one label on every running domain.
+SECURITY = SecurityModel(model="testSecurity", doi="")
+RUNNING_LABEL = SecurityLabel(label="libvirt-test", enforcing=True)
+
+
 class HostOps:
     """Implements :mod:`virt.hookspecs.node` and the node parts of ``connection``."""
 
     node: NodeState
 
     # -- the node ---------------------------------------------------------------------------
+
+    @hookimpl
+    def virt_node_get_security_model(self) -> SecurityModel:
+        return SECURITY
 
     @hookimpl
     def virt_node_get_info(self) -> NodeInfo:
