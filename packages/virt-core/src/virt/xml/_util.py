@@ -5,6 +5,7 @@ tree shaping (element order, attribute order, singletons) each ``post_parse`` ne
 
 from __future__ import annotations
 
+import copy
 import uuid as _uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import cast
@@ -333,3 +334,35 @@ def parse_pci_address(node: Element, domain: ErrorDomain) -> tuple[int, int, int
             raise fail(domain, f"Invalid PCI address function=0x{func:x}, must be <= 7", ErrorNumber.INTERNAL_ERROR)
     return dom, bus, slot, func
 
+
+
+# Private-use characters: one absent from the element stands in for its text's own newlines.
+_MARKERS = "".join(chr(c) for c in range(0xE000, 0xE100))
+
+
+def pretty_lines(elem: Element, pad: str) -> list[str]:
+    """``elem`` as libxml2's pretty printer writes it (libvirt's ``<metadata>`` children),
+    each line after ``pad``.
+
+    Whitespace-only text is layout and dropped.  Only the line breaks the printer adds get
+    ``pad``: a newline inside the element's own text is kept verbatim, or each round trip
+    would indent it further.
+    """
+    dup = copy.deepcopy(elem)
+    dup.tail = None
+    etree.cleanup_namespaces(dup)
+    raw = etree.tostring(dup, encoding="unicode")
+    marker = next((c for c in _MARKERS if c not in raw), "")
+
+    def keep(text: str | None) -> str | None:
+        if text is None or not text.strip():
+            return None
+        return text.replace("\n", marker) if marker else text
+
+    for node in dup.iter():
+        node.text = keep(node.text)
+        for child in node:
+            child.tail = keep(child.tail)
+    text = etree.tostring(dup, encoding="unicode", pretty_print=True).rstrip("\n")
+    lines = [pad + line for line in text.split("\n")]
+    return [line.replace(marker, "\n") for line in lines] if marker else lines

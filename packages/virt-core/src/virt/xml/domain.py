@@ -27,7 +27,7 @@ from lxml import etree
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt.xml._base import Element, XMLDocument, format_element, sub
-from virt.xml._util import only_first, refuse_dot_name, set_attrs, sort_children, text_of
+from virt.xml._util import only_first, pretty_lines, refuse_dot_name, set_attrs, sort_children, text_of
 
 __all__ = ["OS_TYPES", "VIRT_TYPES", "DiskInfo", "DomainDocument", "InterfaceInfo"]
 
@@ -2520,16 +2520,7 @@ def _format_metadata(meta: Element, indent: int, out: list[str]) -> None:
         return
     out.append(f"{pad}<metadata>")
     for child in children:
-        dup = copy.deepcopy(child)
-        dup.tail = None
-        for el in dup.iter():
-            if el.text is not None and not el.text.strip():
-                el.text = None
-            for c in el:
-                if c.tail is not None and not c.tail.strip():
-                    c.tail = None
-        text = etree.tostring(dup, encoding="unicode", pretty_print=True)
-        out.extend(f"{pad}  {line}" for line in text.rstrip("\n").split("\n"))
+        out.extend(pretty_lines(child, pad + "  "))
     out.append(f"{pad}</metadata>")
 
 

@@ -36,6 +36,7 @@ from virt.xml._util import (
     parse_uint,
     parse_ull,
     parse_uuid,
+    pretty_lines,
     refuse_dot_name,
     set_attrs,
     set_text,
@@ -113,19 +114,7 @@ def sanitize_metadata(meta: Element) -> None:
 
 def format_metadata(meta: Element, indent: int, out: list[str]) -> None:
     """``virXMLFormatMetadata``: libxml2's own pretty printer (double quotes), indented."""
-    dup = copy.deepcopy(meta)
-    for elem in dup.iter():
-        if len(elem):
-            if elem.text is not None and not elem.text.strip():
-                elem.text = None
-            for child in elem:
-                if child.tail is not None and not child.tail.strip():
-                    child.tail = None
-    dup.tail = None
-    etree.cleanup_namespaces(dup)
-    text = etree.tostring(dup, encoding="unicode", pretty_print=True)
-    pad = " " * indent
-    out.extend(pad + line for line in text.rstrip("\n").split("\n"))
+    out.extend(pretty_lines(meta, " " * indent))
 
 
 # --------------------------------------------------------------------------------------------
