@@ -20,7 +20,7 @@ import re
 import secrets
 import uuid as _uuid
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, ClassVar, Final, TypeVar, cast
+from typing import Any, ClassVar, Final, Self, TypeVar, cast
 
 import attrs
 from lxml import etree
@@ -2588,6 +2588,10 @@ def _memo(compute: Callable[[DomainDocument], _T]) -> Callable[[DomainDocument],
     return get
 
 
+#: The accessors kept in ``DomainDocument._facts`` (see :func:`_memo`).
+_FACTS = ("name", "uuid", "memory_kib", "current_memory_kib", "max_vcpus", "current_vcpus", "os_type")
+
+
 class DomainDocument(XMLDocument):
     """A domain definition.
 
@@ -2596,9 +2600,10 @@ class DomainDocument(XMLDocument):
     code; ``inactive=True`` is ``VIR_DOMAIN_DEF_PARSE_INACTIVE`` (live-only data dropped),
     ``validate=True`` checks the input against ``domain.rng`` first.
 
-    ``name``, ``uuid``, the memory sizes, the vCPU counts and ``os_type`` are read from the
-    tree once and kept (``info()`` reads them on every call); every method here that edits the
-    tree forgets them.  Code that edits ``root`` directly must leave those elements alone.
+    ``name``, ``uuid``, the memory sizes, the vCPU counts and ``os_type`` (``_FACTS``) are
+    derived once, when parsing, kept by copies, and forgotten by the setters of those
+    elements (``info()`` and list read them on every call).  Code that edits ``root`` directly
+    must leave those elements alone.
     """
 
     ROOT: ClassVar[str] = "domain"
@@ -2626,6 +2631,15 @@ class DomainDocument(XMLDocument):
         except (ValueError, TypeError, AttributeError, IndexError, KeyError, AssertionError) as exc:
             # a shape of XML the normaliser did not foresee: still a clean, typed failure
             raise _fail(f"unable to parse domain definition: {exc}", _E.INTERNAL_ERROR) from None
+        # Derive the facts now, while the tree is fresh in cache: a driver reads them on every
+        # info() and list, and copies of this document (a running domain's) inherit them.
+        for fact in _FACTS:
+            getattr(self, fact)
+
+    def copy(self) -> Self:
+        twin = super().copy()
+        twin._facts.update(self._facts)  # the same tree, so the same facts
+        return twin
 
     # -- formatting -------------------------------------------------------------------------
 
@@ -2677,7 +2691,6 @@ class DomainDocument(XMLDocument):
         return text_of(self.root.find(tag))
 
     def _set_optional_text(self, tag: str, value: str | None) -> None:
-        self._facts.clear()
         el = self.root.find(tag)
         if value is None or value == "":
             if el is not None:
@@ -2821,7 +2834,6 @@ class DomainDocument(XMLDocument):
         else:
             self.root.set("id", str(dom_id))
             _reorder_attrs(self.root, ("type", "id"))
-        self._facts.clear()
 
     def disks(self) -> tuple[DiskInfo, ...]:
         out: list[DiskInfo] = []
@@ -2866,7 +2878,6 @@ class DomainDocument(XMLDocument):
         nets = self.root.findall("devices/interface")
         if not 0 <= index < len(nets):
             raise VirtError(_E.INVALID_ARG, f"no interface at index {index}", domain=_D)
-        self._facts.clear()
         net = nets[index]
         target = net.find("target")
         if dev is None:
