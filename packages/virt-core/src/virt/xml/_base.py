@@ -3,7 +3,8 @@
 Parsing: no entity expansion, no DTD loading, no network, a size limit; every failure is a
 ``VirtError(XML_ERROR)``.  Formatting: what libvirt's ``virBuffer`` writes — two-space indent,
 single-quoted attributes, ``<x/>`` for empty elements, ``&apos;``/``&quot;`` escapes — so the
-output can be compared byte for byte with libvirt's.
+output can be compared byte for byte with libvirt's.  lxml's C serialiser writes it when its
+output is provably the same (most documents); a pure-Python formatter does the rest.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def _qname(elem: Element, tag: str) -> str:
     return local
 
 
-def format_element(elem: Element, indent: int = 0, out: list[str] | None = None) -> list[str]:
+def _format_element_python(elem: Element, indent: int = 0, out: list[str] | None = None) -> list[str]:
     """Append libvirt-style lines for ``elem`` to ``out`` (which is returned)."""
     if out is None:
         out = []
@@ -125,7 +126,8 @@ def format_element(elem: Element, indent: int = 0, out: list[str] | None = None)
         parts.append(">")
         parts.append(escape(text))
         for child in children:
-            parts.append("".join(line.lstrip() if i == 0 else line for i, line in enumerate(format_element(child, 0))))
+            lines = _format_element_python(child, 0)
+            parts.append("".join(line.lstrip() if i == 0 else line for i, line in enumerate(lines)))
             parts.append(escape(child.tail or ""))
         parts.append(f"</{tag}>")
         out.append("".join(parts))
@@ -133,8 +135,98 @@ def format_element(elem: Element, indent: int = 0, out: list[str] | None = None)
     parts.append(">")
     out.append("".join(parts))
     for child in children:
-        format_element(child, indent + 2, out)
+        _format_element_python(child, indent + 2, out)
     out.append(f"{pad}</{tag}>")
+    return out
+
+
+# What lxml's C serialiser writes differently from libvirt, found in its output (see
+# _format_element_fast): &#9; &#10; &#13; (libvirt keeps tab and newline raw in attributes)
+# and entity references; a " in a text (libvirt: &quot;) -- attribute values have theirs as
+# &quot; and < > escaped, so what lies between a > and the next < is a text.
+_ODD_REFERENCE = re.compile(r"&(?!lt;|gt;|amp;|quot;)")
+_QUOTE_IN_TEXT = re.compile(r'>[^<]*"')
+_ELEMENTS: Any = etree.Element
+_NOT_ELEMENTS: Any = (etree.Comment, etree.ProcessingInstruction, etree.Entity)
+
+
+def _layout_lines(elem: Element) -> int | None:
+    """How many lines the Python formatter gives ``elem`` when no text holds a newline (two
+    per element with children, one per leaf), or None when it is not all elements, or some
+    element with children has text or tails that are not only whitespace (mixed content)."""
+    if next(elem.iter(*_NOT_ELEMENTS), None) is not None:
+        return None
+    lines = 0
+    for node in elem.iter(_ELEMENTS):
+        if len(node):
+            lines += 2
+            text = node.text
+            if text and not text.isspace():
+                return None
+        else:
+            lines += 1
+        tail = node.tail
+        if tail and not tail.isspace() and node is not elem:
+            return None
+    return lines
+
+
+def _format_element_fast(elem: Element, indent: int) -> list[str] | None:
+    """``elem``'s lines from lxml's C serialiser, or None when they could differ from
+    :func:`_format_element_python`'s (then the caller formats in Python).
+
+    Why the result is the same when it is returned:
+
+    * Only elements, and no mixed content (``_layout_lines``): the Python formatter ignores
+      the texts and tails of elements with children (they are whitespace, ``str.isspace``)
+      and gives every element its own line(s).  ``etree.indent`` on a copy (the caller's
+      tree, which other threads may be reading, is left alone) replaces exactly those texts
+      and tails (it tests ``str.isspace`` too) by a newline and two spaces a level, counted
+      from ``indent``; leaves keep their text.
+    * libxml2 then writes each tag as the Python formatter does, but with " for ': names
+      verbatim unless namespaced (then the output has "xmlns", or "xml:" for the XML
+      namespace, which the Python formatter prints without prefix); attribute values with
+      < > & " escaped as &lt; &gt; &amp; &quot; (tab, newline and CR as &#..;, caught by
+      ``_ODD_REFERENCE``); texts with < > & escaped (CR as &#13;).  What is left: ' (the
+      Python formatter writes &apos;, lxml leaves it raw), " in a text (``_QUOTE_IN_TEXT``),
+      and an empty text (<x></x>, "></"; the Python formatter writes <x/>).  Without these
+      every " in the output is an attribute delimiter.
+    * The output's lines are then ``_layout_lines`` plus one per newline inside a text
+      (attribute values have theirs escaped).  The Python formatter keeps such a text in one
+      line, continuation unindented, so their number must be zero.
+    """
+    if indent < 0 or indent % 2:
+        return None
+    expected = _layout_lines(elem)
+    if expected is None:
+        return None
+    dup = elem.__copy__()  # type: ignore[attr-defined]  # a deep copy (not in lxml-stubs)
+    etree.indent(dup, space="  ", level=indent // 2)
+    text: str = etree.tostring(dup, encoding="unicode", with_tail=False)
+    if "'" in text or "></" in text or ("xml" in text and ("xmlns" in text or "xml:" in text)):
+        return None
+    if ("&" in text and _ODD_REFERENCE.search(text)) or _QUOTE_IN_TEXT.search(text):
+        return None
+    lines = text.replace('"', "'").split("\n")
+    if len(lines) != expected:
+        return None
+    if indent:
+        lines[0] = " " * indent + lines[0]
+    return lines
+
+
+def format_element(elem: Element, indent: int = 0, out: list[str] | None = None) -> list[str]:
+    """Append libvirt-style lines for ``elem`` to ``out`` (which is returned).
+
+    lxml's C serialiser writes the common case (see :func:`_format_element_fast`); whatever
+    it would write differently is formatted by :func:`_format_element_python`.
+    """
+    lines = _format_element_fast(elem, indent) if len(elem) else None
+    if lines is None:
+        return _format_element_python(elem, indent, out)
+    if out is None:
+        return lines
+    out.extend(lines)
     return out
 
 
