@@ -228,15 +228,10 @@ def _anchor(title: str) -> str:
 
 def render_commands() -> str:
     """The generated section of ``docs/cli.md``: every command by group (markers included)."""
-    import importlib
+    from virt.cli._framework import load_all_commands
 
-    from virt.cli import _COMMAND_MODULES
-    from virt.cli._framework import COMMANDS
-
-    for name in _COMMAND_MODULES:
-        importlib.import_module(f"virt.cli.commands.{name}")
     groups: dict[str, list[Any]] = {}
-    for key, cmd in COMMANDS.items():
+    for key, cmd in load_all_commands().items():
         if key == cmd.name:
             groups.setdefault(cmd.group, []).append(cmd)
     out = [CLI_BEGIN, ""]

@@ -351,6 +351,18 @@ class Connection:
             flags |= LIST_INACTIVE
         return [self._domain(ref) for ref in self._call("virt_domain_list", flags=flags)]
 
+    def get_all_domain_stats(self, stats: int = 0, flags: int = 0) -> list[tuple[Domain, dict[str, Any]]]:
+        """Statistics of every domain that ``flags`` (``virConnectListAllDomains`` flags) selects,
+        like ``virConnectGetAllDomainStats``; a domain that vanishes meanwhile is left out."""
+        out: list[tuple[Domain, dict[str, Any]]] = []
+        for dom in self.list_domains(flags=flags):
+            try:
+                out.append((dom, dom.stats(stats)))
+            except VirtError as exc:
+                if exc.code != ErrorNumber.NO_DOMAIN:
+                    raise
+        return out
+
     # -- networks -------------------------------------------------------------------------
 
     def define_network(self, xml: str, flags: int = 0) -> Network:
@@ -587,6 +599,18 @@ class Domain:
 
     def interface_stats(self, device: str) -> InterfaceStats:
         result: InterfaceStats = self._do("virt_domain_interface_stats", device=device)
+        return result
+
+    def stats(self, stats: int = 0, flags: int = 0) -> dict[str, Any]:
+        """libvirt's per-domain statistics (``virsh domstats``): ``{"state.state": 1, ...}``.
+
+        :param stats: a mask of ``virDomainStatsTypes``; 0 for every group the driver has.
+        """
+        return dict(self._do("virt_domain_get_stats", stats=stats, flags=flags))
+
+    def console_path(self, dev_name: str | None = None, flags: int = 0) -> str:
+        """The host pty behind the domain's console (``dev_name``: ``serial0``, ``console0``)."""
+        result: str = self._do("virt_domain_open_console", dev_name=dev_name, flags=flags)
         return result
 
     def block_info(self, disk: str, flags: int = 0) -> BlockInfo:

@@ -13,15 +13,8 @@ from collections.abc import Sequence
 
 __all__ = ["main"]
 
-# Command modules, imported when the CLI runs (each registers its commands).
-_COMMAND_MODULES = ("host", "node", "domain", "snapshot", "network", "storage", "nodedev")
-
-
-def _load_commands() -> None:
-    import importlib
-
-    for name in _COMMAND_MODULES:
-        importlib.import_module(f"virt.cli.commands.{name}")
+# The command modules register their commands when imported.  A run imports only the modules
+# of the commands it runs (virt.cli._index says which); ``help`` imports them all.
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,7 +35,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _own_process() -> None:
+    """The collector settings of a CLI process of our own (the console script).
+
+    Starting imports a few hundred modules and classes, and the cyclic collector would
+    traverse them again and again while nothing they make is garbage: it is paused until the
+    first connection is open or the first command has run (:meth:`Context.resume_gc`), and the
+    survivors are frozen out of later collections.  At exit, the final collections would
+    traverse them all once more only to free memory the kernel takes back anyway; freezing
+    them first (the last atexit handler) skips that.  Callers of ``main(argv)`` in their own
+    process (tests, embedders) keep their collector as it is.
+    """
+    import atexit
+    import gc
+
+    if gc.isenabled():
+        gc.disable()
+        from virt.cli import _framework
+
+        _framework.gc_paused = True
+    atexit.register(gc.freeze)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:
+        _own_process()
     from virt.cli._framework import CommandError, Context, parse_argv, run_commands, stdout_is_tty
 
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
@@ -51,7 +68,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(__version__)
         return 0
-    _load_commands()
     rich_mode = args.rich if args.rich is not None else stdout_is_tty()
     ctx = Context(args.connect, args.readonly, sys.stdout, sys.stderr, quiet=args.quiet,
                   json_mode=args.json, rich_mode=bool(rich_mode))
@@ -64,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.command:
             from virt.cli._shell import interactive
 
+            ctx.resume_gc()
             return interactive(ctx, tty=stdout_is_tty() and sys.stdin.isatty())
         try:
             commands = parse_argv(args.command)

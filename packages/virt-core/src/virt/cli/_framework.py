@@ -8,14 +8,9 @@ After each command a blank line is printed unless ``--quiet``, as virsh does.
 
 from __future__ import annotations
 
-import json
-import shlex
 import sys
-import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TextIO
-
-import attrs
 
 from virt._errors import VirtError
 
@@ -26,14 +21,18 @@ __all__ = [
     "Context",
     "Opt",
     "command",
+    "find_command",
+    "load_all_commands",
     "parse_argv",
     "parse_line",
     "run_commands",
     "table_lines",
 ]
 
+# Opt and Command are plain slotted classes, not attrs classes: creating an attrs class means
+# compiling its generated methods, and these two are created on every start of the CLI.
 
-@attrs.frozen
+
 class Opt:
     """One option of a command.
 
@@ -43,26 +42,78 @@ class Opt:
     :ivar required: the command fails with virsh's message when it is absent.
     """
 
+    __slots__ = ("aliases", "help", "kind", "name", "positional", "required")
+
     name: str
-    kind: str = "string"
-    help: str = ""
-    required: bool = False
-    positional: bool = False
-    aliases: tuple[str, ...] = ()
+    kind: str
+    help: str
+    required: bool
+    positional: bool
+    aliases: tuple[str, ...]
+
+    def __init__(self, name: str, kind: str = "string", help: str = "", required: bool = False,
+                 positional: bool = False, aliases: tuple[str, ...] = ()) -> None:
+        set_ = object.__setattr__
+        set_(self, "name", name)
+        set_(self, "kind", kind)
+        set_(self, "help", help)
+        set_(self, "required", required)
+        set_(self, "positional", positional)
+        set_(self, "aliases", aliases)
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.name, self.kind, self.help, self.required, self.positional, self.aliases)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Opt is immutable: cannot set {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        return other.__class__ is self.__class__ and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (f"Opt(name={self.name!r}, kind={self.kind!r}, help={self.help!r}, required={self.required!r}, "
+                f"positional={self.positional!r}, aliases={self.aliases!r})")
 
 
-@attrs.frozen
 class Command:
+    """A registered command: its handler, options and help (see :func:`command`)."""
+
+    __slots__ = ("aliases", "group", "handler", "help", "json", "name", "needs_connection", "opts")
+
     name: str
     handler: Callable[[Context, dict[str, Any]], None]
     opts: tuple[Opt, ...]
     help: str
     group: str
-    aliases: tuple[str, ...] = ()
-    needs_connection: bool = True
-    json: bool = False  # accepts --json
+    aliases: tuple[str, ...]
+    needs_connection: bool
+    json: bool  # accepts --json
+
+    def __init__(self, name: str, handler: Callable[[Context, dict[str, Any]], None], opts: tuple[Opt, ...],
+                 help: str, group: str, aliases: tuple[str, ...] = (), needs_connection: bool = True,
+                 json: bool = False) -> None:
+        set_ = object.__setattr__
+        set_(self, "name", name)
+        set_(self, "handler", handler)
+        set_(self, "opts", opts)
+        set_(self, "help", help)
+        set_(self, "group", group)
+        set_(self, "aliases", aliases)
+        set_(self, "needs_connection", needs_connection)
+        set_(self, "json", json)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Command is immutable: cannot set {name!r}")
+
+    def __repr__(self) -> str:
+        return f"Command(name={self.name!r}, group={self.group!r}, opts={len(self.opts)})"
 
 
+#: every command registered so far, by name and alias.  The CLI imports a command's module
+#: only when it runs it (see :func:`find_command`); :func:`load_all_commands` imports them all.
 COMMANDS: dict[str, Command] = {}
 _JSON_OPT = Opt("json", "bool", "print machine-readable JSON")
 
@@ -85,6 +136,36 @@ def command(name: str, *opts: Opt, help: str = "", group: str = "Host and Hyperv
         return fn
 
     return register
+
+
+def find_command(name: str) -> Command | None:
+    """The command called ``name`` (or aliased so), importing the one module that registers it."""
+    cmd = COMMANDS.get(name)
+    if cmd is None:
+        from virt.cli._index import MODULE_OF
+
+        module = MODULE_OF.get(name)
+        if module is not None:
+            import importlib
+
+            importlib.import_module(f"virt.cli.commands.{module}")
+            cmd = COMMANDS.get(name)
+    return cmd
+
+
+def load_all_commands() -> dict[str, Command]:
+    """Import every command module (for ``help`` and the generated docs); returns COMMANDS."""
+    import importlib
+
+    from virt.cli._index import COMMAND_MODULES
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(f"virt.cli.commands.{module}")
+    return COMMANDS
+
+
+#: whether :func:`virt.cli._own_process` paused the cyclic collector for the start.
+gc_paused = False
 
 
 class CommandError(Exception):
@@ -121,7 +202,21 @@ class Context:
                 self._conn = virt.open(self.uri, readonly=self.readonly)
             except VirtError as exc:
                 raise CommandError("failed to connect to the hypervisor", exc) from None
+            finally:
+                self.resume_gc()
         return self._conn
+
+    @staticmethod
+    def resume_gc() -> None:
+        """End the start: freeze what it made out of the collector's way, and collect again
+        (see :func:`virt.cli._own_process`)."""
+        global gc_paused
+        if gc_paused:
+            import gc
+
+            gc_paused = False
+            gc.freeze()
+            gc.enable()
 
     def close(self) -> None:
         if self._conn is not None:
@@ -144,6 +239,8 @@ class Context:
             self.out.write(text)
 
     def emit_json(self, data: Any) -> None:
+        import json
+
         self.out.write(json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
 
     def table(self, headers: Sequence[str], rows: Iterable[Sequence[str]],
@@ -170,6 +267,8 @@ class Context:
 
 
 def _json_default(obj: Any) -> Any:
+    import attrs  # the records are attrs classes, so it is already imported when one is here
+
     if attrs.has(type(obj)):
         return attrs.asdict(obj)
     if hasattr(obj, "name") and hasattr(obj, "value"):
@@ -178,6 +277,10 @@ def _json_default(obj: Any) -> Any:
 
 
 def _width(text: str) -> int:
+    if text.isascii():
+        return len(text)
+    import unicodedata
+
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
@@ -215,6 +318,8 @@ def _rich_table(ctx: Context, headers: Sequence[str], rows: Sequence[Sequence[st
 
 def parse_line(text: str) -> list[list[str]]:
     """Split a command string into commands (``;`` or newline separated) of words."""
+    import shlex
+
     lexer = shlex.shlex(text, posix=True, punctuation_chars=";")
     lexer.whitespace_split = True
     lexer.commenters = "#"
@@ -306,13 +411,14 @@ def run_commands(ctx: Context, commands: Sequence[Sequence[str]]) -> bool:
     ok = True
     resolved = []
     for words in commands:
-        cmd = COMMANDS.get(words[0])
+        cmd = find_command(words[0])
         if cmd is None:
             ctx.err.write(f"error: unknown command: '{words[0]}'\n")
             return False
         resolved.append((cmd, words[1:]))
     for cmd, args in resolved:
         ok = run_one(ctx, cmd, args)
+        ctx.resume_gc()
         if cmd.name in ("quit", "exit"):
             break
         ctx.extra("\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from virt.cli._framework import COMMANDS, CommandError, Context, Opt, command
+from virt.cli._framework import CommandError, Context, Opt, command, find_command, load_all_commands
 
 
 @command("uri", help="print the hypervisor canonical URI")
@@ -65,7 +65,7 @@ def cmd_drivers(ctx: Context, opts: dict[str, Any]) -> None:
 def print_help(ctx: Context, opts: dict[str, Any] | None) -> None:
     name = (opts or {}).get("command")
     if name:
-        cmd = COMMANDS.get(name)
+        cmd = find_command(name)
         if cmd is None:
             raise CommandError(f"command or command group '{name}' doesn't exist")
         ctx.print("  NAME")
@@ -79,11 +79,12 @@ def print_help(ctx: Context, opts: dict[str, Any] | None) -> None:
                 ctx.print(f"    {label:<24} {opt.help}")
         return
     groups: dict[str, list[str]] = {}
-    for key, cmd in COMMANDS.items():
+    commands = load_all_commands()
+    for key, cmd in commands.items():
         if key == cmd.name:
             groups.setdefault(cmd.group, []).append(key)
     for group in sorted(groups):
         ctx.print(f" {group} (help keyword '{group.split()[0].lower()}'):")
         for key in sorted(groups[group]):
-            ctx.print(f"    {key:<20} {COMMANDS[key].help}")
+            ctx.print(f"    {key:<20} {commands[key].help}")
         ctx.print("")

@@ -1,0 +1,94 @@
+"""What the ``virt`` CLI imports and does when it starts (bench/README.md, "CLI cold start").
+
+The CLI imports only the module of the command it runs, found in the generated table
+``virt/cli/_index.py``; these tests keep that table in step with the registrations and check
+that a plain ``list --all`` leaves the other command modules, and rich, alone.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gen_cli_index", REPO / "tools" / "gen_cli_index.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_command_index_is_fresh() -> None:
+    gen = _generator()
+    assert gen.INDEX.read_text(encoding="utf-8") == gen.generated(), (
+        "virt/cli/_index.py is stale: run python tools/gen_cli_index.py")
+
+
+def test_every_indexed_command_is_found() -> None:
+    from virt.cli._framework import find_command
+    from virt.cli._index import MODULE_OF
+
+    for name, module in MODULE_OF.items():
+        cmd = find_command(name)
+        assert cmd is not None, name
+        assert cmd.handler.__module__ == f"virt.cli.commands.{module}"
+    assert find_command("no-such-command") is None
+
+
+def _modules_after(*argv: str) -> tuple[str, set[str]]:
+    """Run the CLI in a fresh interpreter; its stdout and the modules it imported."""
+    code = ("import sys, io, json\n"
+            "from virt.cli import main\n"
+            "out = io.StringIO(); real = sys.stdout; sys.stdout = out\n"
+            f"rc = main({list(argv)!r})\n"
+            "sys.stdout = real\n"
+            "print(json.dumps([rc, out.getvalue(), sorted(sys.modules)]))\n")
+    env = dict(os.environ, VIRT_DISABLE_PLUGIN_AUTOLOAD="1")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    rc, out, modules = json.loads(proc.stdout.splitlines()[-1])
+    assert rc == 0, proc.stderr
+    return out, set(modules)
+
+
+def test_list_imports_only_its_command_module() -> None:
+    out, modules = _modules_after("-c", "test:///default", "list", "--all")
+    assert " 1    test   running" in out
+    assert "virt.cli.commands.domain" in modules
+    for other in ("storage", "network", "snapshot", "host"):
+        assert f"virt.cli.commands.{other}" not in modules
+    assert not {m for m in modules if m == "rich" or m.startswith("rich.")}
+
+
+def test_help_loads_every_command() -> None:
+    from virt.cli._index import MODULE_OF
+
+    out, _ = _modules_after("help")
+    listed = {line.split()[0] for line in out.splitlines() if line.startswith("    ")}
+    from virt.cli._framework import COMMANDS, load_all_commands
+
+    load_all_commands()
+    assert listed == {key for key, cmd in COMMANDS.items() if key == cmd.name}
+    assert set(MODULE_OF) == set(COMMANDS)
+
+
+def test_main_with_argv_leaves_the_collector_alone() -> None:
+    from virt.cli import main
+
+    real = sys.stdout
+    sys.stdout = io.StringIO()
+    try:
+        assert main(["-c", "test:///default", "list", "--all"]) == 0
+    finally:
+        sys.stdout = real
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
