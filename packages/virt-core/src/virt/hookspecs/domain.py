@@ -551,3 +551,36 @@ def virt_domain_get_hostname(uuid: str, flags: int) -> str:
 
     .. versionadded:: 0.1
     """
+
+
+# -- statistics and consoles ----------------------------------------------------------------
+
+
+@operation("virDomainListGetStats")
+def virt_domain_get_stats(uuid: str, stats: int, flags: int) -> dict[str, ParamValue]:
+    """:param uuid: the domain.
+    :param stats: a mask of libvirt's ``virDomainStatsTypes`` (``STATE`` 1, ``CPU_TOTAL`` 2,
+        ``BALLOON`` 4, ``VCPU`` 8, ``INTERFACE`` 16, ``BLOCK`` 32...); 0 means every group the
+        driver supports.
+    :param flags: ``virConnectGetAllDomainStatsFlags`` that concern one domain (none yet), 0.
+    :returns: libvirt's typed parameters by name, as ``virsh domstats`` prints them:
+        ``state.state``, ``cpu.time``, ``balloon.current``, ``vcpu.0.time``, ``net.0.rx.bytes``,
+        ``block.0.rd.reqs``... Groups a driver cannot report are left out, not zero-filled.
+
+    .. versionadded:: 0.2
+    """
+
+
+@operation("virDomainOpenConsole", mutating=True)
+def virt_domain_open_console(uuid: str, dev_name: str | None, flags: int) -> str:
+    """:param uuid: the running domain.
+    :param dev_name: a console or serial alias (``console0``, ``serial1``), or None for the
+        first console.
+    :param flags: ``VIR_DOMAIN_CONSOLE_FORCE`` (1), ``_SAFE`` (2).
+    :returns: the host path of the character device behind the console (a pty), which the
+        caller opens and relays; a remote proxy carries it as a stream of its own.
+    :raises VirtError: ``OPERATION_INVALID`` when the domain is not running,
+        ``OPERATION_FAILED`` when the console is not a pty.
+
+    .. versionadded:: 0.2
+    """

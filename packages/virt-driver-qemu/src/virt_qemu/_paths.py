@@ -1,0 +1,99 @@
+"""Where a ``qemu:///`` connection keeps its files, per URI.
+
+| URI | configuration | runtime (status, sockets, locks) | logs | images (save) |
+|---|---|---|---|---|
+| ``qemu:///system`` | ``/etc/virt/qemu`` | ``/run/virt/qemu`` | ``/var/log/virt/qemu`` | ``/var/lib/virt/qemu`` |
+| ``qemu:///session`` | ``$XDG_CONFIG_HOME/virt/qemu`` | ``$XDG_RUNTIME_DIR/virt/qemu`` | ``$XDG_CACHE_HOME/virt/qemu/log`` | ``$XDG_DATA_HOME/virt/qemu`` |
+| ``qemu:///embed?root=DIR`` | ``DIR/etc/qemu`` | ``DIR/run/qemu`` | ``DIR/log/qemu`` | ``DIR/lib/qemu`` |
+
+Every process that opens the same URI uses the same directories: that is how a new process
+finds the guests an earlier one started.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import attrs
+from virt._errors import ErrorDomain, ErrorNumber, VirtError
+from virt._uri import URI
+
+__all__ = ["Layout", "layout_for"]
+
+
+@attrs.frozen
+class Layout:
+    root: str  # what identifies this driver instance: the canonical URI
+    config: Path
+    autostart: Path
+    run: Path
+    log: Path
+    save: Path
+
+    def config_file(self, name: str) -> Path:
+        return self.config / f"{name}.xml"
+
+    def autostart_link(self, name: str) -> Path:
+        return self.autostart / f"{name}.xml"
+
+    def status_file(self, uuid: str) -> Path:
+        return self.run / f"{uuid}.json"
+
+    def live_xml(self, uuid: str) -> Path:
+        return self.run / f"{uuid}.xml"
+
+    def lock_file(self, uuid: str) -> Path:
+        return self.run / f"{uuid}.lock"
+
+    def monitor_socket(self, uuid: str) -> Path:
+        return self.run / f"{uuid[:8]}.mon"
+
+    def event_socket(self, uuid: str) -> Path:
+        return self.run / f"{uuid[:8]}.evt"
+
+    def log_file(self, name: str) -> Path:
+        return self.log / f"{name}.log"
+
+    def managed_save(self, name: str) -> Path:
+        return self.save / f"{name}.save"
+
+    def make(self) -> None:
+        for path in (self.config, self.autostart, self.run, self.log, self.save):
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    value = os.environ.get(var)
+    return Path(value) if value and os.path.isabs(value) else Path.home() / fallback
+
+
+def layout_for(uri: URI) -> Layout:
+    """The layout of ``uri``, or ``VirtError`` for a path this driver does not serve."""
+    path = uri.path.rstrip("/") or uri.path
+    if path == "/system":
+        if os.geteuid() != 0:
+            raise VirtError(ErrorNumber.OPERATION_DENIED, "qemu:///system needs root: use qemu:///session",
+                            domain=ErrorDomain.QEMU,
+                            message="operation forbidden: qemu:///system needs root; use qemu:///session")
+        base = Layout("qemu:///system", Path("/etc/virt/qemu"), Path("/etc/virt/qemu/autostart"),
+                      Path("/run/virt/qemu"), Path("/var/log/virt/qemu"), Path("/var/lib/virt/qemu/save"))
+    elif path == "/session":
+        config = _xdg("XDG_CONFIG_HOME", ".config") / "virt" / "qemu"
+        runtime = os.environ.get("XDG_RUNTIME_DIR")
+        run = Path(runtime) / "virt" / "qemu" if runtime else _xdg("XDG_CACHE_HOME", ".cache") / "virt" / "qemu" / "run"
+        cache = _xdg("XDG_CACHE_HOME", ".cache") / "virt" / "qemu"
+        data = _xdg("XDG_DATA_HOME", ".local/share") / "virt" / "qemu"
+        base = Layout("qemu:///session", config, config / "autostart", run, cache / "log", data / "save")
+    elif path == "/embed":
+        root = uri.param("root")
+        if not root or not os.path.isabs(root):
+            raise VirtError(ErrorNumber.INVALID_ARG, "qemu:///embed needs an absolute 'root' parameter, "
+                            "e.g. qemu:///embed?root=/var/tmp/guests", domain=ErrorDomain.QEMU)
+        top = Path(os.path.normpath(root))
+        base = Layout(f"qemu:///embed?root={top}", top / "etc" / "qemu", top / "etc" / "qemu" / "autostart",
+                      top / "run" / "qemu", top / "log" / "qemu", top / "lib" / "qemu" / "save")
+    else:
+        raise VirtError(ErrorNumber.INVALID_ARG, f"unexpected QEMU URI path '{uri.path}', "
+                        "try qemu:///system, qemu:///session or qemu:///embed?root=DIR", domain=ErrorDomain.QEMU)
+    return base
