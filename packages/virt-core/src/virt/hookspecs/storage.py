@@ -289,3 +289,39 @@ def virt_vol_get_xml(key: str, flags: int) -> str:
 
     .. versionadded:: 0.1
     """
+
+
+@operation("virStorageVolDownload")
+def virt_vol_download(key: str, offset: int, length: int, flags: int) -> bytes:
+    """Read one chunk of a volume's content (``virsh vol-download`` calls it in a loop).
+
+    A download is a series of plain calls, so a remote proxy carries it like any other hook;
+    the caller advances ``offset`` by the size of each chunk it gets.
+
+    :param key: the volume key.
+    :param offset: byte offset in the volume's content (its file, for file volumes).
+    :param length: the most bytes to return (> 0); a provider may return fewer, and caps a
+        chunk at 8 MiB.
+    :param flags: ``VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM`` (1) is not supported (``INVALID_ARG``).
+    :returns: up to ``length`` bytes from ``offset``; empty at (or past) the end.
+    :raises VirtError: ``NO_STORAGE_VOL``; ``OPERATION_INVALID`` when its pool is not running.
+
+    .. versionadded:: 0.2
+    """
+
+
+@operation("virStorageVolUpload", mutating=True)
+def virt_vol_upload(key: str, offset: int, data: bytes, flags: int) -> None:
+    """Write one chunk of a volume's content (``virsh vol-upload`` calls it in a loop).
+
+    As libvirt's upload, nothing is truncated: bytes past the last chunk written keep their
+    old content, and writing past the end of a file volume makes it longer.
+
+    :param key: the volume key.
+    :param offset: byte offset in the volume's content where ``data`` goes.
+    :param data: the bytes (a chunk; callers send at most 8 MiB at a time).
+    :param flags: ``VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM`` (1) is not supported (``INVALID_ARG``).
+    :raises VirtError: ``NO_STORAGE_VOL``; ``OPERATION_INVALID`` when its pool is not running.
+
+    .. versionadded:: 0.2
+    """
