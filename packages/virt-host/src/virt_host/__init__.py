@@ -1,1 +1,30 @@
-"""virt's host plugin (its code arrives with its own issue)."""
+"""virt's host plugin: Linux host resources for local drivers, as ``virt.plugins`` providers.
+
+Storage pools and volumes (``dir``, ``fs``, ``logical``) serve every driver whose
+:class:`~virt.plugin.DriverSpec` ``accepts`` ``"storage"``.  This module is imported whenever
+a connection is opened, so it stays tiny: the provider itself is imported by its factory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from virt.plugin import ConnectionPlugin, DriverSpec, OpenRequest, hookimpl
+
+if TYPE_CHECKING:
+    from virt_host.storage import StorageProvider
+
+__all__ = ["storage_factory", "virt_register_connection_plugins"]
+
+
+def storage_factory(request: OpenRequest, spec: DriverSpec) -> StorageProvider | None:
+    """The host storage provider of one connection (None: the URI has no local storage)."""
+    from virt_host.storage import StorageProvider
+
+    return StorageProvider.open(request, spec)
+
+
+@hookimpl
+def virt_register_connection_plugins() -> Iterable[ConnectionPlugin]:
+    return [ConnectionPlugin(name="host-storage", kind="provider", area="storage", factory=storage_factory)]
