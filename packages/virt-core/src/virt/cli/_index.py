@@ -121,6 +121,7 @@ MODULE_OF: dict[str, str] = {
     'vol-create-as': 'storage',
     'vol-create-from': 'storage',
     'vol-delete': 'storage',
+    'vol-download': 'storage',
     'vol-dumpxml': 'storage',
     'vol-info': 'storage',
     'vol-key': 'storage',
@@ -129,5 +130,6 @@ MODULE_OF: dict[str, str] = {
     'vol-path': 'storage',
     'vol-pool': 'storage',
     'vol-resize': 'storage',
+    'vol-upload': 'storage',
     'vol-wipe': 'storage',
 }
