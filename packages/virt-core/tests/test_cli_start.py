@@ -92,3 +92,31 @@ def test_main_with_argv_leaves_the_collector_alone() -> None:
         sys.stdout = real
     assert gc.isenabled()
     assert gc.get_freeze_count() == 0
+
+
+def test_entry_point_cache_round_trip(tmp_path: Path) -> None:
+    from virt import _plugins
+
+    data = {"virt.drivers": [_plugins._EntryPoint("virt.drivers", "test", "virt.drivers.test", "virt-core 0.1")],
+            "virt.plugins": [_plugins._EntryPoint("virt.plugins", "host", "virt_host:x.y", "virt-host 0.1")]}
+    path = str(tmp_path / "virt" / "entry-points-x.txt")
+    _plugins._write_cache(path, "stamp\twith tabs", data)
+    assert _plugins._read_cache(path, "stamp\twith tabs") == data
+    assert _plugins._read_cache(path, "another stamp") is None  # a new stamp means a new scan
+    Path(path).write_text(Path(path).read_text()[:-1])  # truncated: not trusted
+    assert _plugins._read_cache(path, "stamp\twith tabs") is None
+
+
+def test_entry_point_cache_is_one_file_per_path(tmp_path: Path) -> None:
+    """A changed stamp rewrites the configuration's file instead of adding one."""
+    code = ("import sys; from virt import _plugins\n"
+            "print(len(_plugins._entry_points('virt.drivers')) > 0)\n")
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path))
+    env.pop("VIRT_NO_ENTRY_POINT_CACHE", None)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    for i in range(3):
+        (cwd / f"f{i}").write_text("")  # the working directory ('' on sys.path) changes
+        proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True)
+        assert proc.stdout.strip() == "True", proc.stderr
+    assert len(list((tmp_path / "virt").iterdir())) == 1

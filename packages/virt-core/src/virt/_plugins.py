@@ -17,17 +17,15 @@ Environment:
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import sys
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from types import ModuleType
-from typing import Any, ClassVar, cast
+from types import FunctionType, MemberDescriptorType, MethodType, ModuleType
+from typing import Any, ClassVar, NamedTuple, cast
 
-import attrs
 import pluggy
 from pluggy import HookimplOpts, HookspecOpts
 
@@ -63,16 +61,18 @@ class PluginProblem(Warning):
     """A plugin failed to load or register; it was skipped."""
 
 
-@attrs.define
 class _Registry:
     """Everything the process knows about plugins; :func:`reset` starts a new one."""
 
-    pm: pluggy.PluginManager | None = None
-    drivers: dict[str, DriverSpec] | None = None  # by scheme, derived from pm
-    conn_plugins: list[ConnectionPlugin] | None = None  # derived from pm
-    entry_points: dict[str, list[_EntryPoint]] | None = None
-    loaded_groups: set[str] = attrs.field(factory=set)
-    problems: list[str] = attrs.field(factory=list)
+    __slots__ = ("conn_plugins", "drivers", "entry_points", "loaded_groups", "pm", "problems")
+
+    def __init__(self) -> None:
+        self.pm: pluggy.PluginManager | None = None
+        self.drivers: dict[str, DriverSpec] | None = None  # by scheme, derived from pm
+        self.conn_plugins: list[ConnectionPlugin] | None = None  # derived from pm
+        self.entry_points: dict[str, list[_EntryPoint]] | None = None
+        self.loaded_groups: set[str] = set()
+        self.problems: list[str] = []
 
 
 _lock = threading.RLock()
@@ -149,8 +149,7 @@ def register_plugin(plugin: ModuleType | object, name: str | None = None) -> Non
         _state.conn_plugins = None
 
 
-@attrs.frozen
-class _EntryPoint:
+class _EntryPoint(NamedTuple):
     group: str
     name: str
     value: str
@@ -167,9 +166,12 @@ class _EntryPoint:
 _GROUPS = (DRIVER_GROUP, PLUGIN_GROUP)
 
 
-def _cache_file(key: str) -> str:
+def _cache_file(paths: str) -> str:
+    """The cache file of one interpreter and ``sys.path``: one file each, rewritten when the
+    stamp inside it no longer matches (so the directory does not fill up)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "virt", f"entry-points-{key[:16]}.json")
+    name = f"{zlib.crc32(paths.encode()):08x}{zlib.adler32(paths.encode()):08x}"
+    return os.path.join(base, "virt", f"entry-points-{name}.txt")
 
 
 def _scan_entry_points() -> dict[str, list[_EntryPoint]]:
@@ -183,35 +185,32 @@ def _scan_entry_points() -> dict[str, list[_EntryPoint]]:
     return found
 
 
+# The cache file: this line, the stamp, then one entry point a line, its fields separated by
+# tabs (entry point names, values and distribution names cannot hold a tab or a newline).
+_CACHE_FORMAT = "virt entry points 2"
+
+
 def _entry_points(group: str) -> list[_EntryPoint]:
     """The entry points of ``group``.
 
     Reading them means importing ``importlib.metadata`` and opening every installed
     distribution's metadata, which costs more than the rest of a CLI start.  So the result is
-    cached in ``$XDG_CACHE_HOME/virt/``, keyed by the interpreter, ``sys.path`` and the
-    modification times of its directories: installing or removing a distribution changes the
-    directory it lives in, and with it the key.
+    cached in ``$XDG_CACHE_HOME/virt/``, one file per interpreter and ``sys.path``, stamped
+    with the modification times of its directories: installing or removing a distribution
+    changes the directory it lives in, and with it the stamp.
     """
     if _state.entry_points is None:
+        paths = "\n".join([sys.executable, *sys.path])
         stamp = [sys.executable]
         for entry in sys.path:
             try:
                 stamp.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
             except OSError:
                 stamp.append(f"{entry}:-")
-        text = "\n".join(stamp)
-        key = f"{zlib.crc32(text.encode()):08x}{zlib.adler32(text.encode()):08x}{len(text):x}"
-        path = _cache_file(key)
+        key = "\t".join(stamp)
+        path = _cache_file(paths)
         use_cache = not os.environ.get("VIRT_NO_ENTRY_POINT_CACHE")
-        data: dict[str, list[_EntryPoint]] | None = None
-        if use_cache:
-            try:
-                with open(path, encoding="utf-8") as handle:
-                    raw = json.load(handle)
-                if raw.get("key") == key:
-                    data = {g: [_EntryPoint(**e) for e in raw["groups"].get(g, [])] for g in _GROUPS}
-            except (OSError, ValueError, TypeError, KeyError):
-                data = None
+        data = _read_cache(path, key) if use_cache else None
         if data is None:
             data = _scan_entry_points()
             if use_cache:
@@ -220,13 +219,35 @@ def _entry_points(group: str) -> list[_EntryPoint]:
     return list(_state.entry_points.get(group, ()))
 
 
+def _read_cache(path: str, key: str) -> dict[str, list[_EntryPoint]] | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().split("\n")
+    except (OSError, ValueError):
+        return None
+    if len(lines) < 3 or lines[0] != _CACHE_FORMAT or lines[1] != key or lines[-1] != "":
+        return None
+    data: dict[str, list[_EntryPoint]] = {group: [] for group in _GROUPS}
+    for line in lines[2:-1]:
+        fields = line.split("\t")
+        if len(fields) != 4 or fields[0] not in data:
+            return None
+        data[fields[0]].append(_EntryPoint(*fields))
+    return data
+
+
 def _write_cache(path: str, key: str, data: dict[str, list[_EntryPoint]]) -> None:
-    payload = {"key": key, "groups": {g: [attrs.asdict(e) for e in eps] for g, eps in data.items()}}
+    lines = [_CACHE_FORMAT, key]
+    for eps in data.values():
+        for ep in eps:
+            if any(c in field for field in ep for c in "\t\n"):
+                return  # not representable: such an entry point is read afresh each time
+            lines.append("\t".join(ep))
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle)
+            handle.write("\n".join(lines) + "\n")
         os.replace(tmp, path)
     except OSError:
         pass  # a read-only home only costs the scan
@@ -342,15 +363,41 @@ def _tracer(pm: pluggy.PluginManager) -> Callable[[], None]:
     return pm.enable_tracing()
 
 
+def _marker_opts(holder: object, attrname: str) -> dict[str, Any] | None:
+    """The options a hook marker left on ``holder`` (or on the function it wraps), as pluggy
+    reads them."""
+    opts = getattr(holder, attrname, None)
+    if opts is None:
+        func = getattr(holder, "__func__", None)
+        opts = None if func is None else getattr(func, attrname, None)
+    return opts if isinstance(opts, dict) else None
+
+
+_MISSING = object()
+_HOOKABLE = (FunctionType, staticmethod, classmethod)
+
+
+def _class_attribute(cls: type, name: str) -> object:
+    """``name`` as ``inspect.getattr_static`` finds it on an instance of ``cls`` whose own
+    ``__dict__`` lacks it: the first class of the MRO that defines it."""
+    for klass in cls.__mro__:
+        namespace = klass.__dict__
+        if name in namespace:
+            return namespace[name]
+    return _MISSING
+
+
 class _ConnectionManager(pluggy.PluginManager):
-    """A connection's plugin manager: pluggy's, with hook discovery memoised.
+    """A connection's plugin manager: pluggy's, with hook discovery memoised and cheaper.
 
     Adding the spec modules and registering an object make pluggy inspect every attribute
-    statically, and the spec modules, the driver and the dispatcher have hundreds: that was
-    most of the cost of opening a connection, paid again for every connection.  The markers
+    statically (``inspect.getattr_static``), and the spec modules, the driver and the
+    dispatcher have hundreds: that was most of the cost of opening a connection.  The markers
     sit on module functions and on the class's functions, so the answer for (module, name)
-    and for (class, name) does not change; names an instance shadows in its own
-    ``__dict__``, and modules and classes registered as plugins, are inspected as pluggy does.
+    and for (class, name) does not change, and it is found by reading the module's or the
+    classes' ``__dict__``, as getattr_static would.  Names an instance shadows in its own
+    ``__dict__``, slots, anything that is not a plain function, staticmethod, classmethod or
+    bound method, and modules and classes registered as plugins, are left to pluggy.
     """
 
     _opts_by_class: ClassVar[dict[tuple[type, str], HookimplOpts | None]] = {}
@@ -361,7 +408,13 @@ class _ConnectionManager(pluggy.PluginManager):
         try:
             opts = self._spec_opts[key]
         except KeyError:
-            opts = self._spec_opts[key] = super().parse_hookspec_opts(module_or_class, name)
+            value = (module_or_class.__dict__.get(name, _MISSING)
+                     if isinstance(module_or_class, ModuleType) and not name.startswith("__") else _MISSING)
+            if type(value) is FunctionType:
+                opts = cast("HookspecOpts | None", _marker_opts(value, self.project_name + "_spec"))
+            else:
+                opts = super().parse_hookspec_opts(module_or_class, name)
+            self._spec_opts[key] = opts
         return None if opts is None else cast(HookspecOpts, dict(opts))
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> HookimplOpts | None:
@@ -371,7 +424,16 @@ class _ConnectionManager(pluggy.PluginManager):
         try:
             opts = self._opts_by_class[key]
         except KeyError:
-            opts = self._opts_by_class[key] = super().parse_hookimpl_opts(plugin, name)
+            value = _class_attribute(type(plugin), name)
+            if isinstance(value, _HOOKABLE):
+                opts = cast("HookimplOpts | None", _marker_opts(value, self.project_name + "_impl"))
+            elif isinstance(value, MethodType):
+                opts = cast("HookimplOpts | None", _marker_opts(value.__func__, self.project_name + "_impl"))
+            elif value is _MISSING or isinstance(value, MemberDescriptorType):
+                opts = super().parse_hookimpl_opts(plugin, name)
+            else:
+                opts = None  # a property, a constant, ...: pluggy skips these too
+            self._opts_by_class[key] = opts
         # pluggy normalises (mutates) the options it is given: hand out a copy.
         return None if opts is None else cast(HookimplOpts, dict(opts))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import attrs
 
@@ -14,6 +13,9 @@ __all__ = ["URI", "default_uri", "load_config", "parse_uri", "resolve_uri"]
 
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9.\-]*(\+[A-Za-z0-9.\-]+)?$")
 _ALIAS_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+# driver[+transport]:///path with nothing urlsplit would split, unquote or strip: the form of
+# almost every local URI, parsed without importing urllib.parse (and ipaddress) on each start.
+_PLAIN_LOCAL_RE = re.compile(r"([A-Za-z][A-Za-z0-9.\-]*)(?:\+([A-Za-z0-9.\-]+))?:///([A-Za-z0-9/_.\-]*)")
 
 
 @attrs.frozen
@@ -53,6 +55,8 @@ class URI:
         return URI(driver=self.driver, path=self.path, params=kept)
 
     def __str__(self) -> str:
+        from urllib.parse import quote
+
         out = [self.scheme, "://"]
         if self.user:
             out += [quote(self.user, safe=""), "@"]
@@ -85,6 +89,12 @@ def parse_uri(text: str) -> URI:
             f"invalid URI '{text}': expected driver[+transport]://[user@][host][:port]/[path][?params]",
             domain=ErrorDomain.URI,
         )
+    plain = _PLAIN_LOCAL_RE.fullmatch(text)
+    if plain is not None:
+        driver, transport, path = plain.groups()
+        return URI(driver=driver.lower(), transport=transport.lower() if transport else None, path=f"/{path}")
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
     try:
         parts = urlsplit(text)
         port = parts.port

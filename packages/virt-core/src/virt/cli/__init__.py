@@ -7,9 +7,13 @@ With no command it reads commands interactively (or from stdin when it is not a 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import argparse
 
 __all__ = ["main"]
 
@@ -18,6 +22,8 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="virt", add_help=False,
         description="Manage virtual machines, networks and storage (virsh's commands).",
@@ -33,6 +39,50 @@ def _parser() -> argparse.ArgumentParser:
     style.add_argument("--plain", dest="rich", action="store_false", help="virsh's plain output")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     return parser
+
+
+_FLAGS = {"-r": "readonly", "--readonly": "readonly", "-q": "quiet", "--quiet": "quiet",
+          "-h": "help", "--help": "help", "-v": "version", "--version": "version", "--json": "json"}
+
+
+def _parse_simple(words: Sequence[str]) -> SimpleNamespace | None:
+    """What :func:`_parser` makes of ``words`` when they hold only the plain forms of the
+    global options (``-c URI``, ``--connect=URI``, ``-r``, ``--plain``, ...) before the
+    command; None for anything else, which argparse then parses (and reports) itself.
+
+    argparse costs a few milliseconds to import and set up (it imports shutil, gettext and
+    locale), which is more than a whole ``virsh`` command spends before its first syscall.
+    """
+    args: dict[str, Any] = {"connect": None, "readonly": False, "quiet": False, "help": False,
+                            "version": False, "json": False, "rich": None, "command": []}
+    seen: set[str] = set()
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if not word.startswith("-"):
+            args["command"] = list(words[i:])
+            break
+        if word in _FLAGS or word in ("--rich", "--plain"):
+            if word in seen:
+                return None
+            seen.add(word)
+            if word in _FLAGS:
+                args[_FLAGS[word]] = True
+            elif args["rich"] is not None:
+                return None  # --rich with --plain: argparse's error
+            else:
+                args["rich"] = word == "--rich"
+        elif word in ("-c", "--connect"):
+            if i + 1 >= len(words) or words[i + 1].startswith("-"):
+                return None
+            args["connect"] = words[i + 1]
+            i += 1
+        elif word.startswith("--connect=") and not word[10:].startswith("-"):
+            args["connect"] = word[10:]
+        else:
+            return None
+        i += 1
+    return SimpleNamespace(**args)
 
 
 def _own_process() -> None:
@@ -62,7 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _own_process()
     from virt.cli._framework import CommandError, Context, parse_argv, run_commands, stdout_is_tty
 
-    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = _parse_simple(words) or _parser().parse_args(words)
     if args.version:
         from virt import __version__
 
