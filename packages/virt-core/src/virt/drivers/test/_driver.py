@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from typing import Any
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
@@ -67,6 +66,8 @@ class TestConnection(DomainOps, SnapshotOps, NetworkOps, StorageOps, HostOps):
 
     @hookimpl
     def virt_connect_get_hostname(self) -> str:
+        import socket  # not at the top: 2-3 ms of every CLI start, for this one call
+
         return socket.gethostname()
 
     @hookimpl
