@@ -1,12 +1,14 @@
 """``format_element`` (lxml's C serialiser when it can reproduce libvirt's format exactly)
-against the reference pure-Python formatter ``_format_element_python``: the same list of lines
-for every tree — the conformance corpus (whole documents and every sub-tree, at the indent it
-would be printed at) and random trees (names, namespaces, attribute values and text drawn from
+and ``format_tree`` (its pretty printer, straight from a tree without layout text) against the
+reference pure-Python formatter ``_format_element_python``: the same lines for every tree —
+the conformance corpus (whole documents and every sub-tree, at the indent it would be printed
+at) and random trees (names, namespaces, attribute values and text drawn from
 ``'"<>&``, tabs, newlines, carriage returns and other unicode, mixed content, comments).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from virt.xml._base import (
     _format_element_fast,
     _format_element_python,
     format_element,
+    format_tree,
     parse_xml,
 )
 
@@ -32,6 +35,29 @@ def _same(elem: Element, indent: int = 0) -> None:
     out = ["kept"]
     assert format_element(elem, indent, out) is out
     assert out == ["kept", *expected]
+    if indent == 0:
+        text = format_tree(elem)
+        assert text is None or text == "\n".join(expected) + "\n"
+        for tree in (elem, _without_layout(elem)):
+            text = format_tree(tree)
+            assert text is None or text == "\n".join(expected) + "\n"
+
+
+def _blank(text: str | None) -> bool:
+    return text is None or not text.strip()
+
+
+def _without_layout(elem: Element) -> Element:
+    """A copy of ``elem`` without blank text beside elements, except in mixed content (what the
+    domain model's ``post_parse`` leaves): the same for the Python formatter."""
+    dup = copy.deepcopy(elem)
+    dup.tail = None
+    for node in dup.iter():
+        if len(node) and _blank(node.text) and all(_blank(c.tail) for c in node):
+            node.text = None
+            for child in node:
+                child.tail = None
+    return dup
 
 
 # -- the corpus ------------------------------------------------------------------------------
@@ -48,7 +74,7 @@ def _corpus_trees() -> Iterator[tuple[Path, Element]]:
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="no conformance corpus")
 def test_corpus_documents_format_identically() -> None:
-    files = fast = 0
+    files = fast = tree_fast = 0
     mismatches: list[str] = []
     for path, root in _corpus_trees():
         files += 1
@@ -58,11 +84,18 @@ def test_corpus_documents_format_identically() -> None:
         for indent in (0, 2):
             if format_element(root, indent) != _format_element_python(root, indent):
                 mismatches.append(f"{path} (indent {indent})")
+        expected = "\n".join(_format_element_python(root)) + "\n"
+        for tree in (root, _without_layout(root)):
+            text = format_tree(tree)
+            if text is not None and text != expected:
+                mismatches.append(f"{path} (format_tree)")
+            tree_fast += tree is not root and text is not None
         assert etree.tostring(root) == before, f"formatting changed the tree of {path}"
     assert not mismatches, f"{len(mismatches)} differ, e.g. {mismatches[:5]}"
     assert files > 3000
-    # the fast path must be the common case, or this test proves nothing about it
+    # the fast paths must be the common case, or this test proves nothing about them
     assert fast > files * 0.8, (fast, files)
+    assert tree_fast > files * 0.8, (tree_fast, files)
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="no conformance corpus")
@@ -130,6 +163,15 @@ def test_known_fallbacks_and_fast_cases() -> None:
     assert _format_element_fast(parse_xml("<a><b x='1'>t</b></a>"), 2) == [
         "  <a>", "    <b x='1'>t</b>", "  </a>",
     ]
+    assert format_tree(parse_xml("<a><b x='it&apos;s'>t</b></a>")) == "<a>\n  <b x='it&apos;s'>t</b>\n</a>\n"
+    assert format_tree(parse_xml("<a>\n  <b/>\n</a>")) is None  # layout text: the Python formatter's job
+    # libxml2 indents 30 levels at most
+    deep = parse_xml("<a>" * 40 + "</a>" * 40)
+    _same(deep)
+    assert format_tree(deep) is None
+    shallow = parse_xml("<a>" * 30 + "</a>" * 30)
+    _same(shallow)
+    assert format_tree(shallow) is not None
 
 
 # -- random trees ----------------------------------------------------------------------------
@@ -313,3 +355,5 @@ def test_random_plain_trees_format_identically(root: Element, indent: int) -> No
     _check_tree(root, indent)
     if len(root) and indent >= 0 and indent % 2 == 0:
         assert _format_element_fast(root, indent) is not None, "the fast path should take it"
+    if indent == 0:
+        assert format_tree(_without_layout(root)) is not None, "format_tree should take it"

@@ -215,6 +215,51 @@ def _format_element_fast(elem: Element, indent: int) -> list[str] | None:
     return lines
 
 
+#: Whether some text node sits beside elements (indentation, or mixed content): then libxml2's
+#: pretty printer writes that element's content verbatim instead of laying it out.
+_TEXT_BESIDE_ELEMENTS: Any = etree.XPath("boolean(.//text()[../*])")
+#: An empty text (<x></x>; the Python formatter writes <x/>) or a " in a text (see above).
+_EMPTY_OR_QUOTED_TEXT = re.compile(r'>(?:<|[^<]*")')
+_NAMESPACED = re.compile(r"xml(?:ns|:)")
+#: libxml2 indents at most 30 levels (MAX_INDENT, 60 columns): deeper lines would be short.
+_DEEPEST_INDENT = "\n" + " " * 60
+
+
+def format_tree(elem: Element) -> str | None:
+    """``elem``'s libvirt-style text (lines joined by newlines, with a final newline), written
+    by lxml's C pretty printer straight from the tree, or None when that could differ from
+    :func:`format_element` (then the caller uses it).
+
+    Why the result is the same when it is returned:
+
+    * No text node beside an element (``_TEXT_BESIDE_ELEMENTS``): the only texts are those of
+      leaves.  libxml2 then lays out every element with children as the Python formatter does
+      (its own line, children two spaces deeper, the end tag on a line of its own), and writes
+      leaves as ``<x .../>`` or ``<x ...>text</x>``.  The Python formatter ignores blank text
+      beside elements, so trees normalised without it (``post_parse`` of the domain model)
+      take this path, and others do not.
+    * Comments, processing instructions, CDATA (``<!``, ``<?``): the Python formatter skips
+      them; not taken.  Namespaces (``xmlns``, ``xml:``): it writes them differently; not taken.
+    * The quoting, as in :func:`_format_element_fast`: lxml writes every attribute in "
+      quotes with < > & " escaped (tab, newline and CR as &#..;: ``_ODD_REFERENCE``) and texts
+      with < > & escaped.  A " in a text or an empty text (``<x></x>``) is not taken, so every
+      " in the output is an attribute delimiter and every ' is a character of a value, which
+      libvirt writes as &apos;.
+    """
+    if _TEXT_BESIDE_ELEMENTS(elem):
+        return None
+    text: str = etree.tostring(elem, encoding="unicode", pretty_print=True, with_tail=False)
+    if ("!" in text and "<!" in text) or ("?" in text and "<?" in text) or _DEEPEST_INDENT in text:
+        return None
+    if ("&" in text and _ODD_REFERENCE.search(text)) or _EMPTY_OR_QUOTED_TEXT.search(text):
+        return None
+    if _NAMESPACED.search(text):
+        return None
+    if "'" in text:
+        text = text.replace("'", "&apos;")
+    return text.replace('"', "'")
+
+
 def format_element(elem: Element, indent: int = 0, out: list[str] | None = None) -> list[str]:
     """Append libvirt-style lines for ``elem`` to ``out`` (which is returned).
 

@@ -26,7 +26,7 @@ import attrs
 from lxml import etree
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
-from virt.xml._base import Element, XMLDocument, format_element, sub
+from virt.xml._base import Element, XMLDocument, format_element, format_tree, sub
 from virt.xml._util import only_first, pretty_lines, refuse_dot_name, set_attrs, sort_children, text_of
 
 __all__ = ["OS_TYPES", "VIRT_TYPES", "DiskInfo", "DomainDocument", "InterfaceInfo"]
@@ -324,15 +324,54 @@ _TEXT_TAGS: Final = frozenset({"name", "title", "description"})
 
 def _strip_blank_text(root: Element) -> None:
     """Blank text in an element without children is indentation libvirt does not keep
-    (``<controller ...>\n    </controller>`` prints as ``<controller .../>``)."""
+    (``<controller ...>\n    </controller>`` prints as ``<controller .../>``).
+
+    Blank text beside elements (an element's text before its first child, the tails of its
+    children) is layout as well: the formatter ignores it and writes its own.  It goes too,
+    unless the element also has text that is not blank (mixed content, which the formatter
+    writes verbatim, blanks included), so that the tree serialises canonically as it is
+    (``_base.format_tree``: ``to_string`` without a copy or a re-indent)."""
+    beside: list[Element] = []  # elements with children, whose text is blank
+    tails: list[Element] = []  # elements with a blank tail
+    mixed: set[Element] = set()  # elements with children and text that is not blank
+    text = root.text
+    if text is not None:
+        if text.strip():
+            mixed.add(root)
+        else:
+            beside.append(root)
     for child in root:
+        tail = child.tail
+        if tail is not None:
+            if tail.strip():
+                mixed.add(root)
+            else:
+                tails.append(child)
         if child.tag == "metadata":
             continue
         for el in child.iter():
+            text = el.text
             if len(el) == 0:
-                text = el.text
                 if text is not None and not text.strip() and el.tag not in _TEXT_TAGS:
                     el.text = None
+            elif text is not None:
+                if text.strip():
+                    mixed.add(el)
+                else:
+                    beside.append(el)
+            if el is not child:
+                tail = el.tail
+                if tail is not None:
+                    if tail.strip():
+                        mixed.add(el.getparent())  # type: ignore[arg-type]
+                    else:
+                        tails.append(el)
+    for el in beside:
+        if el not in mixed:
+            el.text = None
+    for el in tails:
+        if not mixed or el.getparent() not in mixed:
+            el.tail = None
 
 
 def _to_uint0(text: str | None, limit: int = 0xFFFFFFFF) -> int | None:
@@ -2561,6 +2600,18 @@ def format_domain_lines(root: Element, indent: int = 0, out: list[str] | None = 
     return out
 
 
+#: Where ``format_domain_lines`` writes what the tree does not say: ``<metadata>`` (libxml2's
+#: printer), and the elements it keeps open (``_keep_open``).  At the top level (indent 0) the
+#: tree says the same when ``<devices>`` has children or exactly the text a parse gave it, and
+#: features' ``<hyperv>`` and devices' ``<redirdev>`` (at depth 2) have children.  Other
+#: elements of these names are left alone by ``format_domain_lines`` and only cost the fast
+#: path.
+_SPECIAL_LAYOUT = re.compile(
+    r"<(?:metadata|devices(?!>\n(?:    <|  </devices>))|hyperv(?![^>]*>\n      <)"
+    r"|redirdev(?![^>]*>\n      <))"
+)
+
+
 def _format_domain(root: Element) -> str:
     return "\n".join(format_domain_lines(root)) + "\n"
 
@@ -2649,6 +2700,10 @@ class DomainDocument(XMLDocument):
         secure = bool(options.get("secure", False))
         inactive = bool(options.get("inactive", False))
         root = self.root
+        if not inactive:
+            text = format_tree(root)
+            if text is not None and not _SPECIAL_LAYOUT.search(text) and (secure or " passwd='" not in text):
+                return text
         needs_copy = inactive or (not secure and _has_secrets(root))
         if needs_copy:
             root = copy.deepcopy(root)
