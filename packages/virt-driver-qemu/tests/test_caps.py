@@ -370,8 +370,8 @@ def test_probe_failure_is_a_clear_error(tmp_path: Path) -> None:
 
 
 @needs_qemu
-def test_public_api(root: Path) -> None:
-    conn = virt.open(f"qemu:///embed?root={root}")
+def test_public_api(tmp_path: Path) -> None:
+    conn = virt.open(f"qemu:///embed?root={tmp_path / 'embed'}")
     try:
         caps = conn.capabilities()
         valid(caps, "capability")
