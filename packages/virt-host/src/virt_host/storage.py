@@ -587,9 +587,9 @@ class StorageProvider:
         with self.root.lock.held():
             obj = self._volume_pool(pool)
             doc = self._new_volume(obj, xml, flags, opt_capacity=True)
-            from virt_host._create import create_volume
-
             from virt.xml._base import parse_xml
+
+            from virt_host._create import create_volume
 
             given = parse_xml(xml).find("backingStore/format") is not None
             create_volume(obj.target, doc, prealloc_metadata=bool(flags & _VOL_PREALLOC_METADATA),
