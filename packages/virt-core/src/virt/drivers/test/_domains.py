@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import struct
 import time
+from operator import attrgetter
 from typing import Any
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
@@ -135,7 +136,16 @@ def _check_active(dom: DomainObj) -> None:
 
 
 def _ref(dom: DomainObj) -> DomainRef:
-    return DomainRef(dom.name, dom.uuid, dom.id)
+    """``dom``'s (name, uuid, id); the same record again while they hold (the uuid never
+    changes), since building one costs more than list and lookup do otherwise."""
+    ref: DomainRef | None = dom.ref
+    if ref is None or ref.id != dom.id or ref.name != dom.name:
+        ref = dom.ref = DomainRef(dom.name, dom.uuid, dom.id)
+    return ref
+
+
+_BY_ID = attrgetter("id")
+_BY_NAME = attrgetter("name")
 
 
 def parse_domain(xml: str | bytes, validate: bool = False) -> DomainDocument:
@@ -494,11 +504,13 @@ class DomainOps:
         check_flags(flags, _LIST_ALL, "testConnectListAllDomains")
         with self.node.lock:
             doms = list(self.node.domains.values())
-        if flags:
-            doms = [d for d in doms if _matches(d, flags)]
-        running = sorted((d for d in doms if d.id >= 0), key=lambda d: d.id)
-        inactive = sorted((d for d in doms if d.id < 0), key=lambda d: d.name)
-        return [DomainRef(d.name, d.uuid, d.id) for d in running + inactive]
+            if flags:
+                doms = [d for d in doms if _matches(d, flags)]
+            running = sorted([d for d in doms if d.id >= 0], key=_BY_ID)
+            inactive = sorted([d for d in doms if d.id < 0], key=_BY_NAME)
+            # _ref inlined: this runs for every domain of the node
+            return [ref if (ref := d.ref) is not None and ref.id == d.id and ref.name == d.name else _ref(d)
+                    for d in running + inactive]
 
     # -- lifecycle ------------------------------------------------------------------------
 

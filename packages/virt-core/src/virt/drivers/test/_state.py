@@ -44,6 +44,8 @@ class DomainObj:
     current_snapshot: str | None = None
     # The guest clock that virDomainGetTime reports (libvirt's test driver starts it here).
     time: tuple[int, int] = (627319920, 0)
+    # The last DomainRef handed out (see _domains.domain_ref): kept while name and id hold.
+    ref: Any = attrs.field(default=None, repr=False)
 
     @property
     def active(self) -> bool:
