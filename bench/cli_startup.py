@@ -5,7 +5,13 @@ median wall time of each is reported with their ratio, next to the interpreter's
 (``python -c pass``), which no Python CLI can beat.  ``importtime()`` runs the virt CLI under
 ``python -X importtime`` and ranks the modules that cost the most.
 
-    .venv/bin/python bench/cli_startup.py [--runs 20] [--json]
+Bytecode: by default every timed process may write and read ``.pyc`` files, in a private
+``PYTHONPYCACHEPREFIX`` (``--bytecode cache``), as an installed CLI does.  ``--bytecode env``
+times the processes in the caller's environment as it is: with ``PYTHONDONTWRITEBYTECODE=1``
+(set on the shared dev machine) every module whose source changed since its ``.pyc`` was last
+written is compiled again on every start.
+
+    .venv/bin/python bench/cli_startup.py [--runs 20] [--bytecode cache|env] [--json]
 """
 
 from __future__ import annotations
@@ -46,15 +52,34 @@ def _python_of(cmd: list[str]) -> tuple[str, list[str]]:
     return interp, cmd
 
 
-def bench_env() -> dict[str, str]:
-    """The environment of every timed process: bytecode caching on, as for an installed
-    package, but in a private cache directory (``PYTHONPYCACHEPREFIX``) rather than in the
-    source tree.  A shell with ``PYTHONDONTWRITEBYTECODE=1`` would otherwise recompile every
-    virt module on each start and measure the compiler, not virt."""
+BYTECODE_MODES = ("cache", "env")
+
+
+def bench_env(bytecode: str = "cache") -> dict[str, str]:
+    """The environment of every timed process.
+
+    ``cache`` (the default): bytecode caching on, as for an installed package, but in a
+    private cache directory (``PYTHONPYCACHEPREFIX``) rather than in the source tree.  A shell
+    with ``PYTHONDONTWRITEBYTECODE=1`` would otherwise recompile every changed virt module on
+    each start and measure the compiler, not virt.  ``env``: the caller's environment as is."""
     env = dict(os.environ)
+    if bytecode == "env":
+        return env
+    if bytecode != "cache":
+        raise ValueError(f"bytecode mode {bytecode!r}: expected one of {BYTECODE_MODES}")
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), f"virt-bench-pycache-{os.getuid()}")
     return env
+
+
+def describe_bytecode(env: dict[str, str]) -> str:
+    """One line saying how the timed processes get their bytecode."""
+    if env.get("PYTHONPYCACHEPREFIX") and not env.get("PYTHONDONTWRITEBYTECODE"):
+        return f"bytecode cached (.pyc written and read under {env['PYTHONPYCACHEPREFIX']})"
+    if env.get("PYTHONDONTWRITEBYTECODE"):
+        return ("PYTHONDONTWRITEBYTECODE set: .pyc files are read but never written, so every module "
+                "changed since its last .pyc is compiled on every start")
+    return "bytecode cached (.pyc written and read next to the sources)"
 
 
 def _once(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, subprocess.CompletedProcess]:
@@ -63,7 +88,8 @@ def _once(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, sub
     return time.perf_counter() - t0, proc
 
 
-def measure(runs: int = 20, python: str | None = None, virsh: str | None = None) -> dict:
+def measure(runs: int = 20, python: str | None = None, virsh: str | None = None,
+            bytecode: str = "cache") -> dict:
     """Median wall times (ms) of the virt and virsh commands and of the bare interpreter."""
     vcmd = virt_command(python) + ARGS
     virsh = virsh or shutil.which("virsh")
@@ -72,9 +98,10 @@ def measure(runs: int = 20, python: str | None = None, virsh: str | None = None)
     cmds = {"virt": vcmd, "python -c pass": floor_cmd}
     if virsh:
         cmds["virsh"] = [virsh, *ARGS]
+    env = bench_env(bytecode)
     out: dict = {"runs": runs, "commands": {k: " ".join(v) for k, v in cmds.items()},
-                 "bytecode_cache": bench_env()["PYTHONPYCACHEPREFIX"]}
-    env = bench_env()
+                 "bytecode": bytecode, "bytecode_cache": env.get("PYTHONPYCACHEPREFIX"),
+                 "bytecode_note": describe_bytecode(env)}
     times: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, str] = {}
     for name, cmd in cmds.items():  # fill the bytecode and page caches; check the command works
@@ -114,14 +141,14 @@ def parse_importtime(stderr: str) -> list[tuple[str, int, int, int]]:
     return rows
 
 
-def importtime(python: str | None = None, repeats: int = 5, top: int = 15) -> dict:
+def importtime(python: str | None = None, repeats: int = 5, top: int = 15, bytecode: str = "cache") -> dict:
     """The virt CLI's costliest imports: median over ``repeats`` runs of ``-X importtime``."""
     interp, argv = _python_of(virt_command(python))
     cumul: dict[str, list[int]] = defaultdict(list)
     selfs: dict[str, list[int]] = defaultdict(list)
     depth: dict[str, int] = {}
     totals = []
-    env = bench_env()
+    env = bench_env(bytecode)
     _once([interp, *argv, *ARGS], env)  # bytecode cache
     for _ in range(repeats):
         proc = subprocess.run([interp, "-X", "importtime", *argv, *ARGS], stdin=subprocess.DEVNULL,
@@ -164,13 +191,17 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--bytecode", choices=BYTECODE_MODES, default="cache",
+                   help="cache: .pyc on, in a private cache (default); env: the environment as it is")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    result = {"startup": measure(args.runs), "importtime": importtime()}
+    result = {"startup": measure(args.runs, bytecode=args.bytecode),
+              "importtime": importtime(bytecode=args.bytecode)}
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     s = result["startup"]
+    print(s["bytecode_note"])
     for name in ("virt", "virsh", "python -c pass"):
         if name in s:
             print(f"{name:16} median {s[name]['median_ms']:7.1f} ms   min {s[name]['min_ms']:7.1f} ms")

@@ -11,8 +11,10 @@ from virt._errors import ErrorDomain, ErrorNumber, VirtError
 
 __all__ = ["URI", "default_uri", "load_config", "parse_uri", "resolve_uri"]
 
-_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9.\-]*(\+[A-Za-z0-9.\-]+)?$")
-_ALIAS_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+# Patterns other than _PLAIN_LOCAL_RE are compiled on first use (re caches them): a CLI start
+# with a plain local URI never needs them.
+_SCHEME_RE = r"^[A-Za-z][A-Za-z0-9.\-]*(\+[A-Za-z0-9.\-]+)?$"
+_ALIAS_RE = r"^[A-Za-z0-9_.\-]+$"
 # driver[+transport]:///path with nothing urlsplit would split, unquote or strip: the form of
 # almost every local URI, parsed without importing urllib.parse (and ipaddress) on each start.
 _PLAIN_LOCAL_RE = re.compile(r"([A-Za-z][A-Za-z0-9.\-]*)(?:\+([A-Za-z0-9.\-]+))?:///([A-Za-z0-9/_.\-]*)")
@@ -100,7 +102,7 @@ def parse_uri(text: str) -> URI:
         port = parts.port
     except ValueError as exc:
         raise VirtError(ErrorNumber.INVALID_ARG, f"invalid URI '{text}': {exc}", domain=ErrorDomain.URI) from None
-    if not _SCHEME_RE.match(parts.scheme or ""):
+    if not re.match(_SCHEME_RE, parts.scheme or ""):
         raise VirtError(ErrorNumber.INVALID_ARG, f"invalid URI scheme in '{text}'", domain=ErrorDomain.URI)
     driver, _, transport = parts.scheme.partition("+")
     params = tuple(parse_qsl(parts.query, keep_blank_values=True))
@@ -127,8 +129,8 @@ def _config_paths() -> list[str]:
     return paths
 
 
-_CONF_LINE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
-_CONF_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_CONF_LINE = r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$"
+_CONF_STRING = r'"((?:[^"\\]|\\.)*)"'
 
 
 def load_config() -> dict[str, str | list[str]]:
@@ -179,14 +181,14 @@ def _parse_conf(text: str, origin: str) -> dict[str, str | list[str]]:
             joined.append(buf.strip())
             buf, depth = "", 0
     for line in joined:
-        match = _CONF_LINE.match(line)
+        match = re.match(_CONF_LINE, line)
         if not match:
             raise VirtError(ErrorNumber.CONF_SYNTAX, f"{origin}: cannot parse '{line}'", domain=ErrorDomain.CONF)
         key, value = match.groups()
         if value.startswith("["):
-            conf[key] = _CONF_STRING.findall(value)
+            conf[key] = re.findall(_CONF_STRING, value)
         else:
-            strings = _CONF_STRING.findall(value)
+            strings = re.findall(_CONF_STRING, value)
             conf[key] = strings[0] if strings else value
     return conf
 
@@ -208,7 +210,7 @@ def resolve_uri(name: str | None) -> URI:
                         domain=ErrorDomain.URI)
     if not name:
         name = default_uri() or "test:///default"
-    if "://" not in name and _ALIAS_RE.match(name):
+    if "://" not in name and re.match(_ALIAS_RE, name):
         aliases = load_config().get("uri_aliases", [])
         for entry in aliases if isinstance(aliases, list) else []:
             alias, sep, target = entry.partition("=")
