@@ -85,7 +85,6 @@ CMDLINE = " ".join(
         "no_timer_check",
         "tsc=reliable",
         "i8042.noaux",
-        "8250.nr_uarts=2",
         "random.trust_cpu=on",
         "rcupdate.rcu_expedited=1",
         "mitigations=off",
@@ -357,12 +356,17 @@ def _download(packages: dict[str, str], dest: Path) -> dict[str, Path]:
     debs: dict[str, Path] = {}
     for pkg, ver in packages.items():
         before = set(dest.glob("*.deb"))
-        proc = _run(["apt-get", "download", f"{pkg}={ver}"], cwd=dest)
+        # As root, apt hands the download to its _apt user, who cannot write into our private
+        # temporary directory: it then warns and downloads as root anyway.  Say so up front.
+        sandbox = ["-o", "APT::Sandbox::User=root"] if os.geteuid() == 0 else []
+        proc = _run(["apt-get", *sandbox, "download", f"{pkg}={ver}"], cwd=dest)
         new = sorted(set(dest.glob("*.deb")) - before)
         if proc.returncode != 0 or not new:
+            output = (proc.stderr or proc.stdout).strip().splitlines()
+            errors = [line for line in output if not line.startswith("W:")] or output
             raise TinyGuestError(
                 f"cannot download the Debian package {pkg}={ver} for the tiny test guest: "
-                f"{(proc.stderr or proc.stdout).strip()[-300:]}\n"
+                f"{' '.join(errors)[-400:]}\n"
                 f"Needs network access to Debian's mirror and fresh lists: run `apt-get update`, then "
                 f"`python tests/tinyguest.py build` (or `apt-get download {pkg}` to check by hand)."
             )
@@ -587,6 +591,12 @@ def _newest_cached(root: Path) -> Path | None:
     return max(found, key=lambda d: d.stat().st_mtime) if found else None
 
 
+def _remove_stale_builds(root: Path) -> None:
+    """Temporary build directories left by a killed build (we hold the lock: none is live)."""
+    for leftover in root.glob(".build-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
 _memo: dict[Path, Guest] = {}
 
 
@@ -615,6 +625,7 @@ def ensure_guest() -> Guest:
         with open(root / ".lock", "a+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not _complete(final):
+                _remove_stale_builds(root)
                 tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=root))
                 try:
                     try:
