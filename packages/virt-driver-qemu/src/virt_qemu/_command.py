@@ -234,53 +234,91 @@ _WATCHDOG_ACTIONS: Final[dict[str, str]] = {
 
 
 # --------------------------------------------------------------------------------------------
-# PCI slot allocation (bus 0 only)
+# PCI addresses
+
+
+@attrs.frozen
+class _PciAddr:
+    bus: int
+    slot: int
+    function: int
+    multifunction: bool = False
+
+    def text(self) -> str:
+        return f"0000:{self.bus:02x}:{self.slot:02x}.{self.function}"
 
 
 class _Pci:
-    """Slots of the root bus: explicit ``<address type='pci'>`` first, then the next free."""
+    """PCI buses and slots: explicit ``<address type='pci'>`` first, then the next free root slot.
+
+    Bus 0 is the root (``pci.0`` on pc, ``pcie.0`` on q35); bus N is the PCI controller with
+    index N (``pcie-root-port`` or ``pci-bridge``), named ``pci.N`` as libvirt names it.
+    Automatic placement only uses the root bus.
+    """
 
     def __init__(self, q35: bool) -> None:
-        self.bus = "pcie.0" if q35 else "pci.0"
-        self.used: set[tuple[int, int]] = {(0, 0)}
-        if q35:
-            self.used |= {(0x1F, f) for f in range(8)}  # ICH9 LPC, SATA, SMBus
-        else:
-            self.used |= {(1, f) for f in range(8)}  # PIIX3: ISA, IDE, USB, PM
+        self.q35 = q35
+        self.buses: dict[int, str] = {0: "pcie.0" if q35 else "pci.0"}  # index → qdev bus name
+        self.single_slot: set[int] = set()  # buses with one slot (0): PCIe root ports
+        if q35:  # host bridge; ICH9 LPC, SATA, SMBus
+            self.used = {(0, 0, 0), (0, 0x1F, 0), (0, 0x1F, 2), (0, 0x1F, 3)}
+        else:  # host bridge; PIIX3 ISA, IDE, PM (function 2 is for the USB controller)
+            self.used = {(0, 0, 0), (0, 1, 0), (0, 1, 1), (0, 1, 3)}
         self.assigned: list[tuple[str, str]] = []
 
-    def reserve(self, slot: int, function: int, what: str) -> None:
-        if (slot, function) in self.used:
-            raise _invalid(f"PCI address 0000:00:{slot:02x}.{function} of {what} is already in use")
-        self.used.add((slot, function))
+    def add_bus(self, index: int, single_slot: bool) -> None:
+        self.buses[index] = f"pci.{index}"
+        if single_slot:
+            self.single_slot.add(index)
 
-    def place(self, props: dict[str, Any], qdev_id: str, explicit: tuple[int, int, bool] | None) -> None:
-        if explicit is not None:
-            slot, function, multi = explicit
+    def reserve(self, addr: _PciAddr, what: str) -> None:
+        key = (addr.bus, addr.slot, addr.function)
+        if key in self.used:
+            raise _invalid(f"PCI address {addr.text()} of {what} is already in use")
+        self.used.add(key)
+
+    def check_bus(self, addr: _PciAddr, what: str) -> None:
+        if addr.bus not in self.buses:
+            raise _invalid(f"PCI address {addr.text()} of {what} is on a bus that no PCI controller provides")
+        if addr.bus in self.single_slot and addr.slot != 0:
+            raise _invalid(f"PCI address {addr.text()} of {what}: a PCIe root port has only slot 0")
+        if addr.bus == 0 and addr.slot == 0:
+            raise _invalid(f"PCI address {addr.text()} of {what} is the host bridge's")
+
+    def free_root_slot(self, preferred: int | None = None) -> int:
+        free = [s for s in range(1, 32) if all((0, s, f) not in self.used for f in range(8))]
+        if not free:
+            raise _unsupported("more PCI devices than free slots on the root bus")
+        return preferred if preferred in free else free[0]
+
+    def place(self, props: dict[str, Any], qdev_id: str, explicit: _PciAddr | None) -> None:
+        if explicit is None:
+            explicit = _PciAddr(0, self.free_root_slot(), 0)
+            self.used.add((0, explicit.slot, 0))
         else:
-            slot = next(s for s in range(1, 32) if all((s, f) not in self.used for f in range(8)))
-            function, multi = 0, False
-            self.used.add((slot, 0))
-        props["bus"] = self.bus
-        props["addr"] = f"0x{slot:x}" if function == 0 else f"0x{slot:x}.0x{function:x}"
-        if multi:
+            self.check_bus(explicit, qdev_id)
+        props["bus"] = self.buses[explicit.bus]
+        props["addr"] = f"0x{explicit.slot:x}" + (f".0x{explicit.function:x}" if explicit.function else "")
+        if explicit.multifunction:
             props["multifunction"] = True
-        self.assigned.append((qdev_id, f"0000:00:{slot:02x}.{function}"))
+        self.assigned.append((qdev_id, explicit.text()))
 
 
-def _pci_address(dev: etree._Element, what: str) -> tuple[int, int, bool] | None:
-    addr = _one(dev, "address")
+def _pci_address(dev: etree._Element | None, what: str) -> _PciAddr | None:
+    addr = _one(dev, "address") if dev is not None else None
     if addr is None:
         return None
     if addr.get("type") != "pci":
         raise _unsupported(f"address type '{addr.get('type')}' for {what}")
     _check(addr, f"the <address> of {what}", ("type", "domain", "bus", "slot", "function", "multifunction"))
-    if _int(addr.get("domain", "0"), "PCI domain") != 0 or _int(addr.get("bus", "0"), "PCI bus") != 0:
-        raise _unsupported(f"PCI address outside bus 0000:00 for {what}")
-    slot = _int(addr.get("slot"), "PCI slot", maximum=31)
-    function = _int(addr.get("function", "0"), "PCI function", maximum=7)
-    multi = _yes_no(addr.get("multifunction", "off"), "multifunction", yes="on", no="off")
-    return slot, function, multi
+    if _int(addr.get("domain", "0"), "PCI domain") != 0:
+        raise _unsupported(f"PCI domain '{addr.get('domain')}' for {what}")
+    return _PciAddr(
+        bus=_int(addr.get("bus", "0"), "PCI bus", maximum=255),
+        slot=_int(addr.get("slot"), "PCI slot", maximum=31),
+        function=_int(addr.get("function", "0"), "PCI function", maximum=7),
+        multifunction=_yes_no(addr.get("multifunction", "off"), "multifunction", yes="on", no="off"),
+    )
 
 
 def _user_alias(dev: etree._Element, default: str) -> str:
@@ -342,6 +380,7 @@ class _Builder:
         self.audio_id: str | None = None
         self.serial_ports: dict[int, etree._Element] = {}
         self.primary_video: tuple[int, int] | None = None  # (id of the <video>, slot)
+        self.planned: dict[int, _PciAddr] = {}  # id(element) → root slot chosen in libvirt's order
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -350,6 +389,13 @@ class _Builder:
 
     def device(self, props: dict[str, Any]) -> None:
         self.argv.extend(["-device", _json(props)])
+
+    def place(self, props: dict[str, Any], qdev_id: str, el: etree._Element | None, what: str) -> None:
+        """PCI bus/addr for a device: its own ``<address>``, else the slot planned for it."""
+        explicit = _pci_address(el, what) if el is not None else None
+        if explicit is None and el is not None:
+            explicit = self.planned.get(id(el))
+        self.pci.place(props, qdev_id, explicit)
 
     # -- top level ---------------------------------------------------------------------------
 
@@ -422,6 +468,7 @@ class _Builder:
         self._boot_order(os_el, devs)
 
         self._reserve_pci(devs)
+        self._plan_pci(by_tag)
         self._controllers(by_tag.get("controller", []), devs)
         self._disks(by_tag.get("disk", []))
         self._interfaces(by_tag.get("interface", []))
@@ -680,9 +727,9 @@ class _Builder:
                 elif policy not in (None, "delay"):
                     raise _unsupported(f"rtc timer tickpolicy '{policy}'")
             elif policy == "delay":
-                if self.use_kvm:
-                    self.add("-global", "kvm-pit.lost_tick_policy=delay")
-                # under TCG the emulated PIT already delays lost ticks
+                # as libvirt; it only matters under KVM (TCG's PIT has no such property, and an unused
+                # -global is harmless)
+                self.add("-global", "kvm-pit.lost_tick_policy=delay")
             elif policy is not None:
                 raise _unsupported(f"pit timer tickpolicy '{policy}'")
         self.add("-rtc", rtc)
@@ -794,45 +841,125 @@ class _Builder:
     def _reserve_pci(self, devs: list[etree._Element]) -> None:
         """Explicit PCI addresses are taken before anything is placed automatically.
 
-        The primary video card then gets slot 2 (pc) or 1 (q35), as in libvirt, if free.
+        The built-in controllers (pc's IDE at 00:01.1, q35's SATA at 00:1f.2) may carry their
+        fixed address.  The primary video card then gets slot 2 (pc) or 1 (q35), as in libvirt,
+        when free.
         """
+        builtin = {("ide", "0"): _PciAddr(0, 1, 1)} if not self.q35 else {("sata", "0"): _PciAddr(0, 0x1F, 2)}
         for dev in devs:
             if _tag(dev) == "emulator":
                 continue
             addr = _one(dev, "address")
-            if addr is not None and addr.get("type") == "pci":
-                explicit = _pci_address(dev, f"<{_tag(dev)}>")
-                assert explicit is not None
-                self.pci.reserve(explicit[0], explicit[1], f"<{_tag(dev)}>")
+            if addr is None or addr.get("type") != "pci":
+                continue
+            explicit = _pci_address(dev, f"<{_tag(dev)}>")
+            assert explicit is not None
+            fixed = builtin.get((dev.get("type") or "", dev.get("index", "0"))) if _tag(dev) == "controller" else None
+            if fixed is not None:
+                if attrs.evolve(explicit, multifunction=False) != fixed:
+                    raise _unsupported(f"the built-in {dev.get('type')} controller at {explicit.text()}")
+                continue
+            self.pci.reserve(explicit, f"<{_tag(dev)}>")
         videos = [d for d in devs if _tag(d) == "video"]
         for n, video in enumerate(videos):
             model = _one(video, "model")
             if model is None or model.get("type") == "none" or _one(video, "address") is not None:
                 continue
             if model.get("primary") == "yes" or (n == 0 and len(videos) == 1):
-                preferred = 1 if self.q35 else 2
-                free = [s for s in range(1, 32) if all((s, f) not in self.pci.used for f in range(8))]
-                slot = preferred if preferred in free else free[0]
-                self.pci.used.add((slot, 0))
+                slot = self.pci.free_root_slot(1 if self.q35 else 2)
+                self.pci.used.add((0, slot, 0))
                 self.primary_video = (id(video), slot)
                 break
 
+    def _plan_pci(self, by_tag: dict[str, list[etree._Element]]) -> None:
+        """Give root-bus slots to the PCI devices without an address, in the order libvirt does.
+
+        libvirt assigns controllers first, then NICs, virtio disks, the balloon, RNGs, the
+        watchdog, secondary video cards, virtio inputs...; doing the same keeps the guest's
+        PCI layout identical to what libvirt would have given it.
+        """
+        wanted: list[etree._Element] = []
+        for ctl in self._controller_order(by_tag.get("controller", [])):
+            ctype = ctl.get("type")
+            index = _int(ctl.get("index", "0"), "controller index", maximum=255)
+            if ctype == "pci" and index == 0:
+                continue
+            if ctype == "usb" and (ctl.get("model") == "none" or
+                                   self._usb_driver(ctl.get("model")) == "piix3-usb-uhci"):
+                continue
+            if ctype == "sata" and self.q35 and index == 0:
+                continue
+            if ctype in ("pci", "usb", "sata", "scsi", "virtio-serial"):
+                wanted.append(ctl)
+        wanted += by_tag.get("interface", [])
+        for disk in by_tag.get("disk", []):
+            target = _one(disk, "target")
+            dev = target.get("dev") or "" if target is not None else ""
+            if (target is not None and target.get("bus")) == "virtio" or (target is not None and
+                                                                             not target.get("bus") and
+                                                                             dev.startswith("vd")):
+                wanted.append(disk)
+        wanted += [m for m in by_tag.get("memballoon", []) if m.get("model") != "none"]
+        wanted += by_tag.get("rng", [])
+        wanted += [w for w in by_tag.get("watchdog", []) if w.get("model") == "i6300esb"]
+        primary = self.primary_video[0] if self.primary_video is not None else None
+        for video in by_tag.get("video", []):
+            model = _one(video, "model")
+            if id(video) != primary and model is not None and model.get("type") != "none":
+                wanted.append(video)
+        wanted += [i for i in by_tag.get("input", []) if i.get("bus") == "virtio"]
+        for serial in by_tag.get("serial", []):
+            target = _one(serial, "target")
+            if target is not None and target.get("type") == "pci-serial":
+                wanted.append(serial)
+        wanted += [p for p in by_tag.get("panic", []) if p.get("model") == "pvpanic"]
+        for el in wanted:
+            if _one(el, "address") is None:
+                slot = self.pci.free_root_slot()
+                self.pci.used.add((0, slot, 0))
+                self.planned[id(el)] = _PciAddr(0, slot, 0)
+
+    @staticmethod
+    def _controller_order(controllers: list[etree._Element]) -> list[etree._Element]:
+        """Command-line order of controllers: PCI, USB, SCSI, SATA, virtio-serial; by index in each."""
+        groups = ("pci", "usb", "scsi", "sata", "virtio-serial")
+
+        def key(ctl: etree._Element) -> tuple[int, int]:
+            ctype = ctl.get("type") or ""
+            index = _int(ctl.get("index", "0"), "controller index", maximum=255)
+            return (groups.index(ctype) if ctype in groups else len(groups), index)
+
+        return sorted(controllers, key=key)
+
     def _controllers(self, controllers: list[etree._Element], devs: list[etree._Element]) -> None:
         for ctl in controllers:
-            _check(ctl, "<controller>", ("type", "index", "model", "ports", "vectors"), ("address", "alias"))
             ctype = ctl.get("type") or ""
-            index = _int(ctl.get("index", "0"), "controller index", maximum=31)
+            if ctype == "pci":
+                _check(ctl, "<controller type='pci'>", ("type", "index", "model"), ("address", "alias", "model",
+                                                                                     "target"))
+            else:
+                _check(ctl, f"<controller type='{ctype}'>", ("type", "index", "model", "ports", "vectors"),
+                       ("address", "alias"))
+            index = _int(ctl.get("index", "0"), "controller index", maximum=255 if ctype == "pci" else 31)
             key = (ctype, index)
             if key in self.controllers:
                 raise _invalid(f"more than one {ctype} controller with index {index}")
             self.controllers[key] = ctl
             model = ctl.get("model")
-            if ctype != "virtio-serial" and (ctl.get("ports") is not None or ctl.get("vectors") is not None):
+            if ctype not in ("virtio-serial", "usb") and (ctl.get("ports") is not None or
+                                                          ctl.get("vectors") is not None):
                 raise _unsupported(f"ports/vectors on a {ctype} controller")
+            if ctype == "usb" and ctl.get("vectors") is not None:
+                raise _unsupported("vectors on a usb controller")
             if ctype == "pci":
-                wanted = "pcie-root" if self.q35 else "pci-root"
-                if model != wanted or index != 0 or _one(ctl, "address") is not None:
-                    raise _unsupported(f"PCI controller model '{model}' (index {index})")
+                root = "pcie-root" if self.q35 else "pci-root"
+                if index == 0:
+                    if model != root or _children(ctl):
+                        raise _unsupported(f"PCI controller model '{model}' (index 0)")
+                    continue
+                if model not in ("pcie-root-port" if self.q35 else "pci-bridge",):
+                    raise _unsupported(f"PCI controller model '{model}'" + (" on a q35 machine" if self.q35 else ""))
+                self.pci.add_bus(index, single_slot=model == "pcie-root-port")
             elif ctype == "usb":
                 if index != 0:
                     raise _unsupported("more than one USB controller")
@@ -843,15 +970,11 @@ class _Builder:
             elif ctype == "ide":
                 if self.q35 or index != 0 or model not in (None, "piix3"):
                     raise _unsupported(f"IDE controller {index}" + (" on a q35 machine" if self.q35 else ""))
-                if _one(ctl, "address") is not None:
-                    raise _unsupported("an <address> on the built-in IDE controller")
             elif ctype == "sata":
                 if model is not None:
                     raise _unsupported(f"SATA controller model '{model}'")
-                if self.q35 and index == 0 and _one(ctl, "address") is not None:
-                    raise _unsupported("an <address> on the built-in SATA controller")
             elif ctype == "scsi":
-                if model not in (None, "virtio-scsi"):
+                if model not in (None, "virtio-scsi", "lsilogic"):
                     raise _unsupported(f"SCSI controller model '{model}'")
             elif ctype == "virtio-serial":
                 if model is not None:
@@ -865,17 +988,72 @@ class _Builder:
                 raise _invalid("USB input devices need a USB controller, but the USB controller model is 'none'")
             if self.usb_model is None:
                 self.usb_model = self._usb_driver(None)
-        if self.usb_model is not None:
-            props: dict[str, Any] = {"driver": self.usb_model, "id": "usb"}
-            ctl_el = self.controllers.get(("usb", 0))
-            explicit = _pci_address(ctl_el, "the USB controller") if ctl_el is not None else None
-            if explicit is None and self.usb_model == "piix3-usb-uhci":
-                explicit = (1, 2, False)  # function 2 of the PIIX3, as on real hardware
-                self.pci.assigned.append(("usb", "0000:00:01.2"))
-                props.update(bus=self.pci.bus, addr="0x1.0x2")
-            else:
-                self.pci.place(props, "usb", explicit)
-            self.device(props)
+        usb_done = False
+        for ctl in self._controller_order(controllers):
+            ctype = ctl.get("type") or ""
+            index = _int(ctl.get("index", "0"), "controller index", maximum=255)
+            if ctype == "pci" and index > 0:
+                self._pci_controller(index, ctl)
+            elif ctype == "usb":
+                self._usb_controller()
+                usb_done = True
+            elif ctype in ("scsi", "sata", "virtio-serial"):
+                self._ensure_controller(ctype, index)
+        if not usb_done:
+            self._usb_controller()
+
+    def _usb_controller(self) -> None:
+        if self.usb_model is None:
+            return
+        props: dict[str, Any] = {"driver": self.usb_model, "id": "usb"}
+        ctl_el = self.controllers.get(("usb", 0))
+        if ctl_el is not None and ctl_el.get("ports") is not None:
+            if self.usb_model not in ("qemu-xhci", "nec-usb-xhci"):
+                raise _unsupported(f"ports on a USB controller of driver '{self.usb_model}'")
+            ports = _int(ctl_el.get("ports"), "USB controller ports", minimum=1, maximum=15)
+            props.update(p2=ports, p3=ports)
+        props["id"] = "usb"
+        if self.usb_model == "piix3-usb-uhci" and (ctl_el is None or _one(ctl_el, "address") is None):
+            fixed = _PciAddr(0, 1, 2)  # function 2 of the PIIX3, as on real hardware
+            self.pci.reserve(fixed, "the USB controller")
+            self.pci.place(props, "usb", fixed)
+        else:
+            self.place(props, "usb", ctl_el, "the USB controller")
+        self.device(props)
+
+    def _pci_controller(self, index: int, ctl: etree._Element) -> None:
+        model = ctl.get("model") or ""
+        name_el = _one(ctl, "model")
+        if name_el is not None:
+            _check(name_el, "<controller><model>", ("name",))
+            if name_el.get("name") != model:
+                raise _unsupported(f"PCI controller model name '{name_el.get('name')}'")
+        target = _one(ctl, "target")
+        if target is not None:
+            _check(target, "<controller type='pci'><target>",
+                   ("chassis", "port") if model == "pcie-root-port" else ("chassisNr",))
+        qdev = f"pci.{index}"
+        props: dict[str, Any] = {"driver": model}
+        if model == "pcie-root-port":
+            explicit = _pci_address(ctl, f"PCI controller {index}") or self.planned.get(id(ctl))
+            if explicit is None:  # pragma: no cover - planned
+                raise _invalid(f"PCI controller {index} has no address")
+            default_port = (explicit.slot << 3) + explicit.function
+            port = target.get("port") if target is not None else None
+            chassis = target.get("chassis") if target is not None else None
+            props["port"] = _int(port, "root port number", maximum=255) if port is not None else default_port
+            props["chassis"] = _int(chassis, "root port chassis", maximum=255) if chassis is not None else index
+        else:
+            explicit = _pci_address(ctl, f"PCI controller {index}") or self.planned.get(id(ctl))
+            nr = target.get("chassisNr") if target is not None else None
+            props["chassis_nr"] = _int(nr, "bridge chassisNr", minimum=1, maximum=255) if nr is not None else index
+        if explicit is not None and explicit.bus >= index and explicit.bus != 0:
+            raise _invalid(f"PCI controller {index} must sit on a bus with a lower index")
+        props["id"] = qdev
+        self.place(props, qdev, ctl, f"PCI controller {index}")
+        if model == "pci-bridge":
+            self.pci.used.add((index, 0, 0))  # the bridge's SHPC slot
+        self.device(props)
 
     def _usb_driver(self, model: str | None) -> str:
         if model is None:
@@ -892,13 +1070,13 @@ class _Builder:
             return
         ctl = self.controllers.get((ctype, index))
         self.controllers[key] = ctl if ctl is not None else etree.Element("controller")
-        explicit = _pci_address(ctl, f"{ctype} controller {index}") if ctl is not None else None
         if ctype == "sata":
             if self.q35 and index == 0:
                 return  # the ICH9's own AHCI, buses ide.0 .. ide.5
             props: dict[str, Any] = {"driver": "ahci", "id": f"sata{index}"}
         elif ctype == "scsi":
-            props = {"driver": "virtio-scsi-pci", "id": f"scsi{index}"}
+            model = ctl.get("model") if ctl is not None else None
+            props = {"driver": "lsi" if model == "lsilogic" else "virtio-scsi-pci", "id": f"scsi{index}"}
         elif ctype == "virtio-serial":
             props = {"driver": "virtio-serial-pci", "id": f"virtio-serial{index}"}
             if ctl is not None and ctl.get("ports") is not None:
@@ -907,7 +1085,7 @@ class _Builder:
                 props["vectors"] = _int(ctl.get("vectors"), "virtio-serial vectors", maximum=1024)
         else:  # pragma: no cover - callers only ask for the above
             raise _unsupported(f"controller type '{ctype}'")
-        self.pci.place(props, str(props["id"]), explicit)
+        self.place(props, str(props["id"]), ctl, f"{ctype} controller {index}")
         self.device(props)
 
     # -- disks -------------------------------------------------------------------------------
@@ -919,7 +1097,8 @@ class _Builder:
         for disk in disks:
             _check(
                 disk, "<disk>", ("type", "device"),
-                ("driver", "source", "target", "readonly", "shareable", "serial", "boot", "address", "alias"),
+                ("driver", "source", "target", "readonly", "shareable", "serial", "boot", "address", "alias",
+                 "backingStore"),
             )
             dtype = _choice(disk.get("type", "file"), ("file", "block"), "disk type")
             device = _choice(disk.get("device", "disk"), ("disk", "cdrom"), "disk device")
@@ -944,6 +1123,9 @@ class _Builder:
                 if flag is not None:
                     _check(flag, f"<disk><{_tag(flag)}>")
             readonly = readonly_el is not None or device == "cdrom"
+            backing = _one(disk, "backingStore")
+            if backing is not None:
+                _check(backing, "<disk><backingStore>")  # only the empty one: "no backing image"
 
             # backend
             source = _one(disk, "source")
@@ -960,7 +1142,7 @@ class _Builder:
                 fmt = driver_el.get("type") or "raw"
                 if fmt not in _DISK_FORMATS:
                     raise _unsupported(f"disk format '{fmt}'")
-                if driver_el.get("cache") is not None:
+                if driver_el.get("cache") not in (None, "default"):
                     cache = _CACHE_MODES[_choice(driver_el.get("cache"), _CACHE_MODES, "disk cache mode")]
                 if driver_el.get("io") is not None:
                     storage_extra["aio"] = _choice(driver_el.get("io"), ("native", "threads", "io_uring"), "disk io")
@@ -972,6 +1154,8 @@ class _Builder:
                     format_extra["detect-zeroes"] = _choice(
                         driver_el.get("detect_zeroes"), ("off", "on", "unmap"), "disk detect_zeroes"
                     )
+            if cache is None and shareable_el is not None and not readonly:
+                cache = _CACHE_MODES["none"]  # as libvirt: no host page cache under a disk two guests write
             if source is not None:
                 attr = "file" if dtype == "file" else "dev"
                 _check(source, "<disk><source>", (attr, "index"))
@@ -993,7 +1177,9 @@ class _Builder:
                 if dtype == "file":
                     driver = "file"
                 else:
-                    driver = "host_cdrom" if device == "cdrom" else "host_device"
+                    # host_cdrom (tray and media handling) only for what is recognisably a CD-ROM drive
+                    is_drive = re.match(r"^/dev/(cdrom\d*|sr\d+|scd\d+)$", path) is not None
+                    driver = "host_cdrom" if device == "cdrom" and is_drive else "host_device"
                 sprops: dict[str, Any] = {
                     "driver": driver, "filename": path, "node-name": storage,
                     "auto-read-only": True, "discard": "unmap",
@@ -1005,6 +1191,8 @@ class _Builder:
                     sprops["cache"] = {"direct": cache[0], "no-flush": cache[1]}
                     fprops["cache"] = {"direct": cache[0], "no-flush": cache[1]}
                 fprops["file"] = storage
+                if backing is not None and fmt != "raw":
+                    fprops["backing"] = None
                 self.add("-blockdev", _json(sprops), "-blockdev", _json(fprops))
             elif driver_el is not None and (cache is not None or storage_extra or format_extra):
                 raise _unsupported(f"driver options on the empty cdrom '{dev}'")
@@ -1016,7 +1204,7 @@ class _Builder:
                     raise _unsupported("disk bus 'virtio' for a cdrom")
                 qdev = _user_alias(disk, f"virtio-disk{idx}")
                 props = {"driver": "virtio-blk-pci"}
-                self.pci.place(props, qdev, _pci_address(disk, f"disk '{dev}'"))
+                self.place(props, qdev, disk, f"disk '{dev}'")
             else:
                 addr = self._drive_address(disk, bus, idx, dev)
                 controller, dbus, dtarget, unit = addr
@@ -1038,12 +1226,21 @@ class _Builder:
                     qdev = _user_alias(disk, f"sata{controller}-{dbus}-{unit}")
                     props = {"driver": "ide-cd" if device == "cdrom" else "ide-hd", "bus": f"{ahci}.{unit}"}
                 else:
-                    if dtarget > 255 or unit > 16383 or dbus != 0:
-                        raise _invalid(f"SCSI address {controller}:{dbus}:{dtarget}:{unit} of disk '{dev}'")
                     self._ensure_controller("scsi", controller)
-                    qdev = _user_alias(disk, f"scsi{controller}-{dbus}-{dtarget}-{unit}")
-                    props = {"driver": "scsi-cd" if device == "cdrom" else "scsi-hd", "bus": f"scsi{controller}.0",
-                             "channel": dbus, "scsi-id": dtarget, "lun": unit}
+                    ctl = self.controllers.get(("scsi", controller))
+                    driver = "scsi-cd" if device == "cdrom" else "scsi-hd"
+                    if ctl is not None and ctl.get("model") == "lsilogic":
+                        if dtarget != 0 or dbus != 0 or unit > 6:
+                            raise _invalid(f"SCSI address {controller}:{dbus}:{dtarget}:{unit} of disk '{dev}'")
+                        qdev = _user_alias(disk, f"scsi{controller}-{dbus}-{unit}")
+                        props = {"driver": driver, "bus": f"scsi{controller}.0", "scsi-id": unit}
+                    else:
+                        if dtarget > 255 or unit > 16383 or dbus != 0:
+                            raise _invalid(f"SCSI address {controller}:{dbus}:{dtarget}:{unit} of disk '{dev}'")
+                        qdev = _user_alias(disk, f"scsi{controller}-{dbus}-{dtarget}-{unit}")
+                        props = {"driver": driver, "bus": f"scsi{controller}.0", "channel": dbus,
+                                 "scsi-id": dtarget, "lun": unit}
+                    props["device_id"] = f"drive-{qdev}"  # the guest-visible SCSI identity stays stable
                 if readonly and device == "disk" and bus in ("ide", "sata"):
                     raise _unsupported(f"a read-only disk on bus '{bus}'")
             if node is not None:
@@ -1150,7 +1347,7 @@ class _Builder:
             props: dict[str, Any] = {"driver": _NIC_MODELS[model], "netdev": netdev, "id": qdev, "mac": mac}
             if id(nic) in self.bootindex:
                 props["bootindex"] = self.bootindex[id(nic)]
-            self.pci.place(props, qdev, _pci_address(nic, f"interface {index}"))
+            self.place(props, qdev, nic, f"interface {index}")
             self.device(props)
             self.nics.append((mac, netdev))
 
@@ -1258,7 +1455,7 @@ class _Builder:
             if driver == "isa-serial":
                 props["index"] = port
             else:
-                self.pci.place(props, str(props["id"]), None)
+                self.place(props, str(props["id"]), serial, f"serial port {port}")
             self.device(props)
 
     def _consoles(self, consoles: list[etree._Element]) -> None:
@@ -1286,8 +1483,7 @@ class _Builder:
                 self._ensure_controller("virtio-serial", 0)
                 alias = "char" + _user_alias(console, name)
                 self._chardev(console, alias, name, f"console {n}")
-                self.device({"driver": "virtconsole", "bus": "virtio-serial0.0", "chardev": alias,
-                             "id": _user_alias(console, name)})
+                self.device({"driver": "virtconsole", "chardev": alias, "id": _user_alias(console, name)})
             else:
                 raise _unsupported(f"console target type '{ttype}'")
 
@@ -1362,7 +1558,7 @@ class _Builder:
                 driver = {"mouse": "virtio-mouse-pci", "keyboard": "virtio-keyboard-pci",
                           "tablet": "virtio-tablet-pci"}[itype]
                 props: dict[str, Any] = {"driver": driver, "id": qdev}
-                self.pci.place(props, qdev, _pci_address(inp, f"input {n}"))
+                self.place(props, qdev, inp, f"input {n}")
                 self.device(props)
             else:
                 raise _unsupported(f"input bus '{bus}'")
@@ -1483,10 +1679,8 @@ class _Builder:
                     props["ram_size"] = _int(model.get("ram"), "qxl ram", minimum=1024) * 1024
                 if model.get("vram") is not None:
                     props["vram_size"] = _int(model.get("vram"), "qxl vram", minimum=1024) * 1024
-                if model.get("vram64") is not None:
-                    props["vram64_size_mb"] = _int(model.get("vram64"), "qxl vram64") // 1024
-                if model.get("vgamem") is not None:
-                    props["vgamem_mb"] = _int(model.get("vgamem"), "qxl vgamem", minimum=1024) // 1024
+                props["vram64_size_mb"] = _int(model.get("vram64", "0"), "qxl vram64") // 1024
+                props["vgamem_mb"] = _int(model.get("vgamem", "16384"), "qxl vgamem", minimum=1024) // 1024
             elif vtype == "virtio":
                 for bad in ("ram", "vram64", "vgamem"):
                     if model.get(bad) is not None:
@@ -1494,10 +1688,9 @@ class _Builder:
                 props = {"driver": "virtio-vga" if primary else "virtio-gpu-pci", "id": qdev, "max_outputs": heads}
             else:
                 raise _unsupported(f"video model '{vtype}'")
-            explicit = _pci_address(video, f"video {n}")
-            if explicit is None and self.primary_video is not None and self.primary_video[0] == id(video):
-                explicit = (self.primary_video[1], 0, False)
-            self.pci.place(props, qdev, explicit)
+            if self.primary_video is not None and self.primary_video[0] == id(video):
+                self.planned[id(video)] = _PciAddr(0, self.primary_video[1], 0)
+            self.place(props, qdev, video, f"video {n}")
             self.device(props)
 
     # -- misc devices ------------------------------------------------------------------------
@@ -1513,7 +1706,7 @@ class _Builder:
             qdev = _user_alias(wd, "watchdog0")
             props: dict[str, Any] = {"driver": _WATCHDOG_MODELS[model], "id": qdev}
             if model == "i6300esb":
-                self.pci.place(props, qdev, _pci_address(wd, "the watchdog"))
+                self.place(props, qdev, wd, "the watchdog")
             elif _one(wd, "address") is not None:
                 raise _unsupported("an <address> on an ib700 watchdog")
             self.device(props)
@@ -1545,7 +1738,7 @@ class _Builder:
                 self.balloon_stats_period = _int(stats.get("period"), "memballoon stats period", maximum=2**31 - 1)
             if _one(mb, "alias") is not None and _user_alias(mb, "balloon0") != "balloon0":
                 raise _unsupported("a user alias on the memballoon")
-            self.pci.place(props, "balloon0", _pci_address(mb, "the memballoon"))
+            self.place(props, "balloon0", mb, "the memballoon")
             self.device(props)
 
     def _rngs(self, rngs: list[etree._Element]) -> None:
@@ -1579,7 +1772,7 @@ class _Builder:
                 _check(rate, "<rng><rate>", ("bytes", "period"))
                 props["max-bytes"] = _int(rate.get("bytes"), "rng rate bytes", minimum=1)
                 props["period"] = _int(rate.get("period", "1000"), "rng rate period", minimum=1)
-            self.pci.place(props, qdev, _pci_address(rng, f"rng {n}"))
+            self.place(props, qdev, rng, f"rng {n}")
             self.device(props)
 
     def _panics(self, panics: list[etree._Element]) -> None:
@@ -1599,7 +1792,7 @@ class _Builder:
                 self.device(props)
             elif model == "pvpanic":
                 props = {"driver": "pvpanic-pci", "id": "panic0"}
-                self.pci.place(props, "panic0", _pci_address(panic, "the panic device"))
+                self.place(props, "panic0", panic, "the panic device")
                 self.device(props)
             else:
                 raise _unsupported(f"panic model '{model}'")
