@@ -69,6 +69,9 @@ def test_fs_pool_on_a_loop_device(conn: virt.Connection, loop_device: Callable[[
     assert is_mounted(str(target)) is None and os.listdir(target) == []
     pool.start()  # the data is still on the device
     assert [v.name for v in pool.list_volumes()] == ["disk.qcow2", "lost+found"]
+    subprocess.run(["umount", str(target)], check=True)
+    assert not pool.is_active()  # unmounted behind its back: no longer running
+    pool.start()
     pool.destroy()
     pool.delete()
     assert not target.exists()

@@ -199,6 +199,15 @@ def test_bad_pool_names(conn: virt.Connection, tmp_path: Path, root: Path, name:
     assert not (root / "etc" / "storage").exists() or not list((root / "etc" / "storage").iterdir())
 
 
+def test_hidden_and_unicode_pool_names(conn: virt.Connection, tmp_path: Path) -> None:
+    for name in (".hidden", "ünï cødé"):
+        conn.define_storage_pool(dir_pool(name, tmp_path / name.strip(".")))
+    assert [p.name for p in conn.list_storage_pools()] == [".hidden", "ünï cødé"]
+    with pytest.raises(VirtError) as info:
+        conn.define_storage_pool(dir_pool("n" * 300, tmp_path / "long"))
+    assert info.value.code == ErrorNumber.SYSTEM_ERROR and info.value.message.endswith("File name too long")
+
+
 def test_target_that_is_not_a_directory(conn: virt.Connection, tmp_path: Path) -> None:
     plain = tmp_path / "file"
     plain.write_text("not a directory\n")

@@ -198,6 +198,11 @@ def start(doc: PoolDocument) -> None:
         raise missing_backend(kind)
 
 
+def still_mounted(doc: PoolDocument) -> bool:
+    """Whether a running ``fs`` pool's device is still mounted on its target."""
+    return is_mounted(doc.target_path or "") is not None
+
+
 def stop(doc: PoolDocument) -> None:
     if doc.type == "fs":
         target = doc.target_path or ""

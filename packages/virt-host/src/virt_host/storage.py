@@ -142,7 +142,7 @@ class StorageRoot:
             return {}
         found: dict[str, PoolDocument] = {}
         for entry in names:
-            if not entry.endswith(".xml") or entry.startswith("."):
+            if not entry.endswith(".xml"):  # (temporary files end in .tmp)
                 continue
             doc = self._read(directory / entry)
             if doc is not None and doc.name == entry[:-4]:
@@ -156,6 +156,8 @@ class StorageRoot:
             out[name] = _Pool(name, doc.uuid, config=doc,
                               autostart=os.path.lexists(self.layout.autostart_link(name)))
         for name, doc in self._scan(self.layout.run).items():
+            if doc.type == "fs" and not _backends.still_mounted(doc):
+                continue  # unmounted behind our back (or a reboot kept the state file): not running
             pool = out.get(name)
             if pool is None:
                 out[name] = _Pool(name, doc.uuid, live=doc)
@@ -196,7 +198,11 @@ class StorageRoot:
     # -- writing them -------------------------------------------------------------------------
 
     def save_config(self, doc: PoolDocument) -> None:
-        atomic_write(self.layout.config_file(doc.name), _stored(doc))
+        path = self.layout.config_file(doc.name)
+        try:
+            atomic_write(path, _stored(doc))
+        except OSError as exc:
+            raise _system_error(f"cannot save config file '{path}'", exc) from None
 
     def save_live(self, doc: PoolDocument) -> None:
         atomic_write(self.layout.state_file(doc.name), _stored(doc))
