@@ -95,3 +95,40 @@ def test_resolve_volume(pool: virt.StoragePool, uri: str) -> None:
         resolve_volume(virt.parse_uri(uri), "cli", "d.qcow2")
     assert info.value.message == ("Requested operation is not valid: storage pool 'cli' containing volume "
                                   "'d.qcow2' is not active")
+
+
+def test_virsh_pool_and_volume_commands(plugins: None, uri: str, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "pool"
+
+    def virt_(*words: str) -> str:
+        assert main(["-c", uri, *words]) == 0, capsys.readouterr().err
+        return capsys.readouterr().out
+
+    assert virt_("pool-define-as", "p", "dir", "--target", str(target)).strip() == "Pool p defined"
+    virt_("pool-build", "p")
+    virt_("pool-start", "p")
+    virt_("pool-autostart", "p")
+    virt_("vol-create-as", "p", "base.img", "16M")
+    virt_("vol-create-as", "p", "top.qcow2", "32M", "--format", "qcow2", "--backing-vol", "base.img",
+          "--backing-vol-format", "raw")
+    listing = virt_("vol-list", "p", "--details")
+    assert "base.img" in listing and "top.qcow2" in listing and "32.00 MiB" in listing
+    info = virt_("vol-info", "--pool", "p", "top.qcow2")
+    assert "Capacity:       32.00 MiB" in info and "Type:           file" in info
+    assert "<backingStore>" in virt_("vol-dumpxml", "--pool", "p", "top.qcow2")
+    virt_("vol-clone", "--pool", "p", "top.qcow2", "copy.qcow2")
+    virt_("vol-resize", "--pool", "p", "copy.qcow2", "64M")
+    assert "64.00 MiB" in virt_("vol-info", "--pool", "p", "copy.qcow2")
+    virt_("vol-wipe", "--pool", "p", "base.img")
+    virt_("vol-delete", "--pool", "p", "copy.qcow2")
+    pool_info = virt_("pool-info", "p")
+    assert "State:          running" in pool_info and "Autostart:      yes" in pool_info
+    assert "running" in virt_("pool-list", "--all", "--details")
+    assert main(["-c", uri, "pool-undefine", "p"]) == 1
+    assert "is still active" in capsys.readouterr().err
+    virt_("pool-destroy", "p")
+    assert main(["-c", uri, "pool-delete", "p"]) == 1  # volumes are still there
+    assert "Directory not empty" in capsys.readouterr().err
+    virt_("pool-undefine", "p")
+    assert virt_("pool-list", "--all").count("\n") <= 4

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -111,8 +112,10 @@ class StorageRoot:
     def __init__(self, layout: StorageLayout) -> None:
         self.layout = layout
         self.lock = RootLock(layout.lock_file)
-        self.relays: list[Any] = []
-        self._relays_lock = threading.Lock()
+        # the providers of open connections (weakly: a connection whose driver failed to open
+        # is never closed, and must not be kept)
+        self._providers: weakref.WeakSet[StorageProvider] = weakref.WeakSet()
+        self._providers_lock = threading.Lock()
         self._docs: dict[Path, tuple[tuple[int, int, int], PoolDocument]] = {}
         self._autostarted = False
 
@@ -239,18 +242,18 @@ class StorageRoot:
 
     # -- events -------------------------------------------------------------------------------
 
-    def add_relay(self, relay: Any) -> None:
-        with self._relays_lock:
-            self.relays.append(relay)
+    def attach(self, provider: StorageProvider) -> None:
+        with self._providers_lock:
+            self._providers.add(provider)
 
-    def remove_relay(self, relay: Any) -> None:
-        with self._relays_lock:
-            self.relays = [r for r in self.relays if r is not relay]
+    def detach(self, provider: StorageProvider) -> None:
+        with self._providers_lock:
+            self._providers.discard(provider)
 
     def emit(self, pool: _Pool, event: PoolEventType) -> None:
         """Tell every open connection of this root in this process."""
-        with self._relays_lock:
-            relays = list(self.relays)
+        with self._providers_lock:
+            relays = [p.relay for p in self._providers if p.relay is not None]
         record: PoolEvent | None = None
         for relay in relays:
             if listening(relay, "virt_event_pool"):
@@ -399,15 +402,14 @@ class StorageProvider:
             return None
         root = root_for(layout)
         provider = cls(root, request)
-        if request.hook is not None:
-            root.add_relay(request.hook)
+        root.attach(provider)
         if not request.readonly:
             root.autostart_once()
         return provider
 
     @hookimpl
     def virt_connect_close(self) -> None:
-        self.root.remove_relay(self.relay)
+        self.root.detach(self)
 
     # -- pools ------------------------------------------------------------------------------
 
