@@ -27,7 +27,7 @@ class HostTestPlugin:
     def virt_register_drivers(self) -> Iterable[DriverSpec]:
         accepts: frozenset[str] = frozenset({"storage"})
         # mypy reads the attrs converter (frozenset) of DriverSpec.accepts as generic
-        return [DriverSpec(scheme="hosttest", open=_open, accepts=accepts,  # type: ignore[arg-type]
+        return [DriverSpec(scheme="hosttest", open=_open, accepts=accepts,  # type: ignore[arg-type,unused-ignore]
                            description="virt-host tests")]
 
 
