@@ -19,7 +19,7 @@ import copy
 import re
 import secrets
 import uuid as _uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Final, Self, TypeVar, cast
 
 import attrs
@@ -309,8 +309,30 @@ def _replace_text(elem: Element, text: str) -> None:
     elem.text = text
 
 
+def _first(parent: Element, tag: str) -> Element | None:
+    """``parent.find(tag)`` for a plain tag name without ElementPath's parsing and generators
+    (which find itself ends in): half the cost, and the normaliser looks up ~100 children."""
+    return next(parent.iterchildren(tag), None)
+
+
+def _iter_path(parent: Element, tags: Sequence[str]) -> Iterator[Element]:
+    """``parent.iterfind("a/b/c")`` for plain tag names (``tags`` = a, b, c): the same
+    iterchildren walk that ElementPath does, without parsing the path."""
+    if len(tags) == 1:
+        yield from parent.iterchildren(tags[0])
+        return
+    rest = tags[1:]
+    for child in parent.iterchildren(tags[0]):
+        yield from _iter_path(child, rest)
+
+
+def _find_path(parent: Element, tags: Sequence[str]) -> Element | None:
+    """``parent.find("a/b/c")`` for plain tag names (see :func:`_iter_path`)."""
+    return next(_iter_path(parent, tags), None)
+
+
 def _set_text_child(parent: Element, tag: str, text: str) -> Element:
-    child = parent.find(tag)
+    child = _first(parent, tag)
     if child is None:
         child = sub(parent, tag)
     for c in list(child):
@@ -443,7 +465,7 @@ def _normalise_address(addr: Element) -> None:
         pci = _pci_attrs(addr)
         if any(v not in ("0x0000", "0x00", "0x0") for _, v in pci[:4]):
             pairs += pci
-        zpci = addr.find("zpci")
+        zpci = _first(addr, "zpci")
         if zpci is not None:
             uid = _to_uint0(zpci.get("uid"), 0xFFFF)
             fid = _to_uint0(zpci.get("fid"))
@@ -663,7 +685,7 @@ _SOURCE_KEYS: Final = ("file", "dev", "dir", "name", "network", "bridge", "path"
 
 
 def _disk_source(disk: Element) -> str | None:
-    src = disk.find("source")
+    src = _first(disk, "source")
     if src is None:
         return None
     if disk.get("type") == "volume" and src.get("volume") is not None:
@@ -711,7 +733,7 @@ class _Normalizer:
         self._cpu()
         self._misc()
         self._lifecycle()
-        devices = root.find("devices")
+        devices = _first(root, "devices")
         if devices is None:
             devices = sub(root, "devices")
         _DeviceNormalizer(self, devices).run()
@@ -726,7 +748,7 @@ class _Normalizer:
 
     def default_video(self) -> str:
         """The video model of a ``<video>`` without one (PPC64 guests get VGA, as in libvirt)."""
-        os_type = self.root.find("os/type")
+        os_type = _find_path(self.root, ("os", "type"))
         arch = os_type.get("arch") if os_type is not None else None
         if self.video_type == "cirrus" and arch in ("ppc64", "ppc64le"):
             return "vga"
@@ -736,19 +758,19 @@ class _Normalizer:
 
     def _misc(self) -> None:
         root = self.root
-        hyperv = root.find("features/hyperv")
+        hyperv = _find_path(root, ("features", "hyperv"))
         if hyperv is not None and hyperv.get("mode") is None:
             hyperv.set("mode", "custom")
             _reorder_attrs(hyperv, ("mode",))
-        backing = root.find("memoryBacking")
+        backing = _first(root, "memoryBacking")
         if backing is not None:
             sort_children(backing, _BACKING_MEM_RANK)
-        numatune = root.find("numatune")
+        numatune = _first(root, "numatune")
         if numatune is not None:
-            mem = numatune.find("memory")
+            mem = _first(numatune, "memory")
             if mem is not None:
                 nodeset = mem.get("nodeset")
-                vcpu = root.find("vcpu")
+                vcpu = _first(root, "vcpu")
                 if mem.get("placement") is None and nodeset is None and vcpu is not None \
                         and vcpu.get("placement") == "auto":
                     mem.set("placement", "auto")
@@ -770,9 +792,9 @@ class _Normalizer:
             for cid in sorted(nodes):
                 numatune.append(nodes[cid])
             sort_children(numatune, _rank_map(("memory", "memnode")))
-        os_el = root.find("os")
+        os_el = _first(root, "os")
         if os_el is not None:
-            menu = os_el.find("bootmenu")
+            menu = _first(os_el, "bootmenu")
             if menu is not None and menu.get("enable") == "no" and "timeout" in menu.attrib:
                 del menu.attrib["timeout"]
             elif menu is not None and menu.get("timeout") is not None:
@@ -788,17 +810,17 @@ class _Normalizer:
             if model in models:
                 raise _fail(f"seclabel for model {model} is already provided", _E.XML_DETAIL)
             models.add(model)
-        for tpm in root.iterfind("devices/tpm"):
-            if tpm.find("backend") is None:
+        for tpm in _iter_path(root, ("devices", "tpm")):
+            if _first(tpm, "backend") is None:
                 raise _fail("missing TPM device backend")
-        cpu = root.find("cpu")
+        cpu = _first(root, "cpu")
         if cpu is not None and not cpu.attrib and not any(isinstance(c.tag, str) for c in cpu):
             root.remove(cpu)
-        hole = root.find("devices/controller/pcihole64")
+        hole = _find_path(root, ("devices", "controller", "pcihole64"))
         if hole is not None:
             _replace_text(hole, str(_kib_of(hole, "./pcihole64")))
             set_attrs(hole, (("unit", "KiB"),), keep_unknown=False)
-        page = root.find("features/hpt/maxpagesize")
+        page = _find_path(root, ("features", "hpt", "maxpagesize"))
         if page is not None:
             _replace_text(page, str(_kib_of(page, "./features/hpt/maxpagesize")))
             set_attrs(page, (("unit", "KiB"),), keep_unknown=False)
@@ -809,7 +831,7 @@ class _Normalizer:
                 if label.get("type") == "dynamic":
                     for lab in label.findall("label"):
                         label.remove(lab)
-        maxphys = root.find("cpu/maxphysaddr")
+        maxphys = _find_path(root, ("cpu", "maxphysaddr"))
         if maxphys is not None:
             _reorder_attrs(maxphys, ("mode", "bits"))
 
@@ -845,7 +867,7 @@ class _Normalizer:
 
     def _identity(self) -> None:
         root = self.root
-        name_el = root.find("name")
+        name_el = _first(root, "name")
         name = text_of(name_el)
         if name is None:
             raise VirtError(_E.NO_NAME, None, domain=_D)
@@ -858,7 +880,7 @@ class _Normalizer:
 
         # a missing or empty <uuid>, and an empty <genid>, get a generated one
         for tag in ("uuid", "genid"):
-            el = root.find(tag)
+            el = _first(root, tag)
             if el is None and tag == "genid":
                 continue
             raw = text_of(el)
@@ -868,7 +890,7 @@ class _Normalizer:
             _set_text_child(root, tag, parsed)
 
         for tag in ("title", "description"):
-            el = root.find(tag)
+            el = _first(root, tag)
             if el is None:
                 continue
             value = text_of(el)
@@ -881,7 +903,7 @@ class _Normalizer:
                 _set_text_child(root, tag, value)
             el.attrib.clear()
 
-        meta = root.find("metadata")
+        meta = _first(root, "metadata")
         if meta is not None:
             _sanitize_metadata(meta)
 
@@ -889,14 +911,14 @@ class _Normalizer:
 
     def _memory(self) -> None:
         root = self.root
-        mem_el = root.find("memory")
+        mem_el = _first(root, "memory")
         total = _kib_of(mem_el, "./memory[1]") if mem_el is not None else 0
         if mem_el is not None:
             dump = _enum_attr(mem_el, "dumpCore", _ONOFF)
             _set_text_child(root, "memory", str(total))
             set_attrs(mem_el, (("dumpCore", dump), ("unit", "KiB")), keep_unknown=False)
 
-        max_el = root.find("maxMemory")
+        max_el = _first(root, "maxMemory")
         if max_el is not None:
             max_kib = _kib_of(max_el, "./maxMemory[1]")
             slots = _uint_attr(max_el, "slots")
@@ -905,7 +927,7 @@ class _Normalizer:
                        keep_unknown=False)
 
         numa_total = 0
-        for cell in root.iterfind("cpu/numa/cell"):
+        for cell in _iter_path(root, ("cpu", "numa", "cell")):
             raw = cell.get("memory")
             if raw is None:
                 raise _missing_attr(cell, "memory")
@@ -915,7 +937,7 @@ class _Normalizer:
             cell.set("unit", "KiB")
             _reorder_attrs(cell, ("id", "cpus", "memory", "unit", "discard", "memAccess"))
         hotplug = 0
-        for size in root.iterfind("devices/memory/target/size"):
+        for size in _iter_path(root, ("devices", "memory", "target", "size")):
             kib = _kib_of(size, "./target/size")
             _replace_text(size, str(kib))
             set_attrs(size, (("unit", "KiB"),), keep_unknown=False)
@@ -939,7 +961,7 @@ class _Normalizer:
                 raise _fail("maximum memory size must be equal or greater than the actual memory size",
                             _E.CONFIG_UNSUPPORTED)
 
-        cur_el = root.find("currentMemory")
+        cur_el = _first(root, "currentMemory")
         current = _kib_of(cur_el, "./currentMemory[1]") if cur_el is not None else 0
         if current == 0 or current > total:
             current = total
@@ -948,7 +970,7 @@ class _Normalizer:
         _set_text_child(root, "currentMemory", str(current))
         set_attrs(cur_el, (("unit", "KiB"),), keep_unknown=False)
 
-        memtune = root.find("memtune")
+        memtune = _first(root, "memtune")
         if memtune is not None:
             for tag in ("hard_limit", "soft_limit", "swap_hard_limit", "min_guarantee"):
                 el = only_first(memtune, tag)
@@ -962,9 +984,9 @@ class _Normalizer:
             sort_children(memtune, _rank_map(("hard_limit", "soft_limit", "min_guarantee", "swap_hard_limit")))
             if len(memtune) == 0:
                 root.remove(memtune)
-        backing = root.find("memoryBacking")
+        backing = _first(root, "memoryBacking")
         if backing is not None:
-            for page in backing.iterfind("hugepages/page"):
+            for page in _iter_path(backing, ("hugepages", "page")):
                 raw = page.get("size")
                 if raw is None:
                     raise _missing_attr(page, "size")
@@ -976,7 +998,7 @@ class _Normalizer:
 
     def _vcpus(self) -> None:
         root = self.root
-        vcpu = root.find("vcpu")
+        vcpu = _first(root, "vcpu")
         if vcpu is None:
             vcpu = sub(root, "vcpu")
             vcpu.text = "1"
@@ -993,7 +1015,7 @@ class _Normalizer:
             raise _fail("CPU IDs in <numa> exceed the <vcpu> count", _E.INTERNAL_ERROR)
         self.max_vcpus = max_vcpus
         placement = _enum_attr(vcpu, "placement", ("static", "auto"))
-        numa_mem = root.find("numatune/memory")
+        numa_mem = _find_path(root, ("numatune", "memory"))
         if placement is None:
             placement = "auto" if numa_mem is not None and numa_mem.get("placement") == "auto" else "static"
         cpuset = vcpu.get("cpuset")
@@ -1006,14 +1028,14 @@ class _Normalizer:
                           ("current", str(current) if current != max_vcpus else None)),
                    keep_unknown=False)
         if placement == "auto" and numa_mem is None:
-            numatune = root.find("numatune")
+            numatune = _first(root, "numatune")
             if numatune is None:
                 numatune = sub(root, "numatune")
             sub(numatune, "memory", {"mode": "strict", "placement": "auto"}, index=0)
 
     def _iothreads(self) -> None:
         root = self.root
-        count_el = root.find("iothreads")
+        count_el = _first(root, "iothreads")
         count = 0
         if count_el is not None:
             raw = text_of(count_el)
@@ -1021,7 +1043,7 @@ class _Normalizer:
             if value is None:
                 raise _fail("invalid iothreads count")
             count = value
-        ids_el = root.find("iothreadids")
+        ids_el = _first(root, "iothreadids")
         ids: list[int] = []
         if ids_el is not None:
             for th in ids_el.findall("iothread"):
@@ -1061,8 +1083,8 @@ class _Normalizer:
 
     def _os(self) -> None:
         root = self.root
-        os_el = root.find("os")
-        type_el = os_el.find("type") if os_el is not None else None
+        os_el = _first(root, "os")
+        type_el = _first(os_el, "type") if os_el is not None else None
         os_type = text_of(type_el)
         if os_el is None or type_el is None or os_type is None:
             raise _fail("an os <type> must be specified")
@@ -1081,13 +1103,13 @@ class _Normalizer:
 
     def _boot_order(self, devices: Element) -> None:
         """virDomainDefBootOrderPostParse: no <boot dev> and no per-device boot -> boot from disk."""
-        if self.os_type != "hvm" or self.root.find("bootloader") is not None:
+        if self.os_type != "hvm" or _first(self.root, "bootloader") is not None:
             return
-        os_el = self.root.find("os")
+        os_el = _first(self.root, "os")
         assert os_el is not None
-        has_os_boot = os_el.find("boot") is not None
+        has_os_boot = _first(os_el, "boot") is not None
         has_dev_boot = any(True for _ in devices.iterfind("*/boot")) or any(
-            True for _ in devices.iterfind("interface/boot")
+            True for _ in _iter_path(devices, ("interface", "boot"))
         )
         if has_os_boot and has_dev_boot:
             raise _fail("per-device boot elements cannot be used together with os/boot elements",
@@ -1100,7 +1122,7 @@ class _Normalizer:
 
     def _cpu(self) -> None:
         """virCPUDefParseXML + virCPUDefFormat for the guest CPU (and its NUMA cells)."""
-        cpu = self.root.find("cpu")
+        cpu = _first(self.root, "cpu")
         if cpu is None:
             return
         mode = _enum_attr(cpu, "mode", ("custom", "host-model", "host-passthrough", "maximum")) or "custom"
@@ -1140,7 +1162,7 @@ class _Normalizer:
             if name is None:
                 raise _missing_attr(feat, "name")
             set_attrs(feat, (("policy", policy or "require"), ("name", name)), keep_unknown=False)
-        numa = cpu.find("numa")
+        numa = _first(cpu, "numa")
         if numa is not None:
             cells = numa.findall("cell")
             by_id: dict[int, Element] = {}
@@ -1172,7 +1194,7 @@ class _Normalizer:
         once one is given, every cell lists them all."""
         dist: dict[tuple[int, int], int] = {}
         for cid, cell in cells.items():
-            for sib in cell.iterfind("distances/sibling"):
+            for sib in _iter_path(cell, ("distances", "sibling")):
                 sid = _uint_attr(sib, "id", required=True)
                 value = _uint_attr(sib, "value", required=True)
                 assert sid is not None and value is not None
@@ -1188,7 +1210,7 @@ class _Normalizer:
             dist.setdefault((b, a), value)
         for cid, cell in cells.items():
             dist.setdefault((cid, cid), 10)
-            distances = cell.find("distances")
+            distances = _first(cell, "distances")
             if distances is None:
                 distances = sub(cell, "distances")
             for old in list(distances):
@@ -1201,7 +1223,7 @@ class _Normalizer:
 
     def _cputune(self) -> None:
         root = self.root
-        tune = root.find("cputune")
+        tune = _first(root, "cputune")
         if tune is None:
             return
         _check_range(tune, "shares", 2, 262144)
@@ -1309,7 +1331,7 @@ class _Normalizer:
     def _lifecycle(self) -> None:
         root = self.root
         for tag, default, allowed in _LIFECYCLE:
-            el = root.find(tag)
+            el = _first(root, tag)
             value = text_of(el)
             if value is None:
                 if el is None:
@@ -1317,14 +1339,14 @@ class _Normalizer:
                 el.text = default
             elif value not in allowed:
                 raise _fail(f"unknown {tag} action: {value}", _E.CONFIG_UNSUPPORTED)
-        lock = root.find("on_lockfailure")
+        lock = _first(root, "on_lockfailure")
         if lock is not None:
             value = text_of(lock)
             if value is None:
                 root.remove(lock)
             elif value not in _LOCKFAILURE:
                 raise _fail(f"unknown on_lockfailure action: {value}", _E.CONFIG_UNSUPPORTED)
-        clock = root.find("clock")
+        clock = _first(root, "clock")
         if clock is None:
             clock = sub(root, "clock", {"offset": "utc"})
         offset = clock.get("offset")
@@ -1565,7 +1587,7 @@ class _DeviceNormalizer:
             if wd.get("action") is None:
                 wd.set("action", "reset")
         for rng in get("rng", []):
-            backend = rng.find("backend")
+            backend = _first(rng, "backend")
             if backend is not None and backend.get("model") == "random" and not text_of(backend):
                 _replace_text(backend, "/dev/random")
         for rfilter in get("redirfilter", []):
@@ -1574,7 +1596,7 @@ class _DeviceNormalizer:
                     if usbdev.get(key) == "-1":
                         del usbdev.attrib[key]
         for vsock in get("vsock", []):
-            driver = vsock.find("driver")
+            driver = _first(vsock, "driver")
             if driver is not None:
                 vsock.append(driver)
         for chan in get("channel", []):
@@ -1582,7 +1604,7 @@ class _DeviceNormalizer:
                 for src in chan.findall("source"):
                     sort_children(src, _rank_map(("clipboard", "mouse")))
         for shmem in get("shmem", []):
-            if shmem.find("model") is None:
+            if _first(shmem, "model") is None:
                 sub(shmem, "model", {"type": "ivshmem"}, index=0)
         graphics = get("graphics", [])
         for gr in graphics:
@@ -1618,16 +1640,16 @@ class _DeviceNormalizer:
                 disk.set("type", "file")
             disk.set("device", device)
             _reorder_attrs(disk, ("type", "device", "model", "rawio", "sgio", "snapshot"))
-            target = disk.find("target")
+            target = _first(disk, "target")
             dev = target.get("dev") if target is not None else None
             source = _disk_source(disk)
             if target is None or not dev:
                 raise VirtError(_E.NO_TARGET, source if source else "(null)", domain=_D)
             if source is None and device not in ("cdrom", "floppy") and disk.get("type") in ("file", "block", "dir"):
                 raise VirtError(_E.NO_SOURCE, dev, domain=_D)
-            if device == "cdrom" and disk.find("readonly") is None:
+            if device == "cdrom" and _first(disk, "readonly") is None:
                 ro = etree.Element("readonly")
-                anchor = disk.find("target")
+                anchor = _first(disk, "target")
                 assert anchor is not None
                 index = list(disk).index(anchor) + 1
                 while index < len(disk) and disk[index].tag in ("iotune",):
@@ -1637,7 +1659,7 @@ class _DeviceNormalizer:
             _insert_disk(ordered, target.get("bus"), _disk_index(dev), disk)
         result: list[Element] = []
         for _, _, disk in ordered:
-            target = disk.find("target")
+            target = _first(disk, "target")
             assert target is not None
             dev = target.get("dev")
             assert dev is not None
@@ -1657,13 +1679,13 @@ class _DeviceNormalizer:
                     bus = "fdc"
                 target.set("bus", bus)
                 _reorder_attrs(target, ("dev", "bus", "tray", "removable", "rotation_rate"))
-            addr_el = disk.find("address")
+            addr_el = _first(disk, "address")
             if bus in _DRIVE_UNITS and addr_el is not None and addr_el.get("type") != "drive":
                 raise _fail(f"Invalid address type '{addr_el.get('type')}' for the disk '{dev}' with the bus type "
                             f"'{bus}'", _E.CONFIG_UNSUPPORTED)
             if disk.get("device") == "lun" and disk.get("type") not in ("block", "network", "volume"):
                 raise _fail("disk device='lun' is only valid for block type disk source", _E.CONFIG_UNSUPPORTED)
-            if bus in _DRIVE_UNITS and disk.find("address") is None:
+            if bus in _DRIVE_UNITS and _first(disk, "address") is None:
                 idx = _disk_index(dev)
                 if idx < 0:
                     raise _fail(f"Unknown disk name '{dev}' and no address specified")
@@ -1682,8 +1704,8 @@ class _DeviceNormalizer:
             result.append(disk)
         drive_addrs: dict[tuple[str | None, str, str, str, str], str] = {}
         for disk in result:
-            target = disk.find("target")
-            addr_el = disk.find("address")
+            target = _first(disk, "target")
+            addr_el = _first(disk, "address")
             if target is None or addr_el is None or addr_el.get("type") != "drive":
                 continue
             akey = (target.get("bus"), addr_el.get("controller", "0"), addr_el.get("bus", "0"),
@@ -1698,7 +1720,7 @@ class _DeviceNormalizer:
         # order wherever it is stable, and makes ours a fixed point.
         final: list[tuple[str | None, int, Element]] = []
         for disk in result:
-            target = disk.find("target")
+            target = _first(disk, "target")
             assert target is not None
             _insert_disk(final, target.get("bus"), _disk_index(target.get("dev")), disk)
         return [d for _, _, d in final]
@@ -1711,15 +1733,15 @@ class _DeviceNormalizer:
         if tray == "closed":
             del target.attrib["tray"]
         _reorder_attrs(target, ("dev", "bus", "tray", "removable", "rotation_rate"))
-        vol = disk.find("source")
+        vol = _first(disk, "source")
         if vol is not None and disk.get("type") == "volume":
             _reorder_attrs(vol, ("pool", "volume", "mode"))
-        if disk.find("source") is None and disk.get("device") in ("cdrom", "floppy"):
+        if _first(disk, "source") is None and disk.get("device") in ("cdrom", "floppy"):
             disk.set("type", "file")
         if self.inactive:
             for mirror in disk.findall("mirror"):
                 disk.remove(mirror)
-        driver = disk.find("driver")
+        driver = _first(disk, "driver")
         if driver is not None:
             _reorder_attrs(driver, _DISK_DRIVER_ATTRS)
         for size in disk.iterfind(".//metadata_cache/max_size"):
@@ -1730,7 +1752,7 @@ class _DeviceNormalizer:
             _replace_text(size, str(_scale(value, size.get("unit"), 1)))
             set_attrs(size, (("unit", "bytes"),), keep_unknown=False)
         for store in [disk, *disk.iter("backingStore")]:
-            src = store.find("source")
+            src = _first(store, "source")
             if src is not None:
                 if self.inactive and "index" in src.attrib:
                     del src.attrib["index"]
@@ -1802,7 +1824,7 @@ class _DeviceNormalizer:
             _reorder_attrs(ctrl, ("type", "index", "model", "ports", "vectors"))
         for ctrl in ordered:
             start = _USB_COMPANION_PORTS.get(ctrl.get("model") or "")
-            if ctrl.get("type") == "usb" and start is not None and ctrl.find("master") is None:
+            if ctrl.get("type") == "usb" and start is not None and _first(ctrl, "master") is None:
                 master = etree.Element("master")
                 master.set("startport", str(start))
                 ctrl.append(master)
@@ -1822,8 +1844,8 @@ class _DeviceNormalizer:
         for ctype, bus in (("scsi", "scsi"), ("fdc", "fdc"), ("ide", "ide"), ("sata", "sata")):
             top = -1
             for disk in disks:
-                target = disk.find("target")
-                addr = disk.find("address")
+                target = _first(disk, "target")
+                addr = _first(disk, "address")
                 if target is None or target.get("bus") != bus or addr is None or addr.get("type") != "drive":
                     continue
                 value = _to_uint(addr.get("controller", "0"))
@@ -1831,23 +1853,23 @@ class _DeviceNormalizer:
             for i in range(top + 1):
                 maybe_add(ctype, i)
         for chr_el in channels + consoles:
-            target = chr_el.find("target")
+            target = _first(chr_el, "target")
             if target is None or target.get("type") != "virtio":
                 continue
-            addr = chr_el.find("address")
+            addr = _first(chr_el, "address")
             idx = 0
             if addr is not None and addr.get("type") == "virtio-serial":
                 idx = _to_uint(addr.get("controller", "0")) or 0
             maybe_add("virtio-serial", idx)
         for card in smartcards:
-            addr = card.find("address")
+            addr = _first(card, "address")
             idx = 0
             if addr is not None and addr.get("type") == "ccid":
                 idx = _to_uint(addr.get("controller", "0")) or 0
             elif addr is None:
                 top = -1
                 for other in smartcards:
-                    oaddr = other.find("address")
+                    oaddr = _first(other, "address")
                     if oaddr is not None and oaddr.get("type") == "ccid" and oaddr.get("controller", "0") == "0":
                         slot = _to_uint(oaddr.get("slot", "0"))
                         top = max(top, slot if slot is not None else 0)
@@ -1859,7 +1881,7 @@ class _DeviceNormalizer:
         seen_ctrl: set[tuple[str, str]] = set()
         for ctrl in ordered:
             key = (ctrl.get("type") or "", ctrl.get("index") or "0")
-            usb2 = key[0] == "usb" and (ctrl.get("model") in _USB2_MODELS or ctrl.find("master") is not None)
+            usb2 = key[0] == "usb" and (ctrl.get("model") in _USB2_MODELS or _first(ctrl, "master") is not None)
             if key in seen_ctrl and not usb2:
                 raise _fail(f"Multiple '{key[0]}' controllers with index '{key[1]}'")
             seen_ctrl.add(key)
@@ -1896,7 +1918,7 @@ class _DeviceNormalizer:
             hostdev.set("managed", "yes" if managed == "yes" else "no")
             _reorder_attrs(hostdev, ("mode", "type", "managed", "sgio", "rawio", "model", "display", "ramfb"))
             if hostdev.get("type") == "pci":
-                for addr in hostdev.iterfind("source/address"):
+                for addr in _iter_path(hostdev, ("source", "address")):
                     set_attrs(addr, _pci_attrs(addr), keep_unknown=False)
 
     # -- interfaces -------------------------------------------------------------------------
@@ -1910,14 +1932,14 @@ class _DeviceNormalizer:
             net.set("type", "user")
             _reorder_attrs(net, ("type",))
             ntype = "user"
-        source = net.find("source")
+        source = _first(net, "source")
         if ntype == "network" and (source is None or source.get("network") is None):
             raise _fail("interface type='network' requires a 'source' element" if source is None
                         else "No <source> 'network' attribute specified with <interface type='network'/>")
         if ntype == "bridge" and (source is None or source.get("bridge") is None):
             raise _fail("interface type='bridge' requires a 'source' element" if source is None
                         else "No <source> 'bridge' attribute specified with <interface type='bridge'/>")
-        mac_el = net.find("mac")
+        mac_el = _first(net, "mac")
         raw = mac_el.get("address") if mac_el is not None else None
         if raw is None:
             mac = self.norm.mac_prefix + ":" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
@@ -1934,7 +1956,7 @@ class _DeviceNormalizer:
                 raise _fail(f"expected unicast mac address, found multicast '{raw}'")
             assert mac_el is not None
             mac_el.set("address", mac)
-        target = net.find("target")
+        target = _first(net, "target")
         if target is not None and self.inactive:
             dev = target.get("dev")
             if dev is not None and dev.startswith(_VNET_PREFIXES) and target.get("managed") != "no":
@@ -1944,25 +1966,25 @@ class _DeviceNormalizer:
             key = {"openvswitch": "interfaceid", "802.1Qbg": "instanceid", "midonet": "interfaceid"}.get(vtype or "")
             if key is None:
                 continue
-            params = vport.find("parameters")
+            params = _first(vport, "parameters")
             if params is None:
                 params = sub(vport, "parameters")
             if params.get(key) is None:
                 params.set(key, str(_uuid.uuid4()))
-        model = net.find("model")
+        model = _first(net, "model")
         if model is not None:
             mtype = model.get("type")
             if mtype is not None:
                 canon = _NET_MODELS.get(mtype.lower())
                 if canon is not None and canon != mtype:
                     model.set("type", canon)
-        driver = net.find("driver")
+        driver = _first(net, "driver")
         if driver is not None:
             for key in ("queues", "rx_queue_size", "tx_queue_size"):
                 _uint_attr(driver, key)
-        coalesce = net.find("coalesce")
+        coalesce = _first(net, "coalesce")
         if coalesce is not None:
-            frames = coalesce.find("rx/frames")
+            frames = _find_path(coalesce, ("rx", "frames"))
             value = _uint_attr(frames, "max") if frames is not None else None
             if not value:
                 net.remove(coalesce)
@@ -1980,12 +2002,12 @@ class _DeviceNormalizer:
         if fs.get("type") is None:
             fs.set("type", "mount")
         if fs.get("accessmode") is None:
-            driver = fs.find("driver")
+            driver = _first(fs, "driver")
             if driver is None or driver.get("type") != "virtiofs":
                 fs.set("accessmode", "passthrough")
         _reorder_attrs(fs, ("type", "accessmode", "model", "multidevs", "fmode", "dmode"))
         if ftype == "ram":
-            src = fs.find("source")
+            src = _first(fs, "source")
             raw = src.get("usage") if src is not None else None
             if src is not None and raw is not None:
                 value = _to_uint(raw, _ULLONG_MAX)
@@ -2004,7 +2026,7 @@ class _DeviceNormalizer:
         self._chr_source(redir, redir.get("type") or "pty", "redirdev", None)
 
     def _rng(self, rng: Element) -> None:
-        backend = rng.find("backend")
+        backend = _first(rng, "backend")
         if backend is not None and backend.get("model") == "egd":
             self._chr_source(backend, backend.get("type") or "pty", "rng", None)
 
@@ -2014,7 +2036,7 @@ class _DeviceNormalizer:
         ctype = el.get("type") or "pty"
         if el.get("type") is None:
             el.set("type", ctype)
-        target = el.find("target")
+        target = _first(el, "target")
         ttype = target.get("type") if target is not None else None
         if kind == "channel":
             if ttype is None:
@@ -2038,7 +2060,7 @@ class _DeviceNormalizer:
             if port is None or _to_int(port) in (None, -1):
                 top = -1
                 for other in earlier:
-                    ot = other.find("target")
+                    ot = _first(other, "target")
                     value = _to_int(ot.get("port")) if ot is not None else None
                     if value is not None and value > top:
                         top = value
@@ -2175,7 +2197,7 @@ class _DeviceNormalizer:
 
     @staticmethod
     def _reconnect(src: Element, mode: str) -> None:
-        rec = src.find("reconnect")
+        rec = _first(src, "reconnect")
         if rec is None:
             return
         enabled = _enum_attr(rec, "enabled", _YESNO, required=True)
@@ -2191,21 +2213,21 @@ class _DeviceNormalizer:
         """virDomainDefAddConsoleCompat: in an HVM guest the first console is an alias of the
         first serial port (a copy of it is formatted)."""
         for con in consoles[1:]:
-            target = con.find("target")
+            target = _first(con, "target")
             if target is not None and target.get("type") == "serial" and self.norm.os_type == "hvm":
                 raise _fail("Only the first console can be a serial port", _E.CONFIG_UNSUPPORTED)
         if self.norm.os_type != "hvm":
             return serials, consoles
         devices = self.devices
         first = consoles[0] if consoles else None
-        first_target = first.find("target") if first is not None else None
+        first_target = _first(first, "target") if first is not None else None
         first_serial = first is not None and first_target is not None and first_target.get("type") == "serial"
         if first is not None and first_serial:
             if not serials:
                 # the console becomes the first serial port
                 serial = copy.deepcopy(first)
                 serial.tag = "serial"
-                t = serial.find("target")
+                t = _first(serial, "target")
                 assert t is not None
                 t.attrib.clear()
                 t.set("port", "0")
@@ -2223,7 +2245,7 @@ class _DeviceNormalizer:
         stub = copy.deepcopy(serials[0])
         stub.tag = "console"
         stub.tail = None
-        t = stub.find("target")
+        t = _first(stub, "target")
         port = t.get("port", "0") if t is not None else "0"
         if t is not None:
             for child in list(t):
@@ -2428,7 +2450,7 @@ class _DeviceNormalizer:
             return
         primary_idx: int | None = None
         for i, video in enumerate(videos):
-            model = video.find("model")
+            model = _first(video, "model")
             if model is not None and model.get("primary") == "yes":
                 if primary_idx is not None:
                     raise _fail("Only one primary video device is supported", _E.CONFIG_UNSUPPORTED)
@@ -2438,10 +2460,10 @@ class _DeviceNormalizer:
             videos.insert(0, video)
             videos[1].addprevious(video)
         for i, video in enumerate(videos):
-            model = video.find("model")
+            model = _first(video, "model")
             if model is None:
                 model = etree.Element("model")
-                driver = video.find("driver")
+                driver = _first(video, "driver")
                 if driver is not None:
                     driver.addnext(model)
                 else:
@@ -2511,7 +2533,7 @@ def _insert_controller(ordered: list[Element], ctrl: Element) -> None:
     ctype = ctrl.get("type")
     raw = ctrl.get("index")
     new_idx = _to_uint(raw) if raw is not None else None
-    new_master = ctrl.find("master") is not None
+    new_master = _first(ctrl, "master") is not None
     insert_at = -1
     for i in range(len(ordered) - 1, -1, -1):
         cur = ordered[i]
@@ -2523,7 +2545,7 @@ def _insert_controller(ordered: list[Element], ctrl: Element) -> None:
         cur_raw = cur.get("index")
         cur_idx = _to_uint(cur_raw) if cur_raw is not None else -1
         cur_idx = -1 if cur_idx is None else cur_idx
-        if cur_idx > new_idx or (not new_master and cur.find("master") is not None and cur_idx == new_idx):
+        if cur_idx > new_idx or (not new_master and _first(cur, "master") is not None and cur_idx == new_idx):
             insert_at = i
         elif insert_at == -1:
             insert_at = i + 1
@@ -2538,7 +2560,7 @@ _INFO_RANK: Final = ("boot", "alias", "master", "acpi", "rom", "address")
 
 def _insert_device_info(dev: Element, addr: Element) -> None:
     """Insert an ``<address>`` where virDomainDeviceInfoFormat prints it: after boot/alias/..."""
-    rom = dev.find("rom")
+    rom = _first(dev, "rom")
     if rom is not None:
         rom.addprevious(addr)
     else:
@@ -2569,15 +2591,15 @@ def format_domain_lines(root: Element, indent: int = 0, out: list[str] | None = 
     if out is None:
         out = []
     # elements libvirt always prints open even when empty, indented for where they land
-    hyperv = root.find("features/hyperv")
+    hyperv = _find_path(root, ("features", "hyperv"))
     if hyperv is not None:
         _keep_open(hyperv, indent // 2 + 2)
-    devices = root.find("devices")
+    devices = _first(root, "devices")
     if devices is not None:
         _keep_open(devices, indent // 2 + 1)
         for redir in devices.iterfind("redirdev"):
             _keep_open(redir, indent // 2 + 2)
-    meta = root.find("metadata")
+    meta = _first(root, "metadata")
     if meta is None:
         format_element(root, indent, out)
         return out
@@ -2722,7 +2744,7 @@ class DomainDocument(XMLDocument):
     @property
     @_memo
     def name(self) -> str:
-        return text_of(self.root.find("name")) or ""
+        return text_of(_first(self.root, "name")) or ""
 
     @name.setter
     def name(self, value: str) -> None:
@@ -2738,15 +2760,15 @@ class DomainDocument(XMLDocument):
     @property
     @_memo
     def uuid(self) -> str:
-        raw = text_of(self.root.find("uuid"))
+        raw = text_of(_first(self.root, "uuid"))
         parsed = _parse_uuid(raw) if raw is not None else None
         return parsed or ""
 
     def _optional_text(self, tag: str) -> str | None:
-        return text_of(self.root.find(tag))
+        return text_of(_first(self.root, tag))
 
     def _set_optional_text(self, tag: str, value: str | None) -> None:
-        el = self.root.find(tag)
+        el = _first(self.root, tag)
         if value is None or value == "":
             if el is not None:
                 self.root.remove(el)
@@ -2773,7 +2795,7 @@ class DomainDocument(XMLDocument):
         self._set_optional_text("description", value)
 
     def _int_child(self, tag: str, default: int = 0) -> int:
-        el = self.root.find(tag)
+        el = _first(self.root, tag)
         raw = text_of(el)
         value = _to_uint(raw.strip(), _ULLONG_MAX) if raw is not None else None
         if value is None or el is None:
@@ -2786,7 +2808,7 @@ class DomainDocument(XMLDocument):
     def _set_mem(self, tag: str, kib: int) -> None:
         if kib < 0:
             raise VirtError(_E.INVALID_ARG, f"invalid {tag} size {kib}", domain=_D)
-        el = self.root.find(tag)
+        el = _first(self.root, tag)
         if el is None:
             el = sub(self.root, tag)
         _set_text_child(self.root, tag, str(kib))
@@ -2825,7 +2847,7 @@ class DomainDocument(XMLDocument):
         if count < 1:
             raise VirtError(_E.INVALID_ARG, f"invalid vcpu count {count}", domain=_D)
         current = self.current_vcpus
-        vcpu = self.root.find("vcpu")
+        vcpu = _first(self.root, "vcpu")
         if vcpu is None:
             vcpu = sub(self.root, "vcpu", {"placement": "static"})
         _set_text_child(self.root, "vcpu", str(count))
@@ -2836,7 +2858,7 @@ class DomainDocument(XMLDocument):
     @property
     @_memo
     def current_vcpus(self) -> int:
-        vcpu = self.root.find("vcpu")
+        vcpu = _first(self.root, "vcpu")
         raw = vcpu.get("current") if vcpu is not None else None
         value = _to_uint(raw) if raw is not None else None
         return value if value else self.max_vcpus
@@ -2846,7 +2868,7 @@ class DomainDocument(XMLDocument):
         if count < 1 or count > self.max_vcpus:
             raise VirtError(_E.INVALID_ARG, f"requested vcpus is greater than max allowable vcpus for the domain: "
                             f"{count} > {self.max_vcpus}" if count > 0 else f"invalid vcpu count {count}", domain=_D)
-        vcpu = self.root.find("vcpu")
+        vcpu = _first(self.root, "vcpu")
         if vcpu is None:
             vcpu = sub(self.root, "vcpu", {"placement": "static"}, text=str(self.max_vcpus))
             sort_children(self.root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
@@ -2859,7 +2881,7 @@ class DomainDocument(XMLDocument):
                           ("current", str(current) if current != maximum else None)))
 
     def _os_type_el(self) -> Element | None:
-        return self.root.find("os/type")
+        return _find_path(self.root, ("os", "type"))
 
     @property
     @_memo
@@ -2892,9 +2914,9 @@ class DomainDocument(XMLDocument):
 
     def disks(self) -> tuple[DiskInfo, ...]:
         out: list[DiskInfo] = []
-        for disk in self.root.iterfind("devices/disk"):
-            target = disk.find("target")
-            driver = disk.find("driver")
+        for disk in _iter_path(self.root, ("devices", "disk")):
+            target = _first(disk, "target")
+            driver = _first(disk, "driver")
             out.append(DiskInfo(
                 type=disk.get("type"),
                 device=disk.get("device") or "disk",
@@ -2902,23 +2924,23 @@ class DomainDocument(XMLDocument):
                 target=target.get("dev") if target is not None else None,
                 bus=target.get("bus") if target is not None else None,
                 driver_type=driver.get("type") if driver is not None else None,
-                readonly=disk.find("readonly") is not None,
+                readonly=_first(disk, "readonly") is not None,
             ))
         return tuple(out)
 
     def interfaces(self) -> tuple[InterfaceInfo, ...]:
         out: list[InterfaceInfo] = []
-        for net in self.root.iterfind("devices/interface"):
-            source = net.find("source")
+        for net in _iter_path(self.root, ("devices", "interface")):
+            source = _first(net, "source")
             src: str | None = None
             if source is not None:
                 for key in _SOURCE_KEYS:
                     src = source.get(key)
                     if src is not None:
                         break
-            target = net.find("target")
-            model = net.find("model")
-            mac = net.find("mac")
+            target = _first(net, "target")
+            model = _first(net, "model")
+            mac = _first(net, "mac")
             out.append(InterfaceInfo(
                 type=net.get("type"),
                 source=src,
@@ -2930,11 +2952,11 @@ class DomainDocument(XMLDocument):
 
     def set_interface_target(self, index: int, dev: str | None) -> None:
         """Set (or with None remove) ``<target dev=...>`` of the ``index``-th interface."""
-        nets = self.root.findall("devices/interface")
+        nets = list(_iter_path(self.root, ("devices", "interface")))
         if not 0 <= index < len(nets):
             raise VirtError(_E.INVALID_ARG, f"no interface at index {index}", domain=_D)
         net = nets[index]
-        target = net.find("target")
+        target = _first(net, "target")
         if dev is None:
             if target is not None:
                 net.remove(target)
@@ -2966,7 +2988,7 @@ def _strip_live(root: Element) -> None:
         parent = alias.getparent()
         if not name.startswith("ua-") and parent is not None:
             parent.remove(alias)
-    for disk in root.iterfind("devices/disk"):
+    for disk in _iter_path(root, ("devices", "disk")):
         for mirror in disk.findall("mirror"):
             disk.remove(mirror)
         for src in disk.iter("source"):
@@ -2987,8 +3009,8 @@ def _strip_live(root: Element) -> None:
     for el in root.iterfind("cputune/*[@id]"):
         if el.tag in ("cachetune", "memorytune"):
             del el.attrib["id"]
-    for net in root.iterfind("devices/interface"):
-        target = net.find("target")
+    for net in _iter_path(root, ("devices", "interface")):
+        target = _first(net, "target")
         if target is not None:
             dev = target.get("dev") or ""
             if dev.startswith(_VNET_PREFIXES) and target.get("managed") != "no":
@@ -2998,12 +3020,12 @@ def _strip_live(root: Element) -> None:
             chr_el.attrib.pop("tty", "")
             for src in chr_el.findall("source"):
                 chr_el.remove(src)
-    for gr in root.iterfind("devices/graphics"):
+    for gr in _iter_path(root, ("devices", "graphics")):
         if gr.get("autoport") == "yes" and gr.get("port") not in (None, "-1"):
             gr.set("port", "-1")
         for lst in gr.findall("listen[@type='network']"):
             lst.attrib.pop("address", "")
         if gr.find("listen[@type='network']") is not None and gr.get("listen") is not None:
-            first = gr.find("listen")
+            first = _first(gr, "listen")
             if first is not None and first.get("type") == "network":
                 del gr.attrib["listen"]
