@@ -199,6 +199,49 @@ def test_direct_kernel_boot() -> None:
     assert values(cl, "-append") == ["console=ttyS0 root=/dev/vda, quiet"]
 
 
+def test_rom_loader() -> None:
+    cl = build(domain_xml(os_extra="<loader type='rom'>/usr/share/seabios/bios-256k.bin</loader>"))
+    assert values(cl, "-bios") == ["/usr/share/seabios/bios-256k.bin"]
+
+
+def test_uefi_pflash_with_nvram() -> None:
+    os_extra = ("<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>"
+                "<nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>/var/lib/virt/nvram/t_VARS.fd</nvram>")
+    cl = build(domain_xml(os_extra=os_extra, machine="q35"))
+    assert blockdevs(cl) == [
+        {"driver": "file", "filename": "/usr/share/OVMF/OVMF_CODE_4M.fd", "node-name": "libvirt-pflash0-storage",
+         "auto-read-only": True, "discard": "unmap"},
+        {"node-name": "libvirt-pflash0-format", "read-only": True, "driver": "raw", "file": "libvirt-pflash0-storage"},
+        {"driver": "file", "filename": "/var/lib/virt/nvram/t_VARS.fd", "node-name": "libvirt-pflash1-storage",
+         "auto-read-only": True, "discard": "unmap"},
+        {"node-name": "libvirt-pflash1-format", "read-only": False, "driver": "raw", "file": "libvirt-pflash1-storage"},
+    ]
+    assert values(cl, "-machine") == [
+        "q35,usb=off,dump-guest-core=off,pflash0=libvirt-pflash0-format,pflash1=libvirt-pflash1-format"]
+    assert cl.nvram == ("/var/lib/virt/nvram/t_VARS.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd")
+
+
+def test_uefi_stateless_and_writable_loaders() -> None:
+    cl = build(domain_xml(os_extra="<loader readonly='yes' type='pflash' stateless='yes'>/fw/CODE.fd</loader>"))
+    assert values(cl, "-machine") == ["pc,usb=off,dump-guest-core=off,pflash0=libvirt-pflash0-format"]
+    assert cl.nvram is None
+    cl = build(domain_xml(os_extra="<loader readonly='no' type='pflash'>/var/lib/fw.fd</loader>"))
+    assert blockdevs(cl)[1]["read-only"] is False
+
+
+@pytest.mark.parametrize("os_extra,word", [
+    ("<loader readonly='yes' type='pflash'>/fw/CODE.fd</loader>", "nvram"),
+    ("<loader readonly='yes' type='pflash' secure='yes'>/fw/CODE.fd</loader><nvram>/v.fd</nvram>", "secure"),
+])
+def test_unsupported_firmware_is_refused(os_extra: str, word: str) -> None:
+    try:
+        xml = domain_xml(os_extra=os_extra)
+        root_of(xml)
+    except VirtError:
+        pytest.skip("the core's parser already rejects this input")
+    refused(xml, word)
+
+
 def test_incoming() -> None:
     cl = build(domain_xml(), incoming="defer")
     assert values(cl, "-incoming") == ["defer"]
@@ -405,6 +448,14 @@ def test_user_nic_models() -> None:
         "addr": None}
     assert cl.nics == (("52:54:00:00:00:01", "hostnet0"), ("52:54:00:00:00:02", "hostnet1"),
                        ("52:54:00:00:00:03", "hostnet2"))
+
+
+def test_nic_user_alias_names_the_netdev_too() -> None:
+    cl = build(domain_xml("<interface type='user'><mac address='52:54:00:00:00:01'/><alias name='ua-lan'/>"
+                          "</interface>"))
+    assert values(cl, "-netdev") == ['{"type":"user","id":"hostua-lan"}']
+    assert device(cl, "ua-lan")["netdev"] == "hostua-lan"
+    assert cl.nics == (("52:54:00:00:00:01", "hostua-lan"),)
 
 
 def test_bridge_and_network_nics_use_tap_fds() -> None:
@@ -745,7 +796,7 @@ def test_unsupported_top_level_is_refused(top: str, word: str) -> None:
 
 
 @pytest.mark.parametrize("xml,word", [
-    (domain_xml(os_extra="<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader>"), "loader"),
+    (domain_xml().replace("<os>", "<os firmware='efi'>"), "firmware"),
     (domain_xml(os_extra="<smbios mode='host'/>"), "smbios"),
     (domain_xml(os_extra="<bios useserial='yes'/>"), "bios"),
     (domain_xml(os_extra="<boot dev='fd'/>"), "boot device 'fd'"),
@@ -1035,6 +1086,19 @@ def test_qemu_accepts_a_tap_fd(short_dir: pathlib.Path) -> None:
         run_qemu(cl, short_dir, pass_fds=(fd,))
     finally:
         os.close(fd)
+
+
+@needs_qemu
+def test_qemu_accepts_uefi_firmware(short_dir: pathlib.Path) -> None:
+    code, template = pathlib.Path("/usr/share/OVMF/OVMF_CODE_4M.fd"), pathlib.Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+    if not code.exists() or not template.exists():
+        pytest.skip("no OVMF")
+    os_extra = (f"<loader readonly='yes' type='pflash'>{code}</loader>"
+                f"<nvram template='{template}'>{short_dir}/VARS.fd</nvram>")
+    cl = build(domain_xml(machine="q35", os_extra=os_extra))
+    assert cl.nvram is not None and cl.nvram[1] is not None
+    shutil.copyfile(cl.nvram[1], cl.nvram[0])  # what the driver does before the first start
+    run_qemu(cl, short_dir)
 
 
 @needs_qemu

@@ -71,6 +71,8 @@ class CommandLine:
     nics: tuple[tuple[str, str], ...] = ()  # (mac, netdev id), e.g. ("52:54:00:..", "hostnet0")
     pci_addresses: tuple[tuple[str, str], ...] = ()  # (qdev id, "0000:00:03.0") as assigned here
     balloon_stats_period: int | None = None  # <memballoon><stats period>, to set through QMP
+    #: UEFI variable store (path, template): the driver creates ``path`` from ``template`` when it is missing
+    nvram: tuple[str, str | None] | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -369,6 +371,7 @@ class _Builder:
         self.nics: list[tuple[str, str]] = []
         self.vnc_port: int | None = None
         self.balloon_stats_period: int | None = None
+        self.nvram: tuple[str, str | None] | None = None
 
         self.q35 = False
         self.use_kvm = False
@@ -404,9 +407,6 @@ class _Builder:
         if _tag(root) != "domain":
             raise _invalid(f"expected a <domain> element, got <{_tag(root)}>")
         _check(root, "<domain>", ("type", "id"), _ALLOWED_TOP)
-        for child in _children(root):
-            if _tag(child) not in _ALLOWED_TOP:
-                raise _unsupported(f"element <{_tag(child)}> in <domain>")
         for tag in ("name", "uuid", "title", "description", "metadata", "memory", "currentMemory",
                     "maxMemory", "vcpu", "os", "features", "cpu", "clock", "on_poweroff", "on_reboot",
                     "on_crash", "pm", "devices"):
@@ -448,8 +448,6 @@ class _Builder:
         for dev in devs:
             if _tag(dev) not in _ALLOWED_DEVICES:
                 raise _unsupported(f"device <{_tag(dev)}>")
-            if dev.get("{http://www.w3.org/XML/1998/namespace}base") is not None:
-                raise _unsupported(f"xml:base on <{_tag(dev)}>")
         by_tag: dict[str, list[etree._Element]] = {}
         for dev in devs:
             by_tag.setdefault(_tag(dev), []).append(dev)
@@ -497,6 +495,7 @@ class _Builder:
             nics=tuple(self.nics),
             pci_addresses=tuple(self.pci.assigned),
             balloon_stats_period=self.balloon_stats_period,
+            nvram=self.nvram,
         )
 
     # -- machine, features -------------------------------------------------------------------
@@ -520,7 +519,7 @@ class _Builder:
         return found
 
     def _machine(self, os_el: etree._Element, features: dict[str, etree._Element]) -> None:
-        _check(os_el, "<os>", (), ("type", "boot", "bootmenu", "kernel", "initrd", "cmdline"))
+        _check(os_el, "<os>", (), ("type", "boot", "bootmenu", "kernel", "initrd", "cmdline", "loader", "nvram"))
         type_el = _one(os_el, "type")
         if type_el is None or (type_el.text or "").strip() != "hvm":
             raise _unsupported(f"OS type '{(type_el.text or '').strip() if type_el is not None else None}'")
@@ -547,12 +546,59 @@ class _Builder:
         props.append("dump-guest-core=" + ("on" if dump_core == "on" else "off"))
         if dump_core not in (None, "on", "off"):
             raise _unsupported(f"dumpCore '{dump_core}'")
+        props += self._firmware(os_el)
         if "acpi" not in features:
             props.append("acpi=off")
         hpet = self._hpet()
         if hpet is not None:
             props.append("hpet=" + ("on" if hpet else "off"))
         self.add("-machine", ",".join(props))
+
+    def _firmware(self, os_el: etree._Element) -> list[str]:
+        """``<loader>``/``<nvram>``: ``-bios`` for a ROM, pflash blockdevs (``-machine`` props) for UEFI."""
+        loader = _one(os_el, "loader")
+        nvram = _one(os_el, "nvram")
+        if loader is None:
+            if nvram is not None:
+                raise _invalid("<nvram> without a <loader>")
+            return []
+        _check(loader, "<os><loader>", ("type", "readonly", "secure", "stateless"))
+        path = (loader.text or "").strip()
+        if not path.startswith("/"):
+            raise _invalid(f"loader path '{path}' is not absolute")
+        ltype = _choice(loader.get("type", "rom"), ("rom", "pflash"), "loader type")
+        if loader.get("secure") not in (None, "no"):
+            raise _unsupported(f"secure loader '{loader.get('secure')}'")
+        stateless = _yes_no(loader.get("stateless", "no"), "loader stateless")
+        if ltype == "rom":
+            if nvram is not None or loader.get("readonly") not in (None, "yes") or stateless:
+                raise _unsupported("<nvram>, readonly='no' or stateless with a ROM loader")
+            self.add("-bios", path)
+            return []
+        readonly = _yes_no(loader.get("readonly", "no"), "loader readonly")
+        flashes = [(path, readonly)]
+        if nvram is not None:
+            _check(nvram, "<os><nvram>", ("template",))
+            if not readonly or stateless:
+                raise _invalid("<nvram> needs a read-only, stateful pflash loader")
+            vars_path = (nvram.text or "").strip()
+            if not vars_path.startswith("/"):
+                raise _unsupported("an <nvram> without an absolute path (the driver must choose one first)")
+            template = nvram.get("template")
+            if template is not None and not template.startswith("/"):
+                raise _invalid(f"nvram template '{template}' is not absolute")
+            self.nvram = (vars_path, template)
+            flashes.append((vars_path, False))
+        elif readonly and not stateless:
+            raise _unsupported("a read-only pflash loader without an <nvram> path (or stateless='yes')")
+        props = []
+        for n, (flash, ro) in enumerate(flashes):
+            storage, node = f"libvirt-pflash{n}-storage", f"libvirt-pflash{n}-format"
+            self.add("-blockdev", _json({"driver": "file", "filename": flash, "node-name": storage,
+                                         "auto-read-only": True, "discard": "unmap"}),
+                     "-blockdev", _json({"node-name": node, "read-only": ro, "driver": "raw", "file": storage}))
+            props.append(f"pflash{n}={node}")
+        return props
 
     def _hpet(self) -> bool | None:
         clock = _one(self.root, "clock")
@@ -1091,8 +1137,11 @@ class _Builder:
     # -- disks -------------------------------------------------------------------------------
 
     def _disks(self, disks: list[etree._Element]) -> None:
-        with_source = [d for d in disks if _one(d, "source") is not None]
-        node_number = len(with_source)
+        def has_image(disk: etree._Element) -> bool:
+            source = _one(disk, "source")
+            return source is not None and bool(source.get("file") or source.get("dev"))
+
+        node_number = sum(1 for d in disks if has_image(d))  # libvirt counts down: the last disk is libvirt-1
         seen_targets: set[str] = set()
         for disk in disks:
             _check(
@@ -1289,7 +1338,8 @@ class _Builder:
             _check(nic, "<interface>", ("type",),
                    ("mac", "source", "target", "model", "boot", "address", "alias", "driver", "link"))
             ntype = nic.get("type")
-            netdev = f"hostnet{index}"
+            qdev = _user_alias(nic, f"net{index}")
+            netdev = f"host{qdev}"
             if ntype == "user":
                 if _one(nic, "source") is not None:
                     raise _unsupported("<source> on a user-mode interface")
@@ -1343,7 +1393,6 @@ class _Builder:
             if model not in _NIC_MODELS:
                 raise _unsupported(f"interface model '{model}'")
             self.add("-netdev", _json(ndprops))
-            qdev = _user_alias(nic, f"net{index}")
             props: dict[str, Any] = {"driver": _NIC_MODELS[model], "netdev": netdev, "id": qdev, "mac": mac}
             if id(nic) in self.bootindex:
                 props["bootindex"] = self.bootindex[id(nic)]
