@@ -20,7 +20,7 @@ URI scheme it serves, pointing at a module that implements
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import attrs
@@ -60,6 +60,10 @@ class OpenRequest:
     hook: Any = None
 
 
+def _str_set(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
+
+
 @attrs.frozen
 class DriverSpec:
     """A hypervisor driver.
@@ -75,7 +79,7 @@ class DriverSpec:
 
     scheme: str
     open: Callable[[OpenRequest], object]
-    accepts: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    accepts: frozenset[str] = attrs.field(default=frozenset(), converter=_str_set)
     remote: bool = False
     description: str = ""
 

@@ -27,7 +27,7 @@ def virt_register_drivers() -> list[DriverSpec]:
         DriverSpec(
             scheme="qemu",
             open=_open,
-            accepts=frozenset({"storage", "network", "node"}),
+            accepts=frozenset(("storage", "network", "node")),
             description="QEMU/KVM guests as real QEMU processes (qemu:///session, /system, /embed?root=DIR)",
         )
     ]

@@ -33,7 +33,7 @@ from virt.xml.domain import DomainDocument
 
 from virt_qemu import _loop, _process
 from virt_qemu._files import short_socket_path, suppress_missing
-from virt_qemu._monitor import MonitorGone, session, watch
+from virt_qemu._monitor import WAIT_RUNSTATE_LEAVES, MonitorGone, session, watch
 from virt_qemu._paths import Layout, layout_for
 from virt_qemu._store import Status, Store, parse_definition, store_for
 
@@ -44,7 +44,8 @@ S = DomainState
 
 # state reasons (virDomain<State>Reason)
 RUNNING_BOOTED, RUNNING_RESTORED, RUNNING_UNPAUSED = 1, 3, 5
-PAUSED_UNKNOWN, PAUSED_USER, PAUSED_SAVE, PAUSED_SHUTTING_DOWN, PAUSED_STARTING_UP = 0, 1, 3, 8, 11
+PAUSED_UNKNOWN, PAUSED_USER, PAUSED_SAVE, PAUSED_IOERROR, PAUSED_WATCHDOG = 0, 1, 3, 5, 6
+PAUSED_SHUTTING_DOWN, PAUSED_STARTING_UP = 8, 11
 SHUTDOWN_UNKNOWN = 0
 SHUTOFF_UNKNOWN, SHUTOFF_SHUTDOWN, SHUTOFF_DESTROYED, SHUTOFF_CRASHED, SHUTOFF_SAVED, SHUTOFF_FAILED = 0, 1, 2, 3, 5, 6
 CRASHED_PANICKED = 1
@@ -53,7 +54,7 @@ CRASHED_PANICKED = 1
 DEFINED_ADDED, DEFINED_UPDATED = 0, 1
 UNDEFINED_REMOVED = 0
 STARTED_BOOTED, STARTED_RESTORED = 0, 2
-SUSPENDED_PAUSED, SUSPENDED_RESTORED = 0, 4
+SUSPENDED_PAUSED, SUSPENDED_IOERROR, SUSPENDED_WATCHDOG, SUSPENDED_RESTORED = 0, 2, 3, 4
 RESUMED_UNPAUSED = 0
 STOPPED_SHUTDOWN, STOPPED_DESTROYED, STOPPED_CRASHED, STOPPED_SAVED, STOPPED_FAILED = 0, 1, 2, 4, 5
 SHUTDOWN_GUEST, SHUTDOWN_HOST = 1, 2
@@ -166,14 +167,15 @@ class Hub:
             _loop.get_loop().call_soon_threadsafe(self._exited_soon, uuid, pid)
             return
         evt = self.layout.event_socket(uuid)
-        coro = watch(evt, fd, lambda name, data: self.on_qmp_event(uuid, pid, name, data),
+        coro = watch(evt, fd, lambda name, data, query: self.on_qmp_event(uuid, pid, name, data, query),
                      lambda: self.on_exit(uuid, pid))
         _loop.get_loop().call_soon_threadsafe(lambda: _loop.get_loop().create_task(coro))
 
     def _exited_soon(self, uuid: str, pid: int) -> None:
         _loop.get_loop().run_in_executor(None, self.on_exit, uuid, pid)
 
-    def on_qmp_event(self, uuid: str, pid: int, name: str, data: dict[str, Any]) -> list[tuple[str, Any]]:
+    def on_qmp_event(self, uuid: str, pid: int, name: str, data: dict[str, Any],
+                     query_status: Callable[[], dict[str, Any] | None]) -> list[tuple[str, Any]]:
         replies: list[tuple[str, Any]] = []
         with self.store.lock(uuid):
             status = self.store.status(uuid)
@@ -184,7 +186,8 @@ class Hub:
                 if status.get("fake_reboot"):
                     status["fake_reboot"] = False
                     self.store.write_status(uuid, status)
-                    return [("system_reset", None), ("set-action", {"shutdown": "poweroff"}), ("cont", None)]
+                    return [("system_reset", None), (WAIT_RUNSTATE_LEAVES, {"status": "shutdown"}),
+                            ("set-action", {"shutdown": "poweroff"}), ("cont", None)]
                 guest = bool(data.get("guest"))
                 status["shutdown"] = "guest" if guest else "host"
                 if data.get("reason") == "guest-panic":
@@ -196,20 +199,27 @@ class Hub:
                 self.store.write_status(uuid, status)
                 self.emit(dom_name, uuid, DomainEventType.SHUTDOWN, SHUTDOWN_GUEST if guest else SHUTDOWN_HOST,
                           dom_id)
-            elif name == "STOP":
-                if status.state != S.RUNNING or status.get("stopping") or status.get("fake_reboot"):
+            elif name in ("STOP", "RESUME"):
+                # Events can be stale: a suspend and resume by a command may both be done by
+                # the time the lock is ours.  Reconcile the status with QEMU's state now.
+                if status.get("stopping") or status.get("fake_reboot") or status.get("shutdown"):
                     return replies
-                if status.get("shutdown"):
+                now = query_status()
+                if now is None:
                     return replies
-                status.update(state=S.PAUSED, reason=PAUSED_UNKNOWN)
-                self.store.write_status(uuid, status)
-                self.emit(dom_name, uuid, DomainEventType.SUSPENDED, SUSPENDED_PAUSED, dom_id)
-            elif name == "RESUME":
-                if status.state not in (S.PAUSED, S.CRASHED) or status.get("stopping"):
-                    return replies
-                status.update(state=S.RUNNING, reason=RUNNING_UNPAUSED)
-                self.store.write_status(uuid, status)
-                self.emit(dom_name, uuid, DomainEventType.RESUMED, RESUMED_UNPAUSED, dom_id)
+                running = bool(now.get("running"))
+                if running and status.state in (S.PAUSED, S.CRASHED):
+                    status.update(state=S.RUNNING, reason=RUNNING_UNPAUSED)
+                    self.store.write_status(uuid, status)
+                    self.emit(dom_name, uuid, DomainEventType.RESUMED, RESUMED_UNPAUSED, dom_id)
+                elif not running and status.state == S.RUNNING:
+                    why = str(now.get("status", ""))
+                    reason = {"io-error": PAUSED_IOERROR, "watchdog": PAUSED_WATCHDOG}.get(why, PAUSED_UNKNOWN)
+                    status.update(state=S.PAUSED, reason=reason)
+                    self.store.write_status(uuid, status)
+                    detail = {PAUSED_IOERROR: SUSPENDED_IOERROR, PAUSED_WATCHDOG: SUSPENDED_WATCHDOG}.get(
+                        reason, SUSPENDED_PAUSED)
+                    self.emit(dom_name, uuid, DomainEventType.SUSPENDED, detail, dom_id)
             elif name == "GUEST_PANICKED":
                 status["panicked"] = True
                 if data.get("action") == "pause":
@@ -303,7 +313,8 @@ def qemu_version(emulator: str) -> int:
         out = subprocess.run([emulator, "--version"], capture_output=True, text=True, check=False).stdout
         words = out.split()
         number = words[words.index("version") + 1] if "version" in words else "0.0.0"
-        major, minor, micro = (int("".join(c for c in p if c.isdigit()) or 0) for p in (number.split(".") + ["0"] * 3)[:3])
+        parts = (number.split(".") + ["0"] * 3)[:3]
+        major, minor, micro = (int("".join(c for c in p if c.isdigit()) or 0) for p in parts)
         _versions[emulator] = major * 1_000_000 + minor * 1_000 + micro
     return _versions[emulator]
 
@@ -438,8 +449,8 @@ class QemuConnection:
     def _entries(self) -> dict[str, tuple[DomainDocument | None, Status | None]]:
         """uuid -> (persistent definition, status) for every domain of this URI."""
         out: dict[str, tuple[DomainDocument | None, Status | None]] = {}
-        for doc in self.store.configs():
-            out[doc.uuid] = (doc, None)
+        for config in self.store.configs():
+            out[config.uuid] = (config, None)
         for status in self.store.statuses():
             uuid = str(status["uuid"])
             doc = out.get(uuid, (None, None))[0]
@@ -478,9 +489,9 @@ class QemuConnection:
         doc = self.store.config(name) if "/" not in name and not name.startswith(".") else None
         if doc is not None and doc.name == name:
             return self._ref(doc.uuid, name, self._status(doc.uuid))
-        for status in self.store.statuses():
-            if status.get("name") == name and status.active:
-                uuid = str(status["uuid"])
+        for entry in self.store.statuses():
+            if entry.get("name") == name and entry.active:
+                uuid = str(entry["uuid"])
                 status = self._status(uuid)
                 if status is not None and status.active:
                     return self._ref(uuid, name, status)
@@ -488,14 +499,14 @@ class QemuConnection:
 
     @hookimpl
     def virt_domain_lookup_by_uuid(self, uuid: str) -> DomainRef:
-        doc, status, name = self._find(uuid)
+        _, status, name = self._find(uuid)
         return self._ref(uuid, name, status)
 
     @hookimpl
     def virt_domain_lookup_by_id(self, id: int) -> DomainRef:
-        for status in self.store.statuses():
-            if status.active and int(status.get("id", -1)) == id:
-                uuid = str(status["uuid"])
+        for entry in self.store.statuses():
+            if entry.active and int(entry.get("id", -1)) == id:
+                uuid = str(entry["uuid"])
                 status = self._status(uuid)
                 if status is not None and status.active:
                     return self._ref(uuid, str(status["name"]), status)
@@ -867,7 +878,7 @@ class QemuConnection:
             if not _process.kill(status.pid, status.get("started"), force_after=None if graceful else 10.0):
                 del status["stopping"]
                 self.store.write_status(uuid, status)
-                raise _failed("failed to terminate process %d with SIGTERM: Device or resource busy" % status.pid)
+                raise _failed(f"failed to terminate process {status.pid} with SIGTERM: Device or resource busy")
             self.hub.finish(status, SHUTOFF_DESTROYED, STOPPED_DESTROYED)
 
     @hookimpl
@@ -989,7 +1000,7 @@ class QemuConnection:
     @hookimpl
     def virt_domain_managed_save(self, uuid: str, flags: int) -> None:
         with self.store.lock(uuid):
-            doc, status, name = self._find(uuid)
+            doc, _, name = self._find(uuid)
             if doc is None:
                 raise _invalid("cannot do managed save for transient domain")
             self._save(uuid, str(self.layout.managed_save(name)), None, flags)
@@ -1047,8 +1058,10 @@ class QemuConnection:
         (blocks,) = self._qmp(uuid, ("query-blockstats", None))
         out = []
         for entry in blocks:
-            qdev = str(entry.get("qdev", "")).rsplit("/", 1)[-1]
-            target = ids.get(qdev) or ids.get(str(entry.get("node-name", ""))) or ids.get(str(entry.get("device", "")))
+            # qdev is a QOM path such as /machine/peripheral/virtio-disk0/virtio-backend
+            names = [*str(entry.get("qdev", "")).split("/"), str(entry.get("node-name", "")),
+                     str(entry.get("device", ""))]
+            target = next((ids[n] for n in names if n in ids), None)
             if target is None:
                 continue
             out.append((target, disks.get(target, "-"), dict(entry.get("stats", {}))))
@@ -1167,7 +1180,11 @@ def _fill_live(live: DomainDocument, ptys: dict[str, str], vnc_port: int | None)
             target = elem.find("target")
             port = target.get("port", "0") if target is not None else "0"
             alias = f"serial{port}" if (target is None or target.get("type", "serial") == "serial") else "console0"
-        path = ptys.get(alias) or ptys.get("console0" if tag == "console" else alias)
+        # the first serial and a serial-type console are one chardev, under either alias
+        if tag == "console":
+            path = ptys.get("console0") or ptys.get(alias)
+        else:
+            path = ptys.get(alias) or (ptys.get("console0") if alias == "serial0" else None)
         if not path:
             continue
         if tag == "console":

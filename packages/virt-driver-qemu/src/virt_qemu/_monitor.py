@@ -26,7 +26,11 @@ from virt._errors import ErrorDomain, ErrorNumber, VirtError
 
 from virt_qemu._files import short_socket_path
 
-__all__ = ["MonitorGone", "command", "session", "watch"]
+__all__ = ["WAIT_RUNSTATE_LEAVES", "MonitorGone", "command", "session", "watch"]
+
+#: A pseudo-command a handler may return: wait until QEMU's run state is no longer
+#: ``args["status"]`` (``system_reset`` is only a request; ``cont`` fails until it is done).
+WAIT_RUNSTATE_LEAVES = "virt-wait-runstate-leaves"
 
 # qemu.qmp logs every disconnect at warning level; the driver reports what matters itself.
 logging.getLogger("qemu.qmp").setLevel(logging.CRITICAL)
@@ -37,7 +41,8 @@ class MonitorGone(Exception):
 
 
 def _qmp_error(cmd: str, exc: ExecuteError) -> VirtError:
-    return VirtError(ErrorNumber.INTERNAL_ERROR, f"unable to execute QEMU command '{cmd}': {exc.error.desc}",
+    desc = getattr(exc.error, "desc", None) or str(exc)
+    return VirtError(ErrorNumber.INTERNAL_ERROR, f"unable to execute QEMU command '{cmd}': {desc}",
                      domain=ErrorDomain.QEMU)
 
 
@@ -86,12 +91,15 @@ async def command(path: Path, cmd: str, args: dict[str, Any] | None = None) -> A
         return await qmp.execute(cmd, args)
 
 
-async def watch(path: Path, pidfd: int, on_event: Callable[[str, dict[str, Any]], Any],
+async def watch(path: Path, pidfd: int,
+                on_event: Callable[[str, dict[str, Any], Callable[[], dict[str, Any] | None]], Any],
                 on_exit: Callable[[], Any]) -> None:
     """Hold the event monitor at ``path`` until the QEMU behind ``pidfd`` exits.
 
-    ``on_event(name, data)`` runs in a worker thread (it may take the domain's lock) and returns
-    QMP commands to send back on this monitor (the fake reboot); ``on_exit()`` runs once QEMU
+    ``on_event(name, data, query_status)`` runs in a worker thread (it may take the domain's
+    lock; ``query_status()`` asks QEMU its run state now, as events may be stale by the time
+    the lock is free) and returns QMP commands to send back on this monitor (the fake reboot);
+    ``on_exit()`` runs once QEMU
     has exited, after every event it sent has been handled.
     """
     loop = asyncio.get_running_loop()
@@ -109,12 +117,26 @@ async def watch(path: Path, pidfd: int, on_event: Callable[[str, dict[str, Any]]
         async for event in client.events:
             busy = True
             name = str(event.get("event", ""))
-            data = dict(event.get("data") or {})
-            replies = await loop.run_in_executor(None, on_event, name, data)
+            raw = event.get("data")
+            data: dict[str, Any] = dict(raw) if isinstance(raw, dict) else {}
+            replies = await loop.run_in_executor(None, on_event, name, data, query_status)
             for cmd, args in replies or ():
                 with contextlib.suppress(ExecuteError, QMPError, OSError, EOFError):
-                    await client.execute(cmd, args)
+                    if cmd == WAIT_RUNSTATE_LEAVES:
+                        await _wait_runstate_leaves(client, str((args or {})["status"]))
+                    else:
+                        await client.execute(cmd, args)
             busy = False
+
+    def query_status() -> dict[str, Any] | None:
+        """QEMU's run state now (called from the handler's thread, under the domain lock)."""
+        if client is None:
+            return None
+        try:
+            result = asyncio.run_coroutine_threadsafe(client.execute("query-status"), loop).result(5)
+        except Exception:  # noqa: BLE001 - QEMU gone or the monitor closed: no answer
+            return None
+        return dict(result) if isinstance(result, dict) else None
 
     async def drain() -> None:
         # the reader sees EOF once it has queued everything QEMU wrote before exiting
@@ -139,3 +161,13 @@ async def watch(path: Path, pidfd: int, on_event: Callable[[str, dict[str, Any]]
             with contextlib.suppress(Exception):
                 await client.disconnect()
     await loop.run_in_executor(None, on_exit)
+
+
+async def _wait_runstate_leaves(client: QMPClient, status: str, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        now = await client.execute("query-status")
+        if not isinstance(now, dict) or now.get("status") != status:
+            return
+        await asyncio.sleep(0.002)

@@ -1,10 +1,11 @@
 """Where a ``qemu:///`` connection keeps its files, per URI.
 
-| URI | configuration | runtime (status, sockets, locks) | logs | images (save) |
-|---|---|---|---|---|
-| ``qemu:///system`` | ``/etc/virt/qemu`` | ``/run/virt/qemu`` | ``/var/log/virt/qemu`` | ``/var/lib/virt/qemu`` |
-| ``qemu:///session`` | ``$XDG_CONFIG_HOME/virt/qemu`` | ``$XDG_RUNTIME_DIR/virt/qemu`` | ``$XDG_CACHE_HOME/virt/qemu/log`` | ``$XDG_DATA_HOME/virt/qemu`` |
-| ``qemu:///embed?root=DIR`` | ``DIR/etc/qemu`` | ``DIR/run/qemu`` | ``DIR/log/qemu`` | ``DIR/lib/qemu`` |
+* ``qemu:///system``: ``/etc/virt/qemu`` (definitions), ``/run/virt/qemu`` (status, sockets,
+  locks), ``/var/log/virt/qemu``, ``/var/lib/virt/qemu/save`` (managed save images);
+* ``qemu:///session``: ``$XDG_CONFIG_HOME/virt/qemu``, ``$XDG_RUNTIME_DIR/virt/qemu``,
+  ``$XDG_CACHE_HOME/virt/qemu/log``, ``$XDG_DATA_HOME/virt/qemu/save``;
+* ``qemu:///embed?root=DIR``: ``DIR/etc/qemu``, ``DIR/run/qemu``, ``DIR/log/qemu``,
+  ``DIR/lib/qemu/save``.
 
 Every process that opens the same URI uses the same directories: that is how a new process
 finds the guests an earlier one started.
