@@ -381,6 +381,26 @@ def test_disk_options_readonly_shareable_cache_serial() -> None:
     assert dev["share-rw"] is True and dev["write-cache"] == "on" and dev["serial"] == "ABC-123"
 
 
+def test_iothreads() -> None:
+    devs = (DISK.replace("type='qcow2'/>", "type='qcow2' iothread='3'/>")
+            + "<controller type='scsi' index='0' model='virtio-scsi'><driver iothread='1' queues='4'/></controller>")
+    cl = build(domain_xml(devs, top="<iothreads>2</iothreads><iothreadids><iothread id='3'/></iothreadids>"))
+    assert values(cl, "-object") == ['{"qom-type":"iothread","id":"iothread3"}',
+                                     '{"qom-type":"iothread","id":"iothread1"}']
+    assert device(cl, "virtio-disk0")["iothread"] == "iothread3"
+    scsi = device(cl, "scsi0")
+    assert scsi["iothread"] == "iothread1" and scsi["num_queues"] == 4
+    refused(domain_xml(DISK.replace("type='qcow2'/>", "type='qcow2' iothread='2'/>"),
+                       top="<iothreads>1</iothreads>"), "iothread 2")
+
+
+def test_parallel_port() -> None:
+    cl = build(domain_xml("<parallel type='pty'><target port='0'/></parallel>"))
+    assert values(cl, "-chardev") == ["pty,id=charparallel0"]
+    assert device(cl, "parallel0") == {"driver": "isa-parallel", "chardev": "charparallel0", "id": "parallel0"}
+    assert cl.chardevs == (Chardev("charparallel0", "pty", "parallel0", None),)
+
+
 def test_disk_user_alias_is_the_qdev_id() -> None:
     cl = build(domain_xml(DISK.replace("</disk>", "<alias name='ua-boot'/></disk>")))
     assert cl.disks == (("vda", "ua-boot"),)
@@ -558,6 +578,15 @@ def test_vnc_explicit_listen_addresses() -> None:
     assert values(cl, "-vnc") == ["vnc=unix:/run/v,,1.sock,audiodev=audio1"]
 
 
+def test_vnc_password_share_policy_websocket_keymap() -> None:
+    cl = build(domain_xml("<graphics type='vnc' port='5900' passwd='s3cret' sharePolicy='force-shared' "
+                          "websocket='5700' keymap='de'/>"))
+    assert values(cl, "-vnc") == ["127.0.0.1:0,share=force-shared,websocket=5700,password=on,audiodev=audio1"]
+    assert values(cl, "-k") == ["de"]
+    assert cl.vnc_password == "s3cret"
+    assert not any("s3cret" in a for a in cl.argv) and "s3cret" not in repr(cl)
+
+
 @pytest.mark.parametrize("model,machine,driver", [
     ("<model type='vga'/>", "pc", "VGA"),
     ("<model type='cirrus'/>", "pc", "cirrus-vga"),
@@ -727,8 +756,8 @@ REFUSED_DEVICES = [
      "</channel>", "guestfwd"),
     ("<graphics type='spice' autoport='yes'/>", "graphics type 'spice'"),
     ("<graphics type='sdl'/>", "graphics type 'sdl'"),
-    ("<graphics type='vnc' port='5900' passwd='secret'/>", "passwd"),
-    ("<graphics type='vnc' port='5900' websocket='5700'/>", "websocket"),
+    ("<graphics type='vnc' port='5900' websocket='-1'/>", "websocket"),
+    ("<graphics type='vnc' port='5900' passwd='x' passwdValidTo='2010-04-09T15:51:00'/>", "passwdValidTo"),
     ("<video><model type='ramfb'/></video>", "video model 'ramfb'"),
     ("<video><model type='virtio'><acceleration accel3d='yes'/></model></video>", "acceleration"),
     ("<input type='passthrough' bus='virtio'><source evdev='/dev/input/event1'/></input>", "passthrough"),
@@ -767,7 +796,6 @@ REFUSED_TOP = [
     ("<numatune><memory mode='strict' nodeset='0'/></numatune>", "numatune"),
     ("<cputune><shares>2048</shares></cputune>", "cputune"),
     ("<memoryBacking><hugepages/></memoryBacking>", "memoryBacking"),
-    ("<iothreads>2</iothreads>", "iothreads"),
     ("<blkiotune><weight>800</weight></blkiotune>", "blkiotune"),
     ("<memtune><hard_limit unit='KiB'>1048576</hard_limit></memtune>", "memtune"),
     ("<sysinfo type='smbios'><bios><entry name='vendor'>x</entry></bios></sysinfo>", "sysinfo"),
@@ -973,7 +1001,7 @@ def test_qemu_accepts_a_pc_domain_with_everything(short_dir: pathlib.Path) -> No
     qemu_img("create", "-f", "raw", str(short_dir / "c.iso"), "1M")
     qemu_img("create", "-f", "raw", str(short_dir / "d.raw"), "1M")
     devs = f"""
-      <disk type='file' device='disk'><driver name='qemu' type='qcow2' cache='none' io='threads'/>
+      <disk type='file' device='disk'><driver name='qemu' type='qcow2' cache='none' io='threads' iothread='1'/>
         <source file='{short_dir}/a.qcow2'/><target dev='vda' bus='virtio'/><serial>S1</serial></disk>
       <disk type='file' device='disk'><source file='{short_dir}/b,raw'/><target dev='hda' bus='ide'/></disk>
       <disk type='file' device='cdrom'><source file='{short_dir}/c.iso'/><target dev='hdc' bus='ide'/></disk>
@@ -986,6 +1014,7 @@ def test_qemu_accepts_a_pc_domain_with_everything(short_dir: pathlib.Path) -> No
       <serial type='pty'/><console type='pty'/>
       <serial type='file'><source path='{short_dir}/ser,1.log'/><target port='1'/></serial>
       <serial type='unix'><source mode='bind' path='{short_dir}/s.sock'/><target port='2'/></serial>
+      <parallel type='file'><source path='{short_dir}/par.log'/><target port='0'/></parallel>
       <console type='pty'><target type='virtio'/></console>
       <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
       <input type='tablet' bus='usb'/><input type='keyboard' bus='virtio'/>
@@ -1002,14 +1031,14 @@ def test_qemu_accepts_a_pc_domain_with_everything(short_dir: pathlib.Path) -> No
       <watchdog model='i6300esb' action='pause'/>"""
     top = ("<clock offset='localtime'><timer name='rtc' tickpolicy='catchup'/><timer name='hpet' present='no'/>"
            "</clock><on_reboot>destroy</on_reboot><on_crash>preserve</on_crash>"
-           "<pm><suspend-to-mem enabled='no'/></pm>")
+           "<pm><suspend-to-mem enabled='no'/></pm><iothreads>1</iothreads>")
     cl = build(domain_xml(devs, top=top, vcpu="<vcpu current='1'>2</vcpu>",
                           os_extra="<boot dev='hd'/><bootmenu enable='no'/>"),
                domain_dir=short_dir)
     assert cl.vnc_port is None
     chardevs, block, vnc = run_qemu(cl, short_dir, ["query-chardev", "query-block", "query-vnc"])
     labels = {c["label"] for c in chardevs}
-    assert {"charserial0", "charserial1", "charserial2", "charconsole1", "charchannel0"} <= labels
+    assert {"charserial0", "charserial1", "charserial2", "charconsole1", "charchannel0", "charparallel0"} <= labels
     assert {b["qdev"].split("/")[3] if b["qdev"].startswith("/machine") else b["qdev"] for b in block} >= {
         "virtio-disk0", "ide0-0-0", "ide0-1-0", "scsi0-0-0-0", "sata0-0-1", "scsi1-0-2"}
     assert vnc["enabled"] and vnc["host"] == "127.0.0.1"
@@ -1103,7 +1132,7 @@ def test_qemu_accepts_uefi_firmware(short_dir: pathlib.Path) -> None:
 
 @needs_qemu
 def test_qemu_accepts_lifecycle_and_fixed_vnc_port(short_dir: pathlib.Path) -> None:
-    cl = build(domain_xml("<graphics type='vnc' port='5999' autoport='no'/>",
+    cl = build(domain_xml("<graphics type='vnc' port='5999' autoport='no' passwd='pw' keymap='de'/>",
                           top="<on_poweroff>preserve</on_poweroff><on_reboot>preserve</on_reboot>"))
     (vnc,) = run_qemu(cl, short_dir, ["query-vnc"])
     assert vnc["service"] == "5999"

@@ -73,6 +73,9 @@ class CommandLine:
     balloon_stats_period: int | None = None  # <memballoon><stats period>, to set through QMP
     #: UEFI variable store (path, template): the driver creates ``path`` from ``template`` when it is missing
     nvram: tuple[str, str | None] | None = None
+    #: VNC password (``passwd``): argv only says ``password=on``; the driver must run QMP
+    #: ``set_password`` (protocol vnc) before ``cont`` — until then nobody can log in.
+    vnc_password: str | None = attrs.field(default=None, repr=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -205,12 +208,12 @@ def _disk_index(dev: str) -> int:
 _ALLOWED_TOP: Final = frozenset({
     "name", "uuid", "title", "description", "metadata", "memory", "currentMemory", "maxMemory",
     "vcpu", "os", "features", "cpu", "clock", "on_poweroff", "on_reboot", "on_crash", "pm",
-    "devices", "seclabel", "qemu:commandline",
+    "devices", "seclabel", "qemu:commandline", "iothreads", "iothreadids",
 })
 
 #: Children of <devices> that are understood.
 _ALLOWED_DEVICES: Final = frozenset({
-    "emulator", "disk", "controller", "interface", "serial", "console", "channel", "input",
+    "emulator", "disk", "controller", "interface", "serial", "parallel", "console", "channel", "input",
     "graphics", "video", "audio", "memballoon", "rng", "panic", "watchdog",
 })
 
@@ -372,6 +375,8 @@ class _Builder:
         self.vnc_port: int | None = None
         self.balloon_stats_period: int | None = None
         self.nvram: tuple[str, str | None] | None = None
+        self.vnc_password: str | None = None
+        self.iothread_ids: set[int] = set()
 
         self.q35 = False
         self.use_kvm = False
@@ -408,7 +413,8 @@ class _Builder:
             raise _invalid(f"expected a <domain> element, got <{_tag(root)}>")
         _check(root, "<domain>", ("type", "id"), _ALLOWED_TOP)
         for tag in ("name", "uuid", "title", "description", "metadata", "memory", "currentMemory",
-                    "maxMemory", "vcpu", "os", "features", "cpu", "clock", "on_poweroff", "on_reboot",
+                    "maxMemory", "vcpu", "os", "features", "cpu", "clock", "on_poweroff", "on_reboot", "iothreads",
+                    "iothreadids",
                     "on_crash", "pm", "devices"):
             _one(root, tag)
 
@@ -439,6 +445,7 @@ class _Builder:
         self._cpu()
         self._memory()
         self._vcpus()
+        self._iothreads()
         self._os_boot(os_el)
 
         devices = _one(root, "devices")
@@ -471,6 +478,7 @@ class _Builder:
         self._disks(by_tag.get("disk", []))
         self._interfaces(by_tag.get("interface", []))
         self._serials(by_tag.get("serial", []), by_tag.get("console", []))
+        self._parallels(by_tag.get("parallel", []))
         self._consoles(by_tag.get("console", []))
         self._channels(by_tag.get("channel", []))
         self._inputs(by_tag.get("input", []))
@@ -496,6 +504,7 @@ class _Builder:
             pci_addresses=tuple(self.pci.assigned),
             balloon_stats_period=self.balloon_stats_period,
             nvram=self.nvram,
+            vnc_password=self.vnc_password,
         )
 
     # -- machine, features -------------------------------------------------------------------
@@ -715,6 +724,39 @@ class _Builder:
             smp += f",dies={dies}"
         smp += f",cores={cores},threads={threads}"
         self.add("-smp", smp)
+
+    def _iothreads(self) -> None:
+        count_el = _one(self.root, "iothreads")
+        ids_el = _one(self.root, "iothreadids")
+        count = 0
+        if count_el is not None:
+            _check(count_el, "<iothreads>")
+            count = _int(count_el.text, "iothreads count", maximum=1024)
+        ids: list[int] = []
+        if ids_el is not None:
+            _check(ids_el, "<iothreadids>", (), ("iothread",))
+            for thread in _children(ids_el):
+                _check(thread, "<iothreadids><iothread>", ("id",))
+                ids.append(_int(thread.get("id"), "iothread id", minimum=1))
+            if len(set(ids)) != len(ids):
+                raise _invalid("an iothread id is listed twice")
+        if len(ids) > count:
+            raise _invalid("more <iothreadids> than <iothreads>")
+        free = (n for n in range(1, 1 << 20) if n not in ids)
+        ids += [next(free) for _ in range(count - len(ids))]
+        self.iothread_ids = set(ids)
+        for n in ids:
+            self.add("-object", _json({"qom-type": "iothread", "id": f"iothread{n}"}))
+
+    def _iothread(self, driver_el: etree._Element | None, what: str) -> str | None:
+        """The iothread a virtio device's ``<driver iothread='N'/>`` names, checked."""
+        value = driver_el.get("iothread") if driver_el is not None else None
+        if value is None:
+            return None
+        n = _int(value, f"iothread of {what}", minimum=1)
+        if n not in self.iothread_ids:
+            raise _invalid(f"{what} uses iothread {n}, which the domain does not define")
+        return f"iothread{n}"
 
     def _os_boot(self, os_el: etree._Element) -> None:
         for tag, opt in (("kernel", "-kernel"), ("initrd", "-initrd"), ("cmdline", "-append")):
@@ -985,7 +1027,7 @@ class _Builder:
                                                                                      "target"))
             else:
                 _check(ctl, f"<controller type='{ctype}'>", ("type", "index", "model", "ports", "vectors"),
-                       ("address", "alias"))
+                       ("address", "alias", "driver") if ctype == "scsi" else ("address", "alias"))
             index = _int(ctl.get("index", "0"), "controller index", maximum=255 if ctype == "pci" else 31)
             key = (ctype, index)
             if key in self.controllers:
@@ -1123,6 +1165,16 @@ class _Builder:
         elif ctype == "scsi":
             model = ctl.get("model") if ctl is not None else None
             props = {"driver": "lsi" if model == "lsilogic" else "virtio-scsi-pci", "id": f"scsi{index}"}
+            drv = _one(ctl, "driver") if ctl is not None else None
+            if drv is not None:
+                if model == "lsilogic":
+                    raise _unsupported("a <driver> on an lsilogic SCSI controller")
+                _check(drv, "<controller type='scsi'><driver>", ("iothread", "queues"))
+                iothread = self._iothread(drv, f"SCSI controller {index}")
+                if drv.get("queues") is not None:
+                    props["num_queues"] = _int(drv.get("queues"), "SCSI controller queues", minimum=1, maximum=1024)
+                if iothread is not None:
+                    props["iothread"] = iothread
         elif ctype == "virtio-serial":
             props = {"driver": "virtio-serial-pci", "id": f"virtio-serial{index}"}
             if ctl is not None and ctl.get("ports") is not None:
@@ -1185,7 +1237,8 @@ class _Builder:
             storage_extra: dict[str, Any] = {}
             format_extra: dict[str, Any] = {}
             if driver_el is not None:
-                _check(driver_el, "<disk><driver>", ("name", "type", "cache", "io", "discard", "detect_zeroes"))
+                _check(driver_el, "<disk><driver>", ("name", "type", "cache", "io", "discard", "detect_zeroes",
+                                                     "iothread"))
                 if driver_el.get("name", "qemu") != "qemu":
                     raise _unsupported(f"disk driver name '{driver_el.get('name')}'")
                 fmt = driver_el.get("type") or "raw"
@@ -1253,8 +1306,13 @@ class _Builder:
                     raise _unsupported("disk bus 'virtio' for a cdrom")
                 qdev = _user_alias(disk, f"virtio-disk{idx}")
                 props = {"driver": "virtio-blk-pci"}
+                iothread = self._iothread(driver_el, f"disk '{dev}'")
+                if iothread is not None:
+                    props["iothread"] = iothread
                 self.place(props, qdev, disk, f"disk '{dev}'")
             else:
+                if driver_el is not None and driver_el.get("iothread") is not None:
+                    raise _unsupported(f"an iothread for disk bus '{bus}'")
                 addr = self._drive_address(disk, bus, idx, dev)
                 controller, dbus, dtarget, unit = addr
                 if bus == "ide":
@@ -1507,6 +1565,23 @@ class _Builder:
                 self.place(props, str(props["id"]), serial, f"serial port {port}")
             self.device(props)
 
+    def _parallels(self, parallels: list[etree._Element]) -> None:
+        ports: set[int] = set()
+        for n, par in enumerate(parallels):
+            _check(par, "<parallel>", ("type",), ("source", "target", "protocol", "log", "alias"))
+            target = _one(par, "target")
+            port = n
+            if target is not None:
+                _check(target, "<parallel><target>", ("port",))
+                port = _int(target.get("port", str(n)), "parallel port", maximum=2)
+            if port in ports:
+                raise _invalid(f"parallel port {port} is used twice")
+            ports.add(port)
+            name = f"parallel{port}"
+            qdev = _user_alias(par, name)
+            self._chardev(par, "char" + qdev, name, f"parallel port {port}")
+            self.device({"driver": "isa-parallel", "chardev": "char" + qdev, "id": qdev})
+
     def _consoles(self, consoles: list[etree._Element]) -> None:
         for n, console in enumerate(consoles):
             _check(console, "<console>", ("type", "tty"), ("source", "target", "protocol", "log", "alias"))
@@ -1632,8 +1707,8 @@ class _Builder:
             gtype = gfx.get("type")
             if gtype != "vnc":
                 raise _unsupported(f"graphics type '{gtype}'")
-            _check(gfx, "<graphics type='vnc'>", ("type", "port", "autoport", "listen", "keymap", "socket"),
-                   ("listen",))
+            _check(gfx, "<graphics type='vnc'>", ("type", "port", "autoport", "listen", "keymap", "socket", "passwd",
+                                                  "sharePolicy", "websocket", "powerControl"), ("listen",))
             listens = [c for c in _children(gfx) if _tag(c) == "listen"]
             if len(listens) > 1:
                 raise _unsupported("more than one VNC <listen>")
@@ -1680,6 +1755,20 @@ class _Builder:
                         raise _unsupported(f"VNC port {port} (below 5900)")
                     self.vnc_port = port
                     opts = f"{host}:{port - 5900}"
+            share = gfx.get("sharePolicy")
+            if share is not None:
+                opts += ",share=" + _choice(share, ("allow-exclusive", "force-shared", "ignore"), "VNC sharePolicy")
+            websocket = gfx.get("websocket")
+            if websocket is not None:
+                if websocket == "-1":
+                    raise _unsupported("an automatically allocated VNC websocket port")
+                opts += f",websocket={_int(websocket, 'VNC websocket port', minimum=1, maximum=65535)}"
+            if gfx.get("powerControl") is not None and _yes_no(gfx.get("powerControl"), "VNC powerControl"):
+                opts += ",power-control=on"
+            if gfx.get("passwd") is not None:
+                # never on the command line: the driver sets it with QMP set_password before the guest runs
+                self.vnc_password = gfx.get("passwd")
+                opts += ",password=on"
             keymap = gfx.get("keymap")
             if keymap is not None:
                 if not re.match(r"^[a-z]{2}(-[a-z]+)?$", keymap):
