@@ -191,6 +191,19 @@ def test_memory_with_max_memory() -> None:
     assert values(cl, "-m") == ["size=131072k,slots=4,maxmem=1048576k"]
 
 
+def test_memory_backing() -> None:
+    top = ("<memoryBacking><nosharepages/><locked/><source type='memfd'/><access mode='shared'/>"
+           "<allocation mode='immediate' threads='2'/></memoryBacking>")
+    cl = build(domain_xml(top=top))
+    assert values(cl, "-machine") == ["pc,usb=off,dump-guest-core=off,mem-merge=off,memory-backend=pc.ram"]
+    assert [json.loads(v) for v in values(cl, "-object")] == [{
+        "qom-type": "memory-backend-memfd", "id": "pc.ram", "x-use-canonical-path-for-ramblock-id": False,
+        "share": True, "prealloc": True, "prealloc-threads": 2, "size": 128 << 20}]
+    assert values(cl, "-overcommit") == ["mem-lock=on"]
+    cl = build(domain_xml(top="<memoryBacking><access mode='shared'/></memoryBacking>"))
+    assert json.loads(values(cl, "-object")[0])["qom-type"] == "memory-backend-memfd"
+
+
 def test_direct_kernel_boot() -> None:
     cl = build(domain_xml(os_extra="<kernel>/boot/vmlinuz</kernel><initrd>/boot/initrd.img</initrd>"
                                    "<cmdline>console=ttyS0 root=/dev/vda, quiet</cmdline>"))
@@ -795,7 +808,8 @@ def test_unsupported_devices_are_refused(dev: str, word: str) -> None:
 REFUSED_TOP = [
     ("<numatune><memory mode='strict' nodeset='0'/></numatune>", "numatune"),
     ("<cputune><shares>2048</shares></cputune>", "cputune"),
-    ("<memoryBacking><hugepages/></memoryBacking>", "memoryBacking"),
+    ("<memoryBacking><hugepages/></memoryBacking>", "hugepages"),
+    ("<memoryBacking><source type='file'/></memoryBacking>", "memory backing source type 'file'"),
     ("<blkiotune><weight>800</weight></blkiotune>", "blkiotune"),
     ("<memtune><hard_limit unit='KiB'>1048576</hard_limit></memtune>", "memtune"),
     ("<sysinfo type='smbios'><bios><entry name='vendor'>x</entry></bios></sysinfo>", "sysinfo"),
@@ -1133,7 +1147,9 @@ def test_qemu_accepts_uefi_firmware(short_dir: pathlib.Path) -> None:
 @needs_qemu
 def test_qemu_accepts_lifecycle_and_fixed_vnc_port(short_dir: pathlib.Path) -> None:
     cl = build(domain_xml("<graphics type='vnc' port='5999' autoport='no' passwd='pw' keymap='de'/>",
-                          top="<on_poweroff>preserve</on_poweroff><on_reboot>preserve</on_reboot>"))
+                          top="<on_poweroff>preserve</on_poweroff><on_reboot>preserve</on_reboot>"
+                              "<memoryBacking><source type='memfd'/><access mode='shared'/>"
+                              "<allocation mode='immediate'/></memoryBacking>"))
     (vnc,) = run_qemu(cl, short_dir, ["query-vnc"])
     assert vnc["service"] == "5999"
 

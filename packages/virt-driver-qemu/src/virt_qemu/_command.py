@@ -208,7 +208,7 @@ def _disk_index(dev: str) -> int:
 _ALLOWED_TOP: Final = frozenset({
     "name", "uuid", "title", "description", "metadata", "memory", "currentMemory", "maxMemory",
     "vcpu", "os", "features", "cpu", "clock", "on_poweroff", "on_reboot", "on_crash", "pm",
-    "devices", "seclabel", "qemu:commandline", "iothreads", "iothreadids",
+    "devices", "seclabel", "qemu:commandline", "iothreads", "iothreadids", "memoryBacking",
 })
 
 #: Children of <devices> that are understood.
@@ -377,6 +377,8 @@ class _Builder:
         self.nvram: tuple[str, str | None] | None = None
         self.vnc_password: str | None = None
         self.iothread_ids: set[int] = set()
+        self.memory_object: dict[str, Any] | None = None  # the pc.ram backend, with <memoryBacking>
+        self.mem_lock = False
 
         self.q35 = False
         self.use_kvm = False
@@ -414,7 +416,7 @@ class _Builder:
         _check(root, "<domain>", ("type", "id"), _ALLOWED_TOP)
         for tag in ("name", "uuid", "title", "description", "metadata", "memory", "currentMemory",
                     "maxMemory", "vcpu", "os", "features", "cpu", "clock", "on_poweroff", "on_reboot", "iothreads",
-                    "iothreadids",
+                    "iothreadids", "memoryBacking",
                     "on_crash", "pm", "devices"):
             _one(root, tag)
 
@@ -556,6 +558,7 @@ class _Builder:
         if dump_core not in (None, "on", "off"):
             raise _unsupported(f"dumpCore '{dump_core}'")
         props += self._firmware(os_el)
+        props += self._memory_backing()
         if "acpi" not in features:
             props.append("acpi=off")
         hpet = self._hpet()
@@ -607,6 +610,44 @@ class _Builder:
                                          "auto-read-only": True, "discard": "unmap"}),
                      "-blockdev", _json({"node-name": node, "read-only": ro, "driver": "raw", "file": storage}))
             props.append(f"pflash{n}={node}")
+        return props
+
+    def _memory_backing(self) -> list[str]:
+        """``<memoryBacking>``: memfd / shared / preallocated RAM through a ``pc.ram`` backend object."""
+        backing = _one(self.root, "memoryBacking")
+        if backing is None:
+            return []
+        _check(backing, "<memoryBacking>", (), ("source", "access", "locked", "nosharepages", "allocation"))
+        qom: dict[str, Any] = {"qom-type": "memory-backend-ram", "id": "pc.ram"}
+        props: list[str] = []
+        for el in _children(backing):
+            tag = _tag(el)
+            if tag == "source":
+                _check(el, "<memoryBacking><source>", ("type",))
+                kind = _choice(el.get("type", "anonymous"), ("anonymous", "memfd"), "memory backing source type")
+                if kind == "memfd":
+                    qom["qom-type"] = "memory-backend-memfd"
+                    qom["x-use-canonical-path-for-ramblock-id"] = False
+            elif tag == "access":
+                _check(el, "<memoryBacking><access>", ("mode",))
+                qom["share"] = _choice(el.get("mode"), ("shared", "private"), "memory access mode") == "shared"
+            elif tag == "allocation":
+                _check(el, "<memoryBacking><allocation>", ("mode", "threads"))
+                mode = _choice(el.get("mode", "ondemand"), ("immediate", "ondemand"), "memory allocation mode")
+                if mode == "immediate":
+                    qom["prealloc"] = True
+                if el.get("threads") is not None:
+                    if mode != "immediate":
+                        raise _invalid("memory allocation threads need mode 'immediate'")
+                    qom["prealloc-threads"] = _int(el.get("threads"), "memory allocation threads", minimum=1)
+            else:
+                _check(el, f"<memoryBacking><{tag}>")
+                if tag == "locked":
+                    self.mem_lock = True
+                else:
+                    props.append("mem-merge=off")
+        self.memory_object = qom
+        props.append("memory-backend=pc.ram")
         return props
 
     def _hpet(self) -> bool | None:
@@ -692,6 +733,13 @@ class _Builder:
                 raise _invalid("maxMemory is smaller than memory")
             opts += f",slots={slots},maxmem={maxmem}k"
         self.add("-m", opts)
+        if self.memory_object is not None:
+            if self.memory_object.get("share") and self.memory_object["qom-type"] == "memory-backend-ram":
+                self.memory_object["qom-type"] = "memory-backend-memfd"  # anonymous memory cannot be shared
+                self.memory_object["x-use-canonical-path-for-ramblock-id"] = False
+            self.add("-object", _json(self.memory_object | {"size": size * 1024}))
+        if self.mem_lock:
+            self.add("-overcommit", "mem-lock=on")
 
     def _vcpus(self) -> None:
         vcpu = _one(self.root, "vcpu")
