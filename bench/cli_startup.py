@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -82,10 +83,17 @@ def describe_bytecode(env: dict[str, str]) -> str:
     return "bytecode cached (.pyc written and read next to the sources)"
 
 
-def _once(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, subprocess.CompletedProcess]:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _once(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, subprocess.CompletedProcess, float]:
+    """(wall seconds, the finished process, its CPU seconds: user + system)."""
+    c0 = _children_cpu()
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env)
-    return time.perf_counter() - t0, proc
+    return time.perf_counter() - t0, proc, _children_cpu() - c0
 
 
 def measure(runs: int = 20, python: str | None = None, virsh: str | None = None,
@@ -103,24 +111,29 @@ def measure(runs: int = 20, python: str | None = None, virsh: str | None = None,
                  "bytecode": bytecode, "bytecode_cache": env.get("PYTHONPYCACHEPREFIX"),
                  "bytecode_note": describe_bytecode(env)}
     times: dict[str, list[float]] = defaultdict(list)
+    cpu: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, str] = {}
     for name, cmd in cmds.items():  # fill the bytecode and page caches; check the command works
         _once(cmd, env)
-        _, proc = _once(cmd, env)
+        _, proc, _ = _once(cmd, env)
         if proc.returncode != 0:
             errors[name] = f"exit {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-600:]}"
         elif name != "python -c pass":
             out.setdefault("sample_output", {})[name] = proc.stdout[:400]
     for _ in range(runs):
         for name, cmd in cmds.items():
-            dt, _ = _once(cmd, env)
+            dt, _, dc = _once(cmd, env)
             times[name].append(dt * 1000.0)
+            cpu[name].append(dc * 1000.0)
     for name, samples in times.items():
         out[name] = {"median_ms": statistics.median(samples), "min_ms": min(samples),
-                     "samples_ms": samples}
+                     "samples_ms": samples, "cpu_median_ms": statistics.median(cpu[name])}
     if "virsh" in times and "virt" not in errors:
         out["ratio"] = out["virt"]["median_ms"] / out["virsh"]["median_ms"]
         out["floor_ratio"] = out["python -c pass"]["median_ms"] / out["virsh"]["median_ms"]
+        # CPU time (user + system) is less disturbed than wall time when other processes
+        # compete for the cores: on a busy machine, compare this one too.
+        out["cpu_ratio"] = out["virt"]["cpu_median_ms"] / out["virsh"]["cpu_median_ms"]
     elif "virsh" not in times:
         out["virsh_missing"] = True
     if errors:
@@ -204,9 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     print(s["bytecode_note"])
     for name in ("virt", "virsh", "python -c pass"):
         if name in s:
-            print(f"{name:16} median {s[name]['median_ms']:7.1f} ms   min {s[name]['min_ms']:7.1f} ms")
+            print(f"{name:16} median {s[name]['median_ms']:7.1f} ms   min {s[name]['min_ms']:7.1f} ms"
+                  f"   cpu median {s[name]['cpu_median_ms']:7.1f} ms")
     if "ratio" in s:
-        print(f"ratio virt/virsh {s['ratio']:.2f}x (interpreter floor alone {s['floor_ratio']:.2f}x)")
+        print(f"ratio virt/virsh {s['ratio']:.2f}x (interpreter floor alone {s['floor_ratio']:.2f}x); "
+              f"in CPU time {s['cpu_ratio']:.2f}x")
     for name, err in s.get("errors", {}).items():
         print(f"ERROR {name}: {err}")
     print(f"\nimports: {result['importtime']['total_import_ms']:.1f} ms; top cumulative:")
