@@ -120,3 +120,29 @@ def test_entry_point_cache_is_one_file_per_path(tmp_path: Path) -> None:
         proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True)
         assert proc.stdout.strip() == "True", proc.stderr
     assert len(list((tmp_path / "virt").iterdir())) == 1
+
+
+def test_own_process_prints_what_main_argv_prints() -> None:
+    """The console-script path (collector paused, then frozen) changes nothing visible."""
+    from virt.cli import main
+
+    argv = ["--plain", "-c", "test:///default", "list --all; domstate test; nodeinfo; dominfo nosuch"]
+    code = ("import gc, sys\n"
+            "from virt.cli import main\n"
+            f"sys.argv = ['virt', *{argv!r}]\n"
+            "rc = main()\n"
+            "sys.stdout.flush()\n"
+            "sys.stderr.write(f'\\n{rc} {gc.isenabled()}')\n")
+    env = dict(os.environ, VIRT_DISABLE_PLUGIN_AUTOLOAD="1")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    err, _, tail = proc.stderr.rpartition("\n")
+    rc, enabled = tail.split()
+    out, errs = io.StringIO(), io.StringIO()
+    real = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, errs
+    try:
+        expected_rc = main(argv)
+    finally:
+        sys.stdout, sys.stderr = real
+    assert (int(rc), proc.stdout, err) == (expected_rc, out.getvalue(), errs.getvalue())
+    assert enabled == "True"  # collecting again once the connection was open

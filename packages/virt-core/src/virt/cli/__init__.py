@@ -143,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 1
     finally:
+        ctx.resume_gc()  # when no command got as far as running (the collector is paused)
         try:
             ctx.close()
         except Exception:  # noqa: BLE001 - closing must not turn success into a traceback
