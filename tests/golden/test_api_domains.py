@@ -33,14 +33,7 @@ def _xml_cases() -> list[Any]:
     for node in NODES:
         for path in sorted((CORPUS / "testdriver/golden" / node / "xml/domain").glob("*.xml")):
             name, kind, _ = path.name.split(".")
-            marks = []
-            if node == "testnode":
-                # The generic domain normaliser (virt/xml/domain.py) does not yet order <os>,
-                # <features>, <interface> and <blkiotune><device> children, nor default the
-                # <loader type>, as libvirt does for these Xen-style examples.
-                marks.append(pytest.mark.xfail(reason="domain XML normalisation of testnode's Xen examples",
-                                               strict=False))
-            out.append(pytest.param(node, name, kind, path, marks=marks, id=f"{node}-{name}-{kind}"))
+            out.append(pytest.param(node, name, kind, path, id=f"{node}-{name}-{kind}"))
     return out
 
 

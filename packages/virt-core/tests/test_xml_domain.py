@@ -230,6 +230,81 @@ def test_set_interface_target_and_copy() -> None:
 # --- errors ----------------------------------------------------------------------------------
 
 
+# What libvirt 9.0's test driver printed for these (virsh define + dumpxml), shuffled on input.
+_ORDERS = """<domain type='test'>
+  <name>orders</name>
+  <memory>524288</memory>
+  <os>
+    <type>hvm</type>
+    <acpi><table type='slic'>/path/slic.dat</table></acpi>
+    <root>/dev/sda1</root>
+    <dtb>/root/ppc.dtb</dtb>
+    <cmdline>ro</cmdline>
+    <initrd>/boot/initrd</initrd>
+    <kernel>/boot/vmlinuz</kernel>
+    <loader stateless='yes' secure='no' readonly='yes'>/usr/lib/xen/boot/hvmloader</loader>
+  </os>
+  <features><ioapic driver='qemu'/><smm state='on'/><vmport state='off'/><pmu state='on'/><hap/><pae/>
+    <acpi/><apic/><viridian/><privnet/></features>
+  <blkiotune><device><write_bytes_sec>5</write_bytes_sec><read_iops_sec>3</read_iops_sec>
+    <path>/dev/b</path><weight>9</weight></device><weight>800</weight><device><path>/dev/a</path>
+    <read_bytes_sec>1</read_bytes_sec><write_iops_sec>2</write_iops_sec><weight>0</weight></device>
+    <device><path>/dev/c</path><weight>0</weight></device></blkiotune>
+</domain>
+"""
+
+
+def test_libvirt_orders_os_features_and_blkiotune() -> None:
+    out = parse(_ORDERS).to_string()
+    body = re.sub(r"\n\s*", "", out)
+    assert "<os><type arch='x86_64'>hvm</type>" \
+        "<loader readonly='yes' secure='no' type='rom' stateless='yes'>/usr/lib/xen/boot/hvmloader</loader>" \
+        "<kernel>/boot/vmlinuz</kernel><initrd>/boot/initrd</initrd><cmdline>ro</cmdline>" \
+        "<dtb>/root/ppc.dtb</dtb><root>/dev/sda1</root><acpi><table type='slic'>/path/slic.dat</table></acpi>" \
+        "<boot dev='hd'/></os>" in body
+    assert "<features><acpi/><apic/><pae/><hap/><viridian/><privnet/><pmu state='on'/><vmport state='off'/>" \
+        "<smm state='on'/><ioapic driver='qemu'/></features>" in body
+    assert "<blkiotune><weight>800</weight><device><path>/dev/b</path><weight>9</weight>" \
+        "<read_iops_sec>3</read_iops_sec><write_bytes_sec>5</write_bytes_sec></device><device>" \
+        "<path>/dev/a</path><write_iops_sec>2</write_iops_sec><read_bytes_sec>1</read_bytes_sec>" \
+        "</device></blkiotune>" in body
+    # no type with firmware autoselection, nor without a path
+    auto = parse(_ORDERS.replace("<os>", "<os firmware='efi'>")).to_string()
+    assert "<loader readonly='yes' secure='no' stateless='yes'>" in auto
+    empty = parse(re.sub(r"<loader .*</loader>", "<loader stateless='yes'/>", _ORDERS)).to_string()
+    assert "<loader stateless='yes'/>" in empty
+
+
+_DISKS = """<domain type='test'>
+  <name>disks</name>
+  <uuid>4dea22b3-1d52-d8f3-2516-782e98ab3fa0</uuid>
+  <memory>524288</memory>
+  <os><type>hvm</type></os>
+  <devices>
+    <disk type='file' device='floppy'><source file='/root/fd.img'/><target dev='fda'/></disk>
+    <disk type='file'><source file='/root/fv0'/><target dev='hda'/></disk>
+    <disk type='file' device='cdrom'><source file='/root/x.iso'/><target dev='hdc'/><readonly/></disk>
+    <disk type='file'><source file='/root/v'/><target dev='vda'/></disk>
+    <disk type='file'><source file='/root/s'/><target dev='sda'/></disk>
+    <disk type='file' device='floppy'><source file='/root/fd2.img'/><target dev='fdb' bus='fdc'/></disk>
+  </devices>
+</domain>
+"""
+
+
+def test_first_parse_keeps_libvirts_disk_order() -> None:
+    def targets(doc: DomainDocument) -> list[str | None]:
+        return [d.target for d in doc.disks()]
+
+    # libvirt inserts by the bus as written (none for all but fdb), as its test driver showed
+    first = parse(_DISKS, first_parse=True)
+    assert targets(first) == ["fda", "hda", "vda", "sda", "hdc", "fdb"]
+    # parsing that output again sorts by the final buses: the default, a fixed point
+    again = parse(first.to_string())
+    assert targets(again) == ["fda", "fdb", "hda", "hdc", "vda", "sda"] == targets(parse(_DISKS))
+    assert parse(again.to_string()).to_string() == again.to_string() == parse(_DISKS).to_string()
+
+
 @pytest.mark.parametrize(
     ("text", "code"),
     [

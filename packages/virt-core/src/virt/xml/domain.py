@@ -532,10 +532,22 @@ _DEVICE_ORDER: Final = (
 _DEVICE_RANK: Final = _rank_map(_DEVICE_ORDER)
 
 _OS_RANK: Final = _rank_map((
-    "type", "firmware", "loader", "nvram", "kernel", "initrd", "cmdline", "shim", "dtb", "acpi",
+    "type", "firmware", "loader", "nvram", "kernel", "initrd", "cmdline", "shim", "dtb", "root", "acpi",
     "boot", "bootmenu", "bios", "smbios", "init", "initarg", "initenv", "initdir", "inituser",
     "initgroup",
 ))
+
+#: virDomainFeature: libvirt prints <features> children in this (enum) order.
+_FEATURES_RANK: Final = _rank_map((
+    "acpi", "apic", "pae", "hap", "viridian", "privnet", "hyperv", "kvm", "pvspinlock", "capabilities",
+    "pmu", "vmport", "gic", "smm", "ioapic", "hpt", "vmcoreinfo", "htm", "nested-hv", "msrs",
+    "ccf-assist", "xen", "cfpc", "sbbc", "ibs", "tcg", "async-teardown",
+))
+_BLKIOTUNE_RANK: Final = _rank_map(("weight", "device"))
+_BLKIO_DEVICE_RANK: Final = _rank_map((
+    "path", "weight", "read_iops_sec", "write_iops_sec", "read_bytes_sec", "write_bytes_sec",
+))
+_LOADER_ATTRS: Final = ("readonly", "secure", "type", "stateless")
 
 _BACKING_MEM_RANK: Final = _rank_map((
     "hugepages", "nosharepages", "locked", "source", "access", "allocation", "discard",
@@ -707,9 +719,10 @@ class _Normalizer:
     """Carries the state of one post-parse (the parsed vcpu count, os type, ...)."""
 
     def __init__(self, root: Element, *, inactive: bool, default_arch: str, video_type: str,
-                 mac_prefix: str) -> None:
+                 mac_prefix: str, first_parse: bool = False) -> None:
         self.root = root
         self.inactive = inactive
+        self.first_parse = first_parse
         self.default_arch = default_arch
         self.video_type = video_type
         self.mac_prefix = mac_prefix
@@ -758,6 +771,12 @@ class _Normalizer:
 
     def _misc(self) -> None:
         root = self.root
+        features = _first(root, "features")
+        if features is not None:
+            sort_children(features, _FEATURES_RANK)
+        blkiotune = _first(root, "blkiotune")
+        if blkiotune is not None:
+            self._blkiotune(blkiotune)
         hyperv = _find_path(root, ("features", "hyperv"))
         if hyperv is not None and hyperv.get("mode") is None:
             hyperv.set("mode", "custom")
@@ -834,6 +853,23 @@ class _Normalizer:
         maxphys = _find_path(root, ("cpu", "maxphysaddr"))
         if maxphys is not None:
             _reorder_attrs(maxphys, ("mode", "bits"))
+
+    def _blkiotune(self, tune: Element) -> None:
+        """virDomainDefFormatBlkiotune: a weight first, then the devices in their order, each
+        with its path and non-zero values in a fixed order; nothing left, no element."""
+        for el in list(tune):
+            if el.tag == "weight" and _to_uint((text_of(el) or "").strip()) == 0:
+                tune.remove(el)
+            elif el.tag == "device":
+                for value in list(el):
+                    if value.tag != "path" and _to_uint((text_of(value) or "").strip()) == 0:
+                        el.remove(value)
+                sort_children(el, _BLKIO_DEVICE_RANK)
+                if all(c.tag == "path" for c in el):
+                    tune.remove(el)
+        sort_children(tune, _BLKIOTUNE_RANK)
+        if len(tune) == 0:
+            self.root.remove(tune)
 
     # -- <domain> ---------------------------------------------------------------------------
 
@@ -1099,6 +1135,13 @@ class _Normalizer:
         set_attrs(type_el, (("arch", arch), ("machine", type_el.get("machine"))))
         for boot in os_el.findall("boot"):
             _enum_attr(boot, "dev", ("fd", "cdrom", "hd", "network"), required=True)
+        loader = _first(os_el, "loader")
+        if loader is not None:
+            # a firmware image given by path is a ROM unless it says otherwise (without firmware
+            # autoselection, where libvirt refuses any type; we leave it unset as before)
+            if loader.get("type") is None and text_of(loader) is not None and os_el.get("firmware") is None:
+                loader.set("type", "rom")
+            _reorder_attrs(loader, _LOADER_ATTRS)
         sort_children(os_el, _OS_RANK)
 
     def _boot_order(self, devices: Element) -> None:
@@ -1717,7 +1760,10 @@ class _DeviceNormalizer:
             drive_addrs[akey] = target.get("dev") or ""
         # libvirt inserts disks by the bus written in the XML, before defaulting it, so a second
         # pass can reorder them.  Inserting libvirt's order again by the final bus keeps its
-        # order wherever it is stable, and makes ours a fixed point.
+        # order wherever it is stable, and makes ours a fixed point -- unless the caller wants
+        # the order of that one first parse (first_parse=True).
+        if self.norm.first_parse:
+            return result
         final: list[tuple[str | None, int, Element]] = []
         for disk in result:
             target = _first(disk, "target")
@@ -2669,9 +2715,13 @@ class DomainDocument(XMLDocument):
     """A domain definition.
 
     ``from_string(text, inactive=False, validate=False, default_arch='x86_64',
-    video_type='cirrus', mac_prefix='52:54:00')`` parses and normalises like libvirt's generic
-    code; ``inactive=True`` is ``VIR_DOMAIN_DEF_PARSE_INACTIVE`` (live-only data dropped),
-    ``validate=True`` checks the input against ``domain.rng`` first.
+    video_type='cirrus', mac_prefix='52:54:00', first_parse=False)`` parses and normalises
+    like libvirt's generic code; ``inactive=True`` is ``VIR_DOMAIN_DEF_PARSE_INACTIVE``
+    (live-only data dropped), ``validate=True`` checks the input against ``domain.rng`` first.
+    Formatting what a parse gives and parsing that again changes nothing (a fixed point),
+    which libvirt's parse is not for disks: it orders them by the bus written in the XML, and
+    its output by the final bus.  ``first_parse=True`` keeps the order of that first parse (a
+    driver that keeps libvirt's original definition and a copy made through XML needs both).
 
     ``name``, ``uuid``, the memory sizes, the vCPU counts and ``os_type`` (``_FACTS``) are
     derived once, when parsing, kept by copies, and forgotten by the setters of those
@@ -2698,6 +2748,7 @@ class DomainDocument(XMLDocument):
                 default_arch=str(options.get("default_arch", "x86_64")),
                 video_type=str(options.get("video_type", "cirrus")),
                 mac_prefix=str(options.get("mac_prefix", "52:54:00")),
+                first_parse=bool(options.get("first_parse", False)),
             ).run()
         except VirtError:
             raise

@@ -148,12 +148,23 @@ _BY_ID = attrgetter("id")
 _BY_NAME = attrgetter("name")
 
 
-def parse_domain(xml: str | bytes, validate: bool = False) -> DomainDocument:
-    """Parse as the test driver does: inactive, default arch i686, xen video for xen guests."""
-    doc = DomainDocument.from_string(xml, inactive=True, validate=validate, default_arch="i686")
+def parse_domain(xml: str | bytes, validate: bool = False, first_parse: bool = False) -> DomainDocument:
+    """Parse as the test driver does: inactive, default arch i686, xen video for xen guests.
+    ``first_parse``: see :class:`DomainDocument`."""
+    doc = DomainDocument.from_string(xml, inactive=True, validate=validate, default_arch="i686",
+                                     first_parse=first_parse)
     if doc.os_type in ("xen", "linux") and doc.root.find("devices/video") is not None:
-        doc = DomainDocument.from_string(xml, inactive=True, default_arch="i686", video_type="xen")
+        doc = DomainDocument.from_string(xml, inactive=True, default_arch="i686", video_type="xen",
+                                         first_parse=first_parse)
     return doc
+
+
+def _xml_copy(doc: DomainDocument) -> DomainDocument:
+    """virDomainDefCopy: ``doc`` formatted and parsed again.  Only the disk order of a first
+    parse can change that way (see DomainDocument), so with fewer than two disks it is a copy."""
+    if sum(1 for _ in doc.root.iterfind("devices/disk")) < 2:
+        return doc.copy()
+    return parse_domain(doc.to_string(secure=True))
 
 
 def _parse(xml: str, validate: bool) -> DomainDocument:
@@ -354,7 +365,10 @@ def load_from_node(node: NodeState, root: Element, base_dir: str | None) -> None
         raw = parse_xml(text, root="domain", domain=ErrorDomain.DOMAIN)
         runstate, transient, managed = _test_namespace(raw)
         snapshots = load_snapshots(raw, base_dir)
-        doc = parse_domain(text)
+        # libvirt starts a node file's domain on the definition it parsed, and keeps a copy
+        # made through XML as the persistent one (virDomainObjSetDefTransient): the two can
+        # differ in disk order (see DomainDocument), hence first_parse and the copy below.
+        doc = parse_domain(text, first_parse=True)
         for child in list(doc.root):
             if isinstance(child.tag, str) and child.tag.startswith(f"{{{_TEST_NS}}}"):
                 doc.root.remove(child)
@@ -367,12 +381,16 @@ def load_from_node(node: NodeState, root: Element, base_dir: str | None) -> None
             raise domain_error(ErrorNumber.OPERATION_FAILED,
                                f"domain '{doc.name}' already exists with uuid {node.domain_names[doc.name]}",
                                conf=True)
-        dom = DomainObj(uuid=doc.uuid, name=doc.name, persistent_def=None if transient else doc)
+        running = runstate != DomainState.SHUTOFF
+        persistent = None if transient else doc
+        if running and not transient:
+            persistent = _xml_copy(doc)
+        dom = DomainObj(uuid=doc.uuid, name=doc.name, persistent_def=persistent)
         if transient:
             dom.live_def = doc
         node.add_domain(dom)
-        if runstate != DomainState.SHUTOFF:
-            _start(node, dom, RUNNING_BOOTED, live=doc if transient else doc.copy())
+        if running:
+            _start(node, dom, RUNNING_BOOTED, live=doc)
         dom.state, dom.reason = DomainState(runstate), 0
         dom.managed_save = managed
         dom.snapshots, dom.current_snapshot = snapshots
@@ -667,6 +685,15 @@ class DomainOps:
         with self.node.lock:
             dom = self.node.domain(uuid)
             return int(dom.state), dom.reason
+
+    @hookimpl
+    def virt_domain_get_stats(self, uuid: str, stats: int, flags: int) -> dict[str, Any]:
+        # libvirt's test driver reports the state group only, whatever else is asked for
+        with self.node.lock:
+            dom = self.node.domain(uuid)
+            if stats and not stats & 1:
+                return {}
+            return {"state.state": int(dom.state), "state.reason": dom.reason}
 
     @hookimpl
     def virt_domain_get_xml(self, uuid: str, flags: int) -> str:
