@@ -8,12 +8,15 @@ from __future__ import annotations
 import copy
 import uuid as _uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import cast
+from typing import Any, cast
 
 from lxml import etree
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt.xml._base import Element, escape, sub
+
+#: ``iterchildren``/``iter`` filter for elements only (no comments or processing instructions).
+_ELEMENTS: Any = etree.Element
 
 
 def fail(domain: ErrorDomain, detail: str, code: ErrorNumber = ErrorNumber.XML_ERROR) -> VirtError:
@@ -107,7 +110,7 @@ def set_attrs(elem: Element, pairs: Iterable[tuple[str, str | None]], keep_unkno
     attribute not named, as found (unless ``keep_unknown`` is false)."""
     pairs = list(pairs)
     names = {name for name, _ in pairs}
-    current = elem.attrib.items()
+    current = elem.items()
     wanted = [(k, v) for k, v in pairs if v is not None]
     if keep_unknown:
         wanted += [(str(k), str(v)) for k, v in current if k not in names]
@@ -134,22 +137,22 @@ def sort_children(elem: Element, rank: Mapping[str, int], ns_rank: int | None = 
     """Stable sort of the element children by ``rank``; an unknown tag takes the rank of the
     element before it (so it travels with it); namespaced tags take ``ns_rank`` when given.
     (:func:`arrange` puts unknown tags last instead.)"""
-    children = [c for c in elem if isinstance(c.tag, str)]
+    children = list(elem.iterchildren(_ELEMENTS))
     if len(children) < 2:
         return
     keys: list[int] = []
     last = -1
+    get = rank.get
     for child in children:
-        tag = str(child.tag)
-        r = rank.get(tag)
+        tag: str = child.tag
+        r = get(tag)
         if r is None:
             r = ns_rank if (ns_rank is not None and tag[0] == "{") else last
         last = r
         keys.append(r)
-    if all(keys[i] <= keys[i + 1] for i in range(len(keys) - 1)):
+    if keys == sorted(keys):
         return
-    order = sorted(range(len(children)), key=lambda i: (keys[i], i))
-    for i in order:
+    for _, i in sorted(zip(keys, range(len(keys)), strict=True)):  # stable: ties keep their order
         elem.append(children[i])
 
 

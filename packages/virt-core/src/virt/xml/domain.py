@@ -276,11 +276,25 @@ def _parse_mac(text: str) -> str | None:
 # --- tree shaping -----------------------------------------------------------------------------
 
 
+#: ``iterchildren`` filter for elements only (no comments or processing instructions).
+_ELEMENTS: Any = etree.Element
+_ATTR_RANKS: dict[tuple[str, ...], dict[str, int]] = {}
+
+
 def _reorder_attrs(elem: Element, order: Sequence[str]) -> None:
-    attrib = elem.attrib
-    if len(attrib) < 2:
+    """The attributes named in ``order`` first, in that order, then the others as found."""
+    keys = cast("list[str]", elem.keys())
+    if len(keys) < 2:
         return
-    set_attrs(elem, [(k, attrib.get(k)) for k in order])
+    key = tuple(order)
+    rank = _ATTR_RANKS.get(key)
+    if rank is None:
+        rank = _ATTR_RANKS[key] = _rank_map(key)
+    unnamed = len(key)
+    ranks = [rank.get(k, unnamed) for k in keys]
+    if ranks == sorted(ranks):
+        return  # already so (the common case)
+    set_attrs(elem, [(k, elem.get(k)) for k in order])
 
 
 def _rank_map(order: Sequence[str]) -> dict[str, int]:
@@ -335,8 +349,9 @@ def _set_text_child(parent: Element, tag: str, text: str) -> Element:
     child = _first(parent, tag)
     if child is None:
         child = sub(parent, tag)
-    for c in list(child):
-        child.remove(c)
+    elif len(child):
+        for c in list(child):
+            child.remove(c)
     child.text = text
     return child
 
@@ -500,9 +515,10 @@ _INFO_TAGS: Final = {"boot": 1, "alias": 2, "master": 3, "acpi": 4, "rom": 5, "a
 
 def _sort_device_info(dev: Element) -> None:
     """The device info (boot, alias, master, acpi, rom, address) goes last, in that order."""
-    children = [c for c in dev if isinstance(c.tag, str)]
-    keys = [_INFO_TAGS.get(str(c.tag), 0) for c in children]
-    if all(keys[i] <= keys[i + 1] for i in range(len(keys) - 1)):
+    children = list(dev.iterchildren(_ELEMENTS))
+    get = _INFO_TAGS.get
+    keys = [get(c.tag, 0) for c in children]
+    if keys == sorted(keys):
         return
     for i in sorted(range(len(children)), key=lambda i: (keys[i], i)):
         dev.append(children[i])
