@@ -2724,7 +2724,8 @@ def _memo(compute: Callable[[DomainDocument], _T]) -> Callable[[DomainDocument],
 
 
 #: The accessors kept in ``DomainDocument._facts`` (see :func:`_memo`).
-_FACTS = ("name", "uuid", "memory_kib", "current_memory_kib", "max_vcpus", "current_vcpus", "os_type")
+_FACTS = ("name", "uuid", "memory_kib", "current_memory_kib", "max_vcpus", "current_vcpus", "os_type",
+          "info_facts")
 
 
 class DomainDocument(XMLDocument):
@@ -2941,6 +2942,13 @@ class DomainDocument(XMLDocument):
             sort_children(self.root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
         self._set_current_attr(vcpu, count, self.max_vcpus)
         self._facts.clear()
+
+    @property
+    @_memo
+    def info_facts(self) -> tuple[int, int, int]:
+        """``(memory_kib, current_memory_kib, current_vcpus)`` in one read: what a driver's
+        ``info()`` reports on every call."""
+        return self.memory_kib, self.current_memory_kib, self.current_vcpus
 
     @staticmethod
     def _set_current_attr(vcpu: Element, current: int, maximum: int) -> None:

@@ -675,9 +675,8 @@ class DomainOps:
     def virt_domain_get_info(self, uuid: str) -> DomainInfo:
         with self.node.lock:
             dom = self.node.domain(uuid)
-            doc = dom.definition
-            return DomainInfo(state=dom.state, max_memory=doc.memory_kib, memory=doc.current_memory_kib,
-                              nr_virt_cpu=doc.current_vcpus, cpu_time=_now_us() * 1000)
+            max_memory, memory, vcpus = dom.definition.info_facts
+            return DomainInfo(dom.state, max_memory, memory, vcpus, _now_us() * 1000)
 
     @hookimpl
     def virt_domain_get_state(self, uuid: str, flags: int) -> tuple[int, int]:
