@@ -770,7 +770,7 @@ class _Normalizer:
         sort_children(root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
         _strip_blank_text(root)
         _keep_open(devices, 1)
-        for redir in devices.iterfind("redirdev"):
+        for redir in devices.iterchildren("redirdev"):
             _keep_open(redir, 2)
         # drop namespace declarations nothing uses any more (metadata children keep theirs)
         etree.cleanup_namespaces(root)
@@ -816,7 +816,7 @@ class _Normalizer:
                 set_attrs(mem, (("mode", mem.get("mode") or "strict"), ("placement", mem.get("placement")),
                                  ("nodeset", nodeset)))
             nodes: dict[int, Element] = {}
-            for node in numatune.findall("memnode"):
+            for node in list(numatune.iterchildren("memnode")):
                 cid = _uint_attr(node, "cellid", required=True)
                 assert cid is not None
                 raw = node.get("nodeset")
@@ -838,7 +838,7 @@ class _Normalizer:
                     raise _fail("invalid value for boot menu timeout, must be in range [0,65535]",
                                 _E.CONFIG_UNSUPPORTED)
         models: set[str] = set()
-        for label in root.findall("seclabel"):
+        for label in list(root.iterchildren("seclabel")):
             model = label.get("model")
             if model is None:
                 continue
@@ -860,11 +860,11 @@ class _Normalizer:
             _replace_text(page, str(_kib_of(page, "./features/hpt/maxpagesize")))
             set_attrs(page, (("unit", "KiB"),), keep_unknown=False)
         if self.inactive:
-            for label in root.findall("seclabel"):
-                for image in label.findall("imagelabel"):
+            for label in list(root.iterchildren("seclabel")):
+                for image in list(label.iterchildren("imagelabel")):
                     label.remove(image)
                 if label.get("type") == "dynamic":
-                    for lab in label.findall("label"):
+                    for lab in list(label.iterchildren("label")):
                         label.remove(lab)
         maxphys = _find_path(root, ("cpu", "maxphysaddr"))
         if maxphys is not None:
@@ -1098,7 +1098,7 @@ class _Normalizer:
         ids_el = _first(root, "iothreadids")
         ids: list[int] = []
         if ids_el is not None:
-            for th in ids_el.findall("iothread"):
+            for th in list(ids_el.iterchildren("iothread")):
                 tid = _uint_attr(th, "id", required=True)
                 assert tid is not None
                 if tid == 0:
@@ -1149,7 +1149,7 @@ class _Normalizer:
         elif arch not in _ARCHES:
             raise _fail(f"Unknown architecture {arch}", _E.CONFIG_UNSUPPORTED)
         set_attrs(type_el, (("arch", arch), ("machine", type_el.get("machine"))))
-        for boot in os_el.findall("boot"):
+        for boot in list(os_el.iterchildren("boot")):
             _enum_attr(boot, "dev", ("fd", "cdrom", "hd", "network"), required=True)
         loader = _first(os_el, "loader")
         if loader is not None:
@@ -1215,7 +1215,7 @@ class _Normalizer:
                     value = 1
                 values.append((key, str(value)))
             set_attrs(topo, values, keep_unknown=False)
-        for feat in cpu.findall("feature"):
+        for feat in list(cpu.iterchildren("feature")):
             policy = _enum_attr(feat, "policy", ("force", "require", "optional", "disable", "forbid"))
             name = feat.get("name")
             if name is None:
@@ -1223,7 +1223,7 @@ class _Normalizer:
             set_attrs(feat, (("policy", policy or "require"), ("name", name)), keep_unknown=False)
         numa = _first(cpu, "numa")
         if numa is not None:
-            cells = numa.findall("cell")
+            cells = list(numa.iterchildren("cell"))
             by_id: dict[int, Element] = {}
             for i, cell in enumerate(cells):
                 _enum_attr(cell, "memAccess", ("shared", "private"))
@@ -1293,7 +1293,7 @@ class _Normalizer:
 
         # <vcpupin>: one per vcpu, sorted by vcpu, pins of missing vcpus ignored
         pins: dict[int, Element] = {}
-        for pin in tune.findall("vcpupin"):
+        for pin in list(tune.iterchildren("vcpupin")):
             vcpu_id = _uint_attr(pin, "vcpu", required=True)
             assert vcpu_id is not None
             raw = pin.get("cpuset")
@@ -1318,7 +1318,7 @@ class _Normalizer:
             set_attrs(emu, (("cpuset", _canon_bitmap(raw, "cpuset")),), keep_unknown=False)
 
         iopins: dict[int, Element] = {}
-        for pin in tune.findall("iothreadpin"):
+        for pin in list(tune.iterchildren("iothreadpin")):
             tid = _uint_attr(pin, "iothread", required=True)
             assert tid is not None
             raw = pin.get("cpuset")
@@ -1483,7 +1483,7 @@ class _Resctrl:
     def _monitors(self, el: Element, vcpus: frozenset[int], cache: bool) -> list[Element]:
         mons: list[Element] = []
         seen: list[frozenset[int]] = []
-        for mon in el.findall("monitor"):
+        for mon in list(el.iterchildren("monitor")):
             raw = mon.get("vcpus")
             if raw is None:
                 raise _missing_attr(mon, "vcpus")
@@ -1510,7 +1510,7 @@ class _Resctrl:
 
     def run(self) -> None:
         tune = self.tune
-        for el in tune.findall("cachetune"):
+        for el in list(tune.iterchildren("cachetune")):
             vcpus = self._vcpus(el)
             if vcpus is None:
                 tune.remove(el)
@@ -1518,7 +1518,7 @@ class _Resctrl:
             if self._match(vcpus) is not None:
                 raise _fail("Identical vcpus in cachetunes found")
             caches: dict[tuple[int, int, int], Element] = {}
-            for cache in el.findall("cache"):
+            for cache in list(el.iterchildren("cache")):
                 cid = _uint_attr(cache, "id", required=True)
                 level = _uint_attr(cache, "level", required=True)
                 ctype = _enum_attr(cache, "type", _CACHE_TYPES, required=True)
@@ -1550,7 +1550,7 @@ class _Resctrl:
                 el.append(mon)
             self._head(el, vcpus)
             self.groups.append(vcpus)
-        for el in tune.findall("memorytune"):
+        for el in list(tune.iterchildren("memorytune")):
             vcpus = self._vcpus(el)
             if vcpus is None:
                 tune.remove(el)
@@ -1560,7 +1560,7 @@ class _Resctrl:
                 self.groups.append(vcpus)
                 index = len(self.groups) - 1
             nodes: dict[int, Element] = {}
-            for node in el.findall("node"):
+            for node in list(el.iterchildren("node")):
                 nid = _uint_attr(node, "id", required=True)
                 bw = _uint_attr(node, "bandwidth", required=True)
                 assert nid is not None and bw is not None
@@ -1606,10 +1606,10 @@ class _DeviceNormalizer:
         for dev in devices:
             if not isinstance(dev.tag, str) or dev.tag == "emulator":
                 continue
-            for addr in dev.findall("address"):
+            for addr in list(dev.iterchildren("address")):
                 _normalise_address(addr)
             if self.inactive:
-                for alias in dev.findall("alias"):
+                for alias in list(dev.iterchildren("alias")):
                     if not (alias.get("name") or "").startswith("ua-"):
                         dev.remove(alias)
         for hostdev in get("hostdev", []):
@@ -1650,7 +1650,7 @@ class _DeviceNormalizer:
             if backend is not None and backend.get("model") == "random" and not text_of(backend):
                 _replace_text(backend, "/dev/random")
         for rfilter in get("redirfilter", []):
-            for usbdev in rfilter.findall("usbdev"):
+            for usbdev in list(rfilter.iterchildren("usbdev")):
                 for key in ("class", "vendor", "product", "version"):
                     if usbdev.get(key) == "-1":
                         del usbdev.attrib[key]
@@ -1660,7 +1660,7 @@ class _DeviceNormalizer:
                 vsock.append(driver)
         for chan in get("channel", []):
             if chan.get("type") == "qemu-vdagent":
-                for src in chan.findall("source"):
+                for src in list(chan.iterchildren("source")):
                     sort_children(src, _rank_map(("clipboard", "mouse")))
         for shmem in get("shmem", []):
             if _first(shmem, "model") is None:
@@ -1801,12 +1801,13 @@ class _DeviceNormalizer:
         if _first(disk, "source") is None and disk.get("device") in ("cdrom", "floppy"):
             disk.set("type", "file")
         if self.inactive:
-            for mirror in disk.findall("mirror"):
+            for mirror in list(disk.iterchildren("mirror")):
                 disk.remove(mirror)
         driver = _first(disk, "driver")
         if driver is not None:
             _reorder_attrs(driver, _DISK_DRIVER_ATTRS)
-        for size in disk.iterfind(".//metadata_cache/max_size"):
+        # .//metadata_cache/max_size, without ElementPath
+        for size in [s for cache in disk.iter("metadata_cache") for s in cache.iterchildren("max_size")]:
             raw = text_of(size)
             value = _to_uint((raw or "").strip(), _ULLONG_MAX) if raw is not None else None
             if value is None:
@@ -1819,7 +1820,7 @@ class _DeviceNormalizer:
                 if self.inactive and "index" in src.attrib:
                     del src.attrib["index"]
                 if self.inactive:
-                    for label in src.findall("seclabel"):
+                    for label in list(src.iterchildren("seclabel")):
                         if label.get("labelskip") == "yes":
                             src.remove(label)
                 if src.get("protocol") == "iscsi":
@@ -1841,7 +1842,7 @@ class _DeviceNormalizer:
         port = _NET_DISK_PORTS.get(src.get("protocol") or "")
         if port is None:
             return
-        for host in src.findall("host"):
+        for host in list(src.iterchildren("host")):
             if host.get("port") is None and host.get("transport") in (None, "tcp") and host.get("name"):
                 host.set("port", str(port))
                 _reorder_attrs(host, ("transport", "name", "port", "socket"))
@@ -2023,7 +2024,7 @@ class _DeviceNormalizer:
             dev = target.get("dev")
             if dev is not None and dev.startswith(_VNET_PREFIXES) and target.get("managed") != "no":
                 net.remove(target)
-        for vport in net.findall("virtualport"):
+        for vport in list(net.iterchildren("virtualport")):
             vtype = vport.get("type")
             key = {"openvswitch": "interfaceid", "802.1Qbg": "instanceid", "midonet": "interfaceid"}.get(vtype or "")
             if key is None:
@@ -2052,7 +2053,7 @@ class _DeviceNormalizer:
                 net.remove(coalesce)
         if self.inactive and source is not None and "portid" in source.attrib:
             del source.attrib["portid"]
-        for ip in net.findall("ip"):
+        for ip in list(net.iterchildren("ip")):
             address = ip.get("address")
             if address is not None and ip.get("family") is None:
                 ip.set("family", "ipv6" if ":" in address else "ipv4")
@@ -2148,13 +2149,13 @@ class _DeviceNormalizer:
         """virDomainChrSourceDefParseXML + validation + canonical form of the <source>s."""
         if ctype not in _CHR_TYPES:
             raise _fail(f"unknown type presented to host for character device: {ctype}")
-        sources = el.findall("source")
+        sources = list(el.iterchildren("source"))
         if ctype == "udp":
             if len(sources) > 2:
                 raise _fail("only two source elements are allowed for character device")
         elif len(sources) > 1:
             raise _fail("only one source element is allowed for character device")
-        protocol = el.findall("protocol")
+        protocol = list(el.iterchildren("protocol"))
         for p in protocol:
             el.remove(p)
         if ctype == "tcp":
@@ -2453,7 +2454,7 @@ class _DeviceNormalizer:
 
     def _listens(self, gr: Element, gtype: str) -> list[Element]:
         """virDomainGraphicsListensParseXML, with the back-compat listen/socket attributes."""
-        listens = gr.findall("listen")
+        listens = list(gr.iterchildren("listen"))
         listen_attr = gr.get("listen") or None
         socket_attr = gr.get("socket") if gtype == "vnc" else None
         for i, lst in enumerate(listens):
@@ -2659,7 +2660,7 @@ def format_domain_lines(root: Element, indent: int = 0, out: list[str] | None = 
     devices = _first(root, "devices")
     if devices is not None:
         _keep_open(devices, indent // 2 + 1)
-        for redir in devices.iterfind("redirdev"):
+        for redir in devices.iterchildren("redirdev"):
             _keep_open(redir, indent // 2 + 2)
     meta = _first(root, "metadata")
     if meta is None:
@@ -3064,20 +3065,20 @@ def _strip_live(root: Element) -> None:
         if not name.startswith("ua-") and parent is not None:
             parent.remove(alias)
     for disk in _iter_path(root, ("devices", "disk")):
-        for mirror in disk.findall("mirror"):
+        for mirror in list(disk.iterchildren("mirror")):
             disk.remove(mirror)
         for src in disk.iter("source"):
             src.attrib.pop("index", "")
-            for label in src.findall("seclabel"):
+            for label in list(src.iterchildren("seclabel")):
                 if label.get("labelskip") == "yes":
                     src.remove(label)
         for store in disk.iter("backingStore"):
             store.attrib.pop("index", "")
-    for label in root.findall("seclabel"):
-        for image in label.findall("imagelabel"):
+    for label in list(root.iterchildren("seclabel")):
+        for image in list(label.iterchildren("imagelabel")):
             label.remove(image)
         if label.get("type") == "dynamic":
-            for lab in label.findall("label"):
+            for lab in list(label.iterchildren("label")):
                 label.remove(lab)
     for chan_target in root.iterfind("devices/channel/target[@state]"):
         del chan_target.attrib["state"]
@@ -3093,7 +3094,7 @@ def _strip_live(root: Element) -> None:
     for chr_el in root.iterfind("devices/*"):
         if chr_el.get("type") == "pty" and chr_el.tag in _CHR_DEVICES:
             chr_el.attrib.pop("tty", "")
-            for src in chr_el.findall("source"):
+            for src in list(chr_el.iterchildren("source")):
                 chr_el.remove(src)
     for gr in _iter_path(root, ("devices", "graphics")):
         if gr.get("autoport") == "yes" and gr.get("port") not in (None, "-1"):
