@@ -357,6 +357,7 @@ def bind(cmd: Command, words: Sequence[str]) -> dict[str, Any]:
         for alias in opt.aliases:
             by_name[alias] = opt
     positional = [o for o in cmd.opts if o.positional]
+    argv_slot: Opt | None = None
     i = 0
     while i < len(words):
         word = words[i]
@@ -377,14 +378,18 @@ def bind(cmd: Command, words: Sequence[str]) -> dict[str, Any]:
                         raise CommandError(f"expected syntax: --{name} <{opt.kind}>")
                     inline = words[i]
                 values[opt.name] = _convert(cmd, opt, inline)
+        elif argv_slot is not None:
+            values[argv_slot.name].append(word)
         else:
             slot = next((o for o in positional if o.name not in values), None)
             if slot is None:
                 raise CommandError(f"unexpected data '{word}'")
             if slot.kind == "argv":
-                values[slot.name] = list(words[i:])
-                break
-            values[slot.name] = _convert(cmd, slot, word)
+                # virsh: every data word joins the list, and options may still follow
+                values[slot.name] = [word]
+                argv_slot = slot
+            else:
+                values[slot.name] = _convert(cmd, slot, word)
         i += 1
     for opt in cmd.opts:
         if opt.required and opt.name not in values:

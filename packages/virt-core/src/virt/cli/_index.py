@@ -5,7 +5,7 @@ of the command it runs; ``tests/test_cli_start.py`` fails when this table is sta
 """
 
 #: every module of virt.cli.commands (``help`` imports them all)
-COMMAND_MODULES: tuple[str, ...] = ('domain', 'host', 'network', 'node', 'nodedev', 'snapshot', 'storage')
+COMMAND_MODULES: tuple[str, ...] = ('console', 'domain', 'host', 'network', 'node', 'nodedev', 'snapshot', 'storage')
 
 #: command name or alias -> module
 MODULE_OF: dict[str, str] = {
@@ -13,6 +13,7 @@ MODULE_OF: dict[str, str] = {
     'blkiotune': 'domain',
     'capabilities': 'node',
     'connect': 'host',
+    'console': 'console',
     'cpu-models': 'node',
     'create': 'domain',
     'define': 'domain',
@@ -33,6 +34,7 @@ MODULE_OF: dict[str, str] = {
     'domname': 'domain',
     'domrename': 'domain',
     'domstate': 'domain',
+    'domstats': 'console',
     'domtime': 'domain',
     'domuuid': 'domain',
     'drivers': 'host',
