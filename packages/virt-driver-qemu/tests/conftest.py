@@ -3,14 +3,7 @@ real guest (tests/tinyguest.py), its domain XML, and a pty console reader."""
 
 from __future__ import annotations
 
-import json
-import os
-import select
-import signal
 import sys
-import termios
-import time
-import tty
 import uuid as uuidlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,27 +11,13 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))
-import tinyguest
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from qemu_testlib import Console, GuestXML, kill_leftovers, tinyguest
 
 
 @pytest.fixture(scope="session")
 def guest() -> tinyguest.Guest:
     return tinyguest.tiny_guest_or_skip()
-
-
-def kill_leftovers(root: Path) -> None:
-    """Nothing a test started may outlive it."""
-    for status in (root / "run" / "qemu").glob("*.json"):
-        try:
-            pid = int(json.loads(status.read_text()).get("pid", 0))
-        except (OSError, ValueError):
-            continue
-        if pid > 0:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 @pytest.fixture
@@ -52,9 +31,6 @@ def root(tmp_path: Path) -> Iterator[Path]:
 @pytest.fixture
 def uri(root: Path) -> str:
     return f"qemu:///embed?root={root}"
-
-
-GuestXML = Callable[..., str]
 
 
 @pytest.fixture
@@ -92,49 +68,6 @@ def guest_xml(guest: tinyguest.Guest, tmp_path: Path) -> GuestXML:
     return make
 
 
-def ticks_file(tmp_path: Path, name: str = "tiny") -> Path:
-    return tmp_path / f"{name}-ticks.log"
-
-
-class Console:
-    """The guest's serial console through its pty (what ``virt console`` attaches to)."""
-
-    def __init__(self, path: str) -> None:
-        self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
-        tty.setraw(self.fd, termios.TCSANOW)
-        self.buffer = b""
-
-    def read_until(self, text: str, timeout: float = 30.0) -> str:
-        needle = text.encode()
-        deadline = time.monotonic() + timeout
-        while needle not in self.buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"{text!r} not seen on the console within {timeout} s: {self.buffer[-400:]!r}")
-            ready, _, _ = select.select([self.fd], [], [], remaining)
-            if ready:
-                try:
-                    chunk = os.read(self.fd, 65536)
-                except OSError:
-                    chunk = b""
-                if not chunk:
-                    raise EOFError(f"console closed before {text!r}: {self.buffer[-400:]!r}")
-                self.buffer += chunk
-        end = self.buffer.index(needle) + len(needle)
-        out, self.buffer = self.buffer[:end], self.buffer[end:]
-        return out.decode(errors="replace")
-
-    def command(self, line: str, timeout: float = 15.0) -> str:
-        os.write(self.fd, line.encode() + b"\n")
-        return self.read_until(tinyguest.SHELL_PROMPT, timeout)
-
-    def send(self, line: str) -> None:
-        os.write(self.fd, line.encode() + b"\n")
-
-    def close(self) -> None:
-        os.close(self.fd)
-
-
 @pytest.fixture
 def console_of() -> Iterator[Callable[[Any], Console]]:
     opened: list[Console] = []
@@ -152,10 +85,3 @@ def console_of() -> Iterator[Callable[[Any], Console]]:
             pass
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 15.0, interval: float = 0.01) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()

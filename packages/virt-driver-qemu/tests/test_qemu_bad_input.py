@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 import virt
+from qemu_testlib import GuestXML
 from virt import VirtError
 from virt._errors import ErrorNumber
 from virt._records import DomainState
-
-from conftest import GuestXML
 
 
 @pytest.fixture

@@ -9,11 +9,10 @@ from typing import Any
 import pytest
 import tinyguest
 import virt
+from qemu_testlib import Console, GuestXML, ticks_file, wait_until
 from virt import VirtError
 from virt._errors import ErrorNumber
 from virt._records import DomainEvent, DomainEventType, DomainState
-
-from conftest import Console, GuestXML, ticks_file, wait_until
 
 MARK = tinyguest.READY_MARKER
 

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import tinyguest
 import virt
+from qemu_testlib import Console, GuestXML, wait_until
 from virt._records import DomainState
-
-from conftest import Console, GuestXML, wait_until
 
 HERE = Path(__file__).resolve().parent
 
