@@ -41,6 +41,9 @@ _PARSER = etree.XMLParser(
 )
 
 
+_ENTITIES: Any = etree.Entity
+
+
 def xml_error(detail: str, domain: ErrorDomain = ErrorDomain.XML) -> VirtError:
     return VirtError(ErrorNumber.XML_ERROR, detail, domain=domain)
 
@@ -69,7 +72,7 @@ def parse_xml(text: str | bytes, *, root: str | None = None, domain: ErrorDomain
         raise xml_error(f"malformed XML: {exc.msg}", domain) from None
     except ValueError as exc:  # e.g. a str with an encoding declaration
         raise xml_error(f"malformed XML: {exc}", domain) from None
-    if any(isinstance(node, etree._Entity) for node in tree.iter()):
+    if next(tree.iter(_ENTITIES), None) is not None:  # entity references, found in C
         raise xml_error("entity references are not allowed", domain)
     if root is not None and tree.tag != root:
         raise xml_error(f"unexpected root element <{tree.tag}>, expecting <{root}>", domain)
