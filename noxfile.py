@@ -28,6 +28,12 @@ EXAMPLE_DRIVER = "tests/example-driver"
 TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "pytest-timeout"]
 
 
+def _which(binary: str) -> str | None:
+    import shutil
+
+    return shutil.which(binary)
+
+
 def _install_all(session: nox.Session, *extra: str) -> None:
     args: list[str] = []
     for package in PACKAGES:
@@ -70,8 +76,13 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Speed, side by side with Debian's libvirt where it is installed (ratios, not times)."""
-    session.install("-e", "packages/virt-core[cli]", "rich")
+    session.install("-e", "packages/virt-core[cli]", "-e", "packages/virt-driver-qemu", "rich")
     session.run("python", "bench/run.py", *session.posargs)
+    # the QEMU driver against bare QEMU (real guests under TCG); skipped without qemu-system
+    if _which("qemu-system-x86_64"):
+        session.run("python", "bench/qemu_ops.py")
+    else:
+        session.log("qemu-system-x86_64 not found: the QEMU benchmark is skipped")
 
 
 @nox.session
