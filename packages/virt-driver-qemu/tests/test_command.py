@@ -670,9 +670,12 @@ def test_clock() -> None:
 @pytest.mark.parametrize("lifecycle,action", [
     ("<on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>", None),
     ("<on_reboot>destroy</on_reboot>", "reboot=shutdown"),
-    ("<on_poweroff>preserve</on_poweroff>", "shutdown=pause"),
-    ("<on_poweroff>preserve</on_poweroff><on_reboot>preserve</on_reboot>", "reboot=shutdown,shutdown=pause"),
+    # on_crash stays 'destroy': with shutdowns pausing, only exit-failure destroys on a panic
+    ("<on_poweroff>preserve</on_poweroff>", "shutdown=pause,panic=exit-failure"),
+    ("<on_poweroff>preserve</on_poweroff><on_reboot>preserve</on_reboot><on_crash>preserve</on_crash>",
+     "reboot=shutdown,shutdown=pause,panic=pause"),
     ("<on_crash>preserve</on_crash>", "panic=pause"),
+    ("<on_poweroff>preserve</on_poweroff><on_crash>destroy</on_crash>", "shutdown=pause,panic=exit-failure"),
 ])
 def test_lifecycle_actions(lifecycle: str, action: str | None) -> None:
     cl = build(domain_xml(top=lifecycle))
@@ -712,7 +715,7 @@ def test_panic_memballoon_rng_watchdog() -> None:
     assert rng["rng"] == "objrng0" and rng["max-bytes"] == 1024 and rng["period"] == 2000
     assert {"driver": "pvpanic"} in devices(cl)
     assert device(cl, "watchdog0")["driver"] == "i6300esb"
-    assert values(cl, "-action") == ["panic=exit-failure,watchdog=poweroff"]
+    assert values(cl, "-action") == ["watchdog=poweroff"]  # a panic: QEMU's default, a shutdown
 
 
 def test_memballoon_none_and_builtin_rng() -> None:

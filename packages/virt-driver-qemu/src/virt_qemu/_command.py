@@ -1,29 +1,65 @@
 """Domain XML → QEMU command line.
 
 A pure translation: :func:`build_command` reads a normalised ``<domain>`` element and returns
-the argv (plus what the driver needs to know afterwards: chardevs, VNC port, disk and NIC ids).
-It starts nothing and touches no file.
+the argv (plus what the driver needs to know afterwards: chardevs, VNC port, disk and NIC ids,
+PCI addresses, nvram, VNC password).  It starts nothing and touches no file.
 
 Shape of the output follows libvirt's QEMU driver for QEMU 7.2: ``-blockdev`` pairs
 (``libvirt-N-storage`` / ``libvirt-N-format``), ``-device``/``-netdev`` in JSON, libvirt's
 device aliases (``virtio-disk0``, ``sata0-0-1``, ``net0``, ``serial0``, ``video0``,
-``balloon0``...), PCI slots assigned here so a device's guest address does not depend on
-QEMU's own placement order.
+``balloon0``...), PCI slots assigned here, in libvirt's order, so a device's guest address does
+not depend on QEMU's own placement order.
 
 The driver adds ``-S``, ``-name``, ``-uuid``, ``-no-user-config``, ``-nodefaults`` and the
 monitors; everything else comes from here.
 
-What is understood is listed in the ``_ALLOWED_*`` tables and the per-element checks below.
-Anything else — an unknown element, attribute or value — raises :class:`VirtError` with
-``CONFIG_UNSUPPORTED`` naming it: nothing is dropped silently.  Deliberate choices:
+What is understood (anything else — an unknown element, attribute or value — raises
+:class:`VirtError` ``CONFIG_UNSUPPORTED`` naming it; nothing is dropped silently):
 
-* no ``<cpu>`` (or ``<cpu>`` with only a topology): ``-cpu qemu64``, as libvirt does on x86;
+``<domain type='kvm'|'qemu'>``
+    ``-accel kvm`` / ``-accel tcg``; ``kvm`` without KVM is refused.
+``name uuid title description metadata seclabel[type=none]``
+    accepted, nothing to emit (name/uuid: the driver).
+``memory[unit,dumpCore] currentMemory maxMemory[slots]``
+    ``-m size=Nk[,slots=,maxmem=]``; the balloon target is a run-time matter.
+``memoryBacking``: ``source[memfd|anonymous] access[shared|private] allocation[immediate,threads]
+locked nosharepages``
+    a ``pc.ram`` backend object, ``-overcommit mem-lock=on``, ``mem-merge=off``.
+``vcpu[current,placement=static] cpu[mode,match,check]: model feature[require|force|disable] topology``
+    ``-smp``; ``-cpu`` qemu64 by default (as libvirt on x86), ``host`` for host-passthrough
+    (KVM only), ``host``/``max`` for host-model under KVM/TCG, ``max`` for maximum.
+``iothreads iothreadids``
+    ``-object iothread``; used by virtio disks and virtio-scsi controllers (``<driver iothread>``).
+``os``: ``type[arch=x86_64, machine=pc|q35|pc-i440fx-*|pc-q35-*]=hvm boot[hd|cdrom|network] bootmenu
+kernel initrd cmdline loader[rom|pflash, readonly, stateless] nvram[template]``
+    ``-machine``, ``-boot``, bootindex on the first device of each class, ``-kernel``...,
+    ``-bios`` or pflash blockdevs.
+``features``: ``acpi apic pae vmport smm``
+    ``acpi=off`` when ``<acpi/>`` is absent.
+``clock[offset=utc|localtime|absolute]: timer[rtc|pit|hpet]``; ``pm``; ``on_poweroff on_reboot on_crash``
+    ``-rtc``, ``-global``, ``-action`` (only what QEMU can express).
+devices: ``emulator``; ``disk[file|block; disk|cdrom; virtio|sata|scsi|ide]`` with ``driver[type,
+cache,io,discard,detect_zeroes,iothread] readonly shareable serial boot address alias backingStore(empty)``;
+``controller``: ``pci`` (pci-root, pcie-root, pcie-root-port, pci-bridge), ``usb`` (piix3-uhci,
+qemu-xhci, nec-xhci, none), ``ide`` (pc), ``sata``, ``scsi`` (virtio-scsi, lsilogic), ``virtio-serial``;
+``interface[user|bridge|network]`` (rtl8139/e1000/e1000e/virtio; taps come from the driver);
+``serial parallel console channel[virtio]`` (pty, file, unix, tcp, null; ``log``);
+``input`` (ps2 built in; usb and virtio mouse/keyboard/tablet); ``graphics[vnc]``;
+``video`` (cirrus, vga, bochs, qxl, virtio, none); ``audio[none]``; ``memballoon[virtio|none]``;
+``rng[virtio]`` (random: /dev/urandom, /dev/random, /dev/hwrng; builtin); ``panic[isa|pvpanic]``;
+``watchdog[i6300esb|ib700]``; ``qemu:commandline/qemu:arg`` (appended verbatim).
+
+Deliberate choices:
+
 * ``<controller type='scsi'>`` without a model means virtio-scsi (libvirt would pick lsilogic);
 * an ``<interface>`` without ``<model>`` is an ``rtl8139``, as in libvirt;
 * VNC listens on 127.0.0.1 unless the XML names another address; with ``autoport`` and no
   ``vnc_port`` from the driver, QEMU picks the first free display (``vnc_port`` is then None
-  and the driver asks ``query-vnc``);
-* lifecycle actions map onto ``-action``; combinations QEMU cannot express are refused;
+  and the driver asks ``query-vnc``); a VNC ``passwd`` is never put in argv
+  (:attr:`CommandLine.vnc_password`, for QMP ``set_password``);
+* lifecycle: ``on_poweroff`` destroy → QEMU exits, preserve → ``shutdown=pause``; ``on_reboot``
+  destroy → ``reboot=shutdown``; ``on_crash`` destroy → QEMU's default panic action (a shutdown; ``panic=exit-failure``
+  when shutdowns pause), preserve → ``panic=pause``; restart/rename-restart/coredump-* are refused;
 * ``<memballoon><stats period>`` is returned in :attr:`CommandLine.balloon_stats_period`
   (QEMU takes it at run time, through ``qom-set``).
 """
@@ -897,11 +933,15 @@ class _Builder:
             opts.append("reboot=shutdown")
         if poweroff == "preserve":
             opts.append("shutdown=pause")
-        panic_actions = {"destroy": "exit-failure", "preserve": "pause"}
-        if crash not in panic_actions:
+        # A panic is QEMU's default 'shutdown' (SHUTDOWN event with reason guest-panic, then the
+        # shutdown action): that is 'destroy' unless shutdowns pause, where only exit-failure is.
+        if crash == "preserve":
+            opts.append("panic=pause")
+        elif crash == "destroy":
+            if poweroff == "preserve":
+                opts.append("panic=exit-failure")
+        else:
             raise _unsupported(f"on_crash action '{crash}'")
-        if crash != "destroy" or panics:
-            opts.append("panic=" + panic_actions[crash])
         for wd in watchdogs[:1]:
             act = wd.get("action", "reset")
             if act not in _WATCHDOG_ACTIONS:
