@@ -746,6 +746,44 @@ class _Normalizer:
         self.os_type = ""
         self.max_vcpus = 1
         self.iothread_ids: list[int] = []
+        self._top_index: dict[str, Element] | None = None
+
+    # -- the root's children --------------------------------------------------------------------
+
+    def _top(self, tag: str) -> Element | None:
+        """``_first(self.root, tag)`` from an index of the root's children, built on first use
+        (after ``_dedupe_top``).  The steps keep it current: they add children to the root only
+        with ``_sub_top``/``_set_top_text``, and an element removed since is noticed here (it
+        has no parent any more)."""
+        index = self._top_index
+        if index is None:
+            index = self._top_index = {}
+            for child in self.root:
+                index.setdefault(child.tag, child)
+        el = index.get(tag)
+        if el is not None and el.getparent() is not self.root:
+            el = _first(self.root, tag)
+            if el is None:
+                del index[tag]
+            else:
+                index[tag] = el
+        return el
+
+    def _sub_top(self, tag: str, attrib: dict[str, str] | None = None) -> Element:
+        el = sub(self.root, tag, attrib)
+        if self._top_index is not None and self._top(tag) is None:
+            self._top_index[tag] = el
+        return el
+
+    def _set_top_text(self, tag: str, text: str) -> Element:
+        child = self._top(tag)
+        if child is None:
+            child = self._sub_top(tag)
+        elif len(child):
+            for c in list(child):
+                child.remove(c)
+        child.text = text
+        return child
 
     # -- driver ----------------------------------------------------------------------------
 
@@ -762,9 +800,9 @@ class _Normalizer:
         self._cpu()
         self._misc()
         self._lifecycle()
-        devices = _first(root, "devices")
+        devices = self._top("devices")
         if devices is None:
-            devices = sub(root, "devices")
+            devices = self._sub_top("devices")
         _DeviceNormalizer(self, devices).run()
         self._boot_order(devices)
         sort_children(root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
@@ -787,25 +825,25 @@ class _Normalizer:
 
     def _misc(self) -> None:
         root = self.root
-        features = _first(root, "features")
+        features = self._top("features")
         if features is not None:
             sort_children(features, _FEATURES_RANK)
-        blkiotune = _first(root, "blkiotune")
+        blkiotune = self._top("blkiotune")
         if blkiotune is not None:
             self._blkiotune(blkiotune)
         hyperv = _find_path(root, ("features", "hyperv"))
         if hyperv is not None and hyperv.get("mode") is None:
             hyperv.set("mode", "custom")
             _reorder_attrs(hyperv, ("mode",))
-        backing = _first(root, "memoryBacking")
+        backing = self._top("memoryBacking")
         if backing is not None:
             sort_children(backing, _BACKING_MEM_RANK)
-        numatune = _first(root, "numatune")
+        numatune = self._top("numatune")
         if numatune is not None:
             mem = _first(numatune, "memory")
             if mem is not None:
                 nodeset = mem.get("nodeset")
-                vcpu = _first(root, "vcpu")
+                vcpu = self._top("vcpu")
                 if mem.get("placement") is None and nodeset is None and vcpu is not None \
                         and vcpu.get("placement") == "auto":
                     mem.set("placement", "auto")
@@ -827,7 +865,7 @@ class _Normalizer:
             for cid in sorted(nodes):
                 numatune.append(nodes[cid])
             sort_children(numatune, _rank_map(("memory", "memnode")))
-        os_el = _first(root, "os")
+        os_el = self._top("os")
         if os_el is not None:
             menu = _first(os_el, "bootmenu")
             if menu is not None and menu.get("enable") == "no" and "timeout" in menu.attrib:
@@ -848,7 +886,7 @@ class _Normalizer:
         for tpm in _iter_path(root, ("devices", "tpm")):
             if _first(tpm, "backend") is None:
                 raise _fail("missing TPM device backend")
-        cpu = _first(root, "cpu")
+        cpu = self._top("cpu")
         if cpu is not None and not cpu.attrib and not any(isinstance(c.tag, str) for c in cpu):
             root.remove(cpu)
         hole = _find_path(root, ("devices", "controller", "pcihole64"))
@@ -919,7 +957,7 @@ class _Normalizer:
 
     def _identity(self) -> None:
         root = self.root
-        name_el = _first(root, "name")
+        name_el = self._top("name")
         name = text_of(name_el)
         if name is None:
             raise VirtError(_E.NO_NAME, None, domain=_D)
@@ -928,21 +966,21 @@ class _Normalizer:
         refuse_dot_name(name, "domain", _D)
         assert name_el is not None
         if len(name_el):
-            _set_text_child(root, "name", name)
+            self._set_top_text("name", name)
 
         # a missing or empty <uuid>, and an empty <genid>, get a generated one
         for tag in ("uuid", "genid"):
-            el = _first(root, tag)
+            el = self._top(tag)
             if el is None and tag == "genid":
                 continue
             raw = text_of(el)
             parsed = str(_uuid.uuid4()) if raw is None else _parse_uuid(raw)
             if parsed is None:
                 raise _fail(f"malformed {tag} element", _E.INTERNAL_ERROR)
-            _set_text_child(root, tag, parsed)
+            self._set_top_text(tag, parsed)
 
         for tag in ("title", "description"):
-            el = _first(root, tag)
+            el = self._top(tag)
             if el is None:
                 continue
             value = text_of(el)
@@ -952,10 +990,10 @@ class _Normalizer:
             if tag == "title" and "\n" in value:
                 raise _fail("Domain title can't contain newlines")
             if len(el):
-                _set_text_child(root, tag, value)
+                self._set_top_text(tag, value)
             el.attrib.clear()
 
-        meta = _first(root, "metadata")
+        meta = self._top("metadata")
         if meta is not None:
             _sanitize_metadata(meta)
 
@@ -963,18 +1001,18 @@ class _Normalizer:
 
     def _memory(self) -> None:
         root = self.root
-        mem_el = _first(root, "memory")
+        mem_el = self._top("memory")
         total = _kib_of(mem_el, "./memory[1]") if mem_el is not None else 0
         if mem_el is not None:
             dump = _enum_attr(mem_el, "dumpCore", _ONOFF)
-            _set_text_child(root, "memory", str(total))
+            self._set_top_text("memory", str(total))
             set_attrs(mem_el, (("dumpCore", dump), ("unit", "KiB")), keep_unknown=False)
 
-        max_el = _first(root, "maxMemory")
+        max_el = self._top("maxMemory")
         if max_el is not None:
             max_kib = _kib_of(max_el, "./maxMemory[1]")
             slots = _uint_attr(max_el, "slots")
-            _set_text_child(root, "maxMemory", str(max_kib))
+            self._set_top_text("maxMemory", str(max_kib))
             set_attrs(max_el, (("slots", None if slots is None else str(slots)), ("unit", "KiB")),
                        keep_unknown=False)
 
@@ -999,7 +1037,7 @@ class _Normalizer:
         if total == 0 and numa_total:
             total = numa_total + hotplug
             if mem_el is None:
-                mem_el = sub(root, "memory", {"unit": "KiB"})
+                mem_el = self._sub_top("memory", {"unit": "KiB"})
             _replace_text(mem_el, str(total))
         elif hotplug > total:
             raise _fail("Total size of memory devices exceeds the total memory size")
@@ -1013,16 +1051,16 @@ class _Normalizer:
                 raise _fail("maximum memory size must be equal or greater than the actual memory size",
                             _E.CONFIG_UNSUPPORTED)
 
-        cur_el = _first(root, "currentMemory")
+        cur_el = self._top("currentMemory")
         current = _kib_of(cur_el, "./currentMemory[1]") if cur_el is not None else 0
         if current == 0 or current > total:
             current = total
         if cur_el is None:
-            cur_el = sub(root, "currentMemory")
-        _set_text_child(root, "currentMemory", str(current))
+            cur_el = self._sub_top("currentMemory")
+        self._set_top_text("currentMemory", str(current))
         set_attrs(cur_el, (("unit", "KiB"),), keep_unknown=False)
 
-        memtune = _first(root, "memtune")
+        memtune = self._top("memtune")
         if memtune is not None:
             for tag in ("hard_limit", "soft_limit", "swap_hard_limit", "min_guarantee"):
                 el = only_first(memtune, tag)
@@ -1036,7 +1074,7 @@ class _Normalizer:
             sort_children(memtune, _rank_map(("hard_limit", "soft_limit", "min_guarantee", "swap_hard_limit")))
             if len(memtune) == 0:
                 root.remove(memtune)
-        backing = _first(root, "memoryBacking")
+        backing = self._top("memoryBacking")
         if backing is not None:
             for page in _iter_path(backing, ("hugepages", "page")):
                 raw = page.get("size")
@@ -1050,9 +1088,9 @@ class _Normalizer:
 
     def _vcpus(self) -> None:
         root = self.root
-        vcpu = _first(root, "vcpu")
+        vcpu = self._top("vcpu")
         if vcpu is None:
-            vcpu = sub(root, "vcpu")
+            vcpu = self._sub_top("vcpu")
             vcpu.text = "1"
         raw = text_of(vcpu)
         max_vcpus = _to_uint(raw.strip()) if raw is not None else 1
@@ -1075,19 +1113,19 @@ class _Normalizer:
             cpuset = _canon_bitmap(cpuset, "cpuset")
         else:
             cpuset = None
-        _set_text_child(root, "vcpu", str(max_vcpus))
+        self._set_top_text("vcpu", str(max_vcpus))
         set_attrs(vcpu, (("placement", placement), ("cpuset", cpuset),
                           ("current", str(current) if current != max_vcpus else None)),
                    keep_unknown=False)
         if placement == "auto" and numa_mem is None:
-            numatune = _first(root, "numatune")
+            numatune = self._top("numatune")
             if numatune is None:
-                numatune = sub(root, "numatune")
+                numatune = self._sub_top("numatune")
             sub(numatune, "memory", {"mode": "strict", "placement": "auto"}, index=0)
 
     def _iothreads(self) -> None:
         root = self.root
-        count_el = _first(root, "iothreads")
+        count_el = self._top("iothreads")
         count = 0
         if count_el is not None:
             raw = text_of(count_el)
@@ -1095,7 +1133,7 @@ class _Normalizer:
             if value is None:
                 raise _fail("invalid iothreads count")
             count = value
-        ids_el = _first(root, "iothreadids")
+        ids_el = self._top("iothreadids")
         ids: list[int] = []
         if ids_el is not None:
             for th in list(ids_el.iterchildren("iothread")):
@@ -1127,15 +1165,14 @@ class _Normalizer:
                     root.remove(count_el)
             else:
                 if count_el is None:
-                    count_el = sub(root, "iothreads")
-                _set_text_child(root, "iothreads", str(count))
+                    count_el = self._sub_top("iothreads")
+                self._set_top_text("iothreads", str(count))
                 count_el.attrib.clear()
 
     # -- <os> -------------------------------------------------------------------------------
 
     def _os(self) -> None:
-        root = self.root
-        os_el = _first(root, "os")
+        os_el = self._top("os")
         type_el = _first(os_el, "type") if os_el is not None else None
         os_type = text_of(type_el)
         if os_el is None or type_el is None or os_type is None:
@@ -1162,9 +1199,9 @@ class _Normalizer:
 
     def _boot_order(self, devices: Element) -> None:
         """virDomainDefBootOrderPostParse: no <boot dev> and no per-device boot -> boot from disk."""
-        if self.os_type != "hvm" or _first(self.root, "bootloader") is not None:
+        if self.os_type != "hvm" or self._top("bootloader") is not None:
             return
-        os_el = _first(self.root, "os")
+        os_el = self._top("os")
         assert os_el is not None
         has_os_boot = _first(os_el, "boot") is not None
         has_dev_boot = any(True for _ in devices.iterfind("*/boot")) or any(
@@ -1181,7 +1218,7 @@ class _Normalizer:
 
     def _cpu(self) -> None:
         """virCPUDefParseXML + virCPUDefFormat for the guest CPU (and its NUMA cells)."""
-        cpu = _first(self.root, "cpu")
+        cpu = self._top("cpu")
         if cpu is None:
             return
         mode = _enum_attr(cpu, "mode", ("custom", "host-model", "host-passthrough", "maximum")) or "custom"
@@ -1282,7 +1319,7 @@ class _Normalizer:
 
     def _cputune(self) -> None:
         root = self.root
-        tune = _first(root, "cputune")
+        tune = self._top("cputune")
         if tune is None:
             return
         _check_range(tune, "shares", 2, 262144)
@@ -1390,24 +1427,24 @@ class _Normalizer:
     def _lifecycle(self) -> None:
         root = self.root
         for tag, default, allowed in _LIFECYCLE:
-            el = _first(root, tag)
+            el = self._top(tag)
             value = text_of(el)
             if value is None:
                 if el is None:
-                    el = sub(root, tag)
+                    el = self._sub_top(tag)
                 el.text = default
             elif value not in allowed:
                 raise _fail(f"unknown {tag} action: {value}", _E.CONFIG_UNSUPPORTED)
-        lock = _first(root, "on_lockfailure")
+        lock = self._top("on_lockfailure")
         if lock is not None:
             value = text_of(lock)
             if value is None:
                 root.remove(lock)
             elif value not in _LOCKFAILURE:
                 raise _fail(f"unknown on_lockfailure action: {value}", _E.CONFIG_UNSUPPORTED)
-        clock = _first(root, "clock")
+        clock = self._top("clock")
         if clock is None:
-            clock = sub(root, "clock", {"offset": "utc"})
+            clock = self._sub_top("clock", {"offset": "utc"})
         offset = clock.get("offset")
         if offset is None:
             clock.set("offset", "utc")
