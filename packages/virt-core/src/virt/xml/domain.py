@@ -2032,14 +2032,19 @@ class _DeviceNormalizer:
             net.set("type", "user")
             _reorder_attrs(net, ("type",))
             ntype = "user"
-        source = _first(net, "source")
+        # the children by tag, once: nothing below adds or moves one it then looks up
+        kids: dict[str, list[Element]] = {}
+        for child in net:
+            kids.setdefault(child.tag, []).append(child)
+        none: list[Element | None] = [None]
+        source = (kids.get("source") or none)[0]
         if ntype == "network" and (source is None or source.get("network") is None):
             raise _fail("interface type='network' requires a 'source' element" if source is None
                         else "No <source> 'network' attribute specified with <interface type='network'/>")
         if ntype == "bridge" and (source is None or source.get("bridge") is None):
             raise _fail("interface type='bridge' requires a 'source' element" if source is None
                         else "No <source> 'bridge' attribute specified with <interface type='bridge'/>")
-        mac_el = _first(net, "mac")
+        mac_el = (kids.get("mac") or none)[0]
         raw = mac_el.get("address") if mac_el is not None else None
         if raw is None:
             mac = self.norm.mac_prefix + ":" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
@@ -2056,12 +2061,12 @@ class _DeviceNormalizer:
                 raise _fail(f"expected unicast mac address, found multicast '{raw}'")
             assert mac_el is not None
             mac_el.set("address", mac)
-        target = _first(net, "target")
+        target = (kids.get("target") or none)[0]
         if target is not None and self.inactive:
             dev = target.get("dev")
             if dev is not None and dev.startswith(_VNET_PREFIXES) and target.get("managed") != "no":
                 net.remove(target)
-        for vport in list(net.iterchildren("virtualport")):
+        for vport in kids.get("virtualport", ()):
             vtype = vport.get("type")
             key = {"openvswitch": "interfaceid", "802.1Qbg": "instanceid", "midonet": "interfaceid"}.get(vtype or "")
             if key is None:
@@ -2071,18 +2076,18 @@ class _DeviceNormalizer:
                 params = sub(vport, "parameters")
             if params.get(key) is None:
                 params.set(key, str(_uuid.uuid4()))
-        model = _first(net, "model")
+        model = (kids.get("model") or none)[0]
         if model is not None:
             mtype = model.get("type")
             if mtype is not None:
                 canon = _NET_MODELS.get(mtype.lower())
                 if canon is not None and canon != mtype:
                     model.set("type", canon)
-        driver = _first(net, "driver")
+        driver = (kids.get("driver") or none)[0]
         if driver is not None:
             for key in ("queues", "rx_queue_size", "tx_queue_size"):
                 _uint_attr(driver, key)
-        coalesce = _first(net, "coalesce")
+        coalesce = (kids.get("coalesce") or none)[0]
         if coalesce is not None:
             frames = _find_path(coalesce, ("rx", "frames"))
             value = _uint_attr(frames, "max") if frames is not None else None
@@ -2090,7 +2095,7 @@ class _DeviceNormalizer:
                 net.remove(coalesce)
         if self.inactive and source is not None and "portid" in source.attrib:
             del source.attrib["portid"]
-        for ip in list(net.iterchildren("ip")):
+        for ip in kids.get("ip", ()):
             address = ip.get("address")
             if address is not None and ip.get("family") is None:
                 ip.set("family", "ipv6" if ":" in address else "ipv4")
