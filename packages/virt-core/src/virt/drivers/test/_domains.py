@@ -176,11 +176,13 @@ def _parse(xml: str, validate: bool) -> DomainDocument:
 
 def generate_ifnames(doc: DomainDocument) -> None:
     """Give every ``<interface>`` without a target device the first free ``testnetN``."""
-    ifaces = list(doc.interfaces())
-    used = {i.target_dev for i in ifaces if i.target_dev}
+    # the target devices alone (doc.interfaces() would build a whole record per interface)
+    devs = [None if (target := next(net.iterchildren("target"), None)) is None else target.get("dev")
+            for net in doc.root.iterfind("devices/interface")]
+    used = {dev for dev in devs if dev}
     counter = 0
-    for index, iface in enumerate(ifaces):
-        if iface.target_dev:
+    for index, dev in enumerate(devs):
+        if dev:
             continue
         while f"testnet{counter}" in used:
             counter += 1
