@@ -32,6 +32,7 @@ from virt.plugin import OpenRequest, listening
 from virt.xml.domain import DomainDocument
 
 from virt_qemu import _loop, _process
+from virt_qemu._command import CommandLine, build_command
 from virt_qemu._files import short_socket_path, suppress_missing
 from virt_qemu._monitor import WAIT_RUNSTATE_LEAVES, MonitorGone, session, watch
 from virt_qemu._paths import Layout, layout_for
@@ -228,6 +229,24 @@ class Hub:
                 self.emit(dom_name, uuid, DomainEventType.CRASHED, CRASHED_EVENT_PANICKED, dom_id)
         return replies
 
+    def settle(self, uuid: str, status: Status) -> Status | None:
+        """``status`` says running but its QEMU is gone: let whoever watches it record why.
+
+        The watcher (here, or in the process that holds the event monitor) may still be
+        handling QEMU's last events (a SHUTDOWN says 'shutdown', not 'crashed'); give it a
+        moment, then settle it ourselves.
+        """
+        pid = status.pid
+        grace = 2.0 if self.watching.get(uuid) == pid else 0.3
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            now = self.store.status(uuid)
+            if now is None or now.pid != pid or not now.active:
+                return now
+            time.sleep(0.005)
+        self.on_exit(uuid, pid)
+        return self.store.status(uuid)
+
     def on_exit(self, uuid: str, pid: int) -> None:
         """QEMU ``pid`` exited: unless whoever stopped it already did, record why and tidy up."""
         with self._guard:
@@ -381,7 +400,7 @@ class QemuConnection:
             if _process.alive(status.pid, status.get("started")):
                 self.hub.watch(status)
             else:
-                self.hub.on_exit(str(status["uuid"]), status.pid)
+                self.hub.settle(str(status["uuid"]), status)
         if not self.readonly:
             self._autostart()
 
@@ -462,8 +481,7 @@ class QemuConnection:
     def _status(self, uuid: str) -> Status | None:
         status = self.store.status(uuid)
         if status is not None and status.active and not _process.alive(status.pid, status.get("started")):
-            self.hub.on_exit(uuid, status.pid)
-            status = self.store.status(uuid)
+            status = self.hub.settle(uuid, status)
         return status
 
     def _find(self, uuid: str) -> tuple[DomainDocument | None, Status | None, str]:
@@ -517,8 +535,7 @@ class QemuConnection:
         out = []
         for uuid, (doc, status) in self._entries().items():
             if status is not None and status.active and not _process.alive(status.pid, status.get("started")):
-                self.hub.on_exit(uuid, status.pid)
-                status = self.store.status(uuid)
+                status = self.hub.settle(uuid, status)
                 if status is None and doc is None:
                     continue
             name = doc.name if doc is not None else str(status["name"]) if status is not None else ""
@@ -696,8 +713,6 @@ class QemuConnection:
     def _launch(self, doc: DomainDocument, *, persistent: bool, paused: bool, image: _SaveImage | None = None,
                 reason: int = RUNNING_BOOTED, detail: int = STARTED_BOOTED) -> None:
         """Start QEMU for ``doc`` (caller holds the domain's lock and checked it is inactive)."""
-        from virt_qemu._command import build_command
-
         layout, uuid, name = self.layout, doc.uuid, doc.name
         emulator = self._emulator(doc)
         live = doc.copy()
@@ -709,6 +724,15 @@ class QemuConnection:
             vnc_port = _free_vnc_port()
         cmd = build_command(live.root, emulator=emulator, domain_dir=layout.run, kvm=kvm, vnc_port=vnc_port,
                             incoming=f"fd:{image.fd}" if image is not None else None)
+        if cmd.nvram is not None:
+            nvram, template = cmd.nvram
+            if not os.path.exists(nvram):
+                if template is None:
+                    raise _failed(f"NVRAM file '{nvram}' does not exist and no template is given")
+                import shutil as _shutil
+
+                os.makedirs(os.path.dirname(nvram), exist_ok=True)
+                _shutil.copyfile(template, nvram)
         if cmd.needs_taps:
             raise VirtError(ErrorNumber.CONFIG_UNSUPPORTED, "interface types 'network' and 'bridge' need the host "
                             "networking plugin (virt-host), which does not serve this connection", domain=_D)
@@ -742,9 +766,12 @@ class QemuConnection:
         status = Status(uuid=uuid, name=name, id=dom_id, pid=pid, started=started, state=int(S.PAUSED),
                         reason=PAUSED_STARTING_UP, persistent=persistent)
         self.store.write_status(uuid, status)
-        wanted_ptys = {c.alias: c.device for c in cmd.chardevs if c.kind == "pty"}
+        wanted_ptys: dict[str, list[str]] = {}
+        for chardev in cmd.chardevs:
+            if chardev.kind == "pty":  # one chardev may back a serial and a console
+                wanted_ptys.setdefault(chardev.alias, []).append(chardev.device)
         try:
-            ptys = _loop.run(self._boot(uuid, wanted_ptys, paused, image is not None), _START_TIMEOUT)
+            ptys = _loop.run(self._boot(uuid, cmd, wanted_ptys, paused, image is not None), _START_TIMEOUT)
         except BaseException as exc:
             _process.kill(pid, started, force_after=1.0)
             message = _log_tail(log_path, offset)
@@ -769,7 +796,8 @@ class QemuConnection:
             self.hub.emit(name, uuid, DomainEventType.SUSPENDED,
                           SUSPENDED_RESTORED if image is not None else SUSPENDED_PAUSED, dom_id)
 
-    async def _boot(self, uuid: str, wanted_ptys: dict[str, str], paused: bool, incoming: bool) -> dict[str, str]:
+    async def _boot(self, uuid: str, cmd: CommandLine, wanted_ptys: dict[str, list[str]], paused: bool,
+                    incoming: bool) -> dict[str, str]:
         import asyncio
 
         ptys: dict[str, str] = {}
@@ -778,7 +806,14 @@ class QemuConnection:
                 for dev in await qmp.execute("query-chardev"):
                     label, filename = dev.get("label"), str(dev.get("filename", ""))
                     if label in wanted_ptys and filename.startswith("pty:"):
-                        ptys[wanted_ptys[label]] = filename[4:]
+                        for device in wanted_ptys[label]:
+                            ptys[device] = filename[4:]
+            if cmd.vnc_password is not None:
+                await qmp.execute("set_password", {"protocol": "vnc", "password": cmd.vnc_password})
+            if cmd.balloon_stats_period:
+                await qmp.execute("qom-set", {"path": "/machine/peripheral/balloon0",
+                                              "property": "guest-stats-polling-interval",
+                                              "value": cmd.balloon_stats_period})
             if incoming:
                 while True:
                     run_state = (await qmp.execute("query-status")).get("status")
@@ -1164,28 +1199,27 @@ def _quote(arg: str) -> str:
 
 
 def _fill_live(live: DomainDocument, ptys: dict[str, str], vnc_port: int | None) -> None:
-    """Put what only exists while running into the live XML: pty paths, the VNC port."""
+    """Put what only exists while running into the live XML: pty paths, the VNC port.
+
+    ``ptys`` is keyed by device alias: ``serialN`` by target port, ``consoleN`` by the
+    console's index (a serial-type console shares its serial's chardev, under both names).
+    """
     devices = live.root.find("devices")
     if devices is None:
         return
-    serial_index = 0
+    console_index = 0
     for elem in devices:
         tag = elem.tag
-        if tag not in ("serial", "console") or elem.get("type") != "pty":
+        if tag not in ("serial", "console"):
             continue
+        target = elem.find("target")
         if tag == "serial":
-            alias = f"serial{serial_index}"
-            serial_index += 1
+            alias = f"serial{target.get('port', '0') if target is not None else '0'}"
         else:
-            target = elem.find("target")
-            port = target.get("port", "0") if target is not None else "0"
-            alias = f"serial{port}" if (target is None or target.get("type", "serial") == "serial") else "console0"
-        # the first serial and a serial-type console are one chardev, under either alias
-        if tag == "console":
-            path = ptys.get("console0") or ptys.get(alias)
-        else:
-            path = ptys.get(alias) or (ptys.get("console0") if alias == "serial0" else None)
-        if not path:
+            alias = f"console{console_index}"
+            console_index += 1
+        path = ptys.get(alias)
+        if elem.get("type") != "pty" or not path:
             continue
         if tag == "console":
             elem.set("tty", path)
