@@ -722,8 +722,8 @@ class QemuConnection:
         if graphics is not None and graphics.get("autoport", "yes" if graphics.get("port", "-1") == "-1" else "no") \
                 == "yes":
             vnc_port = _free_vnc_port()
-        cmd = build_command(live.root, emulator=emulator, domain_dir=layout.run, kvm=kvm, vnc_port=vnc_port,
-                            incoming=f"fd:{image.fd}" if image is not None else None)
+        cmd = build_command(self._host_view(live).root, emulator=emulator, domain_dir=layout.run, kvm=kvm,
+                            vnc_port=vnc_port, incoming=f"fd:{image.fd}" if image is not None else None)
         if cmd.nvram is not None:
             nvram, template = cmd.nvram
             if not os.path.exists(nvram):
@@ -795,6 +795,40 @@ class QemuConnection:
         if paused:
             self.hub.emit(name, uuid, DomainEventType.SUSPENDED,
                           SUSPENDED_RESTORED if image is not None else SUSPENDED_PAUSED, dom_id)
+
+    def _host_view(self, live: DomainDocument) -> DomainDocument:
+        """``live`` as QEMU must see it: ``<disk type='volume'>`` resolved to the volume's path
+        through the host storage plugin (the live XML keeps the pool and volume names)."""
+        volumes = [d for d in live.root.iterfind("devices/disk") if d.get("type") == "volume"]
+        if not volumes:
+            return live
+        try:
+            from virt_host.storage import resolve_volume
+        except ImportError:
+            raise VirtError(ErrorNumber.CONFIG_UNSUPPORTED, "disks from storage pools need the host storage plugin "
+                            "(pip install virt-host)", domain=_D) from None
+        view = live.copy()
+        for disk in view.root.iterfind("devices/disk"):
+            source = disk.find("source")
+            if disk.get("type") != "volume" or source is None:
+                continue
+            pool, volume = source.get("pool"), source.get("volume")
+            if not pool or not volume:
+                raise VirtError(ErrorNumber.XML_ERROR, "missing storage pool or volume name for disk source",
+                                domain=ErrorDomain.DOMAIN)
+            found = resolve_volume(self.uri, pool, volume)
+            block = int(found.type) == 1  # VolumeType.BLOCK
+            disk.set("type", "block" if block else "file")
+            for name in list(source.attrib):
+                del source.attrib[name]
+            source.set("dev" if block else "file", found.path)
+            driver = disk.find("driver")
+            if driver is None:
+                driver = etree.Element("driver", name="qemu")
+                disk.insert(0, driver)
+            if driver.get("type") is None:
+                driver.set("type", found.format if found.format in ("raw", "qcow2") else "raw")
+        return view
 
     async def _boot(self, uuid: str, cmd: CommandLine, wanted_ptys: dict[str, list[str]], paused: bool,
                     incoming: bool) -> dict[str, str]:
