@@ -1,0 +1,144 @@
+"""Host storage (virt-host) against the tools it wraps, side by side in one run.
+
+    python bench/storage_ops.py [--rounds 3] [--size-mib 1024] [--json out.json]
+
+Each figure is the median over ``--rounds`` (milliseconds), on a ``dir`` pool in a temporary
+directory of ``qemu:///embed`` (the same filesystem for both sides):
+
+* ``create``: ``pool.create_volume`` of a qcow2 volume of ``--size-mib`` against
+  ``qemu-img create -f qcow2`` run by hand;
+* ``clone``: ``pool.create_volume_from`` of that volume against ``qemu-img convert -O qcow2``;
+* ``delete``: ``vol.delete()`` against ``os.unlink`` (what deleting a file costs);
+* ``upload`` / ``download``: a raw volume of ``--size-mib`` streamed with
+  ``vol.upload``/``vol.download`` (the chunked hooks that also cross the remote protocol)
+  against ``cp`` of the same file; reported as throughput and virt/cp ratio.
+
+Targets (issue 4): create/clone/delete ≤ 1.2× qemu-img; upload/download ≥ 0.8× cp's speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import virt
+
+
+def _ms(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1000
+
+
+def _drop_caches_of(path: Path) -> None:
+    """Evict ``path`` from the page cache so every side reads from the same state."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def run(rounds: int = 3, size_mib: int = 1024) -> dict[str, Any]:
+    out: dict[str, Any] = {"size_mib": size_mib}
+    with tempfile.TemporaryDirectory(prefix="virt-bench-storage-", dir=os.environ.get("TMPDIR", "/var/tmp")) as tmp:
+        top = Path(tmp)
+        target = top / "pool"
+        by_hand = top / "hand"
+        by_hand.mkdir()
+        with virt.open(f"qemu:///embed?root={top / 'embed'}") as conn:
+            pool = conn.define_storage_pool(f"<pool type='dir'><name>bench</name><target><path>{target}</path>"
+                                            "</target></pool>")
+            pool.build()
+            pool.start()
+            rows: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in ("create", "clone", "delete")}
+            for i in range(rounds):
+                xml = (f"<volume><name>v{i}.qcow2</name><capacity unit='MiB'>{size_mib}</capacity>"
+                       "<target><format type='qcow2'/></target></volume>")
+                hand = by_hand / f"v{i}.qcow2"
+                rows["create"][0].append(_ms(lambda xml=xml: pool.create_volume(xml)))
+                rows["create"][1].append(_ms(lambda hand=hand: subprocess.run(
+                    ["qemu-img", "create", "-q", "-f", "qcow2", str(hand), f"{size_mib}M"], check=True)))
+                src = pool.lookup_volume(f"v{i}.qcow2")
+                clone_xml = (f"<volume><name>c{i}.qcow2</name><capacity unit='MiB'>{size_mib}</capacity>"
+                             "<target><format type='qcow2'/></target></volume>")
+                rows["clone"][0].append(_ms(lambda x=clone_xml, s=src: pool.create_volume_from(x, s)))
+                rows["clone"][1].append(_ms(lambda hand=hand, i=i: subprocess.run(
+                    ["qemu-img", "convert", "-O", "qcow2", str(hand), str(by_hand / f"c{i}.qcow2")], check=True)))
+                clone = pool.lookup_volume(f"c{i}.qcow2")
+                rows["delete"][0].append(_ms(clone.delete))
+                rows["delete"][1].append(_ms(lambda i=i: os.unlink(by_hand / f"c{i}.qcow2")))
+            for key, (ours, theirs) in rows.items():
+                out[key] = {"virt_ms": statistics.median(ours), "tool_ms": statistics.median(theirs)}
+                out[key]["ratio"] = out[key]["virt_ms"] / max(out[key]["tool_ms"], 1e-6)
+
+            # streams: a raw volume full of data, uploaded from and downloaded to a file
+            source = top / "data.raw"
+            with open(source, "wb") as f:
+                chunk = os.urandom(1 << 20)
+                for _ in range(size_mib):
+                    f.write(chunk)
+            vol = pool.create_volume(f"<volume><name>stream.raw</name><capacity unit='MiB'>{size_mib}</capacity>"
+                                     "<target><format type='raw'/></target></volume>")
+            ups, downs, cps = [], [], []
+            for i in range(rounds):
+                _drop_caches_of(source)
+                ups.append(_ms(lambda: vol.upload(str(source))))
+                _drop_caches_of(Path(vol.path))
+                downs.append(_ms(lambda i=i: vol.download(str(top / f"down{i}.raw"))))
+                os.unlink(top / f"down{i}.raw")
+                _drop_caches_of(source)
+                cps.append(_ms(lambda i=i: subprocess.run(["cp", str(source), str(top / f"cp{i}.raw")], check=True)))
+                os.unlink(top / f"cp{i}.raw")
+            cp_ms = statistics.median(cps)
+            for key, values in (("upload", ups), ("download", downs)):
+                ms = statistics.median(values)
+                out[key] = {"virt_ms": ms, "tool_ms": cp_ms, "virt_mib_s": size_mib / (ms / 1000),
+                            "cp_mib_s": size_mib / (cp_ms / 1000), "speed_ratio": cp_ms / ms}
+    return out
+
+
+def render(result: dict[str, Any]) -> str:
+    lines = [f"storage ({result['size_mib']} MiB)   virt ms   tool ms   ratio    target"]
+    for key in ("create", "clone", "delete"):
+        row = result[key]
+        ok = row["ratio"] <= 1.2
+        lines.append(f"{key:<22}{row['virt_ms']:>8.1f}{row['tool_ms']:>10.1f}{row['ratio']:>7.2f}x   "
+                     f"<= 1.2x qemu-img {'ok' if ok else 'MISSED'}")
+    for key in ("upload", "download"):
+        row = result[key]
+        ok = row["speed_ratio"] >= 0.8
+        lines.append(f"{key:<22}{row['virt_ms']:>8.1f}{row['tool_ms']:>10.1f}{row['speed_ratio']:>7.2f}x   "
+                     f">= 0.8x cp's speed ({row['virt_mib_s']:.0f} vs {row['cp_mib_s']:.0f} MiB/s) "
+                     f"{'ok' if ok else 'MISSED'}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--size-mib", type=int, default=1024)
+    p.add_argument("--json", metavar="PATH")
+    args = p.parse_args(argv)
+    result = run(args.rounds, args.size_mib)
+    print(render(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
