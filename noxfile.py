@@ -76,8 +76,10 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Speed, side by side with Debian's libvirt where it is installed (ratios, not times)."""
-    session.install("-e", "packages/virt-core[cli]", "-e", "packages/virt-driver-qemu", "rich")
+    session.install("-e", "packages/virt-core[cli]", "-e", "packages/virt-host", "-e", "packages/virt-driver-qemu",
+                    "rich")
     session.run("python", "bench/run.py", *session.posargs)
+    session.run("python", "bench/storage_ops.py")
     # the QEMU driver against bare QEMU (real guests under TCG); skipped without qemu-system
     if _which("qemu-system-x86_64"):
         session.run("python", "bench/qemu_ops.py")
