@@ -27,7 +27,16 @@ from typing import Any
 from lxml import etree
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
-from virt._records import DomainEvent, DomainEventType, DomainInfo, DomainRef, DomainState
+from virt._records import (
+    DomainEvent,
+    DomainEventType,
+    DomainInfo,
+    DomainRef,
+    DomainState,
+    SecurityLabel,
+    SecurityModel,
+    VcpuInfo,
+)
 from virt.plugin import OpenRequest, listening
 from virt.xml.domain import DomainDocument
 
@@ -63,6 +72,9 @@ CRASHED_EVENT_PANICKED = 0
 
 # flags
 _START_PAUSED = 1
+_AFFECT_LIVE, _AFFECT_CONFIG = 1, 2
+_MEM_MAXIMUM = _VCPU_MAXIMUM = 4
+_VCPU_GUEST = 8
 _DESTROY_GRACEFUL = 1
 _SAVE_RUNNING, _SAVE_PAUSED = 2, 4
 _UNDEFINE_MANAGED_SAVE = 1
@@ -1212,6 +1224,148 @@ class QemuConnection:
                         out[f"block.{index}.path"] = disk.source
         return out
 
+    # -- vCPUs, memory, names ---------------------------------------------------------------------
+
+    def _defs(self, uuid: str, flags: int) -> tuple[DomainDocument | None, DomainDocument | None]:
+        """(live, persistent) definitions that ``flags`` (VIR_DOMAIN_AFFECT_*) address.
+
+        ``AFFECT_CURRENT`` (0) is the live one when running, else the persistent one; asking
+        for the live one of an inactive domain, or the persistent one of a transient domain,
+        is OPERATION_INVALID as in libvirt."""
+        doc, status, _ = self._find(uuid)
+        active = status is not None and status.active
+        want_live, want_config = bool(flags & _AFFECT_LIVE), bool(flags & _AFFECT_CONFIG)
+        if not want_live and not want_config:
+            want_live, want_config = active, not active
+        if want_live and not active:
+            raise _invalid("domain is not running")
+        if want_config and doc is None:
+            raise _invalid("transient domains do not have any persistent config")
+        live = self.store.live(uuid) if want_live else None
+        return live, (doc.copy() if want_config and doc is not None else None)
+
+    @hookimpl
+    def virt_domain_get_vcpus_flags(self, uuid: str, flags: int) -> int:
+        if flags & _VCPU_GUEST:
+            raise VirtError(ErrorNumber.ARGUMENT_UNSUPPORTED, "vcpu count from the guest needs the guest agent, "
+                            "which this driver does not use", domain=_D)
+        live, config = self._defs(uuid, flags & (_AFFECT_LIVE | _AFFECT_CONFIG))
+        doc = live or config
+        assert doc is not None
+        return int(doc.max_vcpus if flags & _VCPU_MAXIMUM else doc.current_vcpus)
+
+    @hookimpl
+    def virt_domain_get_vcpus(self, uuid: str) -> list[VcpuInfo]:
+        status, _ = self._running(uuid)
+        live = self.store.live(uuid)
+        assert live is not None
+        ncpu = os.cpu_count() or 1
+        out = []
+        for index, tid, ns, cpu in _vcpu_threads(status.pid):
+            if index >= live.current_vcpus:
+                break
+            try:
+                allowed = os.sched_getaffinity(tid)
+            except OSError:
+                allowed = set(range(ncpu))
+            out.append(VcpuInfo(number=index, state=1, cpu_time=ns, cpu=cpu,
+                                affinity=tuple(i in allowed for i in range(ncpu))))
+        return out
+
+    @hookimpl
+    def virt_domain_set_vcpus(self, uuid: str, nvcpus: int, flags: int) -> None:
+        if nvcpus < 1:
+            raise VirtError(ErrorNumber.INVALID_ARG, "nvcpus in virDomainSetVcpusFlags must not be zero",
+                            domain=_D, message="invalid argument: nvcpus in virDomainSetVcpusFlags must not be zero")
+        with self.store.lock(uuid):
+            live, config = self._defs(uuid, flags & (_AFFECT_LIVE | _AFFECT_CONFIG))
+            if live is not None and nvcpus != live.current_vcpus:
+                raise VirtError(ErrorNumber.OPERATION_UNSUPPORTED, "changing the vCPU count of a running guest "
+                                "(vCPU hotplug) is not supported by this driver; use --config", domain=_D)
+            if config is not None:
+                if flags & _VCPU_MAXIMUM:
+                    config.max_vcpus = nvcpus
+                    if config.current_vcpus > nvcpus:
+                        config.current_vcpus = nvcpus
+                else:
+                    if nvcpus > config.max_vcpus:
+                        raise VirtError(ErrorNumber.INVALID_ARG, f"requested vcpus is greater than max allowable "
+                                        f"vcpus for the persistent domain: {nvcpus} > {config.max_vcpus}", domain=_D)
+                    config.current_vcpus = nvcpus
+                self.store.write_config(config)
+
+    @hookimpl
+    def virt_domain_set_memory(self, uuid: str, memory: int, flags: int) -> None:
+        with self.store.lock(uuid):
+            live, config = self._defs(uuid, flags & (_AFFECT_LIVE | _AFFECT_CONFIG))
+            if flags & _MEM_MAXIMUM:
+                if live is not None:
+                    raise _invalid("cannot resize the maximum memory on an active domain")
+                assert config is not None
+                config.memory_kib = memory
+                if config.current_memory_kib > memory:
+                    config.current_memory_kib = memory
+                self.store.write_config(config)
+                return
+            for doc in (live, config):
+                if doc is not None and memory > doc.memory_kib:
+                    raise VirtError(ErrorNumber.INVALID_ARG, "cannot set memory higher than max memory", domain=_D)
+            if live is not None:
+                if live.root.find("devices/memballoon[@model='virtio']") is None:
+                    raise _invalid("Unable to change memory of active domain without the balloon device")
+                self._qmp(uuid, ("balloon", {"value": memory * 1024}))
+                live.current_memory_kib = memory
+                self.store.write_live(uuid, live)
+            if config is not None:
+                config.current_memory_kib = memory
+                self.store.write_config(config)
+
+    @hookimpl
+    def virt_domain_rename(self, uuid: str, new_name: str, flags: int) -> None:
+        with self.store.lock(uuid):
+            doc, status, name = self._find(uuid)
+            if status is not None and status.active:
+                raise _invalid("cannot rename active domain")
+            if doc is None:
+                raise _invalid("cannot rename a transient domain")
+            if new_name == name:
+                raise _invalid("Can't rename domain to itself")
+            if "/" in new_name or new_name.startswith("."):
+                raise VirtError(ErrorNumber.XML_ERROR, f"name {new_name} cannot contain '/' or start with '.'",
+                                domain=ErrorDomain.DOMAIN)
+            if self.store.config(new_name) is not None or any(s.get("name") == new_name and s.active
+                                                              for s in self.store.statuses()):
+                raise _invalid(f"domain with name '{new_name}' already exists")
+            if self.layout.managed_save(name).exists():
+                raise _invalid("cannot rename domain with a managed save image")
+            autostart = self.store.autostart(name)
+            renamed = doc.copy()
+            renamed.name = new_name
+            self.store.write_config(renamed)
+            self.store.remove_config(name)
+            if autostart:
+                self.store.set_autostart(new_name, True)
+            if status is not None:
+                status["name"] = new_name
+                self.store.write_status(uuid, status)
+        self.hub.emit(name, uuid, DomainEventType.UNDEFINED, 1)  # VIR_DOMAIN_EVENT_UNDEFINED_RENAMED
+        self.hub.emit(new_name, uuid, DomainEventType.DEFINED, 2)  # VIR_DOMAIN_EVENT_DEFINED_RENAMED
+
+    @hookimpl
+    def virt_node_get_security_model(self) -> SecurityModel:
+        # QEMU runs as the caller, with no SELinux/AppArmor/DAC relabelling: libvirt's "none"
+        return SecurityModel(model="none", doi="0")
+
+    @hookimpl
+    def virt_domain_get_security_label(self, uuid: str) -> SecurityLabel:
+        self._find(uuid)
+        return SecurityLabel(label="", enforcing=False)
+
+    @hookimpl
+    def virt_domain_get_job_info(self, uuid: str) -> dict[str, int]:
+        self._find(uuid)
+        return {"type": 0}  # VIR_DOMAIN_JOB_NONE: saves run under the caller's lock
+
     @hookimpl
     def virt_domain_open_console(self, uuid: str, dev_name: str | None, flags: int) -> str:
         status, _ = self._running(uuid)
@@ -1288,9 +1442,10 @@ def _cpu_split_ns(pid: int) -> tuple[int, int]:
     return int(fields[11]) * tick, int(fields[12]) * tick
 
 
-def _vcpu_times(pid: int) -> list[tuple[int, int]]:
-    """(state, cpu time ns) of each vCPU thread, named ``CPU N/KVM`` or ``CPU N/TCG``."""
-    out: dict[int, tuple[int, int]] = {}
+def _vcpu_threads(pid: int) -> list[tuple[int, int, int, int]]:
+    """(index, thread id, cpu time ns, host cpu last run on) of each vCPU thread of QEMU
+    ``pid``; QEMU names them ``CPU N/KVM`` or ``CPU N/TCG`` (``-name debug-threads=on``)."""
+    out: dict[int, tuple[int, int, int, int]] = {}
     tick = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
     try:
         tids = os.listdir(f"/proc/{pid}/task")
@@ -1308,8 +1463,13 @@ def _vcpu_times(pid: int) -> list[tuple[int, int]]:
         except (OSError, ValueError):
             continue
         fields = data[data.rindex(b")") + 2:].split()
-        out[index] = (1, (int(fields[11]) + int(fields[12])) * tick)
+        out[index] = (index, int(tid), (int(fields[11]) + int(fields[12])) * tick, int(fields[36]))
     return [out[i] for i in sorted(out)]
+
+
+def _vcpu_times(pid: int) -> list[tuple[int, int]]:
+    """(state, cpu time ns) of each vCPU, for ``domstats``."""
+    return [(1, ns) for _, _, ns, _ in _vcpu_threads(pid)]
 
 
 class _SaveImage:
