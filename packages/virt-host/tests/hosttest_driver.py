@@ -1,5 +1,5 @@
 """A tiny local driver for the tests: ``hosttest:///embed?root=DIR``, whose connections
-accept the host's storage provider.  It implements nothing else, so every storage call goes
+accept the host's storage, network and node providers.  It implements nothing else, so every storage call goes
 through virt-host's provider and the public API."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def _open(request: OpenRequest) -> HostTestConnection:
 class HostTestPlugin:
     @hookimpl
     def virt_register_drivers(self) -> Iterable[DriverSpec]:
-        accepts: frozenset[str] = frozenset({"storage", "node"})
+        accepts: frozenset[str] = frozenset({"storage", "network", "node"})
         # mypy reads the attrs converter (frozenset) of DriverSpec.accepts as generic
         return [DriverSpec(scheme="hosttest", open=_open, accepts=accepts,  # type: ignore[arg-type,unused-ignore]
                            description="virt-host tests")]
