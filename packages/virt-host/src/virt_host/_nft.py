@@ -121,9 +121,12 @@ def _nft() -> str:
     return found
 
 
-def apply(text: str) -> None:
-    """Load ``text`` (one table) in one transaction."""
+def apply(text: str, replace: str | None = None) -> None:
+    """Load ``text`` (one table) in one transaction; ``replace``: first delete the table of
+    that name, if any (in the same transaction: declaring it empty makes the delete safe)."""
     argv = [_nft(), "-f", "-"]
+    if replace is not None:
+        text = f"table inet {replace}\ndelete table inet {replace}\n" + text
     proc = subprocess.run(argv, input=text, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise VirtError(ErrorNumber.INTERNAL_ERROR, "Failed to apply firewall rules "
