@@ -72,7 +72,7 @@ def _virt_round(conn: Any, dns_query: Callable[[str, str], list[str]]) -> dict[s
 
 def _by_hand_round(top: Path, dns_query: Callable[[str, str], list[str]]) -> dict[str, float]:
     """The same bridge, table and dnsmasq, made directly (the files virt wrote serve as input)."""
-    from pyroute2 import IPRoute
+    from pyroute2 import IPRoute  # type: ignore[import-untyped,unused-ignore]
 
     conf, ruleset = top / "hand.conf", top / "hand.nft"
     t0 = time.perf_counter()
@@ -115,11 +115,10 @@ def _prepare_by_hand(top: Path, run: Path) -> None:
 
 
 def _scenario(rounds: int) -> dict[str, Any]:
+    import hosttest_driver  # type: ignore[import-not-found,unused-ignore]
     import virt
-    from nettest_lib import dns_query
+    from nettest_lib import dns_query  # type: ignore[import-not-found,unused-ignore]
     from virt.testing import isolated_plugins
-
-    import hosttest_driver
 
     os.environ["VIRT_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     out: dict[str, Any] = {"rounds": rounds}
