@@ -1,0 +1,547 @@
+"""The controller of one container: ``python -S -E .../_controller.py RUNDIR``.
+
+One small process per running container, as libvirt's ``libvirt_lxc``.  It imports only
+``os``, ``signal``, ``select``, ``json``, ``socket``, ``ctypes``, ``termios`` and ``fcntl``,
+so it stays small (see ``docs/lxc.md`` for its measured memory), and it runs detached in its
+own session, so it outlives the process that started it.  It:
+
+* waits, as a *spare*, for the path of a container spec on its stdin (the driver keeps one
+  spare started ahead of time, so a start does not pay for an interpreter's start-up); EOF
+  before a spec means nobody needs it: it exits;
+* creates the container: a new PID namespace (the init is its pid 1), then in the child new
+  mount, UTS, IPC and network namespaces (and a user namespace when the spec maps ids), the
+  root and the spec's mounts, its own ``/proc``, a ``/dev`` with only the safe nodes, the
+  hostname, ``lo`` up, the cgroups; then ``execve`` of the init.  Nothing is mounted in the
+  host's mount namespace: when the container ends, its mounts end with it;
+* holds the console: the container's ``/dev/console`` is a pty whose master only this
+  process holds; it relays it to a second pty whose slave path is what ``virt console``
+  opens;
+* reaps the init the moment it exits, records why in ``UUID.ctl.json`` (written atomically),
+  removes the container's cgroups and exits; a reboot (``reboot`` request, or the init killed
+  by SIGHUP as the kernel does for ``reboot(2)`` inside a PID namespace) starts the init
+  again in fresh namespaces instead;
+* answers a line-based JSON protocol on the unix socket ``UUID8.ctl``: ``state``,
+  ``shutdown``, ``reboot``, ``destroy``, ``console``.
+
+This file must not import anything from ``virt`` or ``virt_lxc``: it runs with ``-S`` (no
+site-packages) from its path.
+"""
+
+import ctypes
+import fcntl
+import json
+import os
+import select
+import signal
+import socket
+import termios
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+SYS_PIVOT_ROOT = 155  # x86_64
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 1
+
+DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
+_libc.syscall.argtypes = [ctypes.c_long, ctypes.c_char_p, ctypes.c_char_p]
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+
+
+def _check(ret, what):
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _b(text):
+    return None if text is None else text.encode()
+
+
+def mount(source, target, fstype, flags, data=None):
+    _check(_libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)),
+           f"cannot mount {source or fstype} on {target}")
+
+
+def unshare(flags):
+    _check(_libc.unshare(flags), "cannot create namespaces (unshare)")
+
+
+def _write(path, text):
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path, data):
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, json.dumps(data, sort_keys=True).encode() + b"\n")
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def _raw(fd):
+    attrs = termios.tcgetattr(fd)
+    attrs[0] &= ~(termios.IGNBRK | termios.BRKINT | termios.PARMRK | termios.ISTRIP | termios.INLCR
+                  | termios.IGNCR | termios.ICRNL | termios.IXON)
+    attrs[1] &= ~termios.OPOST
+    attrs[2] &= ~(termios.CSIZE | termios.PARENB)
+    attrs[2] |= termios.CS8
+    attrs[3] &= ~(termios.ECHO | termios.ECHONL | termios.ICANON | termios.ISIG | termios.IEXTEN)
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
+def _start_time(pid):
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as src:
+            data = src.read()
+    except OSError:
+        return None
+    return int(data[data.rindex(b")") + 2:].split()[19])
+
+
+# -- inside the container: runs as its pid 1, then execs the init ---------------------------
+
+
+def _mkdirs(path):
+    if not os.path.isdir(path):
+        os.makedirs(path, 0o755, exist_ok=True)
+
+
+def _touch(path):
+    if not os.path.lexists(path):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+
+
+def _inside(root, target):
+    """``target`` (an absolute path in the container) under ``root``, refusing a symlink that
+    points out of the container."""
+    full = os.path.normpath(root + "/" + target.lstrip("/"))
+    real = os.path.realpath(full)
+    if real != root and not real.startswith(root.rstrip("/") + "/"):
+        raise OSError(0, f"mount target {target} leads out of the container's root")
+    return real
+
+
+def _setup_dev(root, console):
+    dev = root + "/dev"
+    _mkdirs(dev)
+    mount("devfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=64k")
+    for node in DEV_NODES:
+        path = f"{dev}/{node}"
+        _touch(path)
+        mount(f"/dev/{node}", path, None, MS_BIND)
+    os.mkdir(dev + "/pts", 0o755)
+    mount("devpts", dev + "/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620")
+    os.symlink("pts/ptmx", dev + "/ptmx")
+    for name in ("console", "tty1"):
+        _touch(f"{dev}/{name}")
+        mount(console, f"{dev}/{name}", None, MS_BIND)
+    os.mkdir(dev + "/shm", 0o1777)
+    mount("shm", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=65536k")
+    os.symlink("/proc/self/fd", dev + "/fd")
+    for index, name in enumerate(("stdin", "stdout", "stderr")):
+        os.symlink(f"/proc/self/fd/{index}", f"{dev}/{name}")
+
+
+def _lo_up():
+    import struct
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        req = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(sock.fileno(), SIOCGIFFLAGS, req))[1]
+        fcntl.ioctl(sock.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+
+
+def container_init(spec, console, report_w, user_r, user_w):
+    """The child: namespaces, mounts, console, then exec the init.  Never returns."""
+    try:
+        for procs in spec["cgroup_procs"]:
+            _write(procs, "0")
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET)
+        mount(None, "/", None, MS_REC | MS_PRIVATE)
+        root = os.path.realpath(spec["root"])
+        mount(root, root, None, MS_BIND | MS_REC)
+        for fs in spec["mounts"]:
+            target = _inside(root, fs["target"])
+            if fs["type"] == "ram":
+                _mkdirs(target)
+                mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"size={fs['size_kib']}k")
+                continue
+            if os.path.isdir(fs["source"]):
+                _mkdirs(target)
+            else:
+                _mkdirs(os.path.dirname(target))
+                _touch(target)
+            mount(fs["source"], target, None, MS_BIND | MS_REC)
+            if fs.get("readonly"):
+                mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+        proc = root + "/proc"
+        _mkdirs(proc)
+        mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        if os.path.isdir(root + "/sys"):
+            mount("sysfs", root + "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
+        _setup_dev(root, console)
+        if spec.get("readonly_root"):
+            mount(None, root, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+        os.chdir(root)
+        _check(_libc.syscall(SYS_PIVOT_ROOT, b".", b"."), "cannot pivot_root into the container's root")
+        _check(_libc.umount2(b".", MNT_DETACH), "cannot detach the host's root")
+        os.chdir("/")
+        socket.sethostname(spec["hostname"])
+        _lo_up()
+        os.setsid()
+        fd = os.open("/dev/console", os.O_RDWR)
+        fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
+        for target_fd in (0, 1, 2):
+            os.dup2(fd, target_fd)
+        if fd > 2:
+            os.close(fd)
+        if spec.get("idmap"):
+            unshare(CLONE_NEWUSER)
+            os.write(user_w, b"u")
+            if os.read(user_r, 1) != b"g":
+                raise OSError(0, "the controller could not write the user namespace's id maps")
+            os.setresgid(0, 0, 0)
+            os.setgroups([])
+            os.setresuid(0, 0, 0)
+        if spec.get("gid") is not None:
+            os.setgroups([])
+            os.setresgid(spec["gid"], spec["gid"], spec["gid"])
+        if spec.get("uid") is not None:
+            os.setresuid(spec["uid"], spec["uid"], spec["uid"])
+        os.chdir(spec.get("initdir") or "/")
+        init = spec["init"]
+        os.execve(init[0], init, spec["env"])
+    except BaseException as exc:  # noqa: BLE001 - everything goes back to the driver
+        text = str(exc) if not isinstance(exc, OSError) or not exc.filename else \
+            f"{exc.strerror}: {exc.filename}"
+        if isinstance(exc, OSError) and exc.filename == spec["init"][0]:
+            text = f"cannot execute the init {spec['init'][0]}: {exc.strerror}"
+        try:
+            os.write(report_w, text.encode()[:4000])
+        finally:
+            os._exit(127)
+
+
+# -- the controller -------------------------------------------------------------------------
+
+
+class Controller:
+    def __init__(self, spec):
+        self.spec = spec
+        self.init = 0
+        self.boots = 0
+        self.want = None  # None, "shutdown", "reboot", "destroy"
+        self.clients = {}
+        self.poller = select.poll()
+        # the container's console: the init's controlling tty
+        self.cmaster, cslave = os.openpty()
+        self.cslave_path = os.ttyname(cslave)
+        self.cslave = cslave  # kept open: the relay never sees a hang-up
+        # what a user attaches to
+        self.hmaster, hslave = os.openpty()
+        self.hslave_path = os.ttyname(hslave)
+        _raw(hslave)
+        self.hslave = hslave
+        for fd in (self.cmaster, self.hmaster):
+            os.set_blocking(fd, False)
+        idmap = spec.get("idmap")
+        if idmap:
+            uid0 = next((t for s, t, _ in idmap["uid"] if s == 0), None)
+            gid0 = next((t for s, t, _ in idmap["gid"] if s == 0), None)
+            os.chown(self.cslave_path, uid0 if uid0 is not None else -1, gid0 if gid0 is not None else -1)
+
+    def spawn(self):
+        """Start the init in fresh namespaces; returns an error text or None."""
+        spec = self.spec
+        unshare(CLONE_NEWPID)
+        report_r, report_w = os.pipe2(os.O_CLOEXEC)
+        up_r, up_w = os.pipe2(os.O_CLOEXEC)  # child -> controller: "u" (user namespace made)
+        down_r, down_w = os.pipe2(os.O_CLOEXEC)  # controller -> child: "g" (maps written)
+        pid = os.fork()
+        if pid == 0:
+            os.close(report_r)
+            os.close(up_r)
+            os.close(down_w)
+            container_init(spec, self.cslave_path, report_w, down_r, up_w)
+        os.close(report_w)
+        os.close(up_w)
+        os.close(down_r)
+        self.init = pid
+        try:
+            if spec.get("idmap") and os.read(up_r, 1) == b"u":
+                maps = spec["idmap"]
+                try:
+                    _write(f"/proc/{pid}/uid_map", "".join(f"{s} {t} {c}\n" for s, t, c in maps["uid"]))
+                    _write(f"/proc/{pid}/gid_map", "".join(f"{s} {t} {c}\n" for s, t, c in maps["gid"]))
+                    os.write(down_w, b"g")
+                except OSError as exc:
+                    os.write(down_w, b"x")
+                    error = f"cannot write the id maps of the user namespace: {exc.strerror}"
+                    os.waitpid(pid, 0)
+                    return error
+            chunks = []
+            while True:
+                chunk = os.read(report_r, 4096)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        finally:
+            for fd in (report_r, up_r, down_w):
+                os.close(fd)
+        if chunks:
+            os.waitpid(pid, 0)
+            self.init = 0
+            return b"".join(chunks).decode(errors="replace")
+        self.boots += 1
+        self.record(None)
+        return None
+
+    def record(self, exit_info):
+        write_atomic(self.spec["record"], {
+            "controller": os.getpid(), "init": self.init, "init_started": _start_time(self.init) if self.init else None,
+            "tty": self.hslave_path, "boots": self.boots, "exit": exit_info,
+        })
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def request(self, message):
+        cmd = message.get("cmd")
+        if cmd == "state":
+            return {"ok": True, "init": self.init, "boots": self.boots, "tty": self.hslave_path}
+        if cmd == "console":
+            return {"ok": True, "tty": self.hslave_path}
+        if cmd in ("shutdown", "reboot", "destroy"):
+            if not self.init:
+                return {"ok": False, "error": "the container's init is not running"}
+            self.want = cmd
+            sig = signal.SIGKILL if cmd == "destroy" else int(message.get("signal") or signal.SIGTERM)
+            try:
+                os.kill(self.init, sig)
+            except ProcessLookupError:
+                pass
+            if cmd == "destroy":
+                self.thaw()
+            return {"ok": True}
+        return {"ok": False, "error": f"unknown request {cmd!r}"}
+
+    def thaw(self):
+        for path, value in self.spec.get("thaw", []):
+            try:
+                _write(path, value)
+            except OSError:
+                pass
+
+    def on_client(self, fd, events):
+        conn, buf = self.clients[fd]
+        try:
+            data = conn.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self.drop(fd)
+            return
+        buf += data
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            try:
+                reply = self.request(json.loads(line))
+            except ValueError:
+                reply = {"ok": False, "error": "malformed request"}
+            try:
+                conn.sendall(json.dumps(reply).encode() + b"\n")
+            except OSError:
+                self.drop(fd)
+                return
+        self.clients[fd] = (conn, buf)
+
+    def drop(self, fd):
+        conn, _ = self.clients.pop(fd)
+        self.poller.unregister(fd)
+        conn.close()
+
+    # -- console relay ----------------------------------------------------------------------
+
+    @staticmethod
+    def relay(src, dst):
+        try:
+            data = os.read(src, 65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            return
+        try:
+            os.write(dst, data)
+        except (BlockingIOError, OSError):
+            pass  # nobody reads the console: what overflows its buffer is dropped
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def reap(self):
+        """Collect exited children; True when the container is over."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return False
+            if pid == 0:
+                return False
+            if pid != self.init:
+                continue
+            self.init = 0
+            signalled = os.WIFSIGNALED(status)
+            sig = os.WTERMSIG(status) if signalled else 0
+            code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+            want, self.want = self.want, None
+            reboot = want == "reboot" or (signalled and sig == signal.SIGHUP and want != "destroy")
+            if reboot and self.spec.get("on_reboot", "restart") == "restart":
+                error = self.spawn()
+                if error is None:
+                    return False
+                why = "failed"
+            elif want == "destroy":
+                why = "destroyed"
+            elif want == "shutdown" or code == 0 or (signalled and sig in (signal.SIGINT, signal.SIGTERM)
+                                                     and want != "destroy"):
+                why = "shutdown"
+            else:
+                why = "failed"
+            self.record({"reason": why, "code": code, "signal": sig})
+            return True
+
+    def serve(self, listener):
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, lambda *_: self.request({"cmd": "destroy"}))
+        self.poller.register(wake_r, select.POLLIN)
+        self.poller.register(listener.fileno(), select.POLLIN)
+        self.poller.register(self.cmaster, select.POLLIN)
+        self.poller.register(self.hmaster, select.POLLIN)
+        if self.reap():
+            return
+        while True:
+            try:
+                ready = self.poller.poll()
+            except InterruptedError:
+                continue
+            for fd, events in ready:
+                if fd == wake_r:
+                    try:
+                        os.read(wake_r, 4096)
+                    except BlockingIOError:
+                        pass
+                    if self.reap():
+                        return
+                elif fd == listener.fileno():
+                    conn, _ = listener.accept()
+                    conn.setblocking(True)
+                    self.clients[conn.fileno()] = (conn, b"")
+                    self.poller.register(conn.fileno(), select.POLLIN)
+                elif fd == self.cmaster:
+                    self.relay(self.cmaster, self.hmaster)
+                elif fd == self.hmaster:
+                    self.relay(self.hmaster, self.cmaster)
+                elif fd in self.clients:
+                    self.on_client(fd, events)
+
+    def cleanup(self):
+        import time
+
+        for path in self.spec.get("cgroup_dirs", []):
+            for _ in range(200):
+                try:
+                    os.rmdir(path)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.005)
+
+
+def main(argv):
+    """stdin is a socket to the driver: the spec's path arrives on it, the outcome goes back."""
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = os.read(0, 4096)
+        if not chunk:
+            return 0  # a spare nobody needed
+        line += chunk
+    spec_path = line.decode().split()[0]
+    ready = os.dup(0)
+    try:
+        with open(spec_path, "rb") as src:
+            spec = json.loads(src.read())
+        log = os.open(spec["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        devnull = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        controller = Controller(spec)
+        directory, name = os.path.split(spec["socket"])
+        os.chdir(directory)  # bind by a relative name: deep paths exceed sun_path
+        try:
+            os.unlink(name)
+        except FileNotFoundError:
+            pass
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(name)
+        listener.listen(16)
+        os.chdir("/")
+        error = controller.spawn()
+    except BaseException as exc:  # noqa: BLE001 - reported to the driver
+        error = str(exc)
+        controller = None
+    os.write(ready, (json.dumps({"ok": error is None, "error": error,
+                                 "tty": controller.hslave_path if controller else None,
+                                 "init": controller.init if controller else 0}) + "\n").encode())
+    os.close(ready)
+    if error is not None or controller is None:
+        return 1
+    try:
+        controller.serve(listener)
+    finally:
+        controller.cleanup()
+        try:
+            os.unlink(spec["socket"])
+        except OSError:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,3 @@
+"""Placeholder."""
+def capabilities_xml() -> str:
+    return ""
