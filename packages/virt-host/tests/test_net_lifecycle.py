@@ -230,7 +230,7 @@ def _python(code: str) -> subprocess.CompletedProcess[str]:
 def test_state_survives_the_process(conn: virt.Connection, uri: str, root: Path) -> None:
     out = _python(f"""
         with virt.open({uri!r}) as c:
-            n = c.define_network({net_xml()!r})
+            n = c.define_network({net_xml(dns_hosts=(("192.168.100.8", "h8"),))!r})
             n.start()
             n.set_autostart(True)
             print(n.uuid)
@@ -239,7 +239,7 @@ def test_state_survives_the_process(conn: virt.Connection, uri: str, root: Path)
     net = conn.lookup_network("default")
     assert net.uuid == out.stdout.strip()
     assert net.is_active() and net.autostart
-    assert dns_query("192.168.100.1", "default") == [] or True  # dnsmasq of the dead process answers
+    assert dns_query("192.168.100.1", "h8") == ["192.168.100.8"]  # the dnsmasq the dead process started
     assert len(processes("dnsmasq")) == 1
     out = _python(f"""
         with virt.open({uri!r}) as c:
@@ -305,3 +305,54 @@ def test_cli_commands(plugins: None, uri: str, tmp_path: Path) -> None:
     assert code == 1 and "error: Failed to start network default" in err and "network is already active" in err
     assert _cli(uri, "net-destroy", "default")[1] == "Network default destroyed\n\n"
     assert _cli(uri, "net-undefine", "default")[1] == "Network default has been undefined\n\n"
+
+
+@isolated
+def test_autostart_at_the_first_open_after_boot(conn: virt.Connection, uri: str, root: Path) -> None:
+    net = conn.define_network(net_xml())
+    net.set_autostart(True)
+    assert net.autostart and (root / "etc" / "network" / "autostart" / "default.xml").is_symlink()
+    assert not net.is_active()  # this root was opened already in this boot: nothing autostarts now
+    (root / "run" / "network" / "autostarted").unlink()  # as after a reboot
+    out = _python(f"""
+        with virt.open({uri!r}) as c:
+            print(c.lookup_network("default").is_active())
+    """)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True" and net.is_active()
+    net.destroy()
+    net.set_autostart(False)
+    assert not (root / "etc" / "network" / "autostart" / "default.xml").exists()
+
+
+V6_XML = """<network><name>v6</name><forward mode='nat'/><domain name='example.test' localOnly='yes'/>
+<dns><txt name='t1' value='hello'/>
+<srv service='ldap' protocol='tcp' domain='example.test' target='h.example.test' port='389'/></dns>
+<ip address='192.168.110.1' netmask='255.255.255.0'><dhcp>
+<range start='192.168.110.2' end='192.168.110.9'><lease expiry='2' unit='hours'/></range></dhcp></ip>
+<ip family='ipv6' address='2001:db8:ca2:2::1' prefix='64'><dhcp>
+<range start='2001:db8:ca2:2::100' end='2001:db8:ca2:2::1ff'/></dhcp></ip>
+<route address='10.99.0.0' prefix='16' gateway='192.168.110.5'/></network>"""
+
+
+@isolated
+def test_dual_stack_dns_records_and_routes(conn: virt.Connection, root: Path) -> None:
+    from pyroute2 import IPRoute
+
+    net = conn.create_network(V6_XML)
+    conf = (root / "run" / "network" / "v6.conf").read_text().splitlines()
+    for line in ("local=/example.test/", "domain=example.test", "txt-record=t1,hello",
+                 "srv-host=_ldap._tcp.example.test,h.example.test,389,0,0",
+                 "dhcp-range=192.168.110.2,192.168.110.9,255.255.255.0,2h",
+                 "dhcp-range=2001:db8:ca2:2::100,2001:db8:ca2:2::1ff,64", "enable-ra"):
+        assert line in conf
+    assert addresses("virbr0") == ["192.168.110.1/24", "2001:db8:ca2:2::1/64"]
+    with IPRoute() as ipr:
+        routes = [(r.get("dst"), r["dst_len"], r.get("gateway")) for r in ipr.route("dump", family=2)
+                  if r.get("table") == 254]
+    assert ("10.99.0.0", 16, "192.168.110.5") in routes
+    ruleset = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True, check=True).stdout
+    assert 'iifname "virbr0" ip6 saddr 2001:db8:ca2:2::/64 accept' in ruleset  # IPv6 is routed, not NATed
+    net.destroy()
+    assert conn.list_networks() == []
+    nothing_left(root, "v6")

@@ -154,6 +154,8 @@ def config(doc: NetworkDocument, bridge: str, files: DnsmasqFiles) -> str:
             out += ["enable-tftp", f"tftp-root={ip.tftp_root}"]
         if ip.bootp_file:
             out.append(f"dhcp-boot={ip.bootp_file}" + (f",,{ip.bootp_server}" if ip.bootp_server else ""))
+    if any(ipaddress.ip_address(ip.address).version == 6 for ip in doc.ips()):
+        out.append("enable-ra")  # router advertisements for the IPv6 subnets (libvirt: radvd or this)
     if nranges or nhosts:
         out += ["dhcp-no-override", "dhcp-authoritative",
                 f"dhcp-lease-max={min(nranges + nhosts, _DEFAULT_LEASE_MAX) or 1}",
