@@ -165,6 +165,42 @@ def build_fake_host(root: Path) -> FakeHost:
         h.link(f"{bpath}/device", dpath)
         h.link(f"/sys/block/{block}", bpath)
         h.write(f"/run/udev/data/b{dev}", udev)
+    # -- USB: a controller, its root hub (and the hub's interface), a receiver
+    xhci = "/sys/devices/pci0000:00/0000:00:14.0"
+    for rel, value in (("vendor", "0x8086"), ("device", "0x8c31"), ("class", "0x0c0330"), ("numa_node", "-1")):
+        h.write(f"{xhci}/{rel}", value + "\n")
+    h.link("/sys/bus/pci/devices/0000:00:14.0", xhci)
+    for sysname, rel, bus, dev, vendor, product, extra in (
+        ("usb1", "usb1", 1, 1, "1d6b", "0002",
+         {"manufacturer": "Linux 6.1.0 xhci-hcd", "product": "xHCI Host Controller"}),
+        ("1-1", "usb1/1-1", 1, 2, "046d", "c52b", {"product": "USB Receiver"}),
+    ):
+        path = f"{xhci}/{rel}"
+        h.write(f"{path}/uevent", f"DEVTYPE=usb_device\nDEVNAME=bus/usb/{bus:03d}/{dev:03d}\nMAJOR=189\n"
+                                  f"MINOR={dev - 1}\n")
+        for name, value in (("busnum", str(bus)), ("devnum", str(dev)), ("idVendor", vendor), ("idProduct", product),
+                            *extra.items()):
+            h.write(f"{path}/{name}", value + "\n")
+        h.link(f"/sys/bus/usb/devices/{sysname}", path)
+    h.write("/run/udev/data/c189:1", "E:ID_VENDOR_FROM_DATABASE=Logitech, Inc.\n"
+                                     "E:ID_MODEL_FROM_DATABASE=Unifying Receiver\n")
+    hub_if = f"{xhci}/usb1/1-0:1.0"
+    h.write(f"{hub_if}/uevent", "DEVTYPE=usb_interface\n")
+    for name, value in (("bInterfaceNumber", "00"), ("bInterfaceClass", "09"), ("bInterfaceSubClass", "00"),
+                        ("bInterfaceProtocol", "0c")):
+        h.write(f"{hub_if}/{name}", value + "\n")
+    h.link("/sys/bus/usb/devices/1-0:1.0", hub_if)
+    # -- a GPU with mediated device types, its DRM nodes (and a connector, which is no device)
+    gpu = "/sys/devices/pci0000:00/0000:00:02.0"
+    for rel, value in (("vendor", "0x8086"), ("device", "0x3e92"), ("class", "0x030000"), ("numa_node", "-1"),
+                       ("mdev_supported_types/i915-GVTg_V5_4/name", "GVTg_V5_4"),
+                       ("mdev_supported_types/i915-GVTg_V5_4/device_api", "vfio-pci"),
+                       ("mdev_supported_types/i915-GVTg_V5_4/available_instances", "2")):
+        h.write(f"{gpu}/{rel}", value + "\n")
+    h.link("/sys/bus/pci/devices/0000:00:02.0", gpu)
+    for node in ("card0", "renderD128", "card0-HDMI-A-1"):
+        h.mkdir(f"{gpu}/drm/{node}")
+        h.link(f"/sys/class/drm/{node}", f"{gpu}/drm/{node}")
     # a loop device: not a node device
     loop = "/sys/devices/virtual/block/loop0"
     h.write(f"{loop}/dev", "7:0\n")

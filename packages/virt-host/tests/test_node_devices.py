@@ -128,7 +128,14 @@ def test_fake_tree(fake: NodeProvider) -> None:
         "scsi_0_0_1_0": "scsi_target0_0_1",
         "block_sda_ST1000DM003_Z1D5K0XX": "scsi_0_0_0_0",
         "block_sr0_HL_DT_ST_DVD": "scsi_0_0_1_0",
-    }  # the loop device is not a node device
+        "pci_0000_00_14_0": "computer",
+        "usb_usb1": "pci_0000_00_14_0",
+        "usb_1_0_1_0": "usb_usb1",
+        "usb_1_1": "usb_usb1",
+        "pci_0000_00_02_0": "computer",
+        "drm_card0": "pci_0000_00_02_0",
+        "drm_renderD128": "pci_0000_00_02_0",
+    }  # neither the loop device nor the display connector are node devices
     names = [r.name for r in refs]
     for name, parent in parents.items():
         if parent is not None:
@@ -229,6 +236,40 @@ def test_fake_net_and_storage(fake: NodeProvider) -> None:
     assert scsi.findtext("capability/type") == "cdrom" and scsi.findtext("driver/name") == "sd"
     assert _xml(fake, "scsi_host0").findtext("capability/unique_id") == "1"
     assert _xml(fake, "scsi_target0_0_1").findtext("capability/target") == "target0:0:1"
+
+
+def test_fake_usb_and_drm(fake: NodeProvider) -> None:
+    assert fake.virt_nodedev_get_xml("usb_1_1", 0) == """\
+<device>
+  <name>usb_1_1</name>
+  <path>/sys/devices/pci0000:00/0000:00:14.0/usb1/1-1</path>
+  <devnode type='dev'>/dev/bus/usb/001/002</devnode>
+  <parent>usb_usb1</parent>
+  <capability type='usb_device'>
+    <bus>1</bus>
+    <device>2</device>
+    <product id='0xc52b'>Unifying Receiver</product>
+    <vendor id='0x046d'>Logitech, Inc.</vendor>
+  </capability>
+</device>
+"""
+    hub = _xml(fake, "usb_usb1")
+    assert hub.findtext("capability/product") == "xHCI Host Controller"  # no udev names: sysfs' strings
+    assert hub.findtext("capability/vendor") == "Linux 6.1.0 xhci-hcd"
+    interface = _xml(fake, "usb_1_0_1_0")
+    assert [(el.tag, el.text) for el in interface.find("capability")] == [  # type: ignore[union-attr]
+        ("number", "0"), ("class", "9"), ("subclass", "0"), ("protocol", "12")]
+    card = _xml(fake, "drm_card0")
+    assert card.findtext("devnode") == "/dev/dri/card0" and card.findtext("capability/type") == "primary"
+    assert _xml(fake, "drm_renderD128").findtext("capability/type") == "render"
+    gpu = _xml(fake, "pci_0000_00_02_0")
+    mdev = gpu.find("capability/capability[@type='mdev_types']/type")
+    assert mdev is not None and mdev.get("id") == "i915-GVTg_V5_4"
+    assert [(el.tag, el.text) for el in mdev] == [("name", "GVTg_V5_4"), ("deviceAPI", "vfio-pci"),
+                                                  ("availableInstances", "2")]
+    assert [r.name for r in fake.virt_nodedev_list(None, NODEDEV_CAP_BITS["mdev_types"])] == ["pci_0000_00_02_0"]
+    assert {r.name for r in fake.virt_nodedev_list("usb_device", 0)} == {"usb_usb1", "usb_1_1"}
+    assert {r.name for r in fake.virt_nodedev_list("drm", 0)} == {"drm_card0", "drm_renderD128"}
 
 
 def test_fake_computer(fake: NodeProvider, tmp_path: Path) -> None:

@@ -131,8 +131,9 @@ def _format(host: SysRoot, name: str, level: int, top: bool) -> list[str]:
         mtu = host.read_int(f"{_NET}/{name}/mtu")
         if mtu:
             out.append(f"{inner}<mtu size='{mtu}'/>")
+        found = _addresses(host, name)
         for family in ("ipv4", "ipv6"):
-            addrs = [(a, p) for f, a, p in _addresses(host, name) if f == family]
+            addrs = [(a, p) for f, a, p in found if f == family]
             if addrs:
                 out.append(f"{inner}<protocol family='{family}'>")
                 out += [f"{inner}  <ip address='{a}' prefix='{p}'/>" for a, p in addrs]
