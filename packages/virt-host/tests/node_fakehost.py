@@ -170,16 +170,17 @@ def build_fake_host(root: Path) -> FakeHost:
     for rel, value in (("vendor", "0x8086"), ("device", "0x8c31"), ("class", "0x0c0330"), ("numa_node", "-1")):
         h.write(f"{xhci}/{rel}", value + "\n")
     h.link("/sys/bus/pci/devices/0000:00:14.0", xhci)
-    for sysname, rel, bus, dev, vendor, product, extra in (
+    usb_devices: list[tuple[str, str, int, int, str, str, dict[str, str]]] = [
         ("usb1", "usb1", 1, 1, "1d6b", "0002",
          {"manufacturer": "Linux 6.1.0 xhci-hcd", "product": "xHCI Host Controller"}),
         ("1-1", "usb1/1-1", 1, 2, "046d", "c52b", {"product": "USB Receiver"}),
-    ):
+    ]
+    for sysname, rel, busnum, devnum, vendor_id, product_id, extra in usb_devices:
         path = f"{xhci}/{rel}"
-        h.write(f"{path}/uevent", f"DEVTYPE=usb_device\nDEVNAME=bus/usb/{bus:03d}/{dev:03d}\nMAJOR=189\n"
-                                  f"MINOR={dev - 1}\n")
-        for name, value in (("busnum", str(bus)), ("devnum", str(dev)), ("idVendor", vendor), ("idProduct", product),
-                            *extra.items()):
+        h.write(f"{path}/uevent", f"DEVTYPE=usb_device\nDEVNAME=bus/usb/{busnum:03d}/{devnum:03d}\nMAJOR=189\n"
+                                  f"MINOR={devnum - 1}\n")
+        for name, value in (("busnum", str(busnum)), ("devnum", str(devnum)), ("idVendor", vendor_id),
+                            ("idProduct", product_id), *extra.items()):
             h.write(f"{path}/{name}", value + "\n")
         h.link(f"/sys/bus/usb/devices/{sysname}", path)
     h.write("/run/udev/data/c189:1", "E:ID_VENDOR_FROM_DATABASE=Logitech, Inc.\n"
@@ -198,9 +199,9 @@ def build_fake_host(root: Path) -> FakeHost:
                        ("mdev_supported_types/i915-GVTg_V5_4/available_instances", "2")):
         h.write(f"{gpu}/{rel}", value + "\n")
     h.link("/sys/bus/pci/devices/0000:00:02.0", gpu)
-    for node in ("card0", "renderD128", "card0-HDMI-A-1"):
-        h.mkdir(f"{gpu}/drm/{node}")
-        h.link(f"/sys/class/drm/{node}", f"{gpu}/drm/{node}")
+    for drm in ("card0", "renderD128", "card0-HDMI-A-1"):
+        h.mkdir(f"{gpu}/drm/{drm}")
+        h.link(f"/sys/class/drm/{drm}", f"{gpu}/drm/{drm}")
     # a loop device: not a node device
     loop = "/sys/devices/virtual/block/loop0"
     h.write(f"{loop}/dev", "7:0\n")
