@@ -472,7 +472,11 @@ def _start_virtual(root: NetworkRoot, doc: NetworkDocument, state: dict[str, Any
         br_el = doc.root.find("bridge")
         stp = br_el is None or br_el.get("stp") != "off"
         delay = int(br_el.get("delay") or 0) if br_el is not None else 0
-        _netlink.create_bridge(sock, bridge, mac=doc.mac, stp=stp, delay=delay, mtu=doc.mtu)
+        try:
+            _netlink.create_bridge(sock, bridge, mac=doc.mac, stp=stp, delay=delay, mtu=doc.mtu)
+        except VirtError:
+            state["made_bridge"] = False  # (someone made one of that name since the check: not ours)
+            raise
         has_v6 = any(n.version == 6 for n in subnets)
         if has_v6:
             for key, value in (("accept_ra", "0"), ("autoconf", "0")):
