@@ -55,6 +55,7 @@ MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 SYS_PIVOT_ROOT = 155  # x86_64
+SYS_CLONE = 56  # x86_64
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 1
@@ -65,7 +66,6 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _libc.unshare.argtypes = [ctypes.c_int]
-_libc.syscall.argtypes = [ctypes.c_long, ctypes.c_char_p, ctypes.c_char_p]
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 
 
@@ -124,6 +124,22 @@ def _start_time(pid):
     except OSError:
         return None
     return int(data[data.rindex(b")") + 2:].split()[19])
+
+
+def fork_into_new_pid_namespace():
+    """``fork()`` whose child is pid 1 of a new PID namespace.
+
+    The raw ``clone`` system call (no new stack: the child runs on a copy of ours, as after
+    ``fork``), because ``unshare(CLONE_NEWPID)`` can be done once per process only, and a
+    reboot needs a fresh namespace.  The controller is single-threaded, so the child needs
+    none of what ``os.fork`` repairs in a threaded interpreter; it execs the init soon.
+    """
+    pid = _libc.syscall(ctypes.c_long(SYS_CLONE), ctypes.c_ulong(CLONE_NEWPID | signal.SIGCHLD), ctypes.c_void_p(0),
+                        ctypes.c_void_p(0), ctypes.c_void_p(0), ctypes.c_ulong(0))
+    if pid < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"cannot create the container's PID namespace: {os.strerror(err)}")
+    return pid
 
 
 # -- inside the container: runs as its pid 1, then execs the init ---------------------------
@@ -212,7 +228,8 @@ def container_init(spec, console, report_w, user_r, user_w):
         if spec.get("readonly_root"):
             mount(None, root, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
         os.chdir(root)
-        _check(_libc.syscall(SYS_PIVOT_ROOT, b".", b"."), "cannot pivot_root into the container's root")
+        _check(_libc.syscall(ctypes.c_long(SYS_PIVOT_ROOT), ctypes.c_char_p(b"."), ctypes.c_char_p(b".")),
+               "cannot pivot_root into the container's root")
         _check(_libc.umount2(b".", MNT_DETACH), "cannot detach the host's root")
         os.chdir("/")
         socket.sethostname(spec["hostname"])
@@ -282,11 +299,10 @@ class Controller:
     def spawn(self):
         """Start the init in fresh namespaces; returns an error text or None."""
         spec = self.spec
-        unshare(CLONE_NEWPID)
         report_r, report_w = os.pipe2(os.O_CLOEXEC)
         up_r, up_w = os.pipe2(os.O_CLOEXEC)  # child -> controller: "u" (user namespace made)
         down_r, down_w = os.pipe2(os.O_CLOEXEC)  # controller -> child: "g" (maps written)
-        pid = os.fork()
+        pid = fork_into_new_pid_namespace()
         if pid == 0:
             os.close(report_r)
             os.close(up_r)

@@ -18,7 +18,6 @@ import queue
 import select
 import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -105,34 +104,39 @@ class Controllers:
     A spare is a controller waiting for a container's spec on its stdin (a socketpair it also
     answers on): a start then pays for building the container only, not for starting an
     interpreter.  A spare nobody needs exits when this process goes (its stdin reaches EOF).
+    Controllers are started with ``posix_spawn`` in a session of their own; this process
+    reaps those that end while it lives.
     """
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
-        self._spare: tuple[subprocess.Popen[bytes], socket.socket] | None = None
-        self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._spare: tuple[int, socket.socket] | None = None
         self._pid = os.getpid()
 
-    def _spawn(self) -> tuple[subprocess.Popen[bytes], socket.socket]:
+    @staticmethod
+    def _spawn() -> tuple[int, socket.socket]:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            proc = subprocess.Popen([sys.executable, "-S", "-E", "-s", _CONTROLLER], stdin=theirs.fileno(),
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True,
-                                    start_new_session=True, cwd="/")
+            actions = [(os.POSIX_SPAWN_DUP2, theirs.fileno(), 0),
+                       (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
+                       (os.POSIX_SPAWN_DUP2, 1, 2)]
+            pid = os.posix_spawn(sys.executable, [sys.executable, "-S", "-E", "-s", _CONTROLLER],
+                                 {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}, file_actions=actions,
+                                 setsid=True)
         finally:
             theirs.close()
-        ours.set_inheritable(False)
-        with self._guard:
-            self._children[proc.pid] = proc
-        return proc, ours
+        return pid, ours
 
-    def take(self) -> tuple[subprocess.Popen[bytes], socket.socket]:
+    def take(self) -> tuple[int, socket.socket]:
         with self._guard:
             if self._pid != os.getpid():  # forked: the spare belongs to the parent
-                self._spare, self._children, self._pid = None, {}, os.getpid()
+                self._spare, self._pid = None, os.getpid()
             spare, self._spare = self._spare, None
-        if spare is not None and spare[0].poll() is None:
+        if spare is not None and files.alive(spare[0], None):
             return spare
+        if spare is not None:
+            spare[1].close()
+            self.reap(spare[0])
         return self._spawn()
 
     def prepare(self) -> None:
@@ -140,7 +144,6 @@ class Controllers:
         with self._guard:
             if self._spare is not None:
                 return
-            self._spare = None
 
         def make() -> None:
             spare = self._spawn()
@@ -152,12 +155,11 @@ class Controllers:
 
         threading.Thread(target=make, name="virt-lxc-spare", daemon=True).start()
 
-    def reap(self, pid: int) -> None:
-        with self._guard:
-            proc = self._children.get(pid)
-        if proc is not None and proc.poll() is not None:
-            with self._guard:
-                self._children.pop(pid, None)
+    @staticmethod
+    def reap(pid: int) -> None:
+        """Collect ``pid``'s exit status if it is an exited child of ours."""
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
 
 
 _controllers = Controllers()
@@ -680,7 +682,7 @@ class LxcConnection:
                 os.unlink(layout.record_file(uuid))
             _append_log(log_path, "starting up: " + " ".join(spec["init"]))
             dom_id = self.store.next_id()
-            proc, chan = _controllers.take()
+            controller, chan = _controllers.take()
             try:
                 chan.settimeout(_START_TIMEOUT)
                 chan.sendall(f"{spec_path} 0\n".encode())
@@ -700,8 +702,11 @@ class LxcConnection:
             except ValueError:
                 reply = {"ok": False, "error": "the controller's answer is garbled"}
             if not reply.get("ok"):
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(5)
+                fd = files.pidfd(controller)
+                if fd is not None:
+                    files.wait_exit(fd, 5.0)
+                    os.close(fd)
+                _controllers.reap(controller)
                 raise _failed(f"cannot start the container '{name}': {reply.get('error')}")
         except BaseException:
             cgroups.kill_all()
@@ -713,7 +718,7 @@ class LxcConnection:
         finally:
             _controllers.prepare()
         tty = str(reply.get("tty") or "")
-        status = Status(uuid=uuid, name=name, id=dom_id, pid=proc.pid, started=files.start_time(proc.pid),
+        status = Status(uuid=uuid, name=name, id=dom_id, pid=controller, started=files.start_time(controller),
                         state=int(S.RUNNING), reason=RUNNING_BOOTED, persistent=persistent,
                         cgroups=cgroups.to_json(), tty=tty, init=int(reply.get("init") or 0))
         live = doc.copy()

@@ -1,0 +1,229 @@
+"""A real busybox container through its whole life: what it sees, its limits, its states."""
+
+from __future__ import annotations
+
+import os
+import queue
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import virt
+from lxc_testlib import (
+    COUNTER_INIT,
+    SHELL_INIT,
+    Console,
+    domain_xml,
+    host_mounts_mentioning,
+    make_rootfs,
+    read_int,
+    wait_until,
+)
+from virt import DomainEventType, DomainState
+
+SHUTOFF_SHUTDOWN, SHUTOFF_DESTROYED, SHUTOFF_FAILED = 1, 2, 6
+
+
+def _events(conn: virt.Connection) -> queue.Queue[Any]:
+    got: queue.Queue[Any] = queue.Queue()
+    conn.subscribe(lambda _c, ev: got.put(ev), "lifecycle")
+    return got
+
+
+def _next(got: queue.Queue[Any], kind: DomainEventType, timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        ev = got.get(timeout=max(0.01, deadline - time.monotonic()))
+        if ev.event == kind:
+            return ev
+
+
+def _counter_moves(share: Path, timeout: float = 5.0) -> bool:
+    first = read_int(share / "counter")
+    return wait_until(lambda: read_int(share / "counter") not in (None, first), timeout)
+
+
+@pytest.fixture
+def conn(uri: str) -> Any:
+    with virt.open(uri) as c:
+        yield c
+
+
+def test_container_sees_itself_only(conn: virt.Connection, rootfs: Path, share: Path) -> None:
+    dom = conn.create_domain(domain_xml("bb1", rootfs, share=share))
+    assert dom.state() == (DomainState.RUNNING, 1)
+    assert dom.id > 0
+    assert wait_until(lambda: (share / "hostname").exists() and read_int(share / "counter") is not None)
+    assert read_int(share / "pid") == 1  # its init is its pid 1
+    assert (share / "hostname").read_text().strip() == "bb1"
+    # no host process is visible: its /proc lists its own few processes only
+    live = dom.xml()
+    assert "tty='/dev/pts/" in live and " id='" in live
+    init = conn.create_domain(domain_xml("bb1-ps", rootfs, init="/bin/sh",
+                                         initargs=("-c", "ls /proc > /share/procs; ls /dev > /share/dev"),
+                                         share=share))
+    assert wait_until(lambda: not init.is_active() if _exists(conn, "bb1-ps") else True)
+    pids = [p for p in (share / "procs").read_text().split() if p.isdigit()]
+    assert pids and max(int(p) for p in pids) < 10, pids
+    assert str(os.getpid()) not in pids
+    assert set((share / "dev").read_text().split()) == {
+        "console", "fd", "full", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout", "tty",
+        "tty1", "urandom", "zero"}
+    dom.destroy()
+
+
+def _exists(conn: virt.Connection, name: str) -> bool:
+    try:
+        conn.lookup_domain(name)
+    except virt.VirtError:
+        return False
+    return True
+
+
+def test_memory_limit_is_enforced(conn: virt.Connection, root: Path, busybox: Path, share: Path) -> None:
+    script = """dd if=/dev/zero of=/dev/null bs=48M count=1; echo "big $?" > /share/big
+dd if=/dev/zero of=/dev/null bs=1M count=1; echo "small $?" > /share/small
+while :; do sleep 1; done"""
+    fs = make_rootfs(root / "mem-rootfs", busybox, script)
+    dom = conn.create_domain(domain_xml("bbmem", fs, share=share, memory_mib=24))
+    assert wait_until(lambda: (share / "small").exists())
+    assert (share / "big").read_text().split() == ["big", "137"]  # killed by the OOM killer (SIGKILL)
+    assert (share / "small").read_text().split() == ["small", "0"]
+    assert dom.memory_stats()["actual"] == 24 * 1024
+    dom.destroy()
+
+
+def test_suspend_stops_and_resume_continues(conn: virt.Connection, rootfs: Path, share: Path) -> None:
+    got = _events(conn)
+    dom = conn.create_domain(domain_xml("bbfreeze", rootfs, share=share))
+    assert _counter_moves(share)
+    dom.suspend()
+    assert dom.state() == (DomainState.PAUSED, 1)
+    assert _next(got, DomainEventType.SUSPENDED).detail == 0
+    time.sleep(0.1)
+    frozen = read_int(share / "counter")
+    time.sleep(0.4)
+    assert read_int(share / "counter") == frozen
+    dom.resume()
+    assert dom.state() == (DomainState.RUNNING, 5)
+    assert _next(got, DomainEventType.RESUMED).detail == 0
+    assert _counter_moves(share)
+    # destroy works on a frozen container too
+    dom.suspend()
+    dom.destroy()
+    assert not _exists(conn, "bbfreeze")
+
+
+def test_shutdown_asks_the_init(conn: virt.Connection, rootfs: Path, share: Path) -> None:
+    got = _events(conn)
+    dom = conn.define_domain(domain_xml("bbdown", rootfs, share=share))
+    dom.start()
+    assert _next(got, DomainEventType.STARTED).detail == 0
+    assert _counter_moves(share)
+    dom.shutdown()
+    ev = _next(got, DomainEventType.STOPPED)
+    assert ev.detail == 0  # shutdown
+    assert (share / "bye").exists()
+    assert dom.state() == (DomainState.SHUTOFF, SHUTOFF_SHUTDOWN)
+    assert host_mounts_mentioning(str(rootfs)) == []
+    dom.undefine()
+
+
+def test_destroy(conn: virt.Connection, rootfs: Path, share: Path) -> None:
+    got = _events(conn)
+    dom = conn.define_domain(domain_xml("bbkill", rootfs, share=share))
+    dom.start()
+    assert _counter_moves(share)
+    dom.destroy()
+    assert dom.state() == (DomainState.SHUTOFF, SHUTOFF_DESTROYED)
+    assert _next(got, DomainEventType.STOPPED).detail == 1
+    last = read_int(share / "counter")
+    time.sleep(0.2)
+    assert read_int(share / "counter") == last
+    dom.undefine()
+
+
+@pytest.mark.parametrize(("init", "reason", "detail"), [("/bin/true", SHUTOFF_SHUTDOWN, 0),
+                                                       ("/bin/false", SHUTOFF_FAILED, 5)])
+def test_init_that_exits_at_once(conn: virt.Connection, rootfs: Path, init: str, reason: int, detail: int) -> None:
+    got = _events(conn)
+    dom = conn.define_domain(domain_xml("bbquick", rootfs, init=init))
+    dom.start()
+    ev = _next(got, DomainEventType.STOPPED)
+    assert ev.detail == detail
+    assert dom.state() == (DomainState.SHUTOFF, reason)
+    assert not dom.is_active()
+    dom.undefine()
+
+
+def test_reboot_starts_the_init_again(conn: virt.Connection, rootfs: Path, share: Path) -> None:
+    dom = conn.create_domain(domain_xml("bbreboot", rootfs, share=share))
+    assert wait_until(lambda: (share / "pid").exists())
+    (share / "pid").unlink()
+    dom.reboot()
+    assert wait_until(lambda: read_int(share / "pid") == 1)
+    assert dom.state()[0] == DomainState.RUNNING
+    assert _counter_moves(share)
+    dom.destroy()
+
+
+def test_stats_come_from_the_cgroups(conn: virt.Connection, rootfs: Path, share: Path) -> None:
+    dom = conn.create_domain(domain_xml("bbstats", rootfs, share=share))
+    assert _counter_moves(share)
+    info = dom.info()
+    assert info.cpu_time > 0
+    assert 0 < info.memory <= 64 * 1024
+    assert info.max_memory == 64 * 1024
+    stats = dom.stats()
+    assert stats["state.state"] == 1
+    assert stats["cpu.time"] > 0
+    assert stats["balloon.maximum"] == 64 * 1024
+    assert 0 < stats["balloon.current"] <= 64 * 1024
+    mem = dom.memory_stats()
+    assert mem["actual"] == 64 * 1024 and mem["rss"] > 0
+    dom.destroy()
+
+
+def test_console_attaches_to_the_container(conn: virt.Connection, root: Path, busybox: Path) -> None:
+    fs = make_rootfs(root / "shell-rootfs", busybox, SHELL_INIT)
+    dom = conn.create_domain(domain_xml("bbshell", fs))
+    con = Console(dom.console_path())
+    try:
+        con.send("echo $((6*7))-mark; hostname")
+        con.read_until("42-mark")  # the shell's answer, not the echo of the line (that has $((6*7)))
+        assert "bbshell" in con.read_until("lxc# ")
+    finally:
+        con.close()
+    # a second attach works too
+    con = Console(dom.console_path())
+    try:
+        con.send("echo again-$((1+1))")
+        con.read_until("again-2")
+    finally:
+        con.close()
+    dom.destroy()
+
+
+def test_autostart(conn: virt.Connection, rootfs: Path) -> None:
+    dom = conn.define_domain(domain_xml("bbauto", rootfs))
+    assert not dom.autostart
+    dom.set_autostart(True)
+    assert dom.autostart
+    assert [d.name for d in conn.list_domains(1024)] == ["bbauto"]
+    dom.set_autostart(False)
+    dom.undefine()
+
+
+def test_user_namespace_from_idmap(conn: virt.Connection, root: Path, busybox: Path, share: Path) -> None:
+    fs = make_rootfs(root / "userns-rootfs", busybox,
+                     "id -u > /share/uid 2>&1; cat /proc/self/uid_map > /share/map; while :; do sleep 1; done")
+    os.chmod(share, 0o777)
+    idmap = "<idmap><uid start='0' target='100000' count='65536'/><gid start='0' target='100000' count='65536'/></idmap>"
+    dom = conn.create_domain(domain_xml("bbuserns", fs, share=share, extra=idmap))
+    assert wait_until(lambda: (share / "map").exists())
+    assert (share / "uid").read_text().strip() == "0"
+    assert (share / "map").read_text().split() == ["0", "100000", "65536"]
+    init = int(__import__("json").loads((root / "run" / "lxc" / f"{dom.uuid}.ctl.json").read_text())["init"])
+    assert os.stat(f"/proc/{init}").st_uid == 100000
+    dom.destroy()
