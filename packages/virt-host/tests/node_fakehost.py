@@ -132,7 +132,7 @@ def build_fake_host(root: Path) -> FakeHost:
     h.write(f"{br0}/bridge/stp_state", "1\n")
     h.write(f"{br0}/bridge/forward_delay", "1500\n")
     h.link(f"{br0}/brif/eth0", f"{eth0}/brport")
-    h.mkdir(f"{eth0}/brport")
+    h.write(f"{eth0}/brport/state", "3\n")
     h.link("/sys/class/net/br0", br0)
     # -- SCSI: host0 on the SATA controller, a disk and a CD-ROM
     host0 = f"{sata}/ata1/host0"

@@ -21,8 +21,15 @@ def _validate(xml: str) -> etree._Element:
     return root
 
 
+def listed_interfaces() -> list[str]:
+    """What libvirt lists: not bridge ports, not TUN/TAP devices."""
+    base = Path("/sys/class/net")
+    return sorted(n for n in os.listdir(base) if not (base / n / "brport" / "state").exists()
+                  and not (base / n / "tun_flags").exists())
+
+
 def test_this_hosts_interfaces(conn: virt.Connection) -> None:
-    names = sorted(os.listdir("/sys/class/net"))
+    names = listed_interfaces()
     ifaces = conn.list_interfaces()
     assert sorted(i.name for i in ifaces) == names
     for iface in ifaces:
@@ -59,15 +66,16 @@ def test_fake_bridge_and_ethernet(tmp_path: Path) -> None:
     build_fake_host(tmp_path)
     provider = NodeProvider(str(tmp_path))
     refs = provider.virt_interface_list(0)
-    assert [(r.name, r.mac, r.active) for r in refs] == [("br0", "52:54:00:12:34:56", False),
-                                                          ("eth0", "00:1b:21:aa:bb:cc", True)]
-    assert [r.name for r in provider.virt_interface_list(2)] == ["eth0"]
+    # eth0 is a port of br0: not listed, shown inside the bridge, still found by name
+    assert [(r.name, r.mac, r.active) for r in refs] == [("br0", "52:54:00:12:34:56", False)]
+    assert provider.virt_interface_list(2) == []
     assert [r.name for r in provider.virt_interface_list(1)] == ["br0"]
+    assert provider.virt_interface_lookup_by_name("eth0").active
     bridge = provider.virt_interface_get_xml("br0", 0)
     assert bridge == """\
 <interface type='bridge' name='br0'>
   <mtu size='1500'/>
-  <bridge stp='on' delay='15.00'>
+  <bridge stp='on' delay='1500'>
     <interface type='ethernet' name='eth0'>
       <link speed='1000' state='up'/>
       <mac address='00:1b:21:aa:bb:cc'/>
@@ -98,14 +106,16 @@ def test_fake_bond_and_vlan(tmp_path: Path) -> None:
                        ("bonding/miimon", "100"), ("bonding/updelay", "10"), ("bonding/use_carrier", "0"),
                        ("bonding/slaves", "eth0")):
         host.write(f"{bond}/{rel}", value + "\n")
+    host.link(f"{bond}/slave_eth0", "/sys/class/net/eth0")
     host.link("/sys/class/net/bond0", bond)
     vlan = "/sys/devices/virtual/net/eth0.42"
     for rel, value in (("address", "00:1b:21:aa:bb:cc"), ("operstate", "lowerlayerdown"), ("mtu", "1500"),
                        ("uevent", "DEVTYPE=vlan\nINTERFACE=eth0.42")):
         host.write(f"{vlan}/{rel}", value + "\n")
     host.link("/sys/class/net/eth0.42", vlan)
-    host.write("/proc/net/vlan/config", "VLAN Dev name    | VLAN ID\nName-Type: VLAN_NAME_TYPE_RAW_PLUS_VID_NO_PAD\n"
-                                        "eth0.42        | 42  | eth0\n")
+    host.write("/proc/net/vlan/eth0.42", "eth0.42  VID: 42\t REORDER_HDR: 1  dev->priv_flags: 1001\n"
+                                         "         total frames received            0\n"
+                                         "Device: eth0\nINGRESS priority mappings: 0:0\n")
     provider = NodeProvider(str(tmp_path))
     bond_xml = provider.virt_interface_get_xml("bond0", 0)
     assert bond_xml == """\

@@ -1,10 +1,15 @@
 """The host's network interfaces, read-only, as libvirt's udev interface backend shows them
-(``interface_backend_udev.c``): every entry of ``/sys/class/net``, active when its operational
-state is ``up`` (so ``lo``, whose state the kernel calls ``unknown``, is inactive, as in
-libvirt), described from sysfs: ``ethernet``, ``bridge`` (with its ports), ``bond`` (with its
-slaves) or ``vlan`` (with its tag and device).  Unlike libvirt's udev backend, the addresses
-the interface has are shown too (``<protocol>``, as netcf shows them), read through netlink
-(pyroute2).
+(``interface_backend_udev.c``).
+
+* Listed: every entry of ``/sys/class/net`` except bridge ports (they show inside their bridge)
+  and TUN/TAP devices (the guests' own); any of them can still be looked up by name.
+* Active when the kernel's operational state is ``up`` (so ``lo``, whose state the kernel calls
+  ``unknown``, is inactive, as in libvirt).
+* Described from sysfs: ``ethernet``, ``bridge`` (its ports but guests' ``vnetN``; the forward
+  delay as the kernel gives it, in hundredths of a second, as libvirt prints it), ``bond`` (its
+  slaves, MII monitoring) or ``vlan`` (tag and device from ``/proc/net/vlan``).
+* Unlike libvirt's udev backend, which leaves them out, the addresses the interface has are shown
+  (``<protocol>``, as netcf shows them), read through netlink (pyroute2).
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ def no_interface(name: str) -> VirtError:
 
 
 def _names(host: SysRoot) -> list[str]:
-    return [name for name in host.listdir(_NET) if host.isdir(f"{_NET}/{name}")]
+    """What libvirt lists: not bridge ports, not TUN/TAP devices."""
+    return [name for name in host.listdir(_NET) if host.isdir(f"{_NET}/{name}")
+            and not host.exists(f"{_NET}/{name}/brport/state") and not host.exists(f"{_NET}/{name}/tun_flags")]
 
 
 def _ref(host: SysRoot, name: str) -> InterfaceRef:
@@ -62,7 +69,16 @@ def _devtype(host: SysRoot, name: str) -> str | None:
 
 
 def _vlan(host: SysRoot, name: str) -> tuple[str, str] | None:
-    """(tag, device) of a VLAN interface, from ``/proc/net/vlan/config``."""
+    """(tag, device) of a VLAN interface, from ``/proc/net/vlan/NAME`` (or its ``config``)."""
+    vid = device = None
+    for line in host.lines(f"/proc/net/vlan/{name}"):
+        words = line.split()
+        if "VID:" in words and words.index("VID:") + 1 < len(words):
+            vid = words[words.index("VID:") + 1]
+        elif words[:1] == ["Device:"] and len(words) > 1:
+            device = words[1]
+    if vid and vid.isdigit() and device:
+        return vid, device
     for line in host.lines("/proc/net/vlan/config"):
         parts = [p.strip() for p in line.split("|")]
         if len(parts) == 3 and parts[0] == name and parts[1].isdigit():
@@ -115,12 +131,22 @@ def _kind(host: SysRoot, name: str) -> str:
     devtype = _devtype(host, name)
     if devtype == "bridge" or host.isdir(f"{_NET}/{name}/bridge"):
         return "bridge"
-    if devtype == "bond" or host.isdir(f"{_NET}/{name}/bonding"):
-        slaves = (host.read(f"{_NET}/{name}/bonding/slaves") or "").split()
-        return "bond" if slaves else "ethernet"  # the schema wants a bond's slaves
-    if devtype == "vlan" and _vlan(host, name) is not None:
+    if devtype == "bond" or host.exists(f"{_NET}/{name}/bonding/mode"):
+        return "bond" if _slaves(host, name) else "ethernet"  # the schema wants a bond's slaves
+    if (devtype == "vlan" or "." in name) and _vlan(host, name) is not None:
         return "vlan"
     return "ethernet"
+
+
+def _slaves(host: SysRoot, name: str) -> list[str]:
+    """A bond's slaves: its ``slave_IFNAME`` entries."""
+    return [entry[6:] for entry in host.listdir(f"{_NET}/{name}") if entry.startswith("slave_") and entry[6:]]
+
+
+def _bridge_ports(host: SysRoot, name: str) -> list[str]:
+    """A bridge's ports but the guests' (``vnetN``)."""
+    return [port for port in host.listdir(f"{_NET}/{name}/brif")
+            if not (port.startswith("vnet") and port[4:5].isdigit())]
 
 
 def _format(host: SysRoot, name: str, level: int, top: bool) -> list[str]:
@@ -144,14 +170,14 @@ def _format(host: SysRoot, name: str, level: int, top: bool) -> list[str]:
         out += _mac(host, name, inner)
     elif kind == "bridge":
         stp = host.read_int(f"{_NET}/{name}/bridge/stp_state")
-        delay = host.read_int(f"{_NET}/{name}/bridge/forward_delay")
+        delay = host.read(f"{_NET}/{name}/bridge/forward_delay")
         attrs = ""
-        if stp is not None:
+        if stp is not None and stp >= 0:
             attrs += f" stp='{'on' if stp else 'off'}'"
-        if delay is not None:
-            attrs += f" delay='{delay / 100:.2f}'"  # centiseconds -> seconds
+        if delay and delay.isdigit():
+            attrs += f" delay='{delay}'"  # the kernel's figure (centiseconds), as libvirt shows it
         out.append(f"{inner}<bridge{attrs}>")
-        for port in host.listdir(f"{_NET}/{name}/brif"):
+        for port in _bridge_ports(host, name):
             if host.isdir(f"{_NET}/{port}"):
                 out += _format(host, port, level + 2, False)
         out.append(f"{inner}</bridge>")
@@ -170,7 +196,7 @@ def _format(host: SysRoot, name: str, level: int, top: bool) -> list[str]:
             if carrier is not None:
                 extra += f" carrier='{'netif' if carrier else 'ioctl'}'"
             out.append(f"{inner}  <miimon freq='{miimon}'{extra}/>")
-        for slave in (host.read(f"{_NET}/{name}/bonding/slaves") or "").split():
+        for slave in _slaves(host, name):
             out += [f"{inner}  <interface type='ethernet' name='{escape(slave)}'>"]
             out += _link(host, slave, inner + "    ") + _mac(host, slave, inner + "    ")
             out.append(f"{inner}  </interface>")
