@@ -16,6 +16,9 @@ letter or digit made ``_``) and capabilities:
   ``scsi``).
 * ``block_<name>[_<serial>]`` (``storage``): disks, CD-ROMs, SD cards and floppies; loop, RAM,
   zram, device-mapper and md devices are not node devices (udev gives them no drive type).
+  Sizes are the kernel's 512-byte sector count in bytes, and ``num_blocks`` that size in
+  logical blocks; libvirt multiplies the sector count by the logical block size, which
+  overstates drives with 4 KiB (or 2 KiB CD-ROM) blocks: the one place this differs on purpose.
 * ``drm_<name>`` (``drm``).
 
 A device's parent is the nearest device up its sysfs path, else ``computer``.  udev's database
@@ -532,18 +535,25 @@ def _block_device(host: SysRoot, name: str, path: str) -> Device | None:
         sectors = host.read_int(f"{base}/size") or 0
         block_size = host.read_int(f"{base}/queue/logical_block_size") or 512
         size = sectors * 512
-        if kind == "disk" or (kind == "sd" and not removable):
+        if kind in ("disk", "sd"):
             _add(cap, "size", str(size))
             _add(cap, "logical_block_size", str(block_size))
             _add(cap, "num_blocks", str(size // block_size))
             return
-        media = record.get("ID_CDROM_MEDIA") == "1" if kind == "cd" and record.props else size > 0
-        el = _cap(cap, "removable")
-        _add(el, "media_available", "1" if media else "0")
-        _add(el, "media_size", str(size if media else 0))
-        label = record.get("ID_FS_LABEL")
-        if media and label:
-            _add(el, "media_label", label)
+        # CD-ROMs and floppies: what is in the drive, as udev says (else: has it a size)
+        if record.props:
+            media = record.get("ID_CDROM_MEDIA") == "1" if kind == "cd" else record.get("ID_FS_LABEL") is not None
+        else:
+            media = size > 0
+        el = _cap(cap, "removable") if removable else cap
+        if removable:
+            _add(el, "media_available", "1" if media else "0")
+            _add(el, "media_size", str(size if media else 0))
+            label = record.get("ID_FS_LABEL")
+            if media and label:
+                _add(el, "media_label", label)
+        else:
+            _add(el, "size", "0")  # libvirt knows no size of a fixed drive with media
         if media:
             _add(el, "logical_block_size", str(block_size))
             _add(el, "num_blocks", str(size // block_size))
