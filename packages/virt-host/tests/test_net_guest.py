@@ -53,11 +53,14 @@ def test_plug_and_unplug_taps(conn: virt.Connection, uri: str) -> None:
     assert re.fullmatch(r"vnet\d+", tap.name) and tap.fd >= 0 and tap.bridge == "virbr0"
     assert link_info(tap.name) | {"kind": None} == {"state": "up", "mtu": 1400, "address": "fe:54:00:12:34:56",
                                                     "master": "virbr0", "kind": None}
+    assert "<network connections='1'>" in net.xml()  # libvirt counts the guests' ports
+    assert "connections" not in net.xml(inactive=True)
     second = plug_tap(uri, bridge="virbr0", mac="52:54:00:12:34:57", domain_name="g", index=1, target="mytap0")
     assert second.name == "mytap0" and link_info("mytap0")["master"] == "virbr0" and second.network is None
     # closing the last descriptor removes a tap; unplug_tap removes one still held, and is idempotent
     tap.close()
     assert _gone(tap.name)
+    assert "connections" not in net.xml()
     unplug_tap(tap.name)
     unplug_tap("mytap0")
     assert "mytap0" not in links()
@@ -100,6 +103,7 @@ def test_guest_gets_a_lease_and_reaches_the_bridge(conn: virt.Connection, uri: s
                 [(GUEST_MAC, "192.168.100.77", 24, "virbr0", 0)]
             assert leases[0].expirytime > time.time()
             assert net.dhcp_leases(mac="52:54:00:00:00:01") == []
+            assert "<network connections='1'>" in net.xml()
             out = io.StringIO()
             with contextlib.redirect_stdout(out):
                 assert main(["-c", uri, "net-dhcp-leases", "default"]) == 0

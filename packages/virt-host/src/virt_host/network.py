@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import random
+import socket
 import threading
 import weakref
 from pathlib import Path
@@ -258,6 +259,37 @@ class NetworkRoot:
         for suffix in suffixes:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.layout.run_file(name, suffix))
+        import shutil
+
+        shutil.rmtree(self.layout.run_file(name, "ports"), ignore_errors=True)
+
+    def add_port(self, name: str, tap: str, record: dict[str, Any]) -> None:
+        """Note a guest's tap on the network (``<run>/NAME.ports/TAP``)."""
+        _write_run(self.layout.run_file(name, "ports") / tap, json.dumps(record, sort_keys=True) + "\n")
+
+    def connections(self, name: str) -> int:
+        """The taps of guests on the network that still exist (``connections`` in its live XML);
+        notes of taps that are gone are removed."""
+        directory = self.layout.run_file(name, "ports")
+        try:
+            entries = os.listdir(directory)
+        except OSError:
+            return 0
+        count = 0
+        for tap in entries:
+            if tap.startswith("."):
+                continue
+            try:
+                index = json.loads((directory / tap).read_text(encoding="utf-8")).get("ifindex")
+                alive = socket.if_nametoindex(tap) == index
+            except (OSError, ValueError, AttributeError):
+                alive = False
+            if alive:
+                count += 1
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(directory / tap)
+        return count
 
     # -- events -------------------------------------------------------------------------------
 
@@ -643,7 +675,16 @@ class NetworkProvider:
         net = self.root.by_uuid(uuid)
         if flags & _XML_INACTIVE and net.config is not None:
             return net.config.to_string(inactive=True)
-        return net.definition.to_string(inactive=bool(flags & _XML_INACTIVE))
+        doc = net.definition
+        if net.active and not flags & _XML_INACTIVE:
+            used = self.root.connections(net.name)
+            if used:
+                from virt.xml._util import set_attrs
+
+                doc = doc.copy()
+                set_attrs(doc.root, [("connections", str(used)), ("ipv6", doc.root.get("ipv6")),
+                                     ("trustGuestRxFilters", doc.root.get("trustGuestRxFilters"))])
+        return doc.to_string(inactive=bool(flags & _XML_INACTIVE))
 
     @hookimpl
     def virt_network_is_active(self, uuid: str) -> bool:
@@ -802,12 +843,17 @@ def plug_tap(uri: URI | str, *, network: str | None = None, bridge: str | None =
                             domain=_D)
     assert bridge is not None
     host_mac = _host_mac(mac)
+    layout = network_layout_for(parse_uri(uri) if isinstance(uri, str) else uri) if network is not None else None
     wanted = target if target and not target.startswith(("vnet", "macvtap", "macvlan")) else None
     with _netlink.ipr() as sock:
         mtu = _netlink.link_mtu(sock, bridge)
         name, fd = _netlink.open_tap(wanted)
         try:
             _netlink.attach_tap(sock, name, bridge, host_mac, mtu)
+            if network is not None and layout is not None:
+                root = network_root_for(layout)
+                root.add_port(network, name, {"domain": domain_name, "index": index, "mac": mac,
+                                              "ifindex": socket.if_nametoindex(name)})
         except BaseException:
             os.close(fd)  # the tap goes with its last descriptor
             raise
