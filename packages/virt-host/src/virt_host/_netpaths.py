@@ -9,7 +9,8 @@
 In the runtime directory, for a running network ``NAME``: ``NAME.xml`` (the live definition:
 the network runs when it exists and its bridge does), ``NAME.state.json`` (what starting it
 made: bridge, nftables table, dnsmasq pid), ``NAME.conf``, ``NAME.hostsfile``,
-``NAME.addnhosts`` (dnsmasq's configuration), ``NAME.pid`` (dnsmasq's pid file) and
+``NAME.addnhosts`` (dnsmasq's configuration), ``NAME.pid`` (dnsmasq's pid file),
+``NAME.ports/TAP`` (the guests' taps plugged by :func:`virt_host.network.plug_tap`) and
 ``NAME.leases`` (dnsmasq's own lease file, which ``net-dhcp-leases`` reads; kept until the
 network is undefined, as libvirt keeps its ``NAME.status``).
 """
