@@ -139,7 +139,8 @@ def _parse_node(host: SysRoot, directory: str, present: set[int] | None,
         sock = host.read_int(f"{topo}/physical_package_id")
         if sock is None or sock < 0 or arch.startswith("s390"):
             sock = 0
-        core = 0 if arch.startswith("s390") else (host.read_int(f"{topo}/core_id") or 0)
+        # on s390 each logical CPU is a core
+        core = cpu if arch.startswith("s390") else (host.read_int(f"{topo}/core_id") or 0)
         cores.setdefault(sock, set()).add(core)
         siblings = _count_mask(host.read(f"{topo}/thread_siblings")) or 1
         threads = max(threads, siblings)
