@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import virt
 from lxc_testlib import (
-    COUNTER_INIT,
     SHELL_INIT,
     Console,
     domain_xml,
@@ -219,7 +218,8 @@ def test_user_namespace_from_idmap(conn: virt.Connection, root: Path, busybox: P
     fs = make_rootfs(root / "userns-rootfs", busybox,
                      "id -u > /share/uid 2>&1; cat /proc/self/uid_map > /share/map; while :; do sleep 1; done")
     os.chmod(share, 0o777)
-    idmap = "<idmap><uid start='0' target='100000' count='65536'/><gid start='0' target='100000' count='65536'/></idmap>"
+    idmap = ("<idmap><uid start='0' target='100000' count='65536'/>"
+             "<gid start='0' target='100000' count='65536'/></idmap>")
     dom = conn.create_domain(domain_xml("bbuserns", fs, share=share, extra=idmap))
     assert wait_until(lambda: (share / "map").exists())
     assert (share / "uid").read_text().strip() == "0"

@@ -11,6 +11,7 @@ LXC driver does is the reference for states, reasons, event details, errors and 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -112,6 +113,14 @@ class Controllers:
         self._guard = threading.Lock()
         self._spare: tuple[int, socket.socket] | None = None
         self._pid = os.getpid()
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """Let the spare go (it exits when its stdin closes)."""
+        with self._guard:
+            spare, self._spare = self._spare, None
+        if spare is not None and self._pid == os.getpid():
+            spare[1].close()
 
     @staticmethod
     def _spawn() -> tuple[int, socket.socket]:
