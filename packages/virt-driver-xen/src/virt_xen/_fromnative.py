@@ -397,7 +397,7 @@ class _Builder:
         return extra
 
     def _os_text(self, tag: str, text: str | None) -> None:
-        if text is not None:
+        if text:  # an empty string reads back from XML as nothing: leave it out
             el = etree.Element(tag)
             el.text = text
             self.os_children.append(el)
@@ -806,9 +806,9 @@ class _Builder:
             vcpu.set("cpuset", self.cpuset)
         if self.vcpus != self.max_vcpus:
             vcpu.set("current", str(self.vcpus))
-        if self.bootloader is not None:
+        if self.bootloader:
             _sub(root, "bootloader", None, self.bootloader)
-        if self.bootloader_args is not None:
+        if self.bootloader_args:
             _sub(root, "bootloader_args", None, self.bootloader_args)
         os_ = _sub(root, "os")
         machine = {"hvm": "xenfv", "xen": "xenpv", "xenpvh": "xenpvh"}[self.os_type]
@@ -837,7 +837,7 @@ class _Builder:
         for key in ("on_poweroff", "on_reboot", "on_crash"):
             _sub(root, key, None, self.lifecycle[key])
         devices = _sub(root, "devices")
-        if self.emulator is not None:
+        if self.emulator:
             _sub(devices, "emulator", None, self.emulator)
         video = self.video()
         for group in (self.disks, self.controllers, self.nets, self.serials, self.parallels, self.consoles,

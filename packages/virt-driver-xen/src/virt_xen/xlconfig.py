@@ -47,7 +47,11 @@ def domain_xml_from_native(native_format: str, config: str, flags: int = 0) -> s
     if flags:
         raise VirtError(ErrorNumber.INVALID_ARG, f"unsupported flags (0x{flags:x}) in function "
                         "libxlConnectDomainXMLFromNative", domain=ErrorDomain.LIBXL)
-    root = native_to_tree(native_format, config)
+    try:
+        root = native_to_tree(native_format, config)
+    except ValueError as exc:  # lxml: a value XML cannot carry (control characters)
+        raise VirtError(ErrorNumber.CONF_SYNTAX, f"value not representable in XML: {exc}",
+                        domain=ErrorDomain.XEN) from None
     # an empty CD-ROM keeps the disk type xm gave it (the core's normaliser, like QEMU's
     # driver, makes every empty CD-ROM a file)
     empty_block = {_target_dev(d) for d in root.iter("disk")
