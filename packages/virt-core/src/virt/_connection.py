@@ -315,6 +315,11 @@ class Connection:
         with self._dispatcher.lock:
             if not self._pm.is_registered(self._dispatcher):
                 self._pm.register(self._dispatcher, name="virt:events")
+        # A driver that must ask for events before it can report them (the remote proxy asks
+        # the far side to forward them) says so with an ``on_subscribe(kind)`` method.
+        on_subscribe = getattr(self.driver, "on_subscribe", None)
+        if callable(on_subscribe):
+            on_subscribe(kind)
         return self._dispatcher.add(kind, callback, uuid)
 
     def unsubscribe(self, subscription: int) -> None:

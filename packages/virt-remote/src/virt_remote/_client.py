@@ -1,0 +1,694 @@
+"""The near side: a peer per far side (one SSH connection, or one daemon socket), the driver
+object that proxies every hook, and the stream a console becomes.
+
+The public API is synchronous.  A call encodes its message in the calling thread, hands the
+frame to the link and waits on a lock that the link's reader releases when the answer comes:
+calls from several threads overlap on one connection.  Frames arrive on the reader (the
+process's asyncio loop for SSH, a thread for unix sockets and ``ext``); events are re-emitted
+from a thread of their own, in order, so that a callback may call the API again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import keyword
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from virt import ErrorDomain, ErrorNumber, VirtError
+from virt._markers import hookimpl
+from virt.plugin import OpenRequest
+
+from virt_remote import _wire
+from virt_remote._wire import ProtocolError
+
+__all__ = ["Peer", "RemoteConnection", "RemoteStream", "open_remote"]
+
+log = logging.getLogger("virt.remote")
+
+PROTOCOL_VERSION = 1
+FEATURES = ("events", "streams", "keepalive", "readonly")
+DEFAULT_HELPER = "virt-remote-helper"
+
+
+def lost_error(detail: str) -> VirtError:
+    return VirtError(ErrorNumber.SYSTEM_ERROR, detail, domain=ErrorDomain.RPC)
+
+
+def error_from_body(body: Any) -> VirtError:
+    if type(body) is not dict:
+        return VirtError(ErrorNumber.RPC, f"malformed error from the far side: {body!r}"[:300], domain=ErrorDomain.RPC)
+    message = body.get("message")
+    detail = body.get("detail")
+    return VirtError(body.get("code", ErrorNumber.INTERNAL_ERROR), detail if isinstance(detail, str) else None,
+                     domain=body.get("domain", ErrorDomain.REMOTE),
+                     message=message if isinstance(message, str) else None)
+
+
+class _Waiter:
+    __slots__ = ("lock", "ok", "value")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.lock.acquire()
+        self.ok = False
+        self.value: Any = None
+
+
+class Link:
+    """A byte pipe carrying frames to the far side; the reader calls ``peer.on_body``."""
+
+    description = "?"
+
+    def send(self, frame: bytes) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class Peer:
+    """One far side: request ids, waiters, events, streams and keepalive."""
+
+    def __init__(self, key: tuple[Any, ...], description: str, keepalive_interval: float = 5.0,
+                 keepalive_count: int = 5) -> None:
+        self.key = key
+        self.description = description
+        self.link: Link | None = None
+        self.pending: dict[int, _Waiter] = {}
+        self._ids = itertools.count(1)
+        self.sessions: dict[int, RemoteConnection] = {}
+        self.streams: dict[int, RemoteStream] = {}
+        self.lost: VirtError | None = None
+        self.last_rx = time.monotonic()
+        self.refs = 0
+        self.features: frozenset[str] = frozenset()
+        self.keepalive = (keepalive_interval, keepalive_count)
+        self._events: queue.SimpleQueue[tuple[int, str, Any] | None] | None = None
+        self._events_lock = threading.Lock()
+        self._stop = threading.Event()
+        self.far_stderr = bytearray()
+
+    # -- requests --------------------------------------------------------------------------
+
+    def request(self, kind: str, *args: Any) -> Any:
+        """Send ``[kind, id, *args]`` (already plain data) and wait for its answer."""
+        lost = self.lost
+        if lost is not None:
+            raise _again(lost)
+        rid = next(self._ids)
+        waiter = _Waiter()
+        self.pending[rid] = waiter
+        try:
+            frame = _wire.encode_frame([kind, rid, *args])
+        except ProtocolError as exc:
+            self.pending.pop(rid, None)
+            raise VirtError(ErrorNumber.RPC, str(exc), domain=ErrorDomain.RPC) from None
+        if self.lost is not None and self.pending.pop(rid, None) is not None:
+            raise _again(self.lost)
+        link = self.link
+        assert link is not None
+        link.send(frame)
+        waiter.lock.acquire()
+        if waiter.ok:
+            return waiter.value
+        raise waiter.value
+
+    def call(self, session: int, hook: str, kwargs: dict[str, Any]) -> Any:
+        try:
+            wire_args = {k: _wire.to_wire(v) for k, v in kwargs.items()}
+        except ProtocolError as exc:
+            raise VirtError(ErrorNumber.INVALID_ARG, f"{hook}: {exc}") from None
+        return self.request("call", session, hook, wire_args)
+
+    def notify(self, message: list[Any]) -> None:
+        """Send a message that has no answer (stream data, pongs)."""
+        if self.lost is None and self.link is not None:
+            self.link.send(_wire.encode_frame(message))
+
+    # -- what the reader hands over ---------------------------------------------------------
+
+    def on_body(self, body: bytes) -> None:
+        self.last_rx = time.monotonic()
+        try:
+            message = _wire.check_message(_wire.from_wire(body))
+        except ProtocolError as exc:
+            self.fail(VirtError(ErrorNumber.RPC, f"the far side sent a bad frame: {exc}", domain=ErrorDomain.RPC))
+            return
+        kind = message[0]
+        if kind == "ok" or kind == "err":
+            if len(message) != 3 or type(message[1]) is not int:
+                self.fail(VirtError(ErrorNumber.RPC, f"malformed answer {kind!r}", domain=ErrorDomain.RPC))
+                return
+            waiter = self.pending.pop(message[1], None)
+            if waiter is None:
+                if message[1] == 0 and kind == "err":
+                    log.warning("virt-remote: the far side refused a frame: %s", error_from_body(message[2]))
+                return
+            if kind == "ok":
+                waiter.ok, waiter.value = True, message[2]
+            else:
+                waiter.value = error_from_body(message[2])
+            waiter.lock.release()
+        elif kind == "ev":
+            self._queue_event(message)
+        elif kind == "ping":
+            self.notify(["pong", message[1] if len(message) > 1 else 0])
+        elif kind == "pong":
+            pass
+        elif kind in ("sdata", "sack", "sclose"):
+            stream = self.streams.get(message[1]) if len(message) >= 3 and type(message[1]) is int else None
+            if stream is not None:
+                stream._on_message(message)
+        elif kind == "bye":
+            self.fail(error_from_body(message[1] if len(message) > 1 else None))
+
+    def fail(self, error: VirtError) -> None:
+        """The far side is gone: every waiting call gets ``error``, and so does every later one."""
+        if self.lost is not None:
+            return
+        self.lost = error
+        self._stop.set()
+        while self.pending:
+            try:
+                _rid, waiter = self.pending.popitem()
+            except KeyError:
+                break
+            waiter.value = _again(error)
+            waiter.lock.release()
+        for stream in list(self.streams.values()):
+            stream._on_message(["sclose", stream.id, None])
+        _forget(self)
+        if self._events is not None:
+            self._events.put(None)
+        link = self.link
+        if link is not None:
+            try:
+                link.close()
+            except Exception:
+                log.debug("virt-remote: closing the link failed", exc_info=True)
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _queue_event(self, message: list[Any]) -> None:
+        if len(message) != 4 or type(message[1]) is not int or type(message[2]) is not str:
+            return
+        if type(message[3]) is not dict:
+            return
+        if self._events is None:
+            with self._events_lock:
+                if self._events is None:
+                    self._events = queue.SimpleQueue()
+                    threading.Thread(target=self._deliver_events, name="virt-remote-events", daemon=True).start()
+        self._events.put((message[1], message[2], message[3]))
+
+    def _deliver_events(self) -> None:
+        assert self._events is not None
+        while True:
+            item = self._events.get()
+            if item is None:
+                return
+            sid, hook, kwargs = item
+            conn = self.sessions.get(sid)
+            if conn is None:
+                continue
+            try:
+                getattr(conn.hook, hook)(**kwargs)
+            except Exception:
+                log.exception("virt-remote: delivering %s failed", hook)
+
+    # -- keepalive ---------------------------------------------------------------------------
+
+    def start_keepalive(self) -> None:
+        interval, _count = self.keepalive
+        if interval > 0:
+            threading.Thread(target=self._keepalive, name="virt-remote-keepalive", daemon=True).start()
+
+    def _keepalive(self) -> None:
+        interval, count = self.keepalive
+        step = max(min(interval, 1.0) / 4, 0.02)
+        pinged = 0.0
+        while not self._stop.wait(step):
+            now = time.monotonic()
+            idle = now - self.last_rx
+            if idle > interval * count:
+                self.fail(lost_error(f"connection to {self.description} closed: no answer to "
+                                     f"{count} keepalive messages in {interval * count:g}s"))
+                return
+            if idle >= interval and now - pinged >= interval:
+                pinged = now
+                try:
+                    self.notify(["ping", 0])
+                except VirtError:
+                    return
+
+
+def _again(error: VirtError) -> VirtError:
+    """A fresh exception with the same code, domain and message (each raise its own)."""
+    return VirtError(error.code, error.detail, domain=error.domain, message=error.message)
+
+
+# -- links -----------------------------------------------------------------------------------
+
+
+class SocketLink(Link):
+    """A unix socket (the daemon) or a child's pipes (``ext``): a reader thread, blocking sends."""
+
+    def __init__(self, peer: Peer, recv: Callable[[int], bytes], send: Callable[[bytes], Any],
+                 close: Callable[[], None], description: str) -> None:
+        self.peer = peer
+        self._send = send
+        self._close = close
+        self._lock = threading.Lock()
+        self.description = description
+        self.reader = threading.Thread(target=self._read, args=(recv,), name="virt-remote-reader", daemon=True)
+
+    def start(self) -> None:
+        self.reader.start()
+
+    def _read(self, recv: Callable[[int], bytes]) -> None:
+        from virt_remote._server import FrameReader
+
+        reader = FrameReader(recv)
+        why = "end of file"
+        try:
+            while True:
+                body = reader.read()
+                if body is None:
+                    break
+                self.peer.on_body(body)
+                if self.peer.lost is not None:
+                    return
+        except ProtocolError as exc:
+            self.peer.fail(VirtError(ErrorNumber.RPC, f"{self.description}: {exc}", domain=ErrorDomain.RPC))
+            return
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+        extra = self.peer.far_stderr.decode("utf-8", "replace").strip()
+        self.peer.fail(lost_error(f"connection to {self.description} was lost: {why}"
+                                  + (f": {extra[-500:]}" if extra else "")))
+
+    def send(self, frame: bytes) -> None:
+        try:
+            with self._lock:
+                self._send(frame)
+        except OSError as exc:
+            self.peer.fail(lost_error(f"cannot send data to {self.description}: {exc.strerror or exc}"))
+            raise _again(self.peer.lost) from None  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        self._close()
+
+
+# -- the driver object ----------------------------------------------------------------------
+
+
+class RemoteConnection:
+    """The remote driver's connection object: every hook the far side implements, forwarded.
+
+    Its class is made per set of hooks (:func:`connection_class`), one method per hook whose
+    parameters are the hookspec's, so the core binds it like any driver's.
+    """
+
+    def __init__(self, request: OpenRequest, peer: Peer, session: int, far_uri: str) -> None:
+        self.hook = request.hook
+        self.uri = request.uri
+        self.far_uri = far_uri
+        self.readonly = request.readonly
+        self._peer = peer
+        self._session = session
+        self._subscribed: set[str] = set()
+        self._sub_lock = threading.Lock()
+        self._closed = False
+
+    def _remote(self, hook: str, kwargs: dict[str, Any]) -> Any:
+        return self._peer.call(self._session, hook, kwargs)
+
+    @property
+    def peer(self) -> Peer:
+        return self._peer
+
+    @hookimpl
+    def virt_connect_close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        peer = self._peer
+        try:
+            if peer.lost is None:
+                peer.request("close", self._session)
+        except VirtError:
+            pass
+        finally:
+            peer.sessions.pop(self._session, None)
+            _release(peer)
+
+    @hookimpl
+    def virt_connect_is_secure(self) -> bool:
+        return self.uri.transport in ("ssh", "unix", "ext")
+
+    @hookimpl
+    def virt_connect_is_encrypted(self) -> bool:
+        return self.uri.transport == "ssh"
+
+    def on_subscribe(self, kind: type) -> None:
+        """The core tells the driver that someone subscribed to events of ``kind``: ask the
+        far side to forward the event hooks whose records are of that kind."""
+        from virt_remote._server import _event_hooks
+
+        wanted = [h for h, record in _event_hooks().items() if issubclass(record, kind) or issubclass(kind, record)]
+        with self._sub_lock:
+            for hook in wanted:
+                if hook not in self._subscribed:
+                    self._peer.request("sub", self._session, hook)
+                    self._subscribed.add(hook)
+
+    def open_console_stream(self, uuid: str, dev_name: str | None, flags: int) -> RemoteStream:
+        """The console of a domain on the far side as a stream (``Domain.open_console``)."""
+        sid = self._peer.request("sopen", self._session, "console",
+                                 {"uuid": uuid, "dev_name": dev_name, "flags": flags})
+        if type(sid) is not int:
+            raise VirtError(ErrorNumber.RPC, f"bad stream id {sid!r}", domain=ErrorDomain.RPC)
+        stream = RemoteStream(self._peer, sid)
+        self._peer.streams[sid] = stream
+        return stream
+
+
+_methods: dict[str, Any] = {}
+_classes: dict[frozenset[str], type[RemoteConnection]] = {}
+_NOT_FORWARDED = frozenset({"virt_connect_close", "virt_connect_get_uri", "virt_connect_is_secure",
+                            "virt_connect_is_encrypted"})
+
+
+def _method(name: str) -> Any:
+    found = _methods.get(name)
+    if found is None:
+        params = _wire.hook_signatures()[name].params
+        for word in (name, *params):
+            if not word.isidentifier() or keyword.iskeyword(word) or word == "self":
+                raise VirtError(ErrorNumber.INTERNAL_ERROR, f"hook {name} has an unusable parameter {word!r}")
+        args = "".join(f", {p}" for p in params)
+        kwargs = ", ".join(f"{p!r}: {p}" for p in params)
+        source = f"def {name}(self{args}):\n    return self._remote({name!r}, {{{kwargs}}})\n"
+        namespace: dict[str, Any] = {}
+        exec(compile(source, f"<virt_remote hook {name}>", "exec"), namespace)
+        fn = namespace[name]
+        fn.__qualname__ = f"RemoteConnection.{name}"
+        fn.__doc__ = f"Forward {name} to the far side."
+        found = _methods[name] = hookimpl(fn)
+    return found
+
+
+def connection_class(hooks: Iterable[str]) -> type[RemoteConnection]:
+    """The connection class forwarding exactly ``hooks`` (the far side's, that we know too)."""
+    from virt_remote._server import _operation_hooks
+
+    known = _operation_hooks()
+    wanted = frozenset(h for h in hooks if h in known and h not in _NOT_FORWARDED)
+    cls = _classes.get(wanted)
+    if cls is None:
+        cls = type("RemoteConnection", (RemoteConnection,), {h: _method(h) for h in sorted(wanted)})
+        _classes[wanted] = cls
+    return cls
+
+
+# -- streams ---------------------------------------------------------------------------------
+
+
+class RemoteStream:
+    """A duplex byte stream to the far side (a console): ``read``, ``write``, ``close``.
+
+    Flow control: the far side sends at most a window of bytes that this side has not
+    acknowledged; this side acknowledges what ``read`` hands to the caller, so a reader that
+    stops reading stops the far side instead of filling memory.
+    """
+
+    def __init__(self, peer: Peer, sid: int) -> None:
+        self._peer = peer
+        self.id = sid
+        self._buf = bytearray()
+        self._cond = threading.Condition()
+        self._eof = False
+        self._error: VirtError | None = None
+        self.closed = False
+
+    def _on_message(self, message: list[Any]) -> None:
+        with self._cond:
+            if message[0] == "sdata" and type(message[2]) is bytes:
+                self._buf += message[2]
+            elif message[0] == "sclose":
+                self._eof = True
+                if message[2] is not None:
+                    self._error = error_from_body(message[2])
+            self._cond.notify_all()
+
+    def read(self, size: int = 65536, timeout: float | None = None) -> bytes:
+        """Up to ``size`` bytes; b"" at the end of the stream or when ``timeout`` passes."""
+        with self._cond:
+            if not self._buf and not self._eof:
+                self._cond.wait_for(lambda: bool(self._buf) or self._eof, timeout)
+            data = bytes(self._buf[:size])
+            del self._buf[:size]
+            if not data and self._error is not None:
+                raise _again(self._error)
+        if data and not self.closed:
+            try:
+                self._peer.notify(["sack", self.id, len(data)])
+            except VirtError:
+                pass
+        return data
+
+    def write(self, data: bytes) -> int:
+        if self.closed or self._eof:
+            raise VirtError(ErrorNumber.INVALID_STREAM, "the stream is closed", domain=ErrorDomain.STREAMS)
+        for start in range(0, len(data), 65536):
+            self._peer.notify(["sdata", self.id, _wire.to_wire(bytes(data[start:start + 65536]))])
+        return len(data)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self._peer.notify(["sclose", self.id, None])
+        except VirtError:
+            pass
+        self._peer.streams.pop(self.id, None)
+
+    def __enter__(self) -> RemoteStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -- the pool of peers ------------------------------------------------------------------------
+
+_pool: dict[tuple[Any, ...], Peer] = {}
+_pool_lock = threading.Lock()
+_connecting: dict[tuple[Any, ...], threading.Lock] = {}
+
+
+def _forget(peer: Peer) -> None:
+    with _pool_lock:
+        if _pool.get(peer.key) is peer:
+            del _pool[peer.key]
+
+
+def _release(peer: Peer) -> None:
+    with _pool_lock:
+        peer.refs -= 1
+        last = peer.refs <= 0
+        if last and _pool.get(peer.key) is peer:
+            del _pool[peer.key]
+    if last:
+        peer.fail(VirtError(ErrorNumber.INVALID_CONN, "connection is closed"))
+
+
+def _acquire(key: tuple[Any, ...], connect: Callable[[], Peer]) -> Peer:
+    with _pool_lock:
+        lock = _connecting.setdefault(key, threading.Lock())
+    with lock:
+        with _pool_lock:
+            peer = _pool.get(key)
+            if peer is not None and peer.lost is None:
+                peer.refs += 1
+                return peer
+        peer = connect()
+        with _pool_lock:
+            peer.refs += 1
+            _pool[key] = peer
+        return peer
+
+
+def _greet(peer: Peer) -> None:
+    answer = peer.request("hello", {"version": PROTOCOL_VERSION, "features": list(FEATURES)})
+    if type(answer) is not dict or answer.get("version") != PROTOCOL_VERSION:
+        peer.fail(VirtError(ErrorNumber.RPC, f"the far side speaks an unknown protocol: {answer!r}"[:300],
+                            domain=ErrorDomain.RPC))
+        raise _again(peer.lost)  # type: ignore[arg-type]
+    peer.features = frozenset(f for f in answer.get("features", ()) if isinstance(f, str))
+
+
+def _keepalive_params(uri: Any) -> tuple[float, int]:
+    try:
+        interval = float(uri.param("keepalive_interval", "5"))
+        count = int(uri.param("keepalive_count", "5"))
+    except ValueError:
+        raise VirtError(ErrorNumber.INVALID_ARG, "keepalive_interval and keepalive_count must be numbers",
+                        domain=ErrorDomain.REMOTE) from None
+    return interval, max(count, 1)
+
+
+def _connect_unix(uri: Any, key: tuple[Any, ...], path: str, autostart_ok: bool) -> Peer:
+    import socket
+
+    from virt_remote import _daemon
+
+    interval, count = _keepalive_params(uri)
+    peer = Peer(key, f"virtd at {path}", interval, count)
+    try:
+        sock = _daemon.connect_or_start(path, autostart_ok)
+    except OSError as exc:
+        raise VirtError(ErrorNumber.SYSTEM_ERROR, f"Failed to connect socket to '{path}': {exc.strerror or exc}",
+                        domain=ErrorDomain.RPC) from None
+
+    def close() -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+
+    link = SocketLink(peer, sock.recv, sock.sendall, close, peer.description)
+    peer.link = link
+    link.start()
+    return peer
+
+
+def _connect_ext(uri: Any, key: tuple[Any, ...], command: str) -> Peer:
+    import shlex
+    import subprocess
+
+    interval, count = _keepalive_params(uri)
+    try:
+        proc = subprocess.Popen(shlex.split(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, close_fds=True)
+    except OSError as exc:
+        raise VirtError(ErrorNumber.SYSTEM_ERROR, f"cannot run {command!r}: {exc.strerror or exc}",
+                        domain=ErrorDomain.RPC) from None
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    peer = Peer(key, f"helper {command!r} (pid {proc.pid})", interval, count)
+    out_fd, in_fd, err = proc.stdout.fileno(), proc.stdin.fileno(), proc.stderr
+
+    def send(data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(in_fd, view):]
+
+    def close() -> None:
+        for stream in (proc.stdin, proc.stdout):
+            try:
+                stream.close()  # type: ignore[union-attr]
+            except OSError:
+                pass
+        try:
+            proc.wait(2)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        drainer.join(1)
+
+    def drain_stderr() -> None:
+        with err:
+            for line in err:
+                if len(peer.far_stderr) < 65536:
+                    peer.far_stderr += line
+
+    drainer = threading.Thread(target=drain_stderr, daemon=True, name="virt-remote-stderr")
+    drainer.start()
+    link = SocketLink(peer, lambda n: os.read(out_fd, n), send, close, peer.description)
+    link.proc = proc  # type: ignore[attr-defined]
+    peer.link = link
+    link.start()
+    return peer
+
+
+def helper_command(uri: Any) -> str:
+    import shlex
+
+    command = uri.param("command") or DEFAULT_HELPER
+    parts = [command]
+    mode = uri.param("mode", "direct")
+    if mode in ("daemon", "relay"):
+        parts += ["--relay", uri.param("socket") or "auto"]
+    elif mode not in ("direct", "auto", "native", "legacy"):
+        raise VirtError(ErrorNumber.INVALID_ARG, f"unknown remote mode '{mode}': expected direct or daemon",
+                        domain=ErrorDomain.REMOTE)
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def open_remote(request: OpenRequest) -> RemoteConnection:
+    """The remote driver's ``open``: reach the far side, say hello once, open a session."""
+    uri = request.uri
+    transport = uri.transport or ("tls" if uri.host else "unix")
+    far_uri = uri.param("name") or str(uri.without_transport())
+    params = tuple(sorted((k, v) for k, v in uri.params if k in _TRANSPORT_PARAMS))
+    if transport == "ssh":
+        if not uri.host:
+            raise VirtError(ErrorNumber.INVALID_ARG, f"{uri}: an ssh URI needs a host", domain=ErrorDomain.REMOTE)
+        from virt_remote._ssh import connect_ssh
+
+        key: tuple[Any, ...] = ("ssh", uri.user, uri.host, uri.port, params)
+        peer = _acquire(key, lambda: _handshake(connect_ssh(uri, key)))
+    elif transport == "unix":
+        if uri.host:
+            raise VirtError(ErrorNumber.INVALID_ARG, f"{uri}: a unix URI names no host", domain=ErrorDomain.REMOTE)
+        from virt_remote import _daemon
+
+        explicit = uri.param("socket")
+        system = uri.path == "/system" or (explicit is None and os.geteuid() == 0)
+        path = explicit or _daemon.default_socket(system)
+        autostart_ok = os.environ.get("VIRT_AUTOSTART", "1") != "0" and (explicit is not None or not system)
+        key = ("unix", path, params)
+        peer = _acquire(key, lambda: _handshake(_connect_unix(uri, key, path, autostart_ok)))
+    elif transport == "ext":
+        command = uri.param("command")
+        if not command:
+            raise VirtError(ErrorNumber.INVALID_ARG, f"{uri}: the ext transport needs a command= parameter",
+                            domain=ErrorDomain.REMOTE)
+        key = ("ext", command, params, object())  # one child per connection
+        peer = _acquire(key, lambda: _handshake(_connect_ext(uri, key, command)))
+    else:
+        raise VirtError(ErrorNumber.NO_CONNECT, f"{uri}: transport '{transport}' is not supported by virt-remote "
+                        "(use +ssh, +unix or +ext)", domain=ErrorDomain.REMOTE)
+    try:
+        answer = peer.request("open", {"uri": far_uri, "readonly": bool(request.readonly)})
+        if type(answer) is not dict or type(answer.get("session")) is not int:
+            raise VirtError(ErrorNumber.RPC, f"bad answer to open: {answer!r}"[:300], domain=ErrorDomain.RPC)
+        cls = connection_class(answer.get("hooks") or ())
+        conn = cls(request, peer, answer["session"], far_uri)
+        peer.sessions[answer["session"]] = conn
+        return conn
+    except BaseException:
+        _release(peer)
+        raise
+
+
+def _handshake(peer: Peer) -> Peer:
+    try:
+        _greet(peer)
+    except BaseException:
+        peer.fail(peer.lost or VirtError(ErrorNumber.INVALID_CONN, "connection is closed"))
+        raise
+    peer.start_keepalive()
+    return peer
+
+
+_TRANSPORT_PARAMS = frozenset({"command", "socket", "keyfile", "known_hosts", "known_hosts_verify", "no_verify",
+                               "keepalive_interval", "keepalive_count", "mode", "sshauth", "no_tty", "proxy"})

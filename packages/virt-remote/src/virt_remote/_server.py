@@ -1,0 +1,515 @@
+"""The far side: serves the protocol on one byte stream (a helper's stdin/stdout, or one
+client of the daemon's unix socket).
+
+Threads, not asyncio: the local drivers are synchronous.  The calls of one peer run in a
+*leader/follower* pool: one thread at a time reads the next frame (the leader); when it has a
+call, it hands the leadership to an idle thread (starting one when none is idle, up to
+:data:`MAX_THREADS`) and runs the call itself.  Overlapping calls therefore really overlap,
+and a call costs no hand-off to another thread.  Keepalive pings are answered by the leader
+without giving up the leadership, so a long call never starves them.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from virt_remote import _wire
+from virt_remote._wire import ProtocolError
+
+__all__ = ["FEATURES", "MAX_THREADS", "PROTOCOL_VERSION", "Service"]
+
+log = logging.getLogger("virt.remote")
+
+PROTOCOL_VERSION = 1
+#: What this side understands, announced in the handshake.
+FEATURES = ("events", "streams", "keepalive", "readonly")
+MAX_THREADS = 32
+
+_RPC = 7  # ErrorDomain.RPC
+_STREAM_WINDOW = 256 * 1024
+
+
+def error_body(exc: BaseException) -> dict[str, Any]:
+    from virt import VirtError
+
+    if isinstance(exc, VirtError):
+        return {"code": int(exc.code), "domain": int(exc.domain), "message": exc.message, "detail": exc.detail}
+    from virt import ErrorNumber
+
+    return {"code": int(ErrorNumber.INTERNAL_ERROR), "domain": _RPC,
+            "message": f"internal error: {type(exc).__name__}: {exc}", "detail": str(exc)}
+
+
+def rpc_error(detail: str, code: str = "RPC") -> dict[str, Any]:
+    from virt import ErrorNumber, error_message
+
+    number = ErrorNumber[code]
+    return {"code": int(number), "domain": _RPC, "message": error_message(number, detail), "detail": detail}
+
+
+class FrameReader:
+    """Whole frames from a blocking ``recv(n) -> bytes`` (b"" at end of file)."""
+
+    def __init__(self, recv: Callable[[int], bytes], limit: int = _wire.MAX_FRAME) -> None:
+        self._recv = recv
+        self._buf = bytearray()
+        self.limit = limit
+
+    def _fill(self, want: int) -> bool:
+        while len(self._buf) < want:
+            chunk = self._recv(max(65536, want - len(self._buf)))
+            if not chunk:
+                return False
+            self._buf += chunk
+        return True
+
+    def read(self) -> bytes | None:
+        """The next frame's body; None at a clean end of file; ProtocolError when the header
+        announces more than the limit (nothing of the body is read)."""
+        if not self._fill(4):
+            if self._buf:
+                raise ProtocolError("end of file inside a frame header")
+            return None
+        length = _wire.read_frame_length(bytes(self._buf[:4]), self.limit)
+        if not self._fill(4 + length):
+            raise ProtocolError("end of file inside a frame")
+        body = bytes(self._buf[4:4 + length])
+        del self._buf[:4 + length]
+        return body
+
+
+class _Session:
+    __slots__ = ("conn", "id", "subscriptions")
+
+    def __init__(self, sid: int, conn: Any) -> None:
+        self.id = sid
+        self.conn = conn
+        self.subscriptions: dict[str, int] = {}
+
+
+class _ConsoleRelay:
+    """A console's pty on this side, relayed to the peer as one stream with a send window."""
+
+    def __init__(self, service: Service, sid: int, path: str) -> None:
+        import termios
+        import tty
+
+        self.service = service
+        self.id = sid
+        self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
+        try:
+            tty.setraw(self.fd, termios.TCSANOW)
+        except termios.error:
+            pass
+        self.credit = _STREAM_WINDOW
+        self.cond = threading.Condition()
+        self.closed = False
+        threading.Thread(target=self._pump, name=f"virt-remote-stream-{sid}", daemon=True).start()
+
+    def _pump(self) -> None:
+        error: dict[str, Any] | None = None
+        try:
+            while True:
+                with self.cond:
+                    while self.credit <= 0 and not self.closed:
+                        self.cond.wait()
+                    if self.closed:
+                        return
+                    want = min(self.credit, 65536)
+                try:
+                    data = os.read(self.fd, want)
+                except OSError as exc:
+                    if self.closed:
+                        return
+                    data = b""
+                    if exc.errno != 5:  # EIO: the other end of the pty went away
+                        error = rpc_error(f"console read failed: {exc}", "SYSTEM_ERROR")
+                if not data:
+                    break
+                with self.cond:
+                    self.credit -= len(data)
+                self.service.send(["sdata", self.id, _wire.to_wire(data)])
+        finally:
+            if not self.closed:
+                self.service.send(["sclose", self.id, error])
+                self.close()
+
+    def ack(self, count: int) -> None:
+        with self.cond:
+            self.credit += count
+            self.cond.notify_all()
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+        self.service.send(["sack", self.id, len(data)])
+
+    def close(self) -> None:
+        with self.cond:
+            if self.closed:
+                return
+            self.closed = True
+            self.cond.notify_all()
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+        self.service.streams.pop(self.id, None)
+
+
+class Service:
+    """The protocol's server side on one peer.
+
+    :param recv: blocking read of at most n bytes (b"" at end of file).
+    :param send_bytes: blocking write of all the bytes (called under the send lock).
+    :param readonly: every session is opened read-only, whatever the peer asks.
+    """
+
+    def __init__(self, recv: Callable[[int], bytes], send_bytes: Callable[[bytes], None], *,
+                 readonly: bool = False, keepalive_interval: float = 0.0, keepalive_count: int = 5,
+                 max_frame: int = _wire.MAX_FRAME, name: str = "peer") -> None:
+        self.reader = FrameReader(recv, max_frame)
+        self._send_bytes = send_bytes
+        self._send_lock = threading.Lock()
+        self.readonly = readonly
+        self.name = name
+        self.sessions: dict[int, _Session] = {}
+        self.streams: dict[int, _ConsoleRelay] = {}
+        self._ids = itertools.count(1)
+        self._greeted = False
+        self._stopped = False
+        self._leader = threading.Lock()
+        self._state = threading.Lock()
+        self._idle = 0
+        self._total = 1
+        self._backlog: collections.deque[list[Any]] = collections.deque()
+        self._done = threading.Event()
+        self._last_rx = time.monotonic()
+        self._keepalive = (keepalive_interval, keepalive_count)
+        self.broken = False
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def send(self, message: list[Any]) -> None:
+        try:
+            frame = _wire.encode_frame(message)
+        except ProtocolError as exc:
+            if len(message) >= 2 and message[0] == "ok":
+                frame = _wire.encode_frame(["err", message[1], rpc_error(str(exc), "INTERNAL_ERROR")])
+            else:
+                log.warning("virt-remote: dropped a message that cannot be sent: %s", exc)
+                return
+        with self._send_lock:
+            if self.broken:
+                return
+            try:
+                self._send_bytes(frame)
+            except OSError:
+                self.broken = True
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        """Serve until the peer goes away, then close every session."""
+        if self._keepalive[0] > 0:
+            threading.Thread(target=self._pinger, name="virt-remote-keepalive", daemon=True).start()
+        self._worker()
+        self._done.wait()
+        self._shutdown()
+
+    def _pinger(self) -> None:
+        interval, count = self._keepalive
+        while not self._done.wait(min(interval, 1.0) / 2):
+            idle = time.monotonic() - self._last_rx
+            if idle > interval * count:
+                log.warning("virt-remote: %s did not answer %d keepalives in %.1fs: closing", self.name,
+                            count, interval * count)
+                self.stop()
+                return
+            if idle >= interval:
+                self.send(["ping", 0])
+
+    def stop(self) -> None:
+        self._stopped = True
+        self.broken = True
+        self._done.set()
+
+    def _worker(self) -> None:
+        while True:
+            task: list[Any] | None = None
+            with self._state:
+                if self._backlog:
+                    task = self._backlog.popleft()
+                else:
+                    self._idle += 1
+            if task is None:
+                self._leader.acquire()
+                with self._state:
+                    self._idle -= 1
+                spawn = False
+                try:
+                    while not self._stopped:
+                        task = self._read_task()
+                        if task is None:
+                            break
+                        with self._state:
+                            if self._idle > 0 or self._total < MAX_THREADS:
+                                if self._idle == 0:
+                                    self._total += 1
+                                    spawn = True
+                                break
+                            self._backlog.append(task)
+                            task = None
+                finally:
+                    if task is None:
+                        self._stopped = True
+                        self._done.set()
+                    self._leader.release()
+                if spawn:
+                    threading.Thread(target=self._worker, name="virt-remote-worker", daemon=True).start()
+                if task is None:
+                    return
+            try:
+                self._run(task)
+            except Exception:
+                log.exception("virt-remote: a request failed")
+
+    def _read_task(self) -> list[Any] | None:
+        """Read until there is a call to run; answer what is cheap on the way.  None at the end."""
+        while True:
+            try:
+                body = self.reader.read()
+            except ProtocolError as exc:
+                # The stream cannot be trusted any more: say why and hang up.
+                self.send(["bye", rpc_error(str(exc))])
+                return None
+            except OSError:
+                return None
+            if body is None:
+                return None
+            self._last_rx = time.monotonic()
+            try:
+                message = _wire.check_message(_wire.from_wire(body))
+            except ProtocolError as exc:
+                self.send(["err", 0, rpc_error(str(exc))])
+                continue
+            kind = message[0]
+            if kind == "ping":
+                self.send(["pong", message[1] if len(message) > 1 else 0])
+                continue
+            if kind == "pong":
+                continue
+            if kind in ("sdata", "sack", "sclose"):
+                self._stream_message(message)
+                continue
+            return message
+
+    # -- requests --------------------------------------------------------------------------
+
+    def _run(self, message: list[Any]) -> None:
+        kind = message[0]
+        rid = message[1] if len(message) > 1 and type(message[1]) is int else 0
+        handler = _HANDLERS.get(kind)
+        if handler is None or not rid:
+            self.send(["err", rid, rpc_error(f"unknown or malformed request {kind!r}")])
+            return
+        if kind != "hello" and not self._greeted:
+            self.send(["err", rid, rpc_error("the handshake (hello) must come first")])
+            return
+        try:
+            result = handler(self, message)
+        except ProtocolError as exc:
+            self.send(["err", rid, rpc_error(str(exc))])
+            return
+        except Exception as exc:  # noqa: BLE001 - VirtError, or a bug reported as an error
+            self.send(["err", rid, error_body(exc)])
+            return
+        self.send(["ok", rid, result])
+
+    def _hello(self, message: list[Any]) -> Any:
+        body = _arg(message, 2, dict, "hello")
+        version = body.get("version")
+        if type(version) is not int or version < 1:
+            raise ProtocolError(f"unsupported protocol version {version!r}; this side speaks {PROTOCOL_VERSION}")
+        self._greeted = True
+        return {"version": PROTOCOL_VERSION, "features": list(FEATURES), "readonly": self.readonly,
+                "pid": os.getpid()}
+
+    def _open(self, message: list[Any]) -> Any:
+        import virt
+        from virt._plugins import find_driver
+
+        body = _arg(message, 2, dict, "open")
+        uri = body.get("uri")
+        readonly = body.get("readonly", False)
+        if type(uri) is not str or type(readonly) is not bool:
+            raise ProtocolError("open needs a string 'uri' and a boolean 'readonly'")
+        parsed = virt.parse_uri(uri)
+        if parsed.is_remote or find_driver(parsed).remote:
+            raise virt.VirtError(virt.ErrorNumber.NO_CONNECT, f"{uri}: the far side opens local URIs only")
+        conn = virt.open(uri, readonly=readonly or self.readonly)
+        sid = next(self._ids)
+        self.sessions[sid] = _Session(sid, conn)
+        hooks = sorted(h for h in _operation_hooks() if conn.supports(h))
+        return {"session": sid, "hooks": hooks, "readonly": conn.readonly}
+
+    def _session(self, message: list[Any]) -> _Session:
+        sid = _arg(message, 2, int, "session")
+        session = self.sessions.get(sid)
+        if session is None:
+            from virt import ErrorNumber, VirtError
+
+            raise VirtError(ErrorNumber.INVALID_CONN, "connection is closed")
+        return session
+
+    def _call(self, message: list[Any]) -> Any:
+        if len(message) != 5:
+            raise ProtocolError("call is [\"call\", id, session, hook, arguments]")
+        session = self._session(message)
+        hook, kwargs = message[3], message[4]
+        if type(hook) is not str or hook not in _operation_hooks():
+            raise ProtocolError(f"unknown hook {hook!r}")
+        problem = _wire.check_arguments(hook, kwargs)
+        if problem is not None:
+            raise ProtocolError(problem)
+        return _wire.to_wire(session.conn._call(hook, **kwargs))
+
+    def _close(self, message: list[Any]) -> Any:
+        sid = _arg(message, 2, int, "session")
+        session = self.sessions.pop(sid, None)
+        if session is not None:
+            session.conn.close()
+        return None
+
+    def _subscribe(self, message: list[Any]) -> Any:
+        session = self._session(message)
+        hook = _arg(message, 3, str, "event hook")
+        kind = _event_hooks().get(hook)
+        if kind is None:
+            raise ProtocolError(f"unknown event hook {hook!r}")
+        if hook not in session.subscriptions:
+            sid = session.id
+
+            def forward(conn: Any, event: Any) -> None:
+                self.send(["ev", sid, hook, {"event": _wire.to_wire(event)}])
+
+            session.subscriptions[hook] = session.conn.subscribe(forward, kind)
+        return None
+
+    def _stream_open(self, message: list[Any]) -> Any:
+        session = self._session(message)
+        what = _arg(message, 3, str, "stream kind")
+        args = _arg(message, 4, dict, "stream arguments")
+        if what != "console":
+            raise ProtocolError(f"unknown stream kind {what!r}")
+        kwargs = {"uuid": args.get("uuid"), "dev_name": args.get("dev_name"), "flags": args.get("flags", 0)}
+        problem = _wire.check_arguments("virt_domain_open_console", kwargs)
+        if problem is not None:
+            raise ProtocolError(problem)
+        path = session.conn._call("virt_domain_open_console", **kwargs)
+        sid = next(self._ids)
+        try:
+            relay = _ConsoleRelay(self, sid, path)
+        except OSError as exc:
+            from virt import ErrorNumber, VirtError
+
+            raise VirtError(ErrorNumber.OPERATION_FAILED, f"cannot open console {path}: {exc}") from None
+        self.streams[sid] = relay
+        return sid
+
+    def _stream_message(self, message: list[Any]) -> None:
+        relay = self.streams.get(message[1]) if len(message) >= 3 and type(message[1]) is int else None
+        if relay is None:
+            return
+        if message[0] == "sdata" and type(message[2]) is bytes:
+            try:
+                relay.write(message[2])
+            except OSError as exc:
+                self.send(["sclose", relay.id, rpc_error(f"console write failed: {exc}", "SYSTEM_ERROR")])
+                relay.close()
+        elif message[0] == "sack" and type(message[2]) is int:
+            relay.ack(message[2])
+        elif message[0] == "sclose":
+            relay.close()
+
+    # -- the end ---------------------------------------------------------------------------
+
+    def _shutdown(self) -> None:
+        for relay in list(self.streams.values()):
+            relay.close()
+        for session in list(self.sessions.values()):
+            try:
+                session.conn.close()
+            except Exception:
+                log.exception("virt-remote: closing a session failed")
+        self.sessions.clear()
+
+
+def _arg(message: list[Any], index: int, kind: type, what: str) -> Any:
+    if len(message) <= index or type(message[index]) is not kind:
+        raise ProtocolError(f"{message[0]}: {what} must be a {kind.__name__}")
+    return message[index]
+
+
+_HANDLERS: dict[str, Callable[[Service, list[Any]], Any]] = {
+    "hello": Service._hello,
+    "open": Service._open,
+    "call": Service._call,
+    "close": Service._close,
+    "sub": Service._subscribe,
+    "sopen": Service._stream_open,
+}
+
+_OPS: frozenset[str] | None = None
+_EVENTS: dict[str, type] | None = None
+
+
+def _operation_hooks() -> frozenset[str]:
+    """Operation hooks a peer may call (firstresult, marked with a libvirt function)."""
+    global _OPS
+    if _OPS is None:
+        from virt.hookspecs import operation_specs
+
+        _OPS = frozenset(n for n, f in operation_specs().items() if hasattr(f, "virt_libvirt_api"))
+    return _OPS
+
+
+def _event_hooks() -> dict[str, type]:
+    """Event hook name -> the record class of its ``event`` parameter (from the hookspecs)."""
+    global _EVENTS
+    if _EVENTS is None:
+        import typing
+
+        from virt.hookspecs import operation_specs
+
+        found: dict[str, type] = {}
+        for name, fn in operation_specs().items():
+            if hasattr(fn, "virt_libvirt_api"):
+                continue
+            hint = typing.get_type_hints(fn).get("event")
+            if isinstance(hint, type):
+                found[name] = hint
+        _EVENTS = found
+    return _EVENTS
+
+
+def serve_fds(read_fd: int, write_fd: int, *, readonly: bool = False, keepalive_interval: float = 0.0,
+              keepalive_count: int = 5, name: str = "peer") -> None:
+    """Serve one peer on two file descriptors (a helper's stdin and stdout)."""
+
+    def send_all(data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(write_fd, view):]
+
+    Service(lambda n: os.read(read_fd, n), send_all, readonly=readonly, keepalive_interval=keepalive_interval,
+            keepalive_count=keepalive_count, name=name).serve()

@@ -1,0 +1,317 @@
+"""Helpers of virt-remote's tests: keys, a private OpenSSH sshd on 127.0.0.1, an in-process
+asyncssh server, and the helper's path.  Nothing here reads /etc/ssh or ~/.ssh."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HELPER = str(Path(sys.executable).with_name("virt-remote-helper"))
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+class Keys:
+    """A host key, a client key (and a wrong one), authorized_keys and known_hosts, in ``where``."""
+
+    def __init__(self, where: Path) -> None:
+        self.dir = where
+        where.mkdir(parents=True, exist_ok=True)
+        self.host_key = where / "host_ed25519"
+        self.client_key = where / "client_ed25519"
+        self.other_key = where / "other_ed25519"
+        self.other_host_key = where / "otherhost_ed25519"
+        for key in (self.host_key, self.client_key, self.other_key, self.other_host_key):
+            if not key.exists():
+                subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", key.name, "-f", str(key)],
+                               check=True)
+        self.authorized_keys = where / "authorized_keys"
+        self.authorized_keys.write_text(Path(f"{self.client_key}.pub").read_text())
+        self.known_hosts = where / "known_hosts"
+        self.wrong_known_hosts = where / "wrong_known_hosts"
+
+    def trust(self, port: int) -> None:
+        entry = Path(f"{self.host_key}.pub").read_text().split()[:2]
+        self.known_hosts.write_text(f"[127.0.0.1]:{port} {' '.join(entry)}\n")
+        other = Path(f"{self.other_host_key}.pub").read_text().split()[:2]
+        self.wrong_known_hosts.write_text(f"[127.0.0.1]:{port} {' '.join(other)}\n")
+
+
+class Sshd:
+    """Debian's OpenSSH sshd, private config, on 127.0.0.1:port, in the foreground (-D)."""
+
+    def __init__(self, keys: Keys, port: int | None = None) -> None:
+        self.keys = keys
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.config = keys.dir / f"sshd_config-{self.port}"
+        self.log = keys.dir / f"sshd-{self.port}.log"
+
+    def start(self) -> Sshd:
+        if not os.path.exists(SSHD):
+            pytest.skip("OpenSSH's sshd is not installed (apt-get install openssh-server)")
+        if os.geteuid() != 0:
+            pytest.skip("[optional] the sshd tests run sshd as root")
+        os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege separation directory
+        self.config.write_text(
+            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.keys.host_key}\n"
+            f"AuthorizedKeysFile {self.keys.authorized_keys}\nPidFile none\nUsePAM no\nStrictModes no\n"
+            "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+            "PubkeyAuthentication yes\nMaxStartups 100\nMaxSessions 100\nLogLevel ERROR\nUseDNS no\n"
+            "PermitUserEnvironment no\nAcceptEnv no\n")
+        self.keys.trust(self.port)
+        log = open(self.log, "ab")  # noqa: SIM115 - sshd owns it while it runs
+        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.config)], stdout=log, stderr=log,
+                                     stdin=subprocess.DEVNULL)
+        log.close()
+        try:
+            wait_port(self.port)
+        except OSError:
+            self.stop()
+            raise RuntimeError(f"sshd did not start: {self.log.read_text()}") from None
+        return self
+
+    def stop(self) -> None:
+        """Stop the listener and every session process and helper it started."""
+        if self.proc is None:
+            return
+        children = descendants(self.proc.pid)
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        for pid in children:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGCONT)
+                os.kill(pid, signal.SIGKILL)
+
+    def helpers(self) -> list[int]:
+        """The helpers running under this sshd now."""
+        return [pid for pid in descendants(self.proc.pid) if pid in helper_pids()] if self.proc else []
+
+    def uri(self, driver: str = "test", path: str = "/default", **params: Any) -> str:
+        query = {"keyfile": str(self.keys.client_key), "known_hosts": str(self.keys.known_hosts),
+                 "command": HELPER, **{k: str(v) for k, v in params.items()}}
+        text = "&".join(f"{k}={v}" for k, v in query.items() if v != "")
+        return f"{driver}+ssh://root@127.0.0.1:{self.port}{path}?{text}"
+
+
+def helper_pids() -> list[int]:
+    """The virt-remote-helper processes running now (children of sshds)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(part.endswith(b"virt-remote-helper") for part in cmdline[:2]):
+            out.append(int(entry))
+    return out
+
+
+def _parent(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def descendants(root: int) -> list[int]:
+    """Every process whose chain of parents holds ``root``."""
+    parents = {int(e): _parent(int(e)) for e in os.listdir("/proc") if e.isdigit()}
+    out = []
+    for pid in parents:
+        seen, up = 0, parents.get(pid, 0)
+        while up and seen < 64:
+            if up == root:
+                out.append(pid)
+                break
+            up, seen = parents.get(up, 0), seen + 1
+    return out
+
+
+# -- the in-process asyncssh server ----------------------------------------------------------
+
+
+class InProcessServer:
+    """An asyncssh SSH server on 127.0.0.1 in this process, on a loop of its own; each exec
+    channel is served by a :class:`virt_remote._server.Service` on a socket pair."""
+
+    def __init__(self, keys: Keys) -> None:
+        self.keys = keys
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="test-sshd")
+        self.server: Any = None
+        self.services: list[Any] = []
+        self.commands: list[str] = []
+
+    def start(self) -> InProcessServer:
+        import asyncssh
+
+        self.thread.start()
+        self.keys.trust(self.port)
+
+        async def listen() -> Any:
+            return await asyncssh.listen("127.0.0.1", self.port, server_host_keys=[str(self.keys.host_key)],
+                                         authorized_client_keys=str(self.keys.authorized_keys),
+                                         process_factory=self._process, encoding=None)
+
+        self.server = asyncio.run_coroutine_threadsafe(listen(), self.loop).result(10)
+        return self
+
+    async def _process(self, process: Any) -> None:
+        from virt_remote._server import Service
+
+        self.commands.append(process.command or "")
+        ours, theirs = socket.socketpair()
+        service = Service(theirs.recv, theirs.sendall, keepalive_interval=0, name="test")
+        self.services.append(service)
+
+        def serve() -> None:
+            try:
+                service.serve()
+            finally:
+                with contextlib.suppress(OSError):
+                    theirs.shutdown(socket.SHUT_RDWR)
+                theirs.close()
+
+        threading.Thread(target=serve, daemon=True).start()
+        reader, writer = await asyncio.open_connection(sock=ours)
+
+        async def upstream() -> None:
+            while True:
+                data = await process.stdin.read(65536)
+                if not data:
+                    break
+                writer.write(data)
+                await writer.drain()
+            with contextlib.suppress(OSError):
+                writer.write_eof()
+
+        async def downstream() -> None:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                process.stdout.write(data)
+                await process.stdout.drain()
+
+        up = asyncio.ensure_future(upstream())
+        await downstream()
+        up.cancel()
+        writer.close()
+        process.exit(0)
+
+    def stop(self) -> None:
+        async def close() -> None:
+            self.server.close()
+            await self.server.wait_closed()
+
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+    def uri(self, driver: str = "test", path: str = "/default", **params: Any) -> str:
+        query = {"keyfile": str(self.keys.client_key), "known_hosts": str(self.keys.known_hosts),
+                 **{k: str(v) for k, v in params.items()}}
+        text = "&".join(f"{k}={v}" for k, v in query.items())
+        return f"{driver}+ssh://root@127.0.0.1:{self.port}{path}?{text}"
+
+
+@contextlib.contextmanager
+def no_leftover_connections() -> Iterator[None]:
+    """Fail when a test leaves remote peers open (a leaked SSH connection or helper)."""
+    from virt_remote import _client
+
+    yield
+    deadline = time.monotonic() + 5
+    while _client._pool and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _client._pool, f"remote connections left open: {list(_client._pool)}"
+
+
+class Virtd:
+    """``virtd`` on a private socket, started by hand (``python -m virt_remote._daemon``)."""
+
+    def __init__(self, socket_path: Path, *extra: str) -> None:
+        self.socket = socket_path
+        self.extra = extra
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Virtd:
+        self.proc = subprocess.Popen([sys.executable, "-m", "virt_remote._daemon", "--socket", str(self.socket),
+                                      *self.extra], stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.socket(socket.AF_UNIX) as sock:
+                    sock.connect(str(self.socket))
+                return self
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("virtd did not start") from None
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+def pid_of_socket_daemon(sock_path: str) -> int | None:
+    """The pid of the daemon listening on ``sock_path`` (its command line names the socket)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"virt_remote._daemon" in cmdline and sock_path.encode() in cmdline:
+            return int(entry)
+    return None
