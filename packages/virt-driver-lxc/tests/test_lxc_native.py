@@ -63,7 +63,7 @@ def test_from_native_through_the_connection(uri: str) -> None:
         if not conn.supports("virt_connect_domain_xml_from_native"):
             pytest.skip("[optional] the core has no virt_connect_domain_xml_from_native hook yet")
         def convert(fmt: str) -> str:
-            out: str = conn._call("virt_connect_domain_xml_from_native", native_format=fmt, config=config, flags=0)
+            out: str = conn.domain_xml_from_native(fmt, config)
             return out
 
         xml = convert("lxc-tools")

@@ -642,6 +642,12 @@ class LxcConnection:
                 raise _invalid("cannot set autostart for transient domain")
             self.store.set_autostart(name, autostart)
 
+    @hookimpl
+    def virt_domain_has_managed_save_image(self, uuid: str, flags: int) -> bool:
+        """Containers have no managed save: never one (``virsh undefine`` asks)."""
+        self._find(uuid)
+        return False
+
     # -- state ----------------------------------------------------------------------------------
 
     @hookimpl
