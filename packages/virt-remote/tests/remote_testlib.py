@@ -315,3 +315,56 @@ def pid_of_socket_daemon(sock_path: str) -> int | None:
         if b"virt_remote._daemon" in cmdline and sock_path.encode() in cmdline:
             return int(entry)
     return None
+
+
+class RawClient:
+    """Speaks the protocol by hand on a unix socket, to send what a real client never would."""
+
+    def __init__(self, path: str) -> None:
+        from virt_remote._server import FrameReader
+
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(10)
+        self.sock.connect(path)
+        self.reader = FrameReader(self.sock.recv)
+        self.ids = 0
+
+    def send_bytes(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def send(self, message: list[Any]) -> None:
+        from virt_remote import _wire
+
+        self.sock.sendall(_wire.encode_frame(message))
+
+    def recv(self) -> list[Any] | None:
+        """The next message other than a keepalive; None when the server hung up."""
+        from virt_remote import _wire
+
+        while True:
+            try:
+                body = self.reader.read()
+            except OSError:
+                return None
+            if body is None:
+                return None
+            message = _wire.check_message(_wire.from_wire(body))
+            if message[0] not in ("ping", "pong"):
+                return message
+
+    def request(self, kind: str, *args: Any) -> list[Any] | None:
+        self.ids += 1
+        self.send([kind, self.ids, *args])
+        return self.recv()
+
+    def hello(self) -> None:
+        answer = self.request("hello", {"version": 1, "features": []})
+        assert answer is not None and answer[0] == "ok", answer
+
+    def open(self, uri: str = "test:///default", readonly: bool = False) -> int:
+        answer = self.request("open", {"uri": uri, "readonly": readonly})
+        assert answer is not None and answer[0] == "ok", answer
+        return int(answer[2]["session"])
+
+    def close(self) -> None:
+        self.sock.close()

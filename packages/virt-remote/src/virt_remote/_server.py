@@ -48,7 +48,8 @@ def error_body(exc: BaseException) -> dict[str, Any]:
 
 
 def rpc_error(detail: str, code: str = "RPC") -> dict[str, Any]:
-    from virt import ErrorNumber, error_message
+    from virt import ErrorNumber
+    from virt._errors import error_message
 
     number = ErrorNumber[code]
     return {"code": int(number), "domain": _RPC, "message": error_message(number, detail), "detail": detail}

@@ -146,8 +146,11 @@ def _ssh_error(uri: Any, exc: BaseException) -> VirtError:
         return VirtError(ErrorNumber.SYSTEM_ERROR, f"unable to connect to server at '{where}': timed out",
                          domain=ErrorDomain.RPC)
     if isinstance(exc, OSError):
-        return VirtError(ErrorNumber.SYSTEM_ERROR, f"unable to connect to server at '{where}': "
-                         f"{exc.strerror or exc}", domain=ErrorDomain.RPC)
+        import os
+
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        return VirtError(ErrorNumber.SYSTEM_ERROR, f"unable to connect to server at '{where}': {why}",
+                         domain=ErrorDomain.RPC)
     return VirtError(ErrorNumber.SSH, f"{where}: {type(exc).__name__}: {exc}", domain=ErrorDomain.SSH)
 
 

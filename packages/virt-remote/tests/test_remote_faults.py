@@ -1,0 +1,149 @@
+"""Faults: the far side killed mid-call, sshd stopped, the helper stalled (SIGSTOP).  The
+client gets a clear error within the keepalive bound (interval x count), never hangs, and
+the next open works."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import virt
+from remote_testlib import Keys, Sshd, Virtd, descendants, helper_pids
+from virt import ErrorNumber, VirtError
+
+
+@pytest.fixture
+def own_sshd(keys: Keys) -> Iterator[Sshd]:
+    server = Sshd(keys).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _helper_of(sshd: Sshd) -> int:
+    assert sshd.proc is not None
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = [pid for pid in descendants(sshd.proc.pid) if pid in helper_pids()]
+        if found:
+            assert len(found) == 1, found
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError("no helper runs under this sshd")
+
+
+def _fails_within(call: object, bound: float) -> VirtError:
+    start = time.monotonic()
+    with pytest.raises(VirtError) as info:
+        call()  # type: ignore[operator]
+    elapsed = time.monotonic() - start
+    assert elapsed < bound, f"the error took {elapsed:.1f}s, over the bound of {bound}s"
+    return info.value
+
+
+def test_stalled_helper_is_noticed_within_the_keepalive_bound(own_sshd: Sshd) -> None:
+    conn = virt.open(own_sshd.uri(keepalive_interval=0.5, keepalive_count=3))
+    dom = conn.lookup_domain("test")
+    helper = _helper_of(own_sshd)
+    os.kill(helper, signal.SIGSTOP)
+    try:
+        error = _fails_within(dom.info, 0.5 * 3 + 1.5)
+        assert error.code == ErrorNumber.SYSTEM_ERROR
+        assert "keepalive" in error.message
+        error = _fails_within(dom.info, 0.5)  # and at once afterwards
+    finally:
+        os.kill(helper, signal.SIGKILL)
+        os.kill(helper, signal.SIGCONT)
+    conn.close()
+    with virt.open(own_sshd.uri()) as again:
+        assert again.lookup_domain("test").name == "test"
+
+
+def test_helper_killed_mid_call(own_sshd: Sshd) -> None:
+    conn = virt.open(own_sshd.uri(keepalive_interval=30))
+    dom = conn.lookup_domain("test")
+    helper = _helper_of(own_sshd)
+    os.kill(helper, signal.SIGSTOP)  # so that the call is surely in flight when it dies
+    outcome: list[BaseException | None] = []
+
+    def call() -> None:
+        try:
+            dom.info()
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    time.sleep(0.3)
+    assert not outcome, "the call should be waiting for the stopped helper"
+    start = time.monotonic()
+    os.kill(helper, signal.SIGKILL)
+    thread.join(10)
+    assert not thread.is_alive(), "the call hangs after the far side died"
+    assert time.monotonic() - start < 5, "not noticed at once (keepalive is 30 s here)"
+    error = outcome[0]
+    assert isinstance(error, VirtError) and error.code == ErrorNumber.SYSTEM_ERROR
+    assert "lost" in error.message
+    conn.close()
+    with virt.open(own_sshd.uri()) as again:
+        assert again.type() == "TEST"
+
+
+def test_sshd_stopped(keys: Keys) -> None:
+    server = Sshd(keys).start()
+    port = server.port
+    conn = virt.open(server.uri(keepalive_interval=0.5, keepalive_count=3))
+    dom = conn.lookup_domain("test")
+    server.stop()  # the listener and its session processes, with the helper
+    error = _fails_within(dom.info, 0.5 * 3 + 1.5)
+    assert error.code == ErrorNumber.SYSTEM_ERROR
+    error = _fails_within(lambda: virt.open(server.uri()), 5)
+    assert error.code == ErrorNumber.SYSTEM_ERROR and "Connection refused" in error.message
+    conn.close()
+    again = Sshd(keys, port).start()
+    try:
+        with virt.open(again.uri()) as conn2:
+            assert conn2.lookup_domain("test").name == "test"
+    finally:
+        again.stop()
+
+
+def test_daemon_killed_and_restarted(tmp_path: object) -> None:
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "sock"
+    daemon = Virtd(path).start()
+    uri = f"test+unix:///default?socket={path}&keepalive_interval=0.5&keepalive_count=3"
+    conn = virt.open(uri)
+    assert daemon.proc is not None
+    os.kill(daemon.proc.pid, signal.SIGKILL)
+    daemon.proc.wait()
+    error = _fails_within(conn.type, 3)
+    assert error.code == ErrorNumber.SYSTEM_ERROR
+    conn.close()
+    daemon = Virtd(path).start()  # a stale socket file is replaced
+    try:
+        with virt.open(uri) as again:
+            assert again.type() == "TEST"
+    finally:
+        daemon.stop()
+
+
+def test_closing_every_connection_ends_the_helper(own_sshd: Sshd) -> None:
+    conn = virt.open(own_sshd.uri())
+    helper = _helper_of(own_sshd)
+    second = virt.open(own_sshd.uri())
+    assert _helper_of(own_sshd) == helper, "two connections to one host share one SSH connection and helper"
+    conn.close()
+    assert second.type() == "TEST"
+    second.close()
+    deadline = time.monotonic() + 10
+    while helper in helper_pids() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert helper not in helper_pids(), "the helper outlived its last connection"

@@ -1,0 +1,185 @@
+"""What the remote plugin refuses: untrusted host keys, keys the server does not know, and on
+the server side oversized, malformed and ill-typed frames, unknown hooks, and mutating calls on
+read-only connections; each refused with a clear error while the server goes on serving."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import virt
+from remote_testlib import Keys, RawClient, Sshd, Virtd
+from virt import ErrorNumber, VirtError
+from virt_remote._wire import MAX_FRAME
+
+
+def _open_error(uri: str) -> VirtError:
+    with pytest.raises(VirtError) as info:
+        virt.open(uri)
+    return info.value
+
+
+# -- SSH: host keys and client keys -----------------------------------------------------------
+
+
+def test_wrong_host_key_is_refused(sshd: Sshd, keys: Keys) -> None:
+    error = _open_error(sshd.uri(known_hosts=keys.wrong_known_hosts))
+    assert error.code == ErrorNumber.SSH
+    assert "host key verification failed" in error.message
+
+
+def test_unknown_host_is_refused(sshd: Sshd, tmp_path: Path) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    error = _open_error(sshd.uri(known_hosts=empty))
+    assert error.code == ErrorNumber.SSH and "host key" in error.message
+
+
+def test_no_verify_skips_the_host_key_check(sshd: Sshd, keys: Keys) -> None:
+    with virt.open(sshd.uri(known_hosts=keys.wrong_known_hosts, no_verify=1)) as conn:
+        assert conn.type() == "TEST"
+
+
+def test_unknown_client_key_is_refused(sshd: Sshd, keys: Keys) -> None:
+    error = _open_error(sshd.uri(keyfile=keys.other_key))
+    assert error.code == ErrorNumber.AUTH_FAILED
+    assert "SSH authentication to 127.0.0.1" in error.message and "Permission denied" in error.message
+
+
+def test_unreadable_key_file_is_a_clear_error(sshd: Sshd, tmp_path: Path) -> None:
+    bad = tmp_path / "not-a-key"
+    bad.write_text("this is not a key\n")
+    error = _open_error(sshd.uri(keyfile=bad))
+    assert error.code == ErrorNumber.AUTH_FAILED and "key" in error.message
+
+
+def test_missing_helper_says_what_the_far_side_said(sshd: Sshd) -> None:
+    error = _open_error(sshd.uri(command="/nonexistent/virt-remote-helper"))
+    assert error.code == ErrorNumber.SYSTEM_ERROR
+    assert "No such file or directory" in error.message
+
+
+def test_refused_port_is_a_clear_error(keys: Keys) -> None:
+    from remote_testlib import free_port
+
+    sshd = Sshd(keys, free_port())  # never started
+    keys.trust(sshd.port)
+    error = _open_error(sshd.uri())
+    assert error.code == ErrorNumber.SYSTEM_ERROR and "Connection refused" in error.message
+
+
+# -- the server: frames, hooks, arguments, read-only --------------------------------------------
+
+
+@pytest.fixture
+def raw(virtd_socket: str) -> Iterator[RawClient]:
+    client = RawClient(virtd_socket)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _error(answer: list | None) -> dict:  # type: ignore[type-arg]
+    assert answer is not None and answer[0] == "err", answer
+    return answer[2]  # type: ignore[no-any-return]
+
+
+def test_oversized_frame_is_refused_and_others_are_served(virtd_socket: str, raw: RawClient) -> None:
+    with virt.open(f"test+unix:///default?socket={virtd_socket}") as bystander:
+        raw.hello()
+        raw.send_bytes(struct.pack(">I", MAX_FRAME + 1))  # and no body: refused on the header
+        answer = raw.recv()
+        assert answer is not None and answer[0] == "bye"
+        assert "exceeds the limit" in answer[1]["message"]
+        assert raw.recv() is None, "the server hangs up on a stream it cannot trust"
+        assert bystander.lookup_domain("test").name == "test"
+
+
+def test_malformed_frames_are_refused_and_the_connection_goes_on(raw: RawClient) -> None:
+    for body in (b"{not json", b"\xff\xfe", b"[]", b'{"a": 1}', b'[1, 2]', b'[{"$r": "os.system"}]',
+                 b"[" * 100000):
+        raw.send_bytes(struct.pack(">I", len(body)) + body)
+        error = _error(raw.recv())
+        assert error["code"] == ErrorNumber.RPC
+    raw.hello()
+    session = raw.open()
+    answer = raw.request("call", session, "virt_domain_lookup_by_name", {"name": "test"})
+    assert answer is not None and answer[0] == "ok" and answer[2].name == "test"
+
+
+def test_calls_before_the_handshake_are_refused(raw: RawClient) -> None:
+    error = _error(raw.request("open", {"uri": "test:///default", "readonly": False}))
+    assert "handshake" in error["message"]
+
+
+def test_unknown_hooks_and_event_hooks_are_refused(raw: RawClient) -> None:
+    raw.hello()
+    session = raw.open()
+    for hook in ("virt_no_such_hook", "__class__", "virt_event_domain", 5):
+        error = _error(raw.request("call", session, hook, {}))
+        assert error["code"] == ErrorNumber.RPC and "unknown hook" in error["message"]
+    error = _error(raw.request("frobnicate", 1))
+    assert "unknown or malformed request" in error["message"]
+    assert raw.request("call", session, "virt_connect_get_type", {})[2] == "TEST"  # type: ignore[index]
+
+
+def test_wrong_argument_types_are_refused(raw: RawClient) -> None:
+    raw.hello()
+    session = raw.open()
+    cases = [
+        ({"name": 5}, "argument 'name' must be str"),
+        ({"name": "test", "extra": 1}, "unexpected argument"),
+        ({}, "missing argument 'name'"),
+        ([1], "must be an object"),
+    ]
+    for kwargs, why in cases:
+        error = _error(raw.request("call", session, "virt_domain_lookup_by_name", kwargs))
+        assert error["code"] == ErrorNumber.RPC and why in error["message"], error
+    error = _error(raw.request("call", session, "virt_domain_create", {"uuid": "x", "flags": True}))
+    assert "argument 'flags' must be int" in error["message"]
+    error = _error(raw.request("call", 999, "virt_connect_get_type", {}))
+    assert error["code"] == ErrorNumber.INVALID_CONN
+
+
+def test_far_side_refuses_remote_uris(raw: RawClient) -> None:
+    raw.hello()
+    error = _error(raw.request("open", {"uri": "test+ssh://elsewhere/default", "readonly": False}))
+    assert error["code"] == ErrorNumber.NO_CONNECT
+
+
+def test_read_only_session_refuses_mutating_calls_whatever_the_client_sends(raw: RawClient) -> None:
+    raw.hello()
+    session = raw.open(readonly=True)
+    uuid = raw.request("call", session, "virt_domain_lookup_by_name", {"name": "test"})[2].uuid  # type: ignore[index]
+    error = _error(raw.request("call", session, "virt_domain_suspend", {"uuid": uuid}))
+    assert error["code"] == ErrorNumber.OPERATION_DENIED
+    assert error["message"] == "operation forbidden: read only access prevents virDomainSuspend"
+
+
+def test_read_only_socket_forces_read_only(tmp_path: Path) -> None:
+    daemon = Virtd(tmp_path / "rw-sock", "--readonly-socket", str(tmp_path / "ro-sock")).start()
+    try:
+        raw = RawClient(str(tmp_path / "ro-sock"))
+        raw.hello()
+        session = raw.open(readonly=False)  # asks for read-write; gets read-only
+        uuid = raw.request("call", session, "virt_domain_lookup_by_name", {"name": "test"})[2].uuid  # type: ignore[index]
+        error = _error(raw.request("call", session, "virt_domain_destroy", {"uuid": uuid, "flags": 0}))
+        assert error["code"] == ErrorNumber.OPERATION_DENIED
+        raw.close()
+        with virt.open(f"test+unix:///default?socket={tmp_path / 'ro-sock'}") as conn:
+            with pytest.raises(VirtError) as info:
+                conn.lookup_domain("test").destroy()
+            assert info.value.code == ErrorNumber.OPERATION_DENIED
+    finally:
+        daemon.stop()
+
+
+def test_client_refuses_values_that_are_not_plain_data(virtd_socket: str) -> None:
+    with virt.open(f"test+unix:///default?socket={virtd_socket}") as conn:
+        with pytest.raises(VirtError) as info:
+            conn.lookup_domain(object())  # type: ignore[arg-type]
+        assert info.value.code == ErrorNumber.INVALID_ARG
+        assert conn.lookup_domain("test").name == "test"
