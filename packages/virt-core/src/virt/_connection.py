@@ -264,6 +264,16 @@ class Connection:
     def max_vcpus(self, type: str | None = None) -> int:
         return int(self._call("virt_connect_get_max_vcpus", type=type))
 
+    def domain_xml_to_native(self, native_format: str, xml: str, flags: int = 0) -> str:
+        """A domain XML as the driver's ``native_format`` (``"xen-xl"``...): virConnectDomainXMLToNative."""
+        return str(self._call("virt_connect_domain_xml_to_native", native_format=native_format, xml=xml,
+                              flags=flags))
+
+    def domain_xml_from_native(self, native_format: str, config: str, flags: int = 0) -> str:
+        """The domain XML of a ``native_format`` configuration: virConnectDomainXMLFromNative."""
+        return str(self._call("virt_connect_domain_xml_from_native", native_format=native_format,
+                              config=config, flags=flags))
+
     def cpu_model_names(self, arch: str, flags: int = 0) -> list[str]:
         return list(self._call("virt_connect_get_cpu_model_names", arch=arch, flags=flags))
 

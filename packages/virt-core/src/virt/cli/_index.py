@@ -5,7 +5,7 @@ of the command it runs; ``tests/test_cli_start.py`` fails when this table is sta
 """
 
 #: every module of virt.cli.commands (``help`` imports them all)
-COMMAND_MODULES: tuple[str, ...] = ('console', 'domain', 'host', 'network', 'node', 'nodedev', 'snapshot', 'storage')
+COMMAND_MODULES: tuple[str, ...] = ('console', 'domain', 'host', 'native', 'network', 'node', 'nodedev', 'snapshot', 'storage')
 
 #: command name or alias -> module
 MODULE_OF: dict[str, str] = {
@@ -37,6 +37,8 @@ MODULE_OF: dict[str, str] = {
     'domstats': 'console',
     'domtime': 'domain',
     'domuuid': 'domain',
+    'domxml-from-native': 'native',
+    'domxml-to-native': 'native',
     'drivers': 'host',
     'dumpxml': 'domain',
     'event': 'domain',

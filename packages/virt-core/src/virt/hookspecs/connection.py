@@ -115,3 +115,34 @@ def virt_connect_is_encrypted() -> bool:
 
     .. versionadded:: 0.1
     """
+
+
+@operation("virConnectDomainXMLToNative")
+def virt_connect_domain_xml_to_native(native_format: str, xml: str, flags: int) -> str:
+    """Convert a domain XML into a native configuration of the hypervisor.
+
+    :param native_format: the native format, e.g. ``"xen-xl"``, ``"xen-xm"`` (Xen's),
+        ``"qemu-argv"`` (QEMU's command line).
+    :param xml: the domain XML.
+    :param flags: reserved, 0.
+    :returns: the configuration in ``native_format``.
+    :raises VirtError: ``INVALID_ARG`` for a format the driver does not know;
+        ``CONFIG_UNSUPPORTED`` for what the format cannot express.
+
+    .. versionadded:: 0.2
+    """
+
+
+@operation("virConnectDomainXMLFromNative")
+def virt_connect_domain_xml_from_native(native_format: str, config: str, flags: int) -> str:
+    """Convert a native configuration of the hypervisor into a domain XML.
+
+    :param native_format: the native format, e.g. ``"xen-xl"``, ``"xen-xm"``, ``"lxc-tools"``.
+    :param config: the configuration text.
+    :param flags: reserved, 0.
+    :returns: the domain XML, formatted as an inactive, secure definition.
+    :raises VirtError: ``INVALID_ARG`` for a format the driver does not know; ``CONF_SYNTAX``
+        for a configuration that does not parse.
+
+    .. versionadded:: 0.2
+    """

@@ -1,0 +1,119 @@
+"""The ``xen`` driver (open without Xen, the conversion hooks) and the CLI commands."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+import virt
+from virt import VirtError
+from virt._errcodes import ErrorNumber
+from virt_xen import _driver
+from virt_xen.xlconfig import domain_xml_from_native, domain_xml_to_native
+from xentest_corpus import ABSENT, XEN_DIR, read
+
+CFG = "xl/test-paravirt-maxvcpus.cfg"
+XML = "xl/test-paravirt-maxvcpus.xml"
+needs_corpus = pytest.mark.skipif(not (XEN_DIR / CFG).is_file(), reason=ABSENT)
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    from virt.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    old = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    try:
+        rc = main(list(argv))
+    finally:
+        sys.stdout, sys.stderr = old
+    return rc, out.getvalue(), err.getvalue()
+
+
+def test_open_without_xen_fails_cleanly(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(_driver, "XEN_CAPABILITIES", tmp_path / "nowhere" / "capabilities")
+    with pytest.raises(VirtError) as info:
+        virt.open("xen:///system")
+    assert info.value.code == ErrorNumber.NO_CONNECT
+    assert "Xen is not running" in info.value.message
+
+
+def test_open_bad_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    caps = tmp_path / "capabilities"
+    caps.write_text("control_d\n")
+    monkeypatch.setattr(_driver, "XEN_CAPABILITIES", caps)
+    with pytest.raises(VirtError, match="try xen:///system"):
+        virt.open("xen:///session")
+
+
+@needs_corpus
+def test_conversions_through_the_connection(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    caps = tmp_path / "capabilities"
+    caps.write_text("control_d\n")
+    monkeypatch.setattr(_driver, "XEN_CAPABILITIES", caps)
+    with virt.open("xen:///system") as conn:
+        assert conn.type() == "Xen"
+        assert conn.domain_xml_from_native("xen-xl", read(CFG)) == read(XML)
+        assert conn.domain_xml_to_native("xen-xl", read(XML)) == read(CFG)
+        with pytest.raises(VirtError) as info:
+            conn.domain_xml_to_native("qemu-argv", read(XML))
+        assert info.value.code == ErrorNumber.INVALID_ARG
+
+
+def test_test_driver_says_no_support() -> None:
+    with virt.open("test:///default") as conn, pytest.raises(VirtError) as info:
+        conn.domain_xml_from_native("xen-xl", "name = 'x'\n")
+    assert info.value.code == ErrorNumber.NO_SUPPORT
+    assert "virConnectDomainXMLFromNative" in info.value.message
+
+
+def test_errors_are_virterrors() -> None:
+    for bad, code in (("name = \n", ErrorNumber.CONF_SYNTAX), ("name = 'x\n", ErrorNumber.CONF_SYNTAX),
+                      ("vcpus = 1\n", ErrorNumber.INTERNAL_ERROR),
+                      ("name = 'x'\ntype = 'weird'\n", ErrorNumber.CONFIG_UNSUPPORTED),
+                      ("name = 'x'\ndisk = [ 'nonsense=1' ]\n", ErrorNumber.CONFIG_UNSUPPORTED)):
+        with pytest.raises(VirtError) as info:
+            domain_xml_from_native("xen-xl", bad)
+        assert info.value.code == code, bad
+    with pytest.raises(VirtError) as info:
+        domain_xml_from_native("xen-foo", "name = 'x'\n")
+    assert info.value.code == ErrorNumber.INVALID_ARG
+    with pytest.raises(VirtError) as info:
+        domain_xml_to_native("xen-xl", "<domain type='kvm'><name>x</name><memory>1024</memory>"
+                                       "<os><type>hvm</type></os></domain>")
+    assert info.value.code == ErrorNumber.CONFIG_UNSUPPORTED
+    with pytest.raises(VirtError) as info:
+        domain_xml_to_native("xen-xl", "<domain")
+    assert info.value.code == ErrorNumber.XML_ERROR
+
+
+@needs_corpus
+def test_cli_offline_on_the_test_driver(tmp_path: Path) -> None:
+    cfg = tmp_path / "guest.cfg"
+    cfg.write_text(read(CFG))
+    rc, out, err = run_cli("-q", "-c", "test:///default", "domxml-from-native", "xen-xl", str(cfg))
+    assert (rc, err) == (0, "")
+    assert out == read(XML)
+    xml = tmp_path / "guest.xml"
+    xml.write_text(out)
+    rc, out, err = run_cli("-q", "-c", "test:///default", "domxml-to-native", "xen-xl", str(xml))
+    assert (rc, out, err) == (0, read(CFG), "")
+    rc, out, err = run_cli("-q", "-c", "test:///default", "domxml-to-native", "xen-xl", "--xml", str(xml))
+    assert (rc, out) == (0, read(CFG))
+
+
+@needs_corpus
+def test_cli_errors(tmp_path: Path) -> None:
+    xml = tmp_path / "guest.xml"
+    xml.write_text(read(XML))
+    rc, _out, err = run_cli("-q", "-c", "test:///default", "domxml-to-native", "qemu-argv", str(xml))
+    assert rc == 1
+    assert "not supported by the connection driver: virConnectDomainXMLToNative" in err
+    rc, _out, err = run_cli("-q", "-c", "test:///default", "domxml-to-native", "xen-xl")
+    assert rc == 1 and "need either domain or domain XML" in err
+    bad = tmp_path / "bad.cfg"
+    bad.write_text("name = [\n")
+    rc, _out, err = run_cli("-q", "-c", "test:///default", "domxml-from-native", "xen-xm", str(bad))
+    assert rc == 1 and "configuration file syntax error" in err
