@@ -20,6 +20,8 @@ FORMATS = ("raw", "qcow", "qcow2", "vhd", "qed", "empty")
 BACKENDS = ("phy", "tap", "qdisk", "standalone")
 _POSITIONAL = ("target", "format", "vdev", "access")
 #: flags and keys libxl knows but that carry nothing libvirt keeps
+#: the deprecated prefixes libxlutil accepts at the start of an item
+_PREFIXES = frozenset({"raw", "qcow", "qcow2", "vhd", "tapdisk", "tap", "tap2", "aio", "ioemu", "file", "phy"})
 _IGNORED_FLAGS = frozenset({"direct-io-safe", "discard", "no-discard", "colo", "trusted", "untrusted"})
 _IGNORED_KEYS = frozenset({"backend", "script", "colo-host", "colo-port", "colo-export", "active-disk",
                            "hidden-disk", "specification"})
@@ -61,26 +63,22 @@ def _set_format(disk: XlDisk, spec: str, value: str) -> None:
     disk.format = value
 
 
-def _set_target(disk: XlDisk, spec: str, value: str) -> None:
-    """The target, less the deprecated ``backend:[format:]`` prefixes."""
+def _set_target(disk: XlDisk, value: str) -> None:
+    disk.target = value or None
+
+
+def _strip_prefixes(disk: XlDisk, text: str) -> str:
+    """The deprecated ``backend:``/``format:`` prefixes at the start of an item (``phy:``,
+    ``file:``, ``tap:aio:``, ``qcow2:``...), applied and removed."""
     while True:
-        head, sep, rest = value.partition(":")
-        if not sep:
-            break
+        head, sep, rest = text.partition(":")
+        if not sep or head not in _PREFIXES:
+            return text
         if head == "phy":
             disk.backend = "phy"
-        elif head in ("file",):
-            pass
-        elif head in ("tap", "tap2"):
-            disk.backend = "tap"
-        elif head == "aio":
-            disk.format = disk.format or "raw"
-        elif head in ("raw", "qcow", "qcow2", "vhd", "qed"):
+        elif head in ("raw", "qcow", "qcow2", "vhd"):
             disk.format = head
-        else:
-            break
-        value = rest
-    disk.target = value or None
+        text = rest
 
 
 def parse_xl_disk(spec: str) -> XlDisk:
@@ -88,14 +86,18 @@ def parse_xl_disk(spec: str) -> XlDisk:
     disk = XlDisk()
     seen: set[str] = set()
     positional = 0
+    legacy = False  # a deprecated prefix: the positional parameters are xm's target,vdev,access
     rest = spec
     while True:
         rest = rest.lstrip(" \t\n")
         if rest.startswith("target="):
             if "target" in seen:
                 raise _bad(spec, "target given twice")
-            _set_target(disk, spec, rest[len("target="):])
+            _set_target(disk, rest[len("target="):])
             break
+        stripped = _strip_prefixes(disk, rest)
+        legacy = legacy or stripped != rest
+        rest = stripped
         item, sep, rest = rest.partition(",")
         key, eq, value = item.partition("=")
         if eq:
@@ -124,7 +126,8 @@ def parse_xl_disk(spec: str) -> XlDisk:
         elif item.strip() in _IGNORED_FLAGS:
             pass
         else:
-            while positional < len(_POSITIONAL) and _POSITIONAL[positional] in seen:
+            while positional < len(_POSITIONAL) and (_POSITIONAL[positional] in seen or (
+                    legacy and _POSITIONAL[positional] == "format")):
                 positional += 1
             if positional >= len(_POSITIONAL):
                 if item.strip() or sep:
@@ -135,7 +138,7 @@ def parse_xl_disk(spec: str) -> XlDisk:
                 if item != "":
                     seen.add(name)
                     if name == "target":
-                        _set_target(disk, spec, item)
+                        _set_target(disk, item)
                     elif name == "format":
                         _set_format(disk, spec, item)
                     elif name == "vdev":
