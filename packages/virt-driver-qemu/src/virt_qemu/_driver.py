@@ -33,6 +33,7 @@ from virt._records import (
     DomainInfo,
     DomainRef,
     DomainState,
+    InterfaceStats,
     SecurityLabel,
     SecurityModel,
     VcpuInfo,
@@ -292,6 +293,8 @@ class Hub:
                                            "pid": 0, "persistent": True})
         else:
             self.store.remove_status(uuid)
+        if status.get("taps"):
+            _unplug_taps(list(status["taps"]))
         _append_log(layout.log_file(name), "shutting down, reason=" + _REASON_WORD.get(reason, "unknown"))
         if detail is not None:
             self.emit(name, uuid, DomainEventType.STOPPED, detail, dom_id)
@@ -310,6 +313,33 @@ def hub_for(layout: Layout) -> Hub:
         if hub is None:
             hub = _hubs[layout.root] = Hub(layout)
         return hub
+
+
+def _unplug_taps(names: list[str]) -> None:
+    """Remove the guest's taps (they also vanish when QEMU, their last holder, exits)."""
+    try:
+        from virt_host.network import unplug_tap
+    except ImportError:
+        return
+    for name in names:
+        with contextlib.suppress(Exception):
+            unplug_tap(name)
+
+
+def _tap_counters(tap: str) -> InterfaceStats | None:
+    """A tap's counters from the guest's side: what the tap sends, the guest receives."""
+    base = f"/sys/class/net/{tap}/statistics/"
+
+    def read(name: str) -> int:
+        with open(base + name) as src:
+            return int(src.read())
+
+    try:
+        return InterfaceStats(rx_bytes=read("tx_bytes"), rx_packets=read("tx_packets"), rx_errs=read("tx_errors"),
+                              rx_drop=read("tx_dropped"), tx_bytes=read("rx_bytes"), tx_packets=read("rx_packets"),
+                              tx_errs=read("rx_errors"), tx_drop=read("rx_dropped"))
+    except (OSError, ValueError):
+        return None
 
 
 def _append_log(path: Path, line: str) -> None:
@@ -725,7 +755,7 @@ class QemuConnection:
     def _launch(self, doc: DomainDocument, *, persistent: bool, paused: bool, image: _SaveImage | None = None,
                 reason: int = RUNNING_BOOTED, detail: int = STARTED_BOOTED) -> None:
         """Start QEMU for ``doc`` (caller holds the domain's lock and checked it is inactive)."""
-        layout, uuid, name = self.layout, doc.uuid, doc.name
+        layout = self.layout
         emulator = self._emulator(doc)
         live = doc.copy()
         kvm = kvm_usable()
@@ -734,8 +764,62 @@ class QemuConnection:
         if graphics is not None and graphics.get("autoport", "yes" if graphics.get("port", "-1") == "-1" else "no") \
                 == "yes":
             vnc_port = _free_vnc_port()
-        cmd = build_command(self._host_view(live).root, emulator=emulator, domain_dir=layout.run, kvm=kvm,
-                            vnc_port=vnc_port, incoming=f"fd:{image.fd}" if image is not None else None)
+        host_view = self._host_view(live)
+        incoming = f"fd:{image.fd}" if image is not None else None
+        cmd = build_command(host_view.root, emulator=emulator, domain_dir=layout.run, kvm=kvm,
+                            vnc_port=vnc_port, incoming=incoming)
+        taps = self._plug_taps(live, cmd.needs_taps) if cmd.needs_taps else []
+        try:
+            if taps:
+                cmd = build_command(host_view.root, emulator=emulator, domain_dir=layout.run, kvm=kvm,
+                                    vnc_port=vnc_port, incoming=incoming,
+                                    taps={index: tap.fd for index, tap in taps})
+            self._spawn_and_boot(live, cmd, persistent=persistent, paused=paused, image=image, reason=reason,
+                                 detail=detail, taps=taps)
+        finally:
+            for _, tap in taps:
+                tap.close()  # QEMU holds its own descriptor now, or the start failed
+
+    def _plug_taps(self, live: DomainDocument, indexes: tuple[int, ...]) -> list[tuple[int, Any]]:
+        """A tap on its bridge for each ``<interface type='network'|'bridge'>`` at ``indexes``."""
+        try:
+            from virt_host.network import plug_tap, unplug_tap
+        except ImportError:
+            raise VirtError(ErrorNumber.CONFIG_UNSUPPORTED, "interface types 'network' and 'bridge' need the host "
+                            "networking plugin (pip install virt-host)", domain=_D) from None
+        nics = live.root.findall("devices/interface")
+        plugged: list[tuple[int, Any]] = []
+        try:
+            for index in indexes:
+                nic = nics[index]
+                source = nic.find("source")
+                mac = nic.find("mac")
+                target = nic.find("target")
+                kind = nic.get("type")
+                tap = plug_tap(self.uri, network=source.get("network") if kind == "network" and source is not None
+                               else None,
+                               bridge=source.get("bridge") if kind == "bridge" and source is not None else None,
+                               mac=mac.get("address", "") if mac is not None else "", domain_name=live.name,
+                               index=index, target=target.get("dev") if target is not None else None)
+                plugged.append((index, tap))
+                if target is None:
+                    target = etree.SubElement(nic, "target")
+                    # libvirt's order: target right after source
+                    nic.remove(target)
+                    nic.insert(list(nic).index(source) + 1 if source is not None else len(nic), target)
+                target.set("dev", tap.name)
+        except BaseException:
+            for _, tap in plugged:
+                tap.close()
+                with contextlib.suppress(Exception):
+                    unplug_tap(tap.name)
+            raise
+        return plugged
+
+    def _spawn_and_boot(self, live: DomainDocument, cmd: CommandLine, *, persistent: bool, paused: bool,
+                        image: _SaveImage | None, reason: int, detail: int, taps: list[tuple[int, Any]]) -> None:
+        layout, uuid, name = self.layout, live.uuid, live.name
+        emulator = cmd.argv[0]
         if cmd.nvram is not None:
             nvram, template = cmd.nvram
             if not os.path.exists(nvram):
@@ -745,9 +829,6 @@ class QemuConnection:
 
                 os.makedirs(os.path.dirname(nvram), exist_ok=True)
                 _shutil.copyfile(template, nvram)
-        if cmd.needs_taps:
-            raise VirtError(ErrorNumber.CONFIG_UNSUPPORTED, "interface types 'network' and 'bridge' need the host "
-                            "networking plugin (virt-host), which does not serve this connection", domain=_D)
         dom_id = self.store.next_id()
         mon = _listen(layout.monitor_socket(uuid))
         evt = _listen(layout.event_socket(uuid))
@@ -765,7 +846,7 @@ class QemuConnection:
             header = f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())}.000+0000: starting up\n"
             os.write(log_fd, (header + " ".join(_quote(a) for a in argv) + "\n").encode())
             offset = os.lseek(log_fd, 0, os.SEEK_END)
-            fds = [mon.fileno(), evt.fileno()] + ([image.fd] if image is not None else [])
+            fds = [mon.fileno(), evt.fileno()] + ([image.fd] if image is not None else []) + [t.fd for _, t in taps]
             try:
                 pid = _process.spawn(argv, log_fd=log_fd, pass_fds=fds)
             except OSError as exc:
@@ -776,7 +857,7 @@ class QemuConnection:
             evt.close()
         started = _process.start_time(pid)
         status = Status(uuid=uuid, name=name, id=dom_id, pid=pid, started=started, state=int(S.PAUSED),
-                        reason=PAUSED_STARTING_UP, persistent=persistent)
+                        reason=PAUSED_STARTING_UP, persistent=persistent, taps=[t.name for _, t in taps])
         self.store.write_status(uuid, status)
         wanted_ptys: dict[str, list[str]] = {}
         for chardev in cmd.chardevs:
@@ -1151,9 +1232,16 @@ class QemuConnection:
         return out
 
     @hookimpl
-    def virt_domain_interface_stats(self, uuid: str, device: str) -> Any:
-        raise VirtError(ErrorNumber.OPERATION_INVALID, f"invalid path, '{device}' is not a known interface "
-                        "(user-mode networking has no host device to count)", domain=_D)
+    def virt_domain_interface_stats(self, uuid: str, device: str) -> InterfaceStats:
+        self._running(uuid)
+        live = self.store.live(uuid)
+        for nic in live.interfaces() if live is not None else ():
+            if device in (nic.target_dev, nic.mac) and nic.target_dev:
+                counters = _tap_counters(nic.target_dev)
+                if counters is not None:
+                    return counters
+        raise VirtError(ErrorNumber.INVALID_ARG, f"invalid path, '{device}' is not a known interface",
+                        domain=_D, message=f"invalid argument: invalid path, '{device}' is not a known interface")
 
     @hookimpl
     def virt_domain_get_stats(self, uuid: str, stats: int, flags: int) -> dict[str, Any]:
@@ -1197,6 +1285,13 @@ class QemuConnection:
             if active:
                 for index, nic in enumerate(nics):
                     out[f"net.{index}.name"] = nic.target_dev or f"net{index}"
+                    counters = _tap_counters(nic.target_dev) if nic.target_dev else None
+                    if counters is not None:
+                        for key, value in (("rx.bytes", counters.rx_bytes), ("rx.pkts", counters.rx_packets),
+                                           ("rx.errs", counters.rx_errs), ("rx.drop", counters.rx_drop),
+                                           ("tx.bytes", counters.tx_bytes), ("tx.pkts", counters.tx_packets),
+                                           ("tx.errs", counters.tx_errs), ("tx.drop", counters.tx_drop)):
+                            out[f"net.{index}.{key}"] = value
         if groups & STATS_BLOCK:
             disks = live.disks()
             if active and status is not None:

@@ -24,16 +24,23 @@ __all__ = ["DomainLock", "atomic_write", "read_json", "short_socket_path", "writ
 _SUN_PATH_MAX = 107
 
 
-def atomic_write(path: Path, data: str | bytes, mode: int = 0o600) -> None:
-    """Replace ``path`` with ``data`` atomically (same-directory temp file, fsync, rename)."""
+def atomic_write(path: Path, data: str | bytes, mode: int = 0o600, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically (same-directory temp file, rename).
+
+    ``durable`` also syncs the data before the rename, so that a power loss leaves the old or
+    the new content: what definitions need.  Runtime state (status files, normally on the
+    tmpfs of ``/run``) means nothing after a reboot and skips the sync; the rename alone keeps
+    every reader from seeing half a file.
+    """
     raw = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as out:
             out.write(raw)
-            out.flush()
-            os.fsync(out.fileno())
+            if durable:
+                out.flush()
+                os.fsync(out.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -41,8 +48,8 @@ def atomic_write(path: Path, data: str | bytes, mode: int = 0o600) -> None:
         raise
 
 
-def write_json(path: Path, data: Any) -> None:
-    atomic_write(path, json.dumps(data, sort_keys=True, indent=1) + "\n")
+def write_json(path: Path, data: Any, *, durable: bool = True) -> None:
+    atomic_write(path, json.dumps(data, sort_keys=True, indent=1) + "\n", durable=durable)
 
 
 def read_json(path: Path) -> Any:

@@ -31,6 +31,7 @@ def get_loop() -> asyncio.AbstractEventLoop:
     with _guard:
         if _loop is None or _pid != os.getpid():
             new = asyncio.new_event_loop()
+            new.set_exception_handler(_quiet)
             ready = threading.Event()
 
             def serve() -> None:
@@ -42,6 +43,14 @@ def get_loop() -> asyncio.AbstractEventLoop:
             ready.wait()
             _loop, _pid = new, os.getpid()
         return _loop
+
+
+def _quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """A monitor whose QEMU exited ends with EOF inside qemu.qmp's own tasks; that is how a
+    guest goes away, not an error to print.  Anything else goes to asyncio's default."""
+    if isinstance(context.get("exception"), EOFError | ConnectionResetError | BrokenPipeError):
+        return
+    loop.default_exception_handler(context)
 
 
 def run(coro: Coroutine[Any, Any, _T], timeout: float | None = None) -> _T:

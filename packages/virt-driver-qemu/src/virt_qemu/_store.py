@@ -127,7 +127,7 @@ class Store:
         return Status(data) if isinstance(data, dict) else None
 
     def write_status(self, uuid: str, status: dict[str, Any]) -> Status:
-        write_json(self.layout.status_file(uuid), status)
+        write_json(self.layout.status_file(uuid), status, durable=False)
         return Status(status)
 
     def remove_status(self, uuid: str) -> None:
@@ -152,7 +152,7 @@ class Store:
             return None
 
     def write_live(self, uuid: str, doc: DomainDocument) -> None:
-        atomic_write(self.layout.live_xml(uuid), doc.to_string())
+        atomic_write(self.layout.live_xml(uuid), doc.to_string(), durable=False)
 
     def next_id(self) -> int:
         """libvirt's domain ids: 1, 2, 3... per driver instance, never reused while it lives."""
@@ -162,7 +162,7 @@ class Store:
                 value = int(path.read_text().strip() or "1")
             except (FileNotFoundError, ValueError):
                 value = 1
-            atomic_write(path, f"{value + 1}\n")
+            atomic_write(path, f"{value + 1}\n", durable=False)
         return value
 
     # -- autostart ----------------------------------------------------------------------------
