@@ -80,6 +80,7 @@ def bench(session: nox.Session) -> None:
                     "rich")
     session.run("python", "bench/run.py", *session.posargs)
     session.run("python", "bench/storage_ops.py")
+    session.run("python", "bench/network_ops.py")  # in a network namespace of its own; needs root
     # the QEMU driver against bare QEMU (real guests under TCG); skipped without qemu-system
     if _which("qemu-system-x86_64"):
         session.run("python", "bench/qemu_ops.py")
