@@ -12,7 +12,7 @@ import itertools
 import operator
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import pluggy
 
@@ -366,6 +366,15 @@ class Connection:
             flags |= LIST_INACTIVE
         return [self._domain(ref) for ref in self._call("virt_domain_list", flags=flags)]
 
+    def list_domains_info(self, active: bool | None = None, flags: int = 0) -> list[tuple[Domain, DomainInfo]]:
+        """Every domain (or only running, ``active=True``, or inactive ones) with its info, in
+        one call: one round trip over a remote connection, not one per domain."""
+        if active is True:
+            flags |= LIST_ACTIVE
+        elif active is False:
+            flags |= LIST_INACTIVE
+        return [(self._domain(ref), info) for ref, info in self._call("virt_domain_list_info", flags=flags)]
+
     def get_all_domain_stats(self, stats: int = 0, flags: int = 0) -> list[tuple[Domain, dict[str, Any]]]:
         """Statistics of every domain that ``flags`` (``virConnectListAllDomains`` flags) selects,
         like ``virConnectGetAllDomainStats``; a domain that vanishes meanwhile is left out."""
@@ -628,6 +637,23 @@ class Domain:
         result: str = self._do("virt_domain_open_console", dev_name=dev_name, flags=flags)
         return result
 
+    def open_console(self, dev_name: str | None = None, flags: int = 0) -> ConsoleStream:
+        """The domain's console as a duplex byte stream, here or on another node.
+
+        Locally this opens the pty of :meth:`console_path`; a driver that carries consoles
+        itself (the remote proxy relays the far side's pty as a stream of its protocol) offers
+        ``open_console_stream(uuid, dev_name, flags)`` on its connection object.
+        """
+        conn = self._conn
+        opener = getattr(conn.driver, "open_console_stream", None)
+        if callable(opener):
+            hook = "virt_domain_open_console"
+            if conn._closed or (conn.readonly and hook in _plugins.MUTATING_HOOKS):
+                raise conn._refusal(hook)
+            stream: ConsoleStream = opener(uuid=self.uuid, dev_name=dev_name, flags=flags)
+            return stream
+        return PtyStream(self.console_path(dev_name, flags))
+
     def block_info(self, disk: str, flags: int = 0) -> BlockInfo:
         result: BlockInfo = self._do("virt_domain_get_block_info", disk=disk, flags=flags)
         return result
@@ -668,6 +694,81 @@ class Domain:
                 return False
             raise
         return True
+
+
+class ConsoleStream(Protocol):
+    """What :meth:`Domain.open_console` returns."""
+
+    def read(self, size: int = 65536, timeout: float | None = None) -> bytes:
+        """Up to ``size`` bytes; b"" when ``timeout`` passes or at the end of the stream."""
+
+    def write(self, data: bytes) -> int:
+        """Send all of ``data``; returns its length."""
+
+    def close(self) -> None:
+        """Let go of the console."""
+
+
+class PtyStream:
+    """A console's pty on this node, as a :class:`ConsoleStream` (raw mode, non-blocking)."""
+
+    def __init__(self, path: str) -> None:
+        import os
+        import termios
+        import tty
+
+        self.path = path
+        try:
+            self._fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError as exc:
+            raise VirtError(ErrorNumber.OPERATION_FAILED, f"cannot open console {path}: {exc.strerror}",
+                            domain=ErrorDomain.DOM) from None
+        try:
+            tty.setraw(self._fd, termios.TCSANOW)
+        except termios.error:
+            pass
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def read(self, size: int = 65536, timeout: float | None = None) -> bytes:
+        import os
+        import select
+
+        if not select.select([self._fd], [], [], timeout)[0]:
+            return b""
+        try:
+            return os.read(self._fd, size)
+        except BlockingIOError:
+            return b""
+        except OSError:
+            return b""  # EIO: the other end (QEMU) went away
+
+    def write(self, data: bytes) -> int:
+        import os
+        import select
+
+        view = memoryview(data)
+        while view:
+            select.select([], [self._fd], [])
+            try:
+                view = view[os.write(self._fd, view):]
+            except BlockingIOError:
+                continue
+        return len(data)
+
+    def close(self) -> None:
+        import os
+
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> PtyStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class Snapshot:

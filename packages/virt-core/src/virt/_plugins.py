@@ -30,7 +30,7 @@ import pluggy
 from pluggy import HookimplOpts, HookspecOpts
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
-from virt._markers import PROJECT
+from virt._markers import PROJECT, hookimpl
 from virt._uri import URI
 from virt.hookspecs import OPERATION_MODULES, operation_specs, registration
 from virt.plugin import DRIVER_GROUP, PLUGIN_GROUP, ConnectionPlugin, DriverSpec, OpenRequest
@@ -438,13 +438,42 @@ class _ConnectionManager(pluggy.PluginManager):
         return None if opts is None else cast(HookimplOpts, dict(opts))
 
 
+class CoreDefaults:
+    """Hooks the core answers for every driver from the driver's other hooks.  Registered
+    first on each connection, so a driver's (or provider's) own implementation answers before
+    it; a remote server exports these too, so a batched call crosses the wire once."""
+
+    def __init__(self, hook: Any) -> None:
+        self.hook = hook
+
+    @hookimpl
+    def virt_domain_list_info(self, flags: int) -> list[tuple[Any, Any]]:
+        refs = self.hook.virt_domain_list(flags=flags)
+        if refs is None:
+            raise VirtError(ErrorNumber.NO_SUPPORT, LIBVIRT_API["virt_domain_list"], domain=ErrorDomain.DOM)
+        out: list[tuple[Any, Any]] = []
+        for ref in refs:
+            try:
+                info = self.hook.virt_domain_get_info(uuid=ref.uuid)
+            except VirtError as exc:
+                if exc.code == ErrorNumber.NO_DOMAIN:
+                    continue  # vanished meanwhile
+                raise
+            if info is None:
+                raise VirtError(ErrorNumber.NO_SUPPORT, LIBVIRT_API["virt_domain_get_info"], domain=ErrorDomain.DOM)
+            out.append((ref, info))
+        return out
+
+
 def build_connection_manager(spec: DriverSpec, uri: URI, readonly: bool) -> tuple[pluggy.PluginManager, object]:
-    """Build one connection's plugin manager: providers, wrappers, then the driver's
-    connection object (registered last so that pluggy, which calls the newest first, asks the
-    driver before any provider).  The core's event dispatcher joins on the first subscribe."""
+    """Build one connection's plugin manager: the core's defaults, providers, wrappers, then
+    the driver's connection object (registered last so that pluggy, which calls the newest
+    first, asks the driver before any provider).  The core's event dispatcher joins on the
+    first subscribe."""
     pm = _ConnectionManager(PROJECT)
     for module in OPERATION_MODULES:
         pm.add_hookspecs(module)
+    pm.register(CoreDefaults(pm.hook), name="virt:defaults")
     request = OpenRequest(uri=uri, readonly=readonly, hook=pm.hook)
     with _lock:
         plugins = list(_connection_plugins()) if not spec.remote else []
