@@ -4,12 +4,16 @@ stable for what the formats express."""
 from __future__ import annotations
 
 import string
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lxml import etree
 from virt import VirtError
 from virt_xen._conf import format_value, parse_conf
 from virt_xen.xlconfig import domain_xml_from_native, domain_xml_to_native
+from xentest_corpus import ABSENT, XEN_DIR
 
 KEYS = ("name", "uuid", "type", "builder", "memory", "maxmem", "vcpus", "maxvcpus", "cpus", "on_poweroff", "on_reboot",
         "on_crash", "pae", "acpi", "apic", "hap", "viridian", "hpet", "tsc_mode", "passthrough", "e820_host",
@@ -69,6 +73,36 @@ def test_from_native_raises_only_virterror(cfg: str, fmt: str) -> None:
     if fmt == "xen-xm" and ">xenpvh</type>" in xml:
         return  # xm has no PVH guests: libvirt writes them as PV
     try:
+        native = domain_xml_to_native(fmt, xml)
+    except VirtError:
+        return
+    assert domain_xml_from_native(fmt, native) == xml
+
+
+_XMLS = sorted(str(p) for d in ("xl", "xm") for p in (XEN_DIR / d).glob("*.xml")) if XEN_DIR.is_dir() else []
+_MUTANTS = ("", "0", "-1", "abc", "99999999999999999999", "0x1f", "yes", "/p", "a:b", "hvm", "linux")
+
+
+@pytest.mark.skipif(not _XMLS, reason=ABSENT)
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), fmt=st.sampled_from(["xen-xl", "xen-xm"]))
+def test_to_native_of_mangled_xml(data: st.DataObject, fmt: str) -> None:
+    """Corpus XML with elements dropped and values replaced: converting fails only with
+    VirtError, and what converts is stable from its first XML on."""
+    root = etree.fromstring(Path(data.draw(st.sampled_from(_XMLS))).read_bytes())
+    for _ in range(data.draw(st.integers(1, 4))):
+        elements = list(root.iter())
+        el = elements[data.draw(st.integers(0, len(elements) - 1))]
+        parent = el.getparent()
+        if data.draw(st.booleans()) and parent is not None:
+            parent.remove(el)
+        elif el.attrib:
+            el.set(data.draw(st.sampled_from(sorted(el.attrib))), data.draw(st.sampled_from(_MUTANTS)))
+        else:
+            el.text = data.draw(st.sampled_from(_MUTANTS))
+    root.set("type", "xen")
+    try:
+        xml = domain_xml_from_native(fmt, domain_xml_to_native(fmt, etree.tostring(root, encoding="unicode")))
         native = domain_xml_to_native(fmt, xml)
     except VirtError:
         return
