@@ -87,6 +87,8 @@ class Peer:
         self.lost: VirtError | None = None
         self.last_rx = time.monotonic()
         self.refs = 0
+        #: requests sent so far (each one round trip)
+        self.requests = 0
         self.features: frozenset[str] = frozenset()
         self.keepalive = (keepalive_interval, keepalive_count)
         self._events: queue.SimpleQueue[tuple[int, str, Any] | None] | None = None
@@ -102,6 +104,7 @@ class Peer:
         if lost is not None:
             raise _again(lost)
         rid = next(self._ids)
+        self.requests = rid
         waiter = _Waiter()
         self.pending[rid] = waiter
         try:

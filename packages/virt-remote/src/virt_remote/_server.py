@@ -181,6 +181,9 @@ class Service:
         self.reader = FrameReader(recv, max_frame)
         self._send_bytes = send_bytes
         self._send_lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[bytes] = []
+        self._writing = False
         self.readonly = readonly
         self.name = name
         self.sessions: dict[int, _Session] = {}
@@ -209,11 +212,24 @@ class Service:
             else:
                 log.warning("virt-remote: dropped a message that cannot be sent: %s", exc)
                 return
-        with self._send_lock:
-            if self.broken:
+        # A combining writer: whoever finds no write under way writes what every other thread
+        # queued meanwhile too, so concurrent answers leave in one write (and one SSH packet).
+        with self._queue_lock:
+            self._queue.append(frame)
+            if self._writing:
                 return
+            self._writing = True
+        while True:
+            with self._queue_lock:
+                if not self._queue or self.broken:
+                    self._queue.clear()
+                    self._writing = False
+                    return
+                data = self._queue[0] if len(self._queue) == 1 else b"".join(self._queue)
+                self._queue.clear()
             try:
-                self._send_bytes(frame)
+                with self._send_lock:
+                    self._send_bytes(data)
             except OSError:
                 self.broken = True
 

@@ -75,13 +75,20 @@ class SSHLink(Link):
         self.writable = threading.Event()
         self.writable.set()
         self.description = description
+        # Frames sent from any thread wait here; one loop callback writes all that queued up
+        # meanwhile, so concurrent calls share wake-ups and SSH packets.
+        self._queue: list[bytes] = []
+        self._queue_lock = threading.Lock()
+        self._scheduled = False
 
-    def _write(self, frame: bytes) -> None:
+    def _flush(self) -> None:
+        with self._queue_lock:
+            frames, self._queue, self._scheduled = self._queue, [], False
         chan = self.chan
-        if chan is not None and self.peer.lost is None:
+        if chan is not None and self.peer.lost is None and frames:
             try:
-                chan.write(frame)
-            except (asyncssh.Error, OSError, BrokenPipeError) as exc:
+                chan.write(frames[0] if len(frames) == 1 else b"".join(frames))
+            except (asyncssh.Error, OSError) as exc:
                 self.peer.fail(lost_error(f"cannot send data to {self.description}: {exc}"))
 
     def send(self, frame: bytes) -> None:
@@ -92,10 +99,15 @@ class SSHLink(Link):
         lost = self.peer.lost
         if lost is not None:
             raise VirtError(lost.code, lost.detail, domain=lost.domain, message=lost.message)
+        with self._queue_lock:
+            self._queue.append(frame)
+            if self._scheduled:
+                return
+            self._scheduled = True
         if threading.get_ident() == getattr(self.loop, "_thread_id", None):
-            self._write(frame)
+            self._flush()
         else:
-            self.loop.call_soon_threadsafe(self._write, frame)
+            self.loop.call_soon_threadsafe(self._flush)
 
     def close(self) -> None:
         def shut() -> None:
