@@ -117,3 +117,32 @@ def test_cli_errors(tmp_path: Path) -> None:
     bad.write_text("name = [\n")
     rc, _out, err = run_cli("-q", "-c", "test:///default", "domxml-from-native", "xen-xm", str(bad))
     assert rc == 1 and "configuration file syntax error" in err
+
+
+NET_XML = """<domain type='xen'>
+  <name>n</name>
+  <uuid>c7a5fdb2-cdaf-9455-926a-d65c16db1809</uuid>
+  <memory>524288</memory>
+  <os><type>linux</type></os>
+  <devices>
+    <interface type='network'><mac address='00:16:3e:00:00:01'/><source network='NET'/></interface>
+  </devices>
+</domain>
+"""
+
+
+def test_network_interfaces(tmp_path: Path) -> None:
+    """A virtual network's bridge comes from the connection; offline there is none to ask."""
+    with pytest.raises(VirtError) as info:
+        domain_xml_to_native("xen-xl", NET_XML.replace("NET", "default"))
+    assert info.value.code == ErrorNumber.NO_NETWORK
+    assert domain_xml_to_native("xen-xl", NET_XML.replace("NET", "default"), bridge_of=lambda name: "br7") \
+        .endswith('vif = [ "mac=00:16:3e:00:00:01,bridge=br7,script=vif-bridge" ]\n')
+    xml = tmp_path / "net.xml"
+    xml.write_text(NET_XML.replace("NET", "default"))
+    rc, out, err = run_cli("-q", "-c", "test:///default", "domxml-to-native", "xen-xm", str(xml))
+    assert (rc, err) == (0, "")
+    assert 'vif = [ "mac=00:16:3e:00:00:01,bridge=virbr0,script=vif-bridge" ]' in out
+    xml.write_text(NET_XML.replace("NET", "nope"))
+    rc, _out, err = run_cli("-q", "-c", "test:///default", "domxml-to-native", "xen-xl", str(xml))
+    assert rc == 1 and "Network not found: nope" in err

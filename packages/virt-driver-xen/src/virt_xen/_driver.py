@@ -89,9 +89,20 @@ class XenConnection:
     def virt_connect_get_uri(self) -> str:
         return "xen:///system"
 
+    def _bridge_of(self, name: str) -> str:
+        """A virtual network's bridge, from the network provider of this connection."""
+        hook = self.request.hook
+        ref = hook.virt_network_lookup_by_name(name=name) if hook is not None else None
+        if ref is None:
+            raise VirtError(ErrorNumber.NO_NETWORK, f"no network with matching name '{name}'",
+                            domain=ErrorDomain.NETWORK)
+        if not hook.virt_network_is_active(uuid=ref.uuid):
+            return ""
+        return str(hook.virt_network_get_bridge_name(uuid=ref.uuid) or "")
+
     @hookimpl
     def virt_connect_domain_xml_to_native(self, native_format: str, xml: str, flags: int) -> str:
-        return xlconfig.domain_xml_to_native(native_format, xml, flags)
+        return xlconfig.domain_xml_to_native(native_format, xml, flags, bridge_of=self._bridge_of)
 
     @hookimpl
     def virt_connect_domain_xml_from_native(self, native_format: str, config: str, flags: int) -> str:

@@ -7,6 +7,7 @@ its value where it stands (``virConfSetValue``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 from lxml import etree
@@ -16,7 +17,11 @@ from virt._errcodes import ErrorDomain, ErrorNumber
 from virt_xen._conf import ConfValue, XenConf
 from virt_xen._fromnative import CPU_FEATURE_NAMES, XEN_NAMESPACE
 
-__all__ = ["tree_to_native"]
+__all__ = ["BridgeOf", "tree_to_native"]
+
+#: the bridge device of a virtual network, by name (``virNetworkGetBridgeName``); raises
+#: ``VirtError(NO_NETWORK)`` for an unknown network
+BridgeOf = Callable[[str], str]
 
 Element = etree._Element
 
@@ -67,7 +72,8 @@ def _on(el: Element | None) -> bool:
 
 
 class _Writer:
-    def __init__(self, fmt: str, root: Element) -> None:
+    def __init__(self, fmt: str, root: Element, bridge_of: BridgeOf | None = None) -> None:
+        self.bridge_of = bridge_of
         self.fmt = fmt
         self.xl = fmt == "xen-xl"
         self.root = root
@@ -269,8 +275,18 @@ class _Writer:
                 parts.append(f",ip={' '.join(ips)}")
         elif ntype == "network":
             source = net.find("source")
-            name = source.get("network") if source is not None else None
-            raise VirtError(ErrorNumber.NO_NETWORK, name or "", domain=ErrorDomain.XEN)
+            name = (source.get("network") if source is not None else None) or ""
+            if self.bridge_of is None:  # offline: no networks to ask
+                raise VirtError(ErrorNumber.NO_NETWORK, name, domain=ErrorDomain.XEN)
+            try:
+                bridge = self.bridge_of(name)
+            except VirtError as exc:
+                if exc.code == ErrorNumber.NO_NETWORK:
+                    raise VirtError(ErrorNumber.NO_NETWORK, name, domain=ErrorDomain.XEN) from None
+                raise
+            if not bridge:
+                raise _internal(f"network {name} is not active")
+            parts.append(f",bridge={bridge},script={DEFAULT_VIF_SCRIPT}")
         else:
             raise _unsupported(f"Unsupported net type '{ntype}'")
         model_el = net.find("model")
@@ -725,9 +741,10 @@ class _Writer:
         self.xm_inputs()
 
 
-def tree_to_native(fmt: str, root: Element) -> XenConf:
-    """The configuration (``XenConf``) of a normalised domain tree."""
-    writer = _Writer(fmt, root)
+def tree_to_native(fmt: str, root: Element, bridge_of: BridgeOf | None = None) -> XenConf:
+    """The configuration (``XenConf``) of a normalised domain tree; ``bridge_of`` names the
+    bridges of ``<interface type='network'>`` (without it they are ``NO_NETWORK``)."""
+    writer = _Writer(fmt, root, bridge_of)
     if fmt == "xen-xl":
         writer.format_xl()
     else:

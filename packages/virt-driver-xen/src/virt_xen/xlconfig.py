@@ -12,6 +12,7 @@ format, ``CONFIG_UNSUPPORTED`` for what the format cannot express, ``XML_ERROR``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 from lxml import etree
@@ -101,8 +102,14 @@ def _attr_pieces(body: str) -> list[str]:
     return pieces
 
 
-def domain_xml_to_native(native_format: str, xml: str, flags: int = 0) -> str:
-    """The xl or xm configuration of a domain XML."""
+def domain_xml_to_native(native_format: str, xml: str, flags: int = 0, *,
+                         bridge_of: Callable[[str], str] | None = None) -> str:
+    """The xl or xm configuration of a domain XML.
+
+    ``bridge_of(name)`` gives the bridge of a virtual network (``<interface type='network'>``
+    becomes ``bridge=...,script=vif-bridge``, as libvirt asks its connection); without it such
+    an interface is ``VirtError(NO_NETWORK)``.
+    """
     from virt_xen._tonative import tree_to_native
 
     _check_format(native_format)
@@ -113,4 +120,4 @@ def domain_xml_to_native(native_format: str, xml: str, flags: int = 0) -> str:
     if doc.type != "xen":
         raise VirtError(ErrorNumber.CONFIG_UNSUPPORTED, f"domain type {doc.type!r} is not xen",
                         domain=ErrorDomain.XEN)
-    return tree_to_native(native_format, doc.root).to_string()
+    return tree_to_native(native_format, doc.root, bridge_of).to_string()

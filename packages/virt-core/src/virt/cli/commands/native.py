@@ -35,6 +35,17 @@ def _offline(native_format: str, exc: VirtError) -> Any:
     return xlconfig
 
 
+def _bridge_of(conn: Any) -> Any:
+    """A virtual network's bridge from the connection's networks (as libvirt's converter asks
+    its connection), for the offline conversion."""
+
+    def bridge_of(name: str) -> str:
+        net = conn.lookup_network(name)
+        return str(net.bridge_name()) if net.is_active() else ""
+
+    return bridge_of
+
+
 @command("domxml-to-native", Opt("format", required=True, positional=True, help="target config data type format"),
          Opt("xml", positional=True, help="xml data file to export from"),
          Opt("domain", help="domain name, id or uuid"),
@@ -63,7 +74,7 @@ def cmd_domxml_to_native(ctx: Context, opts: dict[str, Any]) -> None:
         if local is None:
             raise CommandError(None, exc) from None
         try:
-            config = local.domain_xml_to_native(fmt, xml, 0)
+            config = local.domain_xml_to_native(fmt, xml, 0, bridge_of=_bridge_of(conn))
         except VirtError as err:
             raise CommandError(None, err) from None
     ctx.print(config, end="")
