@@ -800,11 +800,11 @@ REFUSED_DEVICES = [
 
 @pytest.mark.parametrize("dev,word", REFUSED_DEVICES, ids=[w for _, w in REFUSED_DEVICES])
 def test_unsupported_devices_are_refused(dev: str, word: str) -> None:
+    xml = domain_xml(dev)
     try:
-        xml = domain_xml(dev)
         root_of(xml)
     except VirtError:
-        pytest.skip("the core's parser already rejects this input")
+        return  # refused even earlier, by the core's parser: a clear VirtError all the same
     refused(xml, word)
 
 
