@@ -164,7 +164,8 @@ def test_clone_keeps_content_and_grows(pool: virt.StoragePool) -> None:
     assert again.info().capacity == src.info().capacity
 
 
-def test_upload_download_offsets(pool: virt.StoragePool, tmp_path: Path) -> None:
+def test_upload_download_offsets(pool: virt.StoragePool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(virt.StorageVolume, "CHUNK", MiB)  # several chunks each way, whatever the default
     vol = pool.create_volume(vol_xml("io.img", MiB, allocation=0))
     source = tmp_path / "in.bin"
     payload = os.urandom(3 * MiB + 123)
@@ -366,3 +367,94 @@ def test_reported_xml_round_trips(pool: virt.StoragePool, name: str, mib: int, f
     finally:
         vol.delete()
     assert pool_files(pool) == []
+
+
+# -- what is remembered between calls must never outlive what it describes ----------------------
+
+
+def _fresh_xml(vol: virt.StorageVolume) -> str:
+    """The volume's XML as a process that never saw it would print it (``qemu-img info`` run)."""
+    from virt_host import _tools
+
+    _tools._INFO_CACHE.clear()
+    return vol.xml()
+
+
+@pytest.mark.parametrize("extra", ["", "<compat>0.10</compat>", "<clusterSize unit='KiB'>4</clusterSize>"
+                                   "<features><lazy_refcounts/></features>",
+                                   "<compat>1.1</compat><features><extended_l2/></features>"])
+def test_new_images_are_described_without_qemu_img_info(pool: virt.StoragePool, extra: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from virt_host import _tools
+
+    base = pool.create_volume(vol_xml("base.qcow2", 3 * MiB + 1, fmt="qcow2"))
+    base_xml = base.xml()
+    runs: list[tuple[str, ...]] = []
+    real_run = _tools.run
+
+    def counting(*argv: str, **kwargs: bool) -> tuple[int, str, str]:
+        runs.append(argv)
+        return real_run(*argv, **kwargs)
+
+    monkeypatch.setattr(_tools, "run", counting)
+    vols = [pool.create_volume(vol_xml("new.qcow2", 5 * MiB + 7, fmt="qcow2", extra=extra)),
+            pool.create_volume(vol_xml("over.qcow2", 0, fmt="qcow2", extra=extra, backing=base.path,
+                                       backing_fmt="qcow2")),
+            pool.create_volume_from(vol_xml("copy.qcow2", 0, fmt="qcow2", extra=extra), base),
+            pool.create_volume(vol_xml("plain.raw", MiB + 1, allocation=0))]
+    described = [vol.xml() for vol in vols]
+    assert [argv[1] for argv in runs] == ["create", "create", "convert", ] and base.xml() == base_xml
+    assert described == [_fresh_xml(vol) for vol in vols]
+
+
+def test_streams_follow_the_volume_and_its_pool(pool: virt.StoragePool, tmp_path: Path) -> None:
+    vol = pool.create_volume(vol_xml("s.img", MiB, allocation=0))
+    vol.upload(io.BytesIO(b"a" * 10))
+    out = io.BytesIO()
+    vol.download(out, length=4)
+    assert out.getvalue() == b"aaaa"
+    # replaced behind the provider's back: the next chunk goes to the new file
+    os.unlink(vol.path)
+    Path(vol.path).write_bytes(b"bbbbbb")
+    out = io.BytesIO()
+    assert vol.download(out) == 6 and out.getvalue() == b"bbbbbb"
+    vol.upload(io.BytesIO(b"c"), offset=1)
+    assert Path(vol.path).read_bytes() == b"bcbbbb"
+    # gone: NO_STORAGE_VOL, never the old file
+    os.unlink(vol.path)
+    for call in (lambda: vol.download(io.BytesIO()), lambda: vol.upload(io.BytesIO(b"x"))):
+        with pytest.raises(VirtError) as info:
+            call()
+        assert info.value.code == ErrorNumber.NO_STORAGE_VOL
+    assert not os.path.exists(vol.path)
+    # a stopped pool has no volumes, a restarted one has them again
+    Path(vol.path).write_bytes(b"dd")
+    vol.download(io.BytesIO())
+    pool.destroy()
+    with pytest.raises(VirtError) as info:
+        vol.download(io.BytesIO())
+    assert info.value.code == ErrorNumber.NO_STORAGE_VOL
+    with pytest.raises(VirtError) as info:
+        vol.delete()
+    assert info.value.code == ErrorNumber.NO_STORAGE_VOL
+    pool.create()
+    out = io.BytesIO()
+    assert vol.download(out) == 2 and out.getvalue() == b"dd"
+    # a directory that takes the file's place is refused as before
+    os.unlink(vol.path)
+    os.mkdir(vol.path)
+    with pytest.raises(VirtError) as info:
+        vol.download(io.BytesIO())
+    assert info.value.code == ErrorNumber.OPERATION_UNSUPPORTED
+    vol.delete()
+    assert not os.path.exists(vol.path)
+
+
+def test_default_chunks_are_large(pool: virt.StoragePool, tmp_path: Path) -> None:
+    payload = os.urandom(9 * MiB + 5)
+    vol = pool.create_volume(vol_xml("big.img", len(payload), allocation=0))
+    progress: list[tuple[int, int | None]] = []
+    assert vol.upload(io.BytesIO(payload), progress=lambda d, t: progress.append((d, t))) == len(payload)
+    assert [d for d, _ in progress] == [8 * MiB, len(payload)]
+    out = io.BytesIO()
+    assert vol.download(out) == len(payload) and out.getvalue() == payload

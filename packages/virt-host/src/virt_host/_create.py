@@ -16,7 +16,7 @@ from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._records import VolumeType
 from virt.xml.storage import VolumeDocument
 
-from virt_host._tools import image_info, qemu_format, qemu_img, run
+from virt_host._tools import ImageInfo, image_info, made_image_info, qemu_format, qemu_img, remember_image, run
 from virt_host._volumes import TMP_PREFIX, Volume
 
 __all__ = ["clone_volume", "create_volume", "resize_volume", "wipe_volume"]
@@ -75,6 +75,20 @@ def _make(target: str, doc: VolumeDocument, fill: Callable[[str], None]) -> None
         if isinstance(exc, OSError):
             raise _system_error(f"cannot create volume '{final}'", exc) from None
         raise
+
+
+def _remember(path: str, info: Callable[[], ImageInfo | None]) -> None:
+    """Remember what ``info()`` says of the volume just made at ``path`` (so that describing it
+    runs no ``qemu-img info``), when nothing touched the file while it was read."""
+    try:
+        before = os.stat(path)
+        found = info()
+        after = os.stat(path)
+    except OSError:
+        return
+    if found is not None and (before.st_ino, before.st_size, before.st_mtime_ns, before.st_ctime_ns) == (
+            after.st_ino, after.st_size, after.st_mtime_ns, after.st_ctime_ns):
+        remember_image(path, after, found)
 
 
 def _qcow2_options(doc: VolumeDocument, prealloc_metadata: bool) -> list[str]:
@@ -148,6 +162,8 @@ def create_volume(target: str, doc: VolumeDocument, *, prealloc_metadata: bool =
                 os.close(fd)
 
         _make(target, doc, fill_raw)
+        # a fresh raw file holds nothing but zeros, which qemu-img also calls raw
+        _remember(final, lambda: ImageInfo(format="raw", capacity=capacity))
         return
     if capacity == 0 and backing is None:
         raise VirtError(ErrorNumber.INVALID_ARG, "missing capacity element", domain=_D)
@@ -160,9 +176,12 @@ def create_volume(target: str, doc: VolumeDocument, *, prealloc_metadata: bool =
         args.append(tmp)
         if capacity:
             args.append(str(capacity))
-        qemu_img(*args)
+        qemu_img(*args, output=False)
 
     _make(target, doc, fill_image)
+    if fmt == "qcow2":
+        _remember(final, lambda: made_image_info(final, backing=backing[0] if backing else None,
+                                                 backing_format=qemu_format(backing[1]) if backing else None))
 
 
 def clone_volume(target: str, doc: VolumeDocument, source: Volume, *, prealloc_metadata: bool = False) -> None:
@@ -181,11 +200,15 @@ def clone_volume(target: str, doc: VolumeDocument, source: Volume, *, prealloc_m
         args = ["convert", "-f", qemu_format(source.format), "-O", qemu_format(fmt), *options]
         if backing is not None:
             args += ["-B", backing[0], "-F", qemu_format(backing[1])]
-        qemu_img(*args, source.path, tmp)
+        qemu_img(*args, source.path, tmp, output=False)
         if capacity > source.capacity:
-            qemu_img("resize", "-q", "-f", qemu_format(fmt), tmp, str(capacity))
+            qemu_img("resize", "-q", "-f", qemu_format(fmt), tmp, str(capacity), output=False)
 
     _make(target, doc, fill)
+    if fmt == "qcow2":
+        final = doc.target_path or os.path.join(target, doc.name)
+        _remember(final, lambda: made_image_info(final, backing=backing[0] if backing else None,
+                                                 backing_format=qemu_format(backing[1]) if backing else None))
 
 
 def wipe_volume(vol: Volume, algorithm: str) -> None:
@@ -213,7 +236,7 @@ def wipe_volume(vol: Volume, algorithm: str) -> None:
         directory = os.path.dirname(vol.path)
         tmp = os.path.join(directory, f"{TMP_PREFIX}{os.getpid()}-{vol.name}")
         try:
-            qemu_img(*args, tmp, str(vol.capacity))
+            qemu_img(*args, tmp, str(vol.capacity), output=False)
             os.chmod(tmp, vol.st.st_mode & 0o7777)
             if os.geteuid() == 0:
                 os.chown(tmp, vol.st.st_uid, vol.st.st_gid)
@@ -266,4 +289,4 @@ def resize_volume(vol: Volume, capacity: int, *, allocate: bool, shrink: bool) -
         raise VirtError(ErrorNumber.OPERATION_UNSUPPORTED, "preallocate is only supported for raw type volume",
                         domain=_D)
     qemu_img("resize", "-q", *(["--shrink"] if shrink else []), "-f", qemu_format(vol.format), vol.path,
-             str(capacity))
+             str(capacity), output=False)

@@ -57,8 +57,11 @@ class RootLock:
 
         with self._lock:
             if self._depth == 0:
-                self.lock_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                try:
+                    fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                except FileNotFoundError:  # (the directory is made once, not checked every time)
+                    self.lock_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                    fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX)
                 except BaseException:

@@ -1,6 +1,8 @@
 """The host tools storage work is done with: ``qemu-img`` (its JSON output), ``mkfs``,
-``mount``, ``blkid`` and LVM.  Images are never parsed or written here, only described to and
-by ``qemu-img``.  ``subprocess`` and ``json`` are imported on first use."""
+``mount``, ``blkid`` and LVM.  Images are written only by ``qemu-img`` and described by it
+(``qemu-img info``), save one shortcut: the fixed header of a qcow2 image ``qemu-img`` has just
+made is read back (:func:`made_image_info`), so describing a new volume costs no second
+``qemu-img`` run.  ``subprocess`` and ``json`` are imported on first use."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import attrs
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 
 __all__ = [
-    "ImageInfo", "blkid_type", "image_info", "is_mounted", "qemu_img", "run",
+    "ImageInfo", "blkid_type", "image_info", "is_mounted", "made_image_info", "qemu_img", "remember_image", "run",
 ]
 
 _D = ErrorDomain.STORAGE
@@ -29,30 +31,50 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def run(*argv: str, check: bool = True) -> tuple[int, str, str]:
+_WHICH: dict[tuple[str, str], str] = {}
+
+
+def _which(name: str) -> str | None:
+    """``shutil.which`` of ``name`` (with the sbin directories), remembered per ``PATH`` while
+    the file found stays executable."""
+    search = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
+    exe = _WHICH.get((name, search))
+    if exe is not None and os.access(exe, os.X_OK):
+        return exe
+    exe = shutil.which(name, path=search)
+    if exe is not None:
+        _WHICH[(name, search)] = exe
+    return exe
+
+
+def run(*argv: str, check: bool = True, output: bool = True) -> tuple[int, str, str]:
     """Run a host tool, no shell.  A missing tool or (with ``check``) a failure is
-    ``VirtError(INTERNAL_ERROR)`` worded as libvirt words a failed child process."""
+    ``VirtError(INTERNAL_ERROR)`` worded as libvirt words a failed child process.  Without
+    ``output`` the tool's standard output is not wanted (it goes to ``/dev/null``: one pipe less
+    to wait on) and the stdout returned is empty."""
     import subprocess
 
-    exe = shutil.which(argv[0], path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    exe = _which(argv[0])
     if exe is None:
         raise VirtError(ErrorNumber.INTERNAL_ERROR, f"Cannot find '{argv[0]}' in path", domain=_D)
-    proc = subprocess.run([exe, *argv[1:]], capture_output=True, text=True, env=_environment(),
-                          stdin=subprocess.DEVNULL, check=False)
+    proc = subprocess.run([exe, *argv[1:]], stdout=subprocess.PIPE if output else subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, env=_environment(), stdin=subprocess.DEVNULL,
+                          check=False)
+    stdout = proc.stdout if output else ""
     if check and proc.returncode != 0:
-        detail = (proc.stderr.strip() or proc.stdout.strip()).replace("\n", " ")
+        detail = (proc.stderr.strip() or stdout.strip()).replace("\n", " ")
         raise VirtError(ErrorNumber.INTERNAL_ERROR,
                         f"Child process ({' '.join(argv)}) unexpected exit status {proc.returncode}: {detail}",
                         domain=_D)
-    return proc.returncode, proc.stdout, proc.stderr
+    return proc.returncode, stdout, proc.stderr
 
 
 def qemu_format(fmt: str) -> str:
     return _TO_QEMU.get(fmt, fmt)
 
 
-def qemu_img(*args: str) -> str:
-    return run("qemu-img", *args)[1]
+def qemu_img(*args: str, output: bool = True) -> str:
+    return run("qemu-img", *args, output=output)[1]
 
 
 @attrs.frozen
@@ -108,10 +130,66 @@ def image_info(path: str, st: os.stat_result) -> ImageInfo:
         features=tuple(features),
         encrypted=bool(data.get("encrypted")),
     )
+    remember_image(path, st, info)
+    return info
+
+
+def remember_image(path: str, st: os.stat_result, info: ImageInfo) -> None:
+    """Let :func:`image_info` answer ``info`` for ``path`` while it stays as ``st`` says."""
     if len(_INFO_CACHE) > 512:
         _INFO_CACHE.clear()
-    _INFO_CACHE[key] = info
-    return info
+    _INFO_CACHE[(path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)] = info
+
+
+_QCOW2_MAGIC = b"QFI\xfb"
+_QCOW2_HEADER = 104  # the fixed header of version 3 (version 2's is its first 72 bytes)
+
+
+def made_image_info(path: str, *, backing: str | None = None, backing_format: str | None = None) -> ImageInfo | None:
+    """What ``qemu-img info`` says of the qcow2 image ``qemu-img`` has just made at ``path``,
+    from its fixed header: version (compat), cluster size, virtual size, the lazy refcounts and
+    extended L2 feature bits, encryption; ``backing``/``backing_format`` are what ``qemu-img``
+    was given (``-b``, absolute, and ``-F``), checked against the header's backing file name.
+    None when the file is not such an image (the caller then leaves it to ``qemu-img info``)."""
+    import struct
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_QCOW2_HEADER)
+            if len(head) < 72 or head[:4] != _QCOW2_MAGIC:
+                return None
+            version, backing_offset, backing_size, cluster_bits, size, crypt = struct.unpack_from(">IQIIQI", head, 4)
+            if version not in (2, 3) or (version == 3 and len(head) < _QCOW2_HEADER) or not 9 <= cluster_bits <= 21:
+                return None
+            named: bytes = b""
+            if backing_size:
+                fh.seek(backing_offset)
+                named = fh.read(backing_size)
+    except OSError:
+        return None
+    if backing is None:
+        if backing_size:
+            return None
+    elif backing != os.path.normpath(backing) or not os.path.isabs(backing) or named != os.fsencode(backing) \
+            or not backing_format:
+        return None
+    features: list[str] = []
+    if version == 3:
+        incompatible, compatible = struct.unpack_from(">QQ", head, 72)
+        if compatible & 1:
+            features.append("lazy_refcounts")
+        if incompatible & (1 << 4):
+            features.append("extended_l2")
+    return ImageInfo(
+        format="qcow2",
+        capacity=size,
+        backing_path=backing,
+        backing_format=_FROM_QEMU.get(backing_format, backing_format) if backing_format else None,
+        compat="1.1" if version == 3 else "0.10",
+        cluster_size=1 << cluster_bits,
+        features=tuple(features),
+        encrypted=crypt != 0,
+    )
 
 
 def blkid_type(device: str) -> str | None:

@@ -15,7 +15,8 @@ from virt.xml._base import escape
 
 from virt_host._tools import ImageInfo, image_info
 
-__all__ = ["TMP_PREFIX", "Volume", "check_new_name", "describe", "valid_name", "volume_names", "volume_xml"]
+__all__ = ["TMP_PREFIX", "Volume", "check_new_name", "describe", "describe_file", "find", "valid_name", "volume_names",
+           "volume_xml"]
 
 _D = ErrorDomain.STORAGE
 #: files being created carry this prefix until they are complete; listings skip them
@@ -76,8 +77,9 @@ class Volume:
         return VolumeInfo(type=self.type, capacity=self.capacity, allocation=self.allocation)
 
 
-def describe(target: str, name: str) -> Volume | None:
-    """The volume ``name`` of the pool at ``target``, or None when there is none."""
+def find(target: str, name: str) -> tuple[str, os.stat_result, VolumeType] | None:
+    """The file of volume ``name`` of the pool at ``target`` (its path, ``stat`` and type),
+    without a look at its content; None when there is none."""
     if not valid_name(name):
         return None
     path = os.path.join(target, name)
@@ -86,10 +88,24 @@ def describe(target: str, name: str) -> Volume | None:
     except OSError:
         return None
     if _stat.S_ISDIR(st.st_mode):
+        return path, st, VolumeType.DIR
+    if _stat.S_ISREG(st.st_mode):
+        return path, st, VolumeType.FILE
+    if _stat.S_ISBLK(st.st_mode):
+        return path, st, VolumeType.BLOCK
+    return None
+
+
+def describe(target: str, name: str) -> Volume | None:
+    """The volume ``name`` of the pool at ``target``, or None when there is none."""
+    found = find(target, name)
+    return None if found is None else describe_file(name, *found)
+
+
+def describe_file(name: str, path: str, st: os.stat_result, kind: VolumeType) -> Volume:
+    """The volume ``name`` whose file :func:`find` found at ``path``."""
+    if kind == VolumeType.DIR:
         return Volume(name, path, VolumeType.DIR, "dir", st.st_size, st.st_blocks * 512, st.st_size, st)
-    if not (_stat.S_ISREG(st.st_mode) or _stat.S_ISBLK(st.st_mode)):
-        return None
-    kind = VolumeType.FILE if _stat.S_ISREG(st.st_mode) else VolumeType.BLOCK
     size = st.st_size
     if kind == VolumeType.BLOCK:
         with open(path, "rb") as fh:

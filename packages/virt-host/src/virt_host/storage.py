@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 import weakref
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -31,7 +31,8 @@ from virt.xml.storage import PoolDocument, VolumeDocument
 from virt_host import _backends
 from virt_host._files import RootLock, atomic_write
 from virt_host._paths import StorageLayout, layout_for
-from virt_host._volumes import Volume, check_new_name, describe, valid_name, volume_names, volume_xml
+from virt_host._volumes import Volume, check_new_name, describe, describe_file, valid_name, volume_names, volume_xml
+from virt_host._volumes import find as find_file
 
 __all__ = ["ResolvedVolume", "StorageProvider", "StorageRoot", "resolve_volume", "root_for"]
 
@@ -105,6 +106,29 @@ class _Pool:
         return self.definition.type in ("dir", "fs")
 
 
+@attrs.frozen
+class _Located:
+    """Where a volume's file is, as a full lookup found it, and what tells cheaply that the
+    lookup would still find it there: the identity of its pool's state file (the pool still runs,
+    not restarted since) and of the file itself (the same inode on the same device: for an ``fs``
+    pool, still on the mounted filesystem; and of the same type, as an inode number is reused)."""
+
+    name: str
+    path: str
+    type: VolumeType
+    state: str
+    state_id: tuple[int, int, int]
+    file_id: tuple[int, int, int]
+
+
+def _state_id(st: os.stat_result) -> tuple[int, int, int]:
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _file_id(st: os.stat_result) -> tuple[int, int, int]:
+    return st.st_dev, st.st_ino, stat.S_IFMT(st.st_mode)
+
+
 class StorageRoot:
     """The pools of one storage root, shared by every connection to it in this process (and,
     through its files, with every other process)."""
@@ -116,55 +140,62 @@ class StorageRoot:
         # is never closed, and must not be kept)
         self._providers: weakref.WeakSet[StorageProvider] = weakref.WeakSet()
         self._providers_lock = threading.Lock()
-        self._docs: dict[Path, tuple[tuple[int, int, int], PoolDocument]] = {}
+        # path -> (identity, document, name, uuid) of each pool file read (paths as strings:
+        # pools() runs on every call, and pathlib would be most of its cost)
+        self._docs: dict[str, tuple[tuple[int, int, int], PoolDocument, str, str]] = {}
+        self._config_dir, self._run_dir = os.fspath(layout.config), os.fspath(layout.run)
+        self._autostart_dir = os.fspath(layout.autostart)
+        self._located: dict[str, _Located] = {}
         self._autostarted = False
 
     # -- reading the files --------------------------------------------------------------------
 
-    def _read(self, path: Path) -> PoolDocument | None:
+    def _read(self, path: str) -> tuple[tuple[int, int, int], PoolDocument, str, str] | None:
         try:
-            st = path.stat()
+            st = os.stat(path)
         except OSError:
             return None
-        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        key = _state_id(st)
         cached = self._docs.get(path)
         if cached is not None and cached[0] == key:
-            return cached[1]
+            return cached
         try:
-            doc = PoolDocument.from_string(path.read_bytes())
+            with open(path, "rb") as fh:
+                doc = PoolDocument.from_string(fh.read())
         except (OSError, VirtError) as exc:
             _log.warning("ignoring storage pool file %s: %s", path, exc)
             return None
-        self._docs[path] = (key, doc)
-        return doc
+        read = self._docs[path] = (key, doc, doc.name, doc.uuid)
+        return read
 
-    def _scan(self, directory: Path) -> dict[str, PoolDocument]:
+    def _scan(self, directory: str) -> list[tuple[str, PoolDocument, str]]:
+        """The name, document and UUID of each pool file of ``directory``."""
         try:
             names = os.listdir(directory)
         except OSError:
-            return {}
-        found: dict[str, PoolDocument] = {}
+            return []
+        found: list[tuple[str, PoolDocument, str]] = []
         for entry in names:
             if not entry.endswith(".xml"):  # (temporary files end in .tmp)
                 continue
-            doc = self._read(directory / entry)
-            if doc is not None and doc.name == entry[:-4]:
-                found[doc.name] = doc
+            read = self._read(os.path.join(directory, entry))
+            if read is not None and read[2] == entry[:-4]:
+                found.append((read[2], read[1], read[3]))
         return found
 
     def pools(self) -> dict[str, _Pool]:
         """Every pool, by name (fresh from the files)."""
         out: dict[str, _Pool] = {}
-        for name, doc in self._scan(self.layout.config).items():
-            out[name] = _Pool(name, doc.uuid, config=doc,
-                              autostart=os.path.lexists(self.layout.autostart_link(name)))
-        for name, doc in self._scan(self.layout.run).items():
+        for name, doc, uuid in self._scan(self._config_dir):
+            out[name] = _Pool(name, uuid, config=doc,
+                              autostart=os.path.lexists(os.path.join(self._autostart_dir, f"{name}.xml")))
+        for name, doc, uuid in self._scan(self._run_dir):
             if doc.type == "fs" and not _backends.still_mounted(doc):
                 continue  # unmounted behind our back (or a reboot kept the state file): not running
             pool = out.get(name)
             if pool is None:
-                out[name] = _Pool(name, doc.uuid, live=doc)
-            elif pool.uuid == doc.uuid:
+                out[name] = _Pool(name, uuid, live=doc)
+            elif pool.uuid == uuid:
                 pool.live = doc
         return out
 
@@ -186,17 +217,98 @@ class StorageRoot:
             raise _invalid(f"storage pool '{pool.name}' is not active")
         return pool
 
-    def volume(self, key: str, *, what: str = "key") -> tuple[_Pool, Volume]:
-        """The volume whose key (its path) is ``key``, in a running pool."""
+    def find(self, key: str, *, what: str = "key") -> tuple[_Pool, str, str, os.stat_result, VolumeType]:
+        """The file of the volume whose key (its path) is ``key``, in a running pool: the pool,
+        the volume's name, path, ``stat`` and type (its content is not looked at).  What it
+        finds is remembered for :meth:`locate` and :meth:`open_volume`."""
         path = os.path.normpath(key) if key.startswith("/") else ""
         directory, name = os.path.split(path)
         if path and valid_name(name):
             for pool in self.pools().values():
                 if pool.active and pool.has_volumes and os.path.normpath(pool.target) == directory:
-                    vol = describe(pool.target, name)
-                    if vol is not None:
-                        return pool, vol
+                    found = find_file(pool.target, name)
+                    if found is not None:
+                        self.remember(key, pool, name, *found)
+                        return pool, name, *found
         raise VirtError(ErrorNumber.NO_STORAGE_VOL, f"no storage vol with matching {what} '{key}'", domain=_D)
+
+    def volume(self, key: str, *, what: str = "key") -> tuple[_Pool, Volume]:
+        """The volume whose key (its path) is ``key``, in a running pool."""
+        pool, name, path, st, kind = self.find(key, what=what)
+        return pool, describe_file(name, path, st, kind)
+
+    def remember(self, key: str, pool: _Pool, name: str, path: str, st: os.stat_result, kind: VolumeType) -> None:
+        """Remember that volume ``key`` is the file ``path`` of the running ``pool``, with the
+        identity of the state file :meth:`pools` read ``pool`` from (a newer one is a miss)."""
+        state = os.path.join(self._run_dir, f"{pool.name}.xml")
+        read = self._docs.get(state)
+        if read is None or read[1] is not pool.live:
+            return
+        if len(self._located) >= 256:
+            self._located.clear()
+        self._located[key] = _Located(name, path, kind, state, read[0], _file_id(st))
+
+    def _recalled(self, key: str) -> _Located | None:
+        """What :meth:`remember` knows of ``key``, if its pool still runs unchanged."""
+        located = self._located.get(key)
+        if located is None:
+            return None
+        try:
+            if _state_id(os.stat(located.state)) == located.state_id:
+                return located
+        except OSError:
+            pass
+        self._located.pop(key, None)
+        return None
+
+    def locate(self, key: str) -> tuple[str, str, os.stat_result, VolumeType]:
+        """The volume's name, path, ``stat`` and type of :meth:`find`, but answered by two
+        ``stat`` calls (no listing, no XML) when a lookup of ``key`` is remembered and both its
+        pool's state file and the file found are still the very same (same inode)."""
+        located = self._recalled(key)
+        if located is not None:
+            try:
+                st = os.stat(located.path)
+            except OSError:
+                st = None
+            if st is not None and _file_id(st) == located.file_id:
+                return located.name, located.path, st, located.type
+            self._located.pop(key, None)
+        _, name, path, st, kind = self.find(key)
+        return name, path, st, kind
+
+    def open_volume(self, key: str, flags: int, what: str) -> tuple[int, str, VolumeType]:
+        """A new descriptor of the file of volume ``key`` (``os.open`` ``flags``), its path and
+        the volume's type, for one chunk of a stream: as :meth:`locate`, the first chunk looks
+        the volume up in full, later ones check that nothing changed (no listing, no XML, no
+        ``qemu-img``).  A directory volume is ``OPERATION_UNSUPPORTED``; ``what`` words the
+        error of a failed ``open`` ("cannot read volume")."""
+        located = self._recalled(key)
+        if located is not None and located.type != VolumeType.DIR:
+            try:
+                fd = os.open(located.path, flags | os.O_CLOEXEC)
+            except OSError:
+                fd = -1
+            if fd >= 0:
+                try:
+                    if _file_id(os.fstat(fd)) == located.file_id:
+                        return fd, located.path, located.type
+                except OSError:
+                    pass
+                os.close(fd)
+            self._located.pop(key, None)
+        _, name, path, _, kind = self.find(key)
+        if kind == VolumeType.DIR:
+            raise VirtError(ErrorNumber.OPERATION_UNSUPPORTED, f"volume '{name}' is a directory", domain=_D)
+        try:
+            fd = os.open(path, flags | os.O_CLOEXEC)
+        except OSError as exc:
+            raise _system_error(f"{what} '{path}'", exc) from None
+        return fd, path, kind
+
+    def forget(self, key: str) -> None:
+        """Drop what :meth:`remember` knows of volume ``key``."""
+        self._located.pop(key, None)
 
     # -- writing them -------------------------------------------------------------------------
 
@@ -388,6 +500,17 @@ def _vol_ref(pool: _Pool, vol: Volume) -> VolumeRef:
     return VolumeRef(pool=pool.name, name=vol.name, key=vol.path, path=vol.path)
 
 
+def _new_ref(root: StorageRoot, pool: _Pool, name: str) -> VolumeRef:
+    """The reference of the volume ``name`` just made in ``pool`` (there is no need to describe
+    it: ``_create`` has told ``qemu-img info``'s cache what it is, when it knows)."""
+    found = find_file(pool.target, name)
+    if found is None:
+        raise VirtError(ErrorNumber.INTERNAL_ERROR, f"volume '{name}' vanished after creation", domain=_D)
+    path = found[0]
+    root.remember(path, pool, name, *found)
+    return VolumeRef(pool=pool.name, name=name, key=path, path=path)
+
+
 class StorageProvider:
     """The storage operation hooks of one connection (``virt.hookspecs.storage``)."""
 
@@ -562,9 +685,11 @@ class StorageProvider:
     @hookimpl
     def virt_vol_lookup_by_name(self, pool: str, name: str) -> VolumeRef:
         obj = self._volume_pool(pool)
-        vol = describe(obj.target, name) if valid_name(name) else None
-        if vol is None:
+        found = find_file(obj.target, name)
+        if found is None:
             raise VirtError(ErrorNumber.NO_STORAGE_VOL, f"no storage vol with matching name '{name}'", domain=_D)
+        vol = describe_file(name, *found)
+        self.root.remember(vol.path, obj, name, *found)
         return _vol_ref(obj, vol)
 
     @hookimpl
@@ -599,13 +724,10 @@ class StorageProvider:
 
             from virt_host._create import create_volume
 
-            given = parse_xml(xml).find("backingStore/format") is not None
+            given = doc.backing_path is not None and parse_xml(xml).find("backingStore/format") is not None
             create_volume(obj.target, doc, prealloc_metadata=bool(flags & _VOL_PREALLOC_METADATA),
                           backing_format_given=given)
-            vol = describe(obj.target, doc.name)
-        if vol is None:
-            raise VirtError(ErrorNumber.INTERNAL_ERROR, f"volume '{doc.name}' vanished after creation", domain=_D)
-        return _vol_ref(obj, vol)
+            return _new_ref(self.root, obj, doc.name)
 
     @hookimpl
     def virt_vol_create_xml_from(self, pool: str, xml: str, clone_key: str, flags: int) -> VolumeRef:
@@ -621,23 +743,21 @@ class StorageProvider:
             from virt_host._create import clone_volume
 
             clone_volume(obj.target, doc, source, prealloc_metadata=bool(flags & _VOL_PREALLOC_METADATA))
-            vol = describe(obj.target, doc.name)
-        if vol is None:
-            raise VirtError(ErrorNumber.INTERNAL_ERROR, f"volume '{doc.name}' vanished after creation", domain=_D)
-        return _vol_ref(obj, vol)
+            return _new_ref(self.root, obj, doc.name)
 
     @hookimpl
     def virt_vol_delete(self, key: str, flags: int) -> None:
         _backends.check_flags(flags, 0, "virStorageBackendFileSystemVolDelete")
         with self.root.lock.held():
-            _, vol = self.root.volume(key)
+            _, path, _, kind = self.root.locate(key)  # (what the file holds does not matter)
+            self.root.forget(key)
             try:
-                if vol.type == VolumeType.DIR:
-                    os.rmdir(vol.path)
+                if kind == VolumeType.DIR:
+                    os.rmdir(path)
                 else:
-                    os.unlink(vol.path)
+                    os.unlink(path)
             except OSError as exc:
-                raise _system_error(f"cannot unlink file '{vol.path}'", exc) from None
+                raise _system_error(f"cannot unlink file '{path}'", exc) from None
 
     @hookimpl
     def virt_vol_wipe(self, key: str, algorithm: int, flags: int) -> None:
@@ -696,37 +816,34 @@ class StorageProvider:
         if offset < 0 or length <= 0:
             raise VirtError(ErrorNumber.INVALID_ARG, "offset must not be negative and length must be positive",
                             domain=_D)
-        _, vol = self.root.volume(key)
-        if vol.type == VolumeType.DIR:
-            raise VirtError(ErrorNumber.OPERATION_UNSUPPORTED, f"volume '{vol.name}' is a directory", domain=_D)
+        fd, path, kind = self.root.open_volume(key, os.O_RDONLY, "cannot read volume")
+        want = min(length, _MAX_CHUNK)
         try:
-            fd = os.open(vol.path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                return os.pread(fd, min(length, _MAX_CHUNK), offset)
-            finally:
-                os.close(fd)
+            data = os.pread(fd, want, offset)
+            if len(data) == want and kind == VolumeType.FILE:
+                # start reading the next chunk while this one travels
+                os.posix_fadvise(fd, offset + want, want, os.POSIX_FADV_WILLNEED)
+            return data
         except OSError as exc:
-            raise _system_error(f"cannot read volume '{vol.path}'", exc) from None
+            raise _system_error(f"cannot read volume '{path}'", exc) from None
+        finally:
+            os.close(fd)
 
     @hookimpl
     def virt_vol_upload(self, key: str, offset: int, data: bytes, flags: int) -> None:
         _backends.check_flags(flags, 0, "storageVolUpload")
         if offset < 0:
             raise VirtError(ErrorNumber.INVALID_ARG, "offset must not be negative", domain=_D)
-        _, vol = self.root.volume(key)
-        if vol.type == VolumeType.DIR:
-            raise VirtError(ErrorNumber.OPERATION_UNSUPPORTED, f"volume '{vol.name}' is a directory", domain=_D)
+        fd, path, _ = self.root.open_volume(key, os.O_WRONLY, "cannot write volume")
         view = memoryview(data)
         try:
-            fd = os.open(vol.path, os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                while view:
-                    written = os.pwrite(fd, view, offset)
-                    view, offset = view[written:], offset + written
-            finally:
-                os.close(fd)
+            while view:
+                written = os.pwrite(fd, view, offset)
+                view, offset = view[written:], offset + written
         except OSError as exc:
-            raise _system_error(f"cannot write volume '{vol.path}'", exc) from None
+            raise _system_error(f"cannot write volume '{path}'", exc) from None
+        finally:
+            os.close(fd)
 
 
 def _target_perms(doc: PoolDocument) -> None:
