@@ -14,8 +14,9 @@ import lxc_testlib
 
 
 @pytest.fixture(scope="session")
-def busybox() -> Path:
-    return lxc_testlib.busybox_or_skip()
+def busybox() -> Iterator[Path]:
+    yield lxc_testlib.busybox_or_skip()
+    lxc_testlib.remove_empty_parents()
 
 
 @pytest.fixture

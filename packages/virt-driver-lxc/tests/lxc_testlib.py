@@ -224,3 +224,15 @@ class Console:
 def host_mounts_mentioning(text: str) -> list[str]:
     with open("/proc/self/mountinfo") as src:
         return [line for line in src if text in line]
+
+
+def remove_empty_parents() -> None:
+    """The ``virt-lxc`` cgroups that hold containers' and spares' cgroups, once empty (after
+    letting this process's spare controller go)."""
+    from virt_lxc._driver import _controllers
+
+    _controllers.close()
+    wait_until(lambda: not any(Path("/sys/fs/cgroup").rglob("spare-*")), timeout=5)
+    for parent in Path("/sys/fs/cgroup").rglob("virt-lxc"):
+        with contextlib.suppress(OSError):
+            parent.rmdir()

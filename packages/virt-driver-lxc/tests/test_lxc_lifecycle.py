@@ -221,7 +221,7 @@ def test_user_namespace_from_idmap(conn: virt.Connection, root: Path, busybox: P
     idmap = ("<idmap><uid start='0' target='100000' count='65536'/>"
              "<gid start='0' target='100000' count='65536'/></idmap>")
     dom = conn.create_domain(domain_xml("bbuserns", fs, share=share, extra=idmap))
-    assert wait_until(lambda: (share / "map").exists())
+    assert wait_until(lambda: (share / "map").exists() and len((share / "map").read_text().split()) == 3)
     assert (share / "uid").read_text().strip() == "0"
     assert (share / "map").read_text().split() == ["0", "100000", "65536"]
     init = int(__import__("json").loads((root / "run" / "lxc" / f"{dom.uuid}.ctl.json").read_text())["init"])

@@ -141,3 +141,23 @@ def test_autostart_on_first_open_after_boot(uri: str, root: Path, rootfs: Path) 
         assert dom.is_active()
         dom.destroy()
         dom.undefine()
+
+
+def test_a_spare_controller_goes_when_its_process_goes(uri: str, rootfs: Path) -> None:
+    code = textwrap.dedent(f"""
+        import os, virt
+        from virt_lxc._driver import _controllers
+        conn = virt.open({uri!r})
+        for _ in range(2):  # from the second start on, a spare waits for the next
+            conn.create_domain(open({str(rootfs.parent / "x.xml")!r}).read()).destroy()
+        import time; time.sleep(1)
+        spare = _controllers._spare
+        print(spare.pid, " ".join(spare.cgroups.all_dirs()) if spare.cgroups else "", flush=True)
+        os._exit(0)  # no atexit: the spare learns from its stdin's EOF alone
+    """)
+    (rootfs.parent / "x.xml").write_text(domain_xml("bbspare", rootfs))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
+    pid_text, _, dirs = out.strip().partition(" ")
+    assert wait_until(lambda: not os.path.exists(f"/proc/{pid_text}") or
+                      Path(f"/proc/{pid_text}/stat").read_text().split()[2] == "Z")
+    assert dirs and wait_until(lambda: not any(os.path.exists(d) for d in dirs.split()))

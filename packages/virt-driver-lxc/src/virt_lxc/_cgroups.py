@@ -47,6 +47,7 @@ class Limits:
 class Hierarchies:
     v1: dict[str, tuple[str, str]]  # job -> (mount point, own cgroup path)
     v2: tuple[str, frozenset[str]] | None  # (mount point, controllers at its root)
+    v2own: str = "/"  # this process's cgroup in the v2 hierarchy
 
 
 def _mounts() -> list[tuple[str, str, list[str]]]:
@@ -92,7 +93,7 @@ def detect() -> Hierarchies:
             for job, controller in _V1_JOBS.items():
                 if controller in options and job not in v1:
                     v1[job] = (point, own.get(controller, "/"))
-        _detected = Hierarchies(v1, v2)
+        _detected = Hierarchies(v1, v2, own.get("", "/"))
     return _detected
 
 
@@ -121,6 +122,34 @@ class Cgroups:
 
     def procs_files(self) -> list[str]:
         return [os.path.join(d, "cgroup.procs") for d in self.all_dirs()]
+
+    def home(self) -> dict[str, str]:
+        """For each directory, the ``cgroup.procs`` of the cgroup this process is in there."""
+        found = detect()
+        out: dict[str, str] = {}
+        for job, path in self.dirs.items():
+            if self.is_v2(job) and found.v2 is not None:
+                out[path] = os.path.normpath(f"{found.v2[0]}/{found.v2own}/cgroup.procs")
+            elif job in found.v1:
+                point, own = found.v1[job]
+                out[path] = os.path.normpath(f"{point}/{own}/cgroup.procs")
+        return out
+
+    def renamed(self, leaf: str) -> Cgroups:
+        """The same cgroups under another name (``rename(2)`` in their parent directories)."""
+        moves = {path: os.path.join(os.path.dirname(path), leaf) for path in self.all_dirs()}
+        done: list[tuple[str, str]] = []
+        try:
+            for old, new in moves.items():
+                os.rename(old, new)
+                done.append((old, new))
+        except OSError:
+            for old, new in reversed(done):
+                with contextlib.suppress(OSError):
+                    os.rename(new, old)
+            raise
+        return Cgroups({job: moves[path] for job, path in self.dirs.items()},
+                       moves[self.v2dir] if self.v2dir else None)
 
     def is_v2(self, job: str) -> bool:
         return self.v2dir is not None and self.dirs.get(job) == self.v2dir
@@ -318,7 +347,7 @@ def create(leaf: str, limits: Limits) -> Cgroups:
                     with contextlib.suppress(OSError):
                         if not Path(level, name).read_text().strip():
                             _set(level, name, Path(os.path.dirname(level), name).read_text().strip())
-        _apply(cg, limits)
+        apply(cg, limits)
     except BaseException as exc:
         for path in reversed(made):
             with contextlib.suppress(OSError):
@@ -329,7 +358,8 @@ def create(leaf: str, limits: Limits) -> Cgroups:
     return cg
 
 
-def _apply(cg: Cgroups, limits: Limits) -> None:
+def apply(cg: Cgroups, limits: Limits) -> None:
+    """Set ``limits`` on ``cg``; CgroupError when the kernel refuses one."""
     mem = cg.dirs.get("memory")
     if mem is not None:
         hard = limits.memory_kib

@@ -338,7 +338,8 @@ class Controller:
             self.init = 0
             return b"".join(chunks).decode(errors="replace")
         self.boots += 1
-        self.record(None)
+        if self.boots > 1:
+            self.record(None)  # the first boot's record is written after the driver's answer
         return None
 
     def record(self, exit_info):
@@ -492,6 +493,7 @@ class Controller:
     def cleanup(self):
         import time
 
+        go_home(self.spec.get("home", []))
         for path in self.spec.get("cgroup_dirs", []):
             for _ in range(200):
                 try:
@@ -503,19 +505,60 @@ class Controller:
                     time.sleep(0.005)
 
 
+def _log_line(text):
+    import time
+
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+    os.write(2, f"{stamp}.000+0000: {text}\n".encode())
+
+
+def go_home(procs_files):
+    """Move this process back to the cgroups it started in (``cgroup.procs`` files)."""
+    for procs in procs_files:
+        try:
+            _write(procs, "0")
+        except OSError:
+            pass
+
+
 def main(argv):
-    """stdin is a socket to the driver: the spec's path arrives on it, the outcome goes back."""
+    """stdin is a socket to the driver: the container's spec arrives on it as one JSON line,
+    the outcome goes back on it.
+
+    A spare may have been given cgroups to wait in (``VIRT_LXC_SPARE``: the ``cgroup.procs``
+    files to join now, those to go back to, the directories): joining a cgroup costs the
+    kernel a grace period or two, which a spare pays ahead of time; the driver then renames
+    those cgroups into the container's.  A spare nobody needs goes home and removes them.
+    """
+    spare = json.loads(os.environ.get("VIRT_LXC_SPARE") or "{}")
+    for procs in spare.get("join", []):
+        try:
+            _write(procs, "0")
+        except OSError:
+            spare = {}
+            break
+    # "ready": in the cgroups made for it ("j"), or not ("n": the driver makes fresh ones)
+    os.write(0, b"j" if spare else b"n")
     line = b""
     while not line.endswith(b"\n"):
-        chunk = os.read(0, 4096)
+        try:
+            chunk = os.read(0, 65536)
+        except OSError:  # ECONNRESET: the driver closed its end with our "ready" unread
+            chunk = b""
         if not chunk:
+            go_home(spare.get("home", []))
+            for path in spare.get("dirs", []):
+                try:
+                    os.rmdir(path)
+                except OSError:
+                    pass
             return 0  # a spare nobody needed
         line += chunk
-    spec_path = line.decode().split()[0]
     ready = os.dup(0)
+    spec = {}
     try:
-        with open(spec_path, "rb") as src:
-            spec = json.loads(src.read())
+        spec = json.loads(line)
+        spec["home"] = spare.get("home", [])
         log = os.open(spec["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         os.dup2(log, 1)
         os.dup2(log, 2)
@@ -538,22 +581,33 @@ def main(argv):
         os.chdir("/")
         error = controller.spawn()
     except BaseException as exc:  # noqa: BLE001 - reported to the driver
-        error = str(exc)
+        error = str(exc) or type(exc).__name__
         controller = None
     os.write(ready, (json.dumps({"ok": error is None, "error": error,
                                  "tty": controller.hslave_path if controller else None,
                                  "init": controller.init if controller else 0}) + "\n").encode())
     os.close(ready)
     if error is not None or controller is None:
+        go_home(spare.get("home", []))
         return 1
+    # after the answer, so that a start does not wait for them: the record (the driver has
+    # the init's pid from the answer), the log's first line, and out of the container's
+    # freezer cgroup (a suspended container keeps its controller awake)
+    controller.record(None)
+    _log_line(f"starting up: {' '.join(spec['init'])} (controller {os.getpid()}, init {controller.init})")
+    go_home(spec.get("leave", []))
     try:
         controller.serve(listener)
     finally:
-        controller.cleanup()
         try:
             os.unlink(spec["socket"])
         except OSError:
             pass
+        # The container is over and its record written: exit now (whoever watches sees it at
+        # once) and leave moving out of the cgroups and removing them to a helper.
+        if os.fork() == 0:
+            controller.cleanup()
+            os._exit(0)
     return 0
 
 

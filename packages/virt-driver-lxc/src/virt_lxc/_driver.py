@@ -101,70 +101,116 @@ def _append_log(path: Path, line: str) -> None:
 # -- controllers: spares started ahead of time ---------------------------------------------
 
 
+class Spare:
+    """A controller started ahead of time, waiting in cgroups of its own (if it could)."""
+
+    def __init__(self, pid: int, channel: socket.socket, cgroups: _cgroups.Cgroups | None) -> None:
+        self.pid, self.channel, self.cgroups = pid, channel, cgroups
+
+
 class Controllers:
     """The controller processes this process started, and one spare, started ahead of time.
 
     A spare is a controller waiting for a container's spec on its stdin (a socketpair it also
     answers on): a start then pays for building the container only, not for starting an
-    interpreter.  A spare nobody needs exits when this process goes (its stdin reaches EOF).
-    Controllers are started with ``posix_spawn`` in a session of their own; this process
-    reaps those that end while it lives.
+    interpreter, nor for moving a process into cgroups (which costs the kernel an RCU grace
+    period per hierarchy): the spare waits in cgroups made for it, which a start renames into
+    the container's.  A spare nobody needs goes home, removes its cgroups and exits when this
+    process goes (its stdin reaches EOF).  Controllers are started with ``posix_spawn`` in a
+    session of their own; this process reaps those that end while it lives.
     """
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
-        self._spare: tuple[int, socket.socket] | None = None
+        self._spare: Spare | None = None
         self._pid = os.getpid()
+        self._wanted = threading.Event()
+        self._maker: threading.Thread | None = None
+        self._spawning = threading.Lock()  # held while a spare's cgroups exist without it
+        self._starts = 0
         atexit.register(self.close)
 
     def close(self) -> None:
-        """Let the spare go (it exits when its stdin closes)."""
-        with self._guard:
+        """Let the spare go (it goes home, removes its cgroups and exits when its stdin closes);
+        a spare being made is waited for, so that its cgroups do not outlive us."""
+        if self._pid != os.getpid():
+            return
+        with self._spawning, self._guard:
             spare, self._spare = self._spare, None
-        if spare is not None and self._pid == os.getpid():
-            spare[1].close()
+        if spare is not None:
+            spare.channel.close()
 
     @staticmethod
-    def _spawn() -> tuple[int, socket.socket]:
+    def _spawn() -> Spare:
+        cgroups: _cgroups.Cgroups | None = None
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
+        if os.geteuid() == 0:
+            try:
+                cgroups = _cgroups.create(f"spare-{os.urandom(6).hex()}", _cgroups.Limits(pids_max=None))
+            except (_cgroups.CgroupError, OSError):
+                cgroups = None
+        if cgroups is not None:
+            env["VIRT_LXC_SPARE"] = json.dumps({"join": cgroups.procs_files(), "dirs": cgroups.all_dirs(),
+                                                "home": sorted(set(cgroups.home().values()))})
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             actions = [(os.POSIX_SPAWN_DUP2, theirs.fileno(), 0),
                        (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
                        (os.POSIX_SPAWN_DUP2, 1, 2)]
-            pid = os.posix_spawn(sys.executable, [sys.executable, "-S", "-E", "-s", _CONTROLLER],
-                                 {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}, file_actions=actions,
-                                 setsid=True)
+            pid = os.posix_spawn(sys.executable, [sys.executable, "-S", "-E", "-s", _CONTROLLER], env,
+                                 file_actions=actions, setsid=True)
+        except BaseException:
+            ours.close()
+            if cgroups is not None:
+                cgroups.remove(timeout=0)
+            raise
         finally:
             theirs.close()
-        return pid, ours
+        return Spare(pid, ours, cgroups)
 
-    def take(self) -> tuple[int, socket.socket]:
+    def take(self) -> Spare:
         with self._guard:
             if self._pid != os.getpid():  # forked: the spare belongs to the parent
-                self._spare, self._pid = None, os.getpid()
+                self._spare, self._pid, self._maker = None, os.getpid(), None
             spare, self._spare = self._spare, None
-        if spare is not None and files.alive(spare[0], None):
+        if spare is not None and files.alive(spare.pid, None):
             return spare
         if spare is not None:
-            spare[1].close()
-            self.reap(spare[0])
+            spare.channel.close()
+            self.reap(spare.pid)
         return self._spawn()
 
     def prepare(self) -> None:
-        """Start the next spare in the background, unless there is one."""
+        """Have the next spare started in the background, unless there is one.
+
+        Not after the first start of a process: a process that starts one container and
+        exits (``virt start``) would only make a spare to throw away."""
         with self._guard:
-            if self._spare is not None:
+            self._starts += 1
+            if self._starts < 2:
                 return
+            if self._maker is None or not self._maker.is_alive():
+                self._maker = threading.Thread(target=self._make, name="virt-lxc-spare", daemon=True)
+                self._maker.start()
+        self._wanted.set()
 
-        def make() -> None:
-            spare = self._spawn()
-            with self._guard:
-                if self._spare is None:
-                    self._spare = spare
-                    return
-            spare[1].close()
-
-        threading.Thread(target=make, name="virt-lxc-spare", daemon=True).start()
+    def _make(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            with self._spawning:
+                with self._guard:
+                    if self._spare is not None or self._starts < 2:
+                        continue
+                try:
+                    spare = self._spawn()
+                except OSError:
+                    continue
+                with self._guard:
+                    if self._spare is None:
+                        self._spare = spare
+                        continue
+                spare.channel.close()
 
     @staticmethod
     def reap(pid: int) -> None:
@@ -319,15 +365,20 @@ class Hub:
                 reason, detail = _REASONS.get(str(exit_info.get("reason")), _REASONS["failed"])
             else:  # the controller died without a word: the container went with it
                 reason, detail = _REASONS["crashed"]
-            self.finish(status, reason, detail)
+            self.finish(status, reason, detail, clean=isinstance(exit_info, dict))
 
-    def finish(self, status: Status, reason: int, detail: int | None) -> None:
-        """The domain of ``status`` is now shut off (caller holds its lock)."""
+    def finish(self, status: Status, reason: int, detail: int | None, *, clean: bool = False) -> None:
+        """The domain of ``status`` is now shut off (caller holds its lock).
+
+        ``clean``: its controller saw the init go and recorded it; the controller's helper
+        removes the cgroups (this process does too when they are already empty).  Otherwise
+        whatever is left in them is killed first."""
         uuid, name = str(status["uuid"]), str(status["name"])
         dom_id = int(status.get("id", -1))
         cgroups = _cgroups.Cgroups.from_json(status.get("cgroups"))
-        cgroups.kill_all()
-        cgroups.remove()
+        if not clean:
+            cgroups.kill_all()
+        cgroups.remove(timeout=0.0 if clean else 2.0)
         layout = self.layout
         for path in (layout.control_socket(uuid), layout.live_xml(uuid), layout.spec_file(uuid),
                      layout.record_file(uuid)):
@@ -684,26 +735,48 @@ class LxcConnection:
             raise VirtError(ErrorNumber.OPERATION_DENIED, "containers need root", domain=_D,
                             message="operation forbidden: the LXC driver needs root to create containers")
         leaf = f"{name}-{uuid[:8]}"
-        try:
-            cgroups = _cgroups.create(leaf, limits)
-        except _cgroups.CgroupError as exc:
-            raise VirtError(ErrorNumber.SYSTEM_ERROR, str(exc), domain=_D) from None
         log_path = layout.log_file(name)
+        spare = _controllers.take()
+        cgroups: _cgroups.Cgroups | None = None
+        joined = False
+        try:
+            spare.channel.settimeout(_START_TIMEOUT)
+            try:
+                waiting = spare.channel.recv(1)  # the spare says where it waits
+            except OSError:
+                waiting = b""
+            if waiting != b"j" and spare.cgroups is not None:
+                spare.cgroups.remove(timeout=0)  # it could not join them: they are empty
+                spare.cgroups = None
+            if spare.cgroups is not None and not limits.cpuset:  # a spare waits outside any cpuset
+                with contextlib.suppress(OSError, _cgroups.CgroupError):
+                    cgroups = spare.cgroups.renamed(leaf)
+                    joined = True
+                    _cgroups.apply(cgroups, limits)
+            if cgroups is None:
+                cgroups = _cgroups.create(leaf, limits)
+        except _cgroups.CgroupError as exc:
+            spare.channel.close()
+            if cgroups is not None:
+                cgroups.kill_all()
+                cgroups.remove()
+            raise VirtError(ErrorNumber.SYSTEM_ERROR, str(exc), domain=_D) from None
         freeze = cgroups.freeze_file()
-        spec.update(cgroup_procs=cgroups.procs_files(), cgroup_dirs=cgroups.all_dirs(),
+        home = cgroups.home()
+        spec.update(cgroup_procs=[] if joined else cgroups.procs_files(),
+                    cgroup_dirs=cgroups.all_dirs() + ([] if joined or spare.cgroups is None
+                                                      else spare.cgroups.all_dirs()),
+                    leave=[home[cgroups.dirs["freezer"]]] if joined and "freezer" in cgroups.dirs else [],
                     thaw=[[freeze[0], freeze[2]]] if freeze else [], socket=str(layout.control_socket(uuid)),
                     record=str(layout.record_file(uuid)), log=str(log_path))
-        spec_path = layout.spec_file(uuid)
+        chan = spare.channel
         try:
-            files.write_json(spec_path, spec, durable=False)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(layout.record_file(uuid))
-            _append_log(log_path, "starting up: " + " ".join(spec["init"]))
             dom_id = self.store.next_id()
-            controller, chan = _controllers.take()
             try:
                 chan.settimeout(_START_TIMEOUT)
-                chan.sendall(f"{spec_path} 0\n".encode())
+                chan.sendall(json.dumps(spec).encode() + b"\n")
                 data = b""
                 while not data.endswith(b"\n"):
                     chunk = chan.recv(65536)
@@ -713,28 +786,28 @@ class LxcConnection:
             except OSError as exc:
                 data = json.dumps({"ok": False, "error": f"the container's controller did not answer: {exc}"}
                                   ).encode()
-            finally:
-                chan.close()
             try:
                 reply = json.loads(data) if data else {"ok": False, "error": "the controller exited"}
             except ValueError:
                 reply = {"ok": False, "error": "the controller's answer is garbled"}
             if not reply.get("ok"):
-                fd = files.pidfd(controller)
+                fd = files.pidfd(spare.pid)
                 if fd is not None:
                     files.wait_exit(fd, 5.0)
                     os.close(fd)
-                _controllers.reap(controller)
+                _controllers.reap(spare.pid)
                 raise _failed(f"cannot start the container '{name}': {reply.get('error')}")
         except BaseException:
             cgroups.kill_all()
             cgroups.remove()
-            for path in (spec_path, layout.record_file(uuid), layout.control_socket(uuid)):
+            for path in (layout.record_file(uuid), layout.control_socket(uuid)):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
             raise
         finally:
+            chan.close()
             _controllers.prepare()
+        controller = spare.pid
         tty = str(reply.get("tty") or "")
         status = Status(uuid=uuid, name=name, id=dom_id, pid=controller, started=files.start_time(controller),
                         state=int(S.RUNNING), reason=RUNNING_BOOTED, persistent=persistent,
@@ -833,7 +906,9 @@ class LxcConnection:
             if not gone:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(status.pid, 9)
-            self.hub.finish(status, SHUTOFF_DESTROYED, STOPPED_DESTROYED)
+            record = files.read_json(self.layout.record_file(uuid)) or {}
+            clean = gone and record.get("controller") == status.pid and isinstance(record.get("exit"), dict)
+            self.hub.finish(status, SHUTOFF_DESTROYED, STOPPED_DESTROYED, clean=clean)
             _controllers.reap(status.pid)
 
     @hookimpl
