@@ -490,20 +490,6 @@ class Controller:
                 elif fd in self.clients:
                     self.on_client(fd, events)
 
-    def cleanup(self):
-        import time
-
-        go_home(self.spec.get("home", []))
-        for path in self.spec.get("cgroup_dirs", []):
-            for _ in range(200):
-                try:
-                    os.rmdir(path)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.005)
-
 
 def _log_line(text):
     import time
@@ -603,12 +589,11 @@ def main(argv):
             os.unlink(spec["socket"])
         except OSError:
             pass
-        # The container is over and its record written: exit now (whoever watches sees it at
-        # once) and leave moving out of the cgroups and removing them to a helper.
-        if os.fork() == 0:
-            controller.cleanup()
-            os._exit(0)
-    return 0
+    # The container is over and its record written: exit now, without the interpreter's
+    # finalisation (whoever watches sees the exit at once).  The cgroups are removed by the
+    # driver (a process inside them could not remove them, and moving out of a cgroup costs
+    # the kernel a grace period that would hold up this very exit).
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -222,6 +222,44 @@ class Controllers:
 _controllers = Controllers()
 
 
+class _Tidy:
+    """Removes empty cgroups on a thread of its own; what is queued is done before exit."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[_cgroups.Cgroups | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._guard = threading.Lock()
+        self._pending = 0
+        self._idle = threading.Condition(self._guard)
+        atexit.register(self.drain)
+
+    def remove(self, cgroups: _cgroups.Cgroups) -> None:
+        with self._guard:
+            self._pending += 1
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._serve, name="virt-lxc-tidy", daemon=True)
+                self._thread.start()
+        self._queue.put(cgroups)
+
+    def _serve(self) -> None:
+        while True:
+            cgroups = self._queue.get()
+            try:
+                if cgroups is not None:
+                    cgroups.remove()
+            finally:
+                with self._guard:
+                    self._pending -= 1
+                    self._idle.notify_all()
+
+    def drain(self, timeout: float = 5.0) -> None:
+        with self._guard:
+            self._idle.wait_for(lambda: self._pending <= 0, timeout)
+
+
+_tidy = _Tidy()
+
+
 def _ask(layout: Layout, uuid: str, message: dict[str, Any], timeout: float = 10.0) -> dict[str, Any] | None:
     """Send one request to the controller of ``uuid``; None when it is not there."""
     path = files.short_socket_path(layout.control_socket(uuid))
@@ -370,15 +408,18 @@ class Hub:
     def finish(self, status: Status, reason: int, detail: int | None, *, clean: bool = False) -> None:
         """The domain of ``status`` is now shut off (caller holds its lock).
 
-        ``clean``: its controller saw the init go and recorded it; the controller's helper
-        removes the cgroups (this process does too when they are already empty).  Otherwise
-        whatever is left in them is killed first."""
+        ``clean``: its controller saw the init go, recorded it and exited: its cgroups are
+        empty, and removed in the background (removing a memory cgroup can take the kernel
+        milliseconds nobody needs to wait for).  Otherwise whatever is left in them is
+        killed, and they are removed, first."""
         uuid, name = str(status["uuid"]), str(status["name"])
         dom_id = int(status.get("id", -1))
         cgroups = _cgroups.Cgroups.from_json(status.get("cgroups"))
         if not clean:
             cgroups.kill_all()
-        cgroups.remove(timeout=0.0 if clean else 2.0)
+            cgroups.remove()
+        else:
+            _tidy.remove(cgroups)
         layout = self.layout
         for path in (layout.control_socket(uuid), layout.live_xml(uuid), layout.spec_file(uuid),
                      layout.record_file(uuid)):
@@ -918,6 +959,13 @@ class LxcConnection:
             if status.state == S.PAUSED:
                 return
             cgroups = _cgroups.Cgroups.from_json(status.get("cgroups"))
+            freezer = cgroups.dirs.get("freezer")
+            if freezer is not None and not cgroups.is_v2("freezer"):
+                # a controller leaves its container's freezer cgroup right after the start
+                procs = Path(freezer, "cgroup.procs")
+                deadline = time.monotonic() + 2.0
+                while str(status.pid) in procs.read_text().split() and time.monotonic() < deadline:
+                    time.sleep(0.002)
             try:
                 if not cgroups.freeze(True):
                     raise VirtError(ErrorNumber.OPERATION_INVALID, "Unable to freeze domain: no freezer cgroup",
