@@ -37,10 +37,9 @@ from typing import Any, Final
 
 from lxml import etree
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
+from virt._state_files import atomic_write
 from virt.xml._base import Element, format_element, sub
 from virt.xml.capabilities import CapabilitiesDocument
-
-from virt_qemu._files import atomic_write
 
 __all__ = [
     "DRIVER_SUPPORT",

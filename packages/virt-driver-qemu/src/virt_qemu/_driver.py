@@ -38,12 +38,12 @@ from virt._records import (
     SecurityModel,
     VcpuInfo,
 )
+from virt._state_files import short_socket_path
 from virt.plugin import OpenRequest, listening
 from virt.xml.domain import DomainDocument
 
 from virt_qemu import _loop, _process
 from virt_qemu._command import CommandLine, build_command
-from virt_qemu._files import short_socket_path, suppress_missing
 from virt_qemu._monitor import WAIT_RUNSTATE_LEAVES, MonitorGone, session, watch
 from virt_qemu._paths import Layout, layout_for
 from virt_qemu._store import Status, Store, parse_definition, store_for
@@ -286,7 +286,7 @@ class Hub:
         dom_id = int(status.get("id", -1))
         layout = self.layout
         for path in (layout.monitor_socket(uuid), layout.event_socket(uuid), layout.live_xml(uuid)):
-            with suppress_missing():
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
         if status.get("persistent"):
             self.store.write_status(uuid, {"uuid": uuid, "name": name, "state": int(S.SHUTOFF), "reason": reason,
@@ -392,7 +392,7 @@ def _free_vnc_port() -> int:
 
 
 def _listen(path: Path) -> socket.socket:
-    with suppress_missing():
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.bind(short_socket_path(path))
@@ -1095,7 +1095,7 @@ class QemuConnection:
         except BaseException:
             status.pop("stopping", None)
             self.store.write_status(uuid, status)
-            with suppress_missing():
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
         finally:
@@ -1176,7 +1176,7 @@ class QemuConnection:
     def virt_domain_managed_save_remove(self, uuid: str, flags: int) -> None:
         with self.store.lock(uuid):
             _, _, name = self._find(uuid)
-            with suppress_missing():
+            with contextlib.suppress(FileNotFoundError):
                 self.layout.managed_save(name).unlink()
 
     # -- monitoring -------------------------------------------------------------------------------

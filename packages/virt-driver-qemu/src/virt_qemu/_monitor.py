@@ -23,8 +23,7 @@ from typing import Any
 
 from qemu.qmp import ConnectError, ExecuteError, QMPClient, QMPError, Runstate
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
-
-from virt_qemu._files import short_socket_path
+from virt._state_files import short_socket_path
 
 __all__ = ["WAIT_RUNSTATE_LEAVES", "MonitorGone", "command", "session", "watch"]
 

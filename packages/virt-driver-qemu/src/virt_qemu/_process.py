@@ -13,13 +13,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import select
 import signal
 import subprocess
-import time
 from collections.abc import Sequence
 
-__all__ = ["alive", "kill", "pidfd", "spawn", "start_time", "wait_exit"]
+from virt._state_files import alive as _alive
+from virt._state_files import pidfd, start_time, wait_exit
+
+__all__ = ["alive", "cpu_time_ns", "kill", "pidfd", "reap", "spawn", "start_time", "wait_exit"]
 
 # Children this process spawned: reaped as soon as they exit (see ``reap``).
 _children: dict[int, subprocess.Popen[bytes]] = {}
@@ -42,18 +43,6 @@ def reap(pid: int) -> None:
         _children.pop(pid, None)
 
 
-def start_time(pid: int) -> int | None:
-    """The start time (clock ticks since boot) of ``pid``, or None when there is no such process."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as src:
-            data = src.read()
-    except OSError:
-        return None
-    fields = data[data.rindex(b")") + 2:].split()
-    if fields[0] == b"Z":  # exited, not yet reaped: it is gone for our purposes
-        return None
-    return int(fields[19])
-
 
 def cpu_time_ns(pid: int) -> int:
     """utime + stime of ``pid`` (all its threads) in nanoseconds; 0 when it is gone."""
@@ -67,37 +56,7 @@ def cpu_time_ns(pid: int) -> int:
     return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 
-def alive(pid: int, started: int | None) -> bool:
-    """Whether ``pid`` is still the process that started at ``started``."""
-    if pid <= 0:
-        return False
-    reap(pid)
-    now = start_time(pid)
-    return now is not None and (started is None or now == started)
 
-
-def pidfd(pid: int) -> int | None:
-    """A pidfd for ``pid``, or None when it has already gone."""
-    try:
-        return os.pidfd_open(pid)
-    except ProcessLookupError:
-        return None
-
-
-def wait_exit(fd: int, timeout: float) -> bool:
-    """Wait up to ``timeout`` seconds for the process behind pidfd ``fd`` to exit."""
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    deadline = time.monotonic() + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining < 0:
-            return False
-        try:
-            if poller.poll(remaining * 1000):
-                return True
-        except InterruptedError:
-            continue
 
 
 def kill(pid: int, started: int | None, *, force_after: float | None = 10.0) -> bool:
@@ -127,3 +86,10 @@ def kill(pid: int, started: int | None, *, force_after: float | None = 10.0) -> 
 
 def is_gone_error(exc: OSError) -> bool:
     return exc.errno in (errno.ESRCH, errno.ECHILD)
+
+
+def alive(pid: int, started: int | None) -> bool:
+    """Whether ``pid`` is still the process that started at ``started`` (reaping it first when
+    it is our own child, so that an exited child does not linger as a zombie)."""
+    reap(pid)
+    return _alive(pid, started)

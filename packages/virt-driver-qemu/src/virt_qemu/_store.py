@@ -19,9 +19,9 @@ import threading
 from typing import Any
 
 from virt._records import DomainState
+from virt._state_files import DomainLock, atomic_write, read_json, write_json
 from virt.xml.domain import DomainDocument
 
-from virt_qemu._files import DomainLock, atomic_write, read_json, write_json
 from virt_qemu._paths import Layout
 
 __all__ = ["Status", "Store", "parse_definition"]
