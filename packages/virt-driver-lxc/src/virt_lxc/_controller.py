@@ -373,6 +373,9 @@ class Controller:
     def thaw(self):
         for path, value in self.spec.get("thaw", []):
             try:
+                with open(path) as src:
+                    if src.read().strip() in (value, "0"):
+                        continue  # not frozen: writing would only cost
                 _write(path, value)
             except OSError:
                 pass

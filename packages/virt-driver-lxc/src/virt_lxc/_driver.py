@@ -226,7 +226,8 @@ class _Tidy:
     """Removes empty cgroups on a thread of its own; what is queued is done before exit."""
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[_cgroups.Cgroups | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_cgroups.Cgroups | tuple[Store, str, tuple[Path, ...]]] = \
+            queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._guard = threading.Lock()
         self._pending = 0
@@ -234,19 +235,34 @@ class _Tidy:
         atexit.register(self.drain)
 
     def remove(self, cgroups: _cgroups.Cgroups) -> None:
+        self._put(cgroups)
+
+    def unlink(self, store: Store, uuid: str, paths: tuple[Path, ...]) -> None:
+        """Remove the runtime files of ``uuid``, unless it has started again meanwhile."""
+        self._put((store, uuid, paths))
+
+    def _put(self, job: _cgroups.Cgroups | tuple[Store, str, tuple[Path, ...]]) -> None:
         with self._guard:
             self._pending += 1
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._serve, name="virt-lxc-tidy", daemon=True)
                 self._thread.start()
-        self._queue.put(cgroups)
+        self._queue.put(job)
 
     def _serve(self) -> None:
         while True:
-            cgroups = self._queue.get()
+            job = self._queue.get()
             try:
-                if cgroups is not None:
-                    cgroups.remove()
+                if isinstance(job, _cgroups.Cgroups):
+                    job.remove()
+                else:
+                    store, uuid, paths = job
+                    with store.lock(uuid):
+                        status = store.status(uuid)
+                        if status is None or not status.active:
+                            for path in paths:
+                                with contextlib.suppress(FileNotFoundError):
+                                    os.unlink(path)
             finally:
                 with self._guard:
                     self._pending -= 1
@@ -421,10 +437,10 @@ class Hub:
         else:
             _tidy.remove(cgroups)
         layout = self.layout
-        for path in (layout.control_socket(uuid), layout.live_xml(uuid), layout.spec_file(uuid),
-                     layout.record_file(uuid)):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(layout.control_socket(uuid))
+        # what no reader looks at once the status says shut off: removed in the background
+        _tidy.unlink(self.store, uuid, (layout.live_xml(uuid), layout.record_file(uuid)))
         if status.get("persistent"):
             self.store.write_status(uuid, {"uuid": uuid, "name": name, "state": int(S.SHUTOFF), "reason": reason,
                                            "pid": 0, "persistent": True})

@@ -45,9 +45,6 @@ class Layout:
     def lock_file(self, uuid: str) -> Path:
         return self.run / f"{uuid}.lock"
 
-    def spec_file(self, uuid: str) -> Path:
-        return self.run / f"{uuid}.spec.json"
-
     def record_file(self, uuid: str) -> Path:
         """What the controller writes: the init's pid, the console, why the init exited."""
         return self.run / f"{uuid}.ctl.json"
