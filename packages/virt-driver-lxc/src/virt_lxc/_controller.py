@@ -27,6 +27,8 @@ This file must not import anything from ``virt`` or ``virt_lxc``: it runs with `
 site-packages) from its path.
 """
 
+from __future__ import annotations
+
 import ctypes
 import fcntl
 import json
@@ -35,6 +37,13 @@ import select
 import signal
 import socket
 import termios
+
+# No ``typing`` at run time (it is not free); mypy treats TYPE_CHECKING as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
+    Spec = dict[str, Any]
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -69,26 +78,26 @@ _libc.unshare.argtypes = [ctypes.c_int]
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 
 
-def _check(ret, what):
+def _check(ret: int, what: str) -> None:
     if ret != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
-def _b(text):
+def _b(text: str | None) -> bytes | None:
     return None if text is None else text.encode()
 
 
-def mount(source, target, fstype, flags, data=None):
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     _check(_libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)),
            f"cannot mount {source or fstype} on {target}")
 
 
-def unshare(flags):
+def unshare(flags: int) -> None:
     _check(_libc.unshare(flags), "cannot create namespaces (unshare)")
 
 
-def _write(path, text):
+def _write(path: str, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     try:
         os.write(fd, text.encode())
@@ -96,7 +105,7 @@ def _write(path, text):
         os.close(fd)
 
 
-def write_atomic(path, data):
+def write_atomic(path: str, data: Spec) -> None:
     tmp = f"{path}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
@@ -106,7 +115,7 @@ def write_atomic(path, data):
     os.replace(tmp, path)
 
 
-def _raw(fd):
+def _raw(fd: int) -> None:
     attrs = termios.tcgetattr(fd)
     attrs[0] &= ~(termios.IGNBRK | termios.BRKINT | termios.PARMRK | termios.ISTRIP | termios.INLCR
                   | termios.IGNCR | termios.ICRNL | termios.IXON)
@@ -117,7 +126,7 @@ def _raw(fd):
     termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
 
-def _start_time(pid):
+def _start_time(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as src:
             data = src.read()
@@ -126,7 +135,7 @@ def _start_time(pid):
     return int(data[data.rindex(b")") + 2:].split()[19])
 
 
-def fork_into_new_pid_namespace():
+def fork_into_new_pid_namespace() -> int:
     """``fork()`` whose child is pid 1 of a new PID namespace.
 
     The raw ``clone`` system call (no new stack: the child runs on a copy of ours, as after
@@ -139,23 +148,23 @@ def fork_into_new_pid_namespace():
     if pid < 0:
         err = ctypes.get_errno()
         raise OSError(err, f"cannot create the container's PID namespace: {os.strerror(err)}")
-    return pid
+    return int(pid)
 
 
 # -- inside the container: runs as its pid 1, then execs the init ---------------------------
 
 
-def _mkdirs(path):
+def _mkdirs(path: str) -> None:
     if not os.path.isdir(path):
         os.makedirs(path, 0o755, exist_ok=True)
 
 
-def _touch(path):
+def _touch(path: str) -> None:
     if not os.path.lexists(path):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
 
 
-def _inside(root, target):
+def _inside(root: str, target: str) -> str:
     """``target`` (an absolute path in the container) under ``root``, refusing a symlink that
     points out of the container."""
     full = os.path.normpath(root + "/" + target.lstrip("/"))
@@ -165,7 +174,7 @@ def _inside(root, target):
     return real
 
 
-def _setup_dev(root, console):
+def _setup_dev(root: str, console: str) -> None:
     dev = root + "/dev"
     _mkdirs(dev)
     mount("devfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=64k")
@@ -186,7 +195,7 @@ def _setup_dev(root, console):
         os.symlink(f"/proc/self/fd/{index}", f"{dev}/{name}")
 
 
-def _lo_up():
+def _lo_up() -> None:
     import struct
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -195,7 +204,7 @@ def _lo_up():
         fcntl.ioctl(sock.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
 
 
-def container_init(spec, console, report_w, user_r, user_w):
+def container_init(spec: Spec, console: str, report_w: int, user_r: int, user_w: int) -> NoReturn:
     """The child: namespaces, mounts, console, then exec the init.  Never returns."""
     try:
         for procs in spec["cgroup_procs"]:
@@ -272,12 +281,12 @@ def container_init(spec, console, report_w, user_r, user_w):
 
 
 class Controller:
-    def __init__(self, spec):
+    def __init__(self, spec: Spec) -> None:
         self.spec = spec
         self.init = 0
         self.boots = 0
         self.want = None  # None, "shutdown", "reboot", "destroy"
-        self.clients = {}
+        self.clients: dict[int, tuple[socket.socket, bytes]] = {}
         self.poller = select.poll()
         # the container's console: the init's controlling tty
         self.cmaster, cslave = os.openpty()
@@ -296,7 +305,7 @@ class Controller:
             gid0 = next((t for s, t, _ in idmap["gid"] if s == 0), None)
             os.chown(self.cslave_path, uid0 if uid0 is not None else -1, gid0 if gid0 is not None else -1)
 
-    def spawn(self):
+    def spawn(self) -> str | None:
         """Start the init in fresh namespaces; returns an error text or None."""
         spec = self.spec
         report_r, report_w = os.pipe2(os.O_CLOEXEC)
@@ -342,7 +351,7 @@ class Controller:
             self.record(None)  # the first boot's record is written after the driver's answer
         return None
 
-    def record(self, exit_info):
+    def record(self, exit_info: Spec | None) -> None:
         write_atomic(self.spec["record"], {
             "controller": os.getpid(), "init": self.init, "init_started": _start_time(self.init) if self.init else None,
             "tty": self.hslave_path, "boots": self.boots, "exit": exit_info,
@@ -350,7 +359,7 @@ class Controller:
 
     # -- requests ---------------------------------------------------------------------------
 
-    def request(self, message):
+    def request(self, message: Spec) -> Spec:
         cmd = message.get("cmd")
         if cmd == "state":
             return {"ok": True, "init": self.init, "boots": self.boots, "tty": self.hslave_path}
@@ -370,7 +379,7 @@ class Controller:
             return {"ok": True}
         return {"ok": False, "error": f"unknown request {cmd!r}"}
 
-    def thaw(self):
+    def thaw(self) -> None:
         for path, value in self.spec.get("thaw", []):
             try:
                 with open(path) as src:
@@ -380,7 +389,7 @@ class Controller:
             except OSError:
                 pass
 
-    def on_client(self, fd, events):
+    def on_client(self, fd: int, events: int) -> None:
         conn, buf = self.clients[fd]
         try:
             data = conn.recv(65536)
@@ -403,7 +412,7 @@ class Controller:
                 return
         self.clients[fd] = (conn, buf)
 
-    def drop(self, fd):
+    def drop(self, fd: int) -> None:
         conn, _ = self.clients.pop(fd)
         self.poller.unregister(fd)
         conn.close()
@@ -411,7 +420,7 @@ class Controller:
     # -- console relay ----------------------------------------------------------------------
 
     @staticmethod
-    def relay(src, dst):
+    def relay(src: int, dst: int) -> None:
         try:
             data = os.read(src, 65536)
         except (BlockingIOError, InterruptedError):
@@ -425,7 +434,7 @@ class Controller:
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def reap(self):
+    def reap(self) -> bool:
         """Collect exited children; True when the container is over."""
         while True:
             try:
@@ -457,7 +466,7 @@ class Controller:
             self.record({"reason": why, "code": code, "signal": sig})
             return True
 
-    def serve(self, listener):
+    def serve(self, listener: socket.socket) -> None:
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
@@ -494,14 +503,14 @@ class Controller:
                     self.on_client(fd, events)
 
 
-def _log_line(text):
+def _log_line(text: str) -> None:
     import time
 
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
     os.write(2, f"{stamp}.000+0000: {text}\n".encode())
 
 
-def go_home(procs_files):
+def go_home(procs_files: list[str]) -> None:
     """Move this process back to the cgroups it started in (``cgroup.procs`` files)."""
     for procs in procs_files:
         try:
@@ -510,7 +519,7 @@ def go_home(procs_files):
             pass
 
 
-def main(argv):
+def main(argv: list[str]) -> int:
     """stdin is a socket to the driver: the container's spec arrives on it as one JSON line,
     the outcome goes back on it.
 

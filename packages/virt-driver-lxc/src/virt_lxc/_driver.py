@@ -868,7 +868,7 @@ class LxcConnection:
         tty = str(reply.get("tty") or "")
         status = Status(uuid=uuid, name=name, id=dom_id, pid=controller, started=files.start_time(controller),
                         state=int(S.RUNNING), reason=RUNNING_BOOTED, persistent=persistent,
-                        cgroups=cgroups.to_json(), tty=tty, init=int(reply.get("init") or 0))
+                        cgroups=cgroups.to_json(), tty=tty, init=int(str(reply.get("init") or 0)))
         live = doc.copy()
         live.set_id(dom_id)
         _fill_live(live, tty)

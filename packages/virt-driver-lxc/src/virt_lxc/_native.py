@@ -80,7 +80,7 @@ def _size_kib(text: str) -> int:
         raise _error(f"failed to parse size '{text}'", ErrorNumber.CONFIG_UNSUPPORTED)
     value = int(match.group(1))
     power = " kmgt".index(match.group(2).lower() or " ")
-    return value * 1024 ** power // 1024
+    return int(value * 1024 ** power // 1024)
 
 
 def _bitmap(text: str) -> str:
@@ -174,9 +174,9 @@ def domain_xml_from_native(config: str, emulator: str) -> str:
         vcpu.set("cpuset", _bitmap(cpus))
     cputune = etree.Element("cputune")
     for key, tag in (("shares", "shares"), ("cfs_period_us", "period"), ("cfs_quota_us", "quota")):
-        value = one(f"lxc.cgroup.cpu.{key}")
-        if value is not None:
-            _sub(cputune, tag, value)
+        tune = one(f"lxc.cgroup.cpu.{key}")
+        if tune is not None:
+            _sub(cputune, tag, tune)
     if len(cputune):
         dom.append(cputune)
     mems = one("lxc.cgroup.cpuset.mems")
