@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import virt
 from virt import VirtError
@@ -51,3 +53,34 @@ def test_rename_and_security_model(dom: virt.Domain, uri: str) -> None:
         assert conn.lookup_domain("renamed").uuid == dom.uuid
         with pytest.raises(VirtError):
             conn.lookup_domain("tune")
+
+
+def test_block_info_cpu_models_and_what_needs_an_agent(uri: str, tmp_path: Path) -> None:
+    import subprocess
+
+    disk = tmp_path / "d.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "32M"], check=True)
+    xml = XML.replace("<devices>", f"<devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+                                   f"<source file='{disk}'/><target dev='vda' bus='virtio'/></disk>")
+    with virt.open(uri) as conn:
+        dom = conn.define_domain(xml.replace("<name>tune</name>", "<name>blk</name>").replace(
+            "<uuid>", "<uuid>"))
+        info = dom.block_info("vda")
+        assert info.capacity == 32 * 1024 * 1024 and info.allocation > 0 and info.physical > 0
+        assert dom.block_info(str(disk)) == info
+        with pytest.raises(VirtError) as err:
+            dom.block_info("vdz")
+        assert err.value.code == ErrorNumber.INVALID_ARG
+        assert "qemu64" in conn.cpu_model_names("x86_64")
+        dom.start()
+        try:
+            assert dom.block_info("vda").capacity == 32 * 1024 * 1024  # read while QEMU holds the image
+            with pytest.raises(VirtError) as err:
+                dom.time()
+            assert err.value.code == ErrorNumber.ARGUMENT_UNSUPPORTED and "guest agent" in str(err.value)
+            assert dom.interface_addresses(0) == []
+            with pytest.raises(VirtError) as err:
+                dom.scheduler_type()
+            assert err.value.code == ErrorNumber.OPERATION_INVALID
+        finally:
+            dom.destroy()

@@ -28,12 +28,15 @@ from lxml import etree
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
 from virt._records import (
+    BlockInfo,
     DomainEvent,
     DomainEventType,
     DomainInfo,
+    DomainInterface,
     DomainRef,
     DomainState,
     InterfaceStats,
+    IPAddress,
     SecurityLabel,
     SecurityModel,
     VcpuInfo,
@@ -100,6 +103,32 @@ _START_TIMEOUT = 60.0
 
 def _invalid(detail: str) -> VirtError:
     return VirtError(ErrorNumber.OPERATION_INVALID, detail, domain=_D)
+
+
+def _no_agent() -> VirtError:
+    return VirtError(ErrorNumber.ARGUMENT_UNSUPPORTED, "QEMU guest agent is not configured", domain=_D,
+                     message="argument unsupported: QEMU guest agent is not configured")
+
+
+def _no_cgroups(controller: str) -> VirtError:
+    # libvirt's words when the controller is missing; this driver places no guest in a cgroup
+    return VirtError(ErrorNumber.OPERATION_INVALID, f"cgroup {controller} controller is not mounted "
+                     "(the QEMU driver does not place guests in cgroups)", domain=_D)
+
+
+def _arp_table() -> dict[str, list[str]]:
+    """MAC -> IPv4 addresses from the kernel's neighbour table (``domifaddr --source arp``)."""
+    out: dict[str, list[str]] = {}
+    try:
+        with open("/proc/net/arp") as src:
+            next(src, None)
+            for line in src:
+                fields = line.split()
+                if len(fields) >= 4 and fields[3] != "00:00:00:00:00:00":
+                    out.setdefault(fields[3].lower(), []).append(fields[0])
+    except OSError:
+        pass
+    return out
 
 
 def _not_running() -> VirtError:
@@ -1445,6 +1474,108 @@ class QemuConnection:
                 self.store.write_status(uuid, status)
         self.hub.emit(name, uuid, DomainEventType.UNDEFINED, 1)  # VIR_DOMAIN_EVENT_UNDEFINED_RENAMED
         self.hub.emit(new_name, uuid, DomainEventType.DEFINED, 2)  # VIR_DOMAIN_EVENT_DEFINED_RENAMED
+
+    @hookimpl
+    def virt_connect_get_cpu_model_names(self, arch: str, flags: int) -> list[str]:
+        from virt_qemu._caps import emulator_caps
+
+        emulator = find_emulator(arch or "x86_64")
+        if emulator is None:
+            raise VirtError(ErrorNumber.INVALID_ARG, f"cannot find CPU models for arch '{arch}'", domain=_D)
+        models = emulator_caps(emulator).cpu_models.get("tcg", ())
+        return sorted({m.name for m in models if not m.deprecated})
+
+    @hookimpl
+    def virt_domain_get_block_info(self, uuid: str, disk: str, flags: int) -> BlockInfo:
+        import json
+        import subprocess
+
+        doc, status, _ = self._find(uuid)
+        active = status is not None and status.active
+        base = (self.store.live(uuid) if active else None) or doc
+        assert base is not None
+        view = self._host_view(base)
+        for d in view.disks():
+            if disk not in (d.target, d.source) or not d.source:
+                continue
+            argv = ["qemu-img", "info", "--output=json", "-U", d.source]
+            proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                raise _failed(f"cannot read '{d.source}': {proc.stderr.strip()}")
+            info = json.loads(proc.stdout)
+            capacity = int(info.get("virtual-size", 0))
+            allocation = int(info.get("actual-size", 0))
+            try:
+                st = os.stat(d.source)
+                physical = st.st_size if d.type != "block" else capacity
+            except OSError:
+                physical = allocation
+            return BlockInfo(capacity=capacity, allocation=allocation, physical=physical)
+        raise VirtError(ErrorNumber.INVALID_ARG, f"invalid path {disk} not assigned to domain", domain=_D,
+                        message=f"invalid argument: invalid path {disk} not assigned to domain")
+
+    @hookimpl
+    def virt_domain_interface_addresses(self, uuid: str, source: int, flags: int) -> list[DomainInterface]:
+        self._running(uuid)
+        live = self.store.live(uuid)
+        assert live is not None
+        if source == 1:  # VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT
+            raise _no_agent()
+        out: list[DomainInterface] = []
+        arp = _arp_table() if source == 2 else {}
+        for nic in live.interfaces():
+            mac = (nic.mac or "").lower()
+            addrs: list[IPAddress] = []
+            if source == 0 and nic.type == "network" and nic.source and self.hook is not None:
+                try:
+                    ref = self.hook.virt_network_lookup_by_name(name=nic.source)
+                    leases = self.hook.virt_network_get_dhcp_leases(uuid=ref.uuid, mac=mac, flags=0)
+                except VirtError:
+                    leases = []
+                addrs = [IPAddress(type=lease.type, addr=lease.ipaddr, prefix=lease.prefix) for lease in leases or ()]
+            elif source == 2:
+                addrs = [IPAddress(type=0, addr=ip, prefix=0) for ip in arp.get(mac, ())]
+            if addrs:
+                out.append(DomainInterface(name=nic.target_dev or "-", hwaddr=mac, addrs=tuple(addrs)))
+        return out
+
+    @hookimpl
+    def virt_domain_get_time(self, uuid: str, flags: int) -> tuple[int, int]:
+        self._running(uuid)
+        raise _no_agent()
+
+    @hookimpl
+    def virt_domain_get_hostname(self, uuid: str, flags: int) -> str:
+        self._running(uuid)
+        if flags & 1:  # VIR_DOMAIN_GET_HOSTNAME_LEASE
+            raise VirtError(ErrorNumber.OPERATION_UNSUPPORTED, "no hostname found in the guest's DHCP leases",
+                            domain=_D)
+        raise _no_agent()
+
+    @hookimpl
+    def virt_domain_get_scheduler_type(self, uuid: str) -> tuple[str, int]:
+        self._find(uuid)
+        raise _no_cgroups("CPU")
+
+    @hookimpl
+    def virt_domain_get_scheduler_parameters(self, uuid: str, flags: int) -> dict[str, Any]:
+        self._find(uuid)
+        raise _no_cgroups("CPU")
+
+    @hookimpl
+    def virt_domain_get_memory_parameters(self, uuid: str, flags: int) -> dict[str, Any]:
+        self._find(uuid)
+        raise _no_cgroups("memory")
+
+    @hookimpl
+    def virt_domain_get_blkio_parameters(self, uuid: str, flags: int) -> dict[str, Any]:
+        self._find(uuid)
+        raise _no_cgroups("blkio")
+
+    @hookimpl
+    def virt_domain_get_numa_parameters(self, uuid: str, flags: int) -> dict[str, Any]:
+        self._find(uuid)
+        raise _no_cgroups("cpuset")
 
     @hookimpl
     def virt_node_get_security_model(self) -> SecurityModel:
