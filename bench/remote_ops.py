@@ -13,7 +13,9 @@ temporary directory; root and Debian's openssh-server needed) and measures
   ``open_pooled_ms``: one more connection to a host this process already has a connection to.
 * ``lookup_us``, ``info_us``: one call's round trip, sequential.
 * ``sequential_ms`` / ``concurrent_ms``: N lookups one after the other, then the same N issued
-  from ``--threads`` threads on one connection; ``speedup`` is their ratio (target >= 3).
+  from ``--threads`` threads on one connection; ``speedup`` is their ratio (target >= 3);
+  ``concurrent_async_ms`` / ``speedup_async``: the same N gathered at once through the asyncio
+  twin (``virt_remote.aio``) on one connection.
 * ``list_info_ms``: N domains with their info through ``Connection.list_domains_info`` and the
   round trips it took (target: 1), against ``list_loop_ms`` (list, then info per domain).
 
@@ -47,6 +49,22 @@ LIBVIRT = {"open_ms": (197.0, 278.0), "call_us": 200.0, "test_ssh_lookup_us": 17
 
 def _best(samples: list[float]) -> float:
     return min(samples) if samples else float("nan")
+
+
+def _gathered(uri: str, n: int) -> float:
+    """N lookups gathered at once through the asyncio twin (``virt_remote.aio``), in ms."""
+    import asyncio
+
+    from virt_remote import aio
+
+    async def main() -> float:
+        async with await aio.open(uri) as conn:
+            await conn.lookup_domain("test")
+            start = time.perf_counter()
+            await asyncio.gather(*(conn.lookup_domain("test") for _ in range(n)))
+            return (time.perf_counter() - start) * 1000
+
+    return asyncio.run(main())
 
 
 def run(n: int = 1000, rounds: int = 3, threads: int = 32) -> dict[str, Any]:
@@ -110,12 +128,14 @@ def run(n: int = 1000, rounds: int = 3, threads: int = 32) -> dict[str, Any]:
                         start = time.perf_counter()
                         list(pool.map(lambda _i: conn.lookup_domain("test"), range(n)))
                         concs.append((time.perf_counter() - start) * 1000)
+                out["concurrent_async_ms"] = _best([_gathered(uri, n) for _ in range(rounds)])
                 out["lookup_us"] = _best(lookups)
                 out["info_us"] = _best(infos)
                 out["lookup_us_median"] = statistics.median(lookups)
                 out["sequential_ms"] = _best(seqs)
                 out["concurrent_ms"] = _best(concs)
                 out["speedup"] = out["sequential_ms"] / out["concurrent_ms"]
+                out["speedup_async"] = out["sequential_ms"] / out["concurrent_async_ms"]
 
                 xml = ("<domain type='test'><name>bench-{0}</name><memory>131072</memory>"
                        "<os><type>hvm</type></os></domain>")
@@ -160,6 +180,8 @@ def report(result: dict[str, Any]) -> str:
         (f"{result['n']} lookups sequential", f"{result['sequential_ms']:.0f} ms", "-"),
         (f"{result['n']} lookups from {result['threads']} threads", f"{result['concurrent_ms']:.0f} ms",
          f"speedup {result['speedup']:.1f}x (target >= 3x)"),
+        (f"{result['n']} lookups gathered (asyncio twin)", f"{result['concurrent_async_ms']:.0f} ms",
+         f"speedup {result['speedup_async']:.1f}x (target >= 3x)"),
         (f"{result['n']} domains with info, batched", f"{result['list_info_ms']:.0f} ms",
          f"{result['list_info_round_trips']} round trip(s)"),
         (f"{result['n']} domains with info, one call each", f"{result['list_loop_ms']:.0f} ms", "-"),

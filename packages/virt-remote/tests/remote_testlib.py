@@ -61,10 +61,14 @@ class Keys:
         self.wrong_known_hosts = where / "wrong_known_hosts"
 
     def trust(self, port: int) -> None:
-        entry = Path(f"{self.host_key}.pub").read_text().split()[:2]
-        self.known_hosts.write_text(f"[127.0.0.1]:{port} {' '.join(entry)}\n")
-        other = Path(f"{self.other_host_key}.pub").read_text().split()[:2]
-        self.wrong_known_hosts.write_text(f"[127.0.0.1]:{port} {' '.join(other)}\n")
+        """Add 127.0.0.1:port to known_hosts (and, with the wrong key, to wrong_known_hosts):
+        every server of a run has its line, as in a real known_hosts."""
+        for path, key in ((self.known_hosts, self.host_key), (self.wrong_known_hosts, self.other_host_key)):
+            entry = " ".join(Path(f"{key}.pub").read_text().split()[:2])
+            line = f"[127.0.0.1]:{port} {entry}\n"
+            existing = path.read_text() if path.exists() else ""
+            if line not in existing:
+                path.write_text(existing + line)
 
 
 class Sshd:

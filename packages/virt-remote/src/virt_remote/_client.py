@@ -60,6 +60,30 @@ class _Waiter:
         self.value: Any = None
 
 
+class _AsyncWaiter:
+    """A waiter whose answer resolves a future of the caller's event loop."""
+
+    __slots__ = ("future", "loop")
+
+    def __init__(self, loop: Any, future: Any) -> None:
+        self.loop = loop
+        self.future = future
+
+    def settle(self, ok: bool, value: Any) -> None:
+        try:
+            self.loop.call_soon_threadsafe(_settle, self.future, ok, value)
+        except RuntimeError:
+            pass  # that loop is closed: nobody waits any more
+
+
+def _settle(future: Any, ok: bool, value: Any) -> None:
+    if not future.done():
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
 class Link:
     """A byte pipe carrying frames to the far side; the reader calls ``peer.on_body``."""
 
@@ -80,7 +104,7 @@ class Peer:
         self.key = key
         self.description = description
         self.link: Link | None = None
-        self.pending: dict[int, _Waiter] = {}
+        self.pending: dict[int, _Waiter | _AsyncWaiter] = {}
         self._ids = itertools.count(1)
         self.sessions: dict[int, RemoteConnection] = {}
         self.streams: dict[int, RemoteStream] = {}
@@ -122,6 +146,35 @@ class Peer:
             return waiter.value
         raise waiter.value
 
+    def request_async(self, kind: str, *args: Any) -> Any:
+        """Send ``[kind, id, *args]``; an asyncio future (of the running loop) gets the answer."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        lost = self.lost
+        if lost is not None:
+            future.set_exception(_again(lost))
+            return future
+        rid = next(self._ids)
+        self.requests = rid
+        try:
+            frame = _wire.encode_frame([kind, rid, *args])
+        except ProtocolError as exc:
+            future.set_exception(VirtError(ErrorNumber.RPC, str(exc), domain=ErrorDomain.RPC))
+            return future
+        self.pending[rid] = _AsyncWaiter(loop, future)
+        if self.lost is not None and self.pending.pop(rid, None) is not None:
+            future.set_exception(_again(self.lost))
+            return future
+        assert self.link is not None
+        try:
+            self.link.send(frame)
+        except VirtError as exc:
+            if self.pending.pop(rid, None) is not None:
+                future.set_exception(exc)
+        return future
+
     def call(self, session: int, hook: str, kwargs: dict[str, Any]) -> Any:
         try:
             wire_args = {k: _wire.to_wire(v) for k, v in kwargs.items()}
@@ -153,6 +206,12 @@ class Peer:
                 if message[1] == 0 and kind == "err":
                     log.warning("virt-remote: the far side refused a frame: %s", error_from_body(message[2]))
                 return
+            if isinstance(waiter, _AsyncWaiter):
+                if kind == "ok":
+                    waiter.settle(True, message[2])
+                else:
+                    waiter.settle(False, error_from_body(message[2]))
+                return
             if kind == "ok":
                 waiter.ok, waiter.value = True, message[2]
             else:
@@ -182,6 +241,9 @@ class Peer:
                 _rid, waiter = self.pending.popitem()
             except KeyError:
                 break
+            if isinstance(waiter, _AsyncWaiter):
+                waiter.settle(False, _again(error))
+                continue
             waiter.value = _again(error)
             waiter.lock.release()
         for stream in list(self.streams.values()):
