@@ -6,7 +6,6 @@ tree shaping (element order, attribute order, singletons) each ``post_parse`` ne
 from __future__ import annotations
 
 import copy
-import uuid as _uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
@@ -191,7 +190,15 @@ def parse_uuid(text: str) -> str | None:
         if s[pos] in "- " or s[pos + 1] in "- ":
             return None
         pos += 2
-    return str(_uuid.UUID(hex=digits))
+    d = digits.lower()
+    return f"{d[:8]}-{d[8:12]}-{d[12:16]}-{d[16:20]}-{d[20:]}"
+
+
+def new_uuid() -> str:
+    """A random (version 4) UUID in canonical form."""
+    import uuid  # not at the top: only defining an object without a UUID needs it
+
+    return str(uuid.uuid4())
 
 
 def parse_ull(text: str | None, base: int = 10) -> int | None:

@@ -16,9 +16,8 @@ Behaviour was checked against libvirt 9.0 (the conformance corpus and its test d
 from __future__ import annotations
 
 import copy
+import os
 import re
-import secrets
-import uuid as _uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Final, Self, TypeVar, cast
 
@@ -27,7 +26,15 @@ from lxml import etree
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt.xml._base import Element, XMLDocument, format_element, format_tree, sub
-from virt.xml._util import only_first, pretty_lines, refuse_dot_name, set_attrs, sort_children, text_of
+from virt.xml._util import (
+    new_uuid,
+    only_first,
+    pretty_lines,
+    refuse_dot_name,
+    set_attrs,
+    sort_children,
+    text_of,
+)
 
 __all__ = ["OS_TYPES", "VIRT_TYPES", "DiskInfo", "DomainDocument", "InterfaceInfo"]
 
@@ -974,7 +981,7 @@ class _Normalizer:
             if el is None and tag == "genid":
                 continue
             raw = text_of(el)
-            parsed = str(_uuid.uuid4()) if raw is None else _parse_uuid(raw)
+            parsed = new_uuid() if raw is None else _parse_uuid(raw)
             if parsed is None:
                 raise _fail(f"malformed {tag} element", _E.INTERNAL_ERROR)
             self._set_top_text(tag, parsed)
@@ -2047,7 +2054,7 @@ class _DeviceNormalizer:
         mac_el = (kids.get("mac") or none)[0]
         raw = mac_el.get("address") if mac_el is not None else None
         if raw is None:
-            mac = self.norm.mac_prefix + ":" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
+            mac = self.norm.mac_prefix + ":" + ":".join(f"{b:02x}" for b in os.urandom(3))
             if mac_el is None:
                 mac_el = sub(net, "mac", index=0)
             mac_el.set("address", mac)
@@ -2075,7 +2082,7 @@ class _DeviceNormalizer:
             if params is None:
                 params = sub(vport, "parameters")
             if params.get(key) is None:
-                params.set(key, str(_uuid.uuid4()))
+                params.set(key, new_uuid())
         model = (kids.get("model") or none)[0]
         if model is not None:
             mtype = model.get("type")
@@ -2905,6 +2912,47 @@ class DomainDocument(XMLDocument):
     def description(self, value: str | None) -> None:
         self._set_optional_text("description", value)
 
+    def set_metadata_element(self, metadata: str | None, key: str, uri: str) -> None:
+        """``virDomainSetMetadata(VIR_DOMAIN_METADATA_ELEMENT)``: replace the ``<metadata>``
+        child in namespace ``uri`` by ``metadata`` (an XML element, put in ``uri`` under the
+        prefix ``key``); an empty or None ``metadata`` removes it."""
+        from virt.xml._base import parse_xml
+
+        root = self.root
+        meta = root.find("metadata")
+        if meta is not None:
+            for child in list(meta):
+                if isinstance(child.tag, str) and child.tag.startswith(f"{{{uri}}}"):
+                    meta.remove(child)
+        if not metadata:
+            if meta is not None and not any(isinstance(c.tag, str) for c in meta):
+                root.remove(meta)
+            return
+        element = _in_namespace(parse_xml(metadata, domain=ErrorDomain.DOMAIN), key, uri)
+        if meta is None:
+            meta = etree.Element("metadata")
+            anchor = None
+            for tag in ("description", "title", "uuid", "name"):
+                anchor = root.find(tag)
+                if anchor is not None:
+                    break
+            if anchor is not None:
+                anchor.addnext(meta)
+            else:
+                root.insert(0, meta)
+        meta.append(element)
+
+    def get_metadata_element(self, uri: str) -> str | None:
+        """``virDomainGetMetadata(VIR_DOMAIN_METADATA_ELEMENT)``: the ``<metadata>`` child in
+        namespace ``uri``, without its namespace, or None."""
+        meta = self.root.find("metadata")
+        if meta is None:
+            return None
+        for child in meta:
+            if isinstance(child.tag, str) and child.tag.startswith(f"{{{uri}}}"):
+                return etree.tostring(_without_namespace(child), encoding="unicode", with_tail=False)
+        return None
+
     def _int_child(self, tag: str, default: int = 0) -> int:
         el = _first(self.root, tag)
         raw = text_of(el)
@@ -3147,3 +3195,40 @@ def _strip_live(root: Element) -> None:
             first = _first(gr, "listen")
             if first is not None and first.get("type") == "network":
                 del gr.attrib["listen"]
+
+
+def _in_namespace(elem: Element, key: str, uri: str) -> Element:
+    """``elem`` with every unqualified element moved into ``uri`` under prefix ``key``."""
+
+    def convert(src: Element, parent: Element | None) -> Element:
+        local = etree.QName(src).localname
+        tag = f"{{{uri}}}{local}" if etree.QName(src).namespace is None else src.tag
+        node = etree.SubElement(parent, tag) if parent is not None else etree.Element(tag, nsmap={key: uri})
+        for name, value in src.attrib.items():
+            node.set(name, value)
+        node.text = src.text
+        node.tail = src.tail if parent is not None else None
+        for child in src:
+            if isinstance(child.tag, str):
+                convert(child, node)
+        return node
+
+    return convert(elem, None)
+
+
+def _without_namespace(elem: Element) -> Element:
+    """A copy of ``elem`` with every element's namespace dropped."""
+
+    def convert(src: Element) -> Element:
+        node = etree.Element(etree.QName(src).localname)
+        for name, value in src.attrib.items():
+            node.set(name, value)
+        node.text = src.text
+        for child in src:
+            if isinstance(child.tag, str):
+                sub_node = convert(child)
+                sub_node.tail = child.tail
+                node.append(sub_node)
+        return node
+
+    return convert(elem)

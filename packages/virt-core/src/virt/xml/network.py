@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import functools
 import ipaddress
-import uuid as _uuid
 from typing import Any, ClassVar
 
 import attrs
@@ -29,6 +28,7 @@ from virt.xml._util import (
     fail,
     hoist_namespaces,
     keep_open,
+    new_uuid,
     only_first,
     open_tag,
     parse_mac,
@@ -234,7 +234,7 @@ class NetworkDocument(XMLDocument):
 
         raw_uuid = child_text(root, "uuid")
         if raw_uuid is None:
-            set_text(root, "uuid", str(_uuid.uuid4()))
+            set_text(root, "uuid", new_uuid())
         else:
             canonical = parse_uuid(raw_uuid)
             if canonical is None:

@@ -8,7 +8,6 @@ directly under ``<device>`` are kept after the known ones.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -466,6 +465,8 @@ def _cap_net(c: _Cap, out: Element) -> None:
 
 
 def _random_wwn() -> str:
+    import random  # not at the top: only a vHBA without a WWN needs it
+
     return "5001a4a" + "".join(random.choice("0123456789abcdef") for _ in range(9))
 
 

@@ -4,12 +4,11 @@ none is given, ``uuid``/``description``/``usage`` in that order)."""
 
 from __future__ import annotations
 
-import uuid as _uuid
 from typing import Any, ClassVar
 
 from virt._errors import ErrorDomain, ErrorNumber
 from virt.xml._base import XMLDocument
-from virt.xml._util import arrange, child_text, fail, parse_uuid, set_attrs, set_text
+from virt.xml._util import arrange, child_text, fail, new_uuid, parse_uuid, set_attrs, set_text
 
 __all__ = ["USAGE_TYPES", "SecretDocument"]
 
@@ -38,7 +37,7 @@ class SecretDocument(XMLDocument):
         set_attrs(root, flags)
         raw = child_text(root, "uuid")
         if raw is None:
-            set_text(root, "uuid", str(_uuid.uuid4()))
+            set_text(root, "uuid", new_uuid())
         else:
             canonical = parse_uuid(raw)
             if canonical is None:

@@ -10,7 +10,6 @@ point.  A volume is always parsed in the context of a pool (its type decides the
 from __future__ import annotations
 
 import re
-import uuid as _uuid
 from typing import Any, ClassVar, Self
 
 import attrs
@@ -26,6 +25,7 @@ from virt.xml._util import (
     fail,
     hoist_namespaces,
     keep_open,
+    new_uuid,
     only_first,
     open_tag,
     parse_int,
@@ -370,7 +370,7 @@ class PoolDocument(_StorageDocument):
 
         raw_uuid = child_text(root, "uuid")
         if raw_uuid is None:
-            set_text(root, "uuid", str(_uuid.uuid4()))
+            set_text(root, "uuid", new_uuid())
         else:
             canonical = parse_uuid(raw_uuid)
             if canonical is None:

@@ -5,7 +5,6 @@ and the helpers the network, storage and node device commands share (sizes, XML 
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -224,6 +223,7 @@ def cmd_nodecpustats(ctx: Context, opts: dict[str, Any]) -> None:
         ctx.print(f"{'usage:':<15} {usage:>5}%")
         ctx.print(f"{'idle:':<15} {100 - usage:>5}%")
         return
+    import math
     import time
 
     time.sleep(1)
