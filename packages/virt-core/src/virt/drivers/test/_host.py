@@ -10,15 +10,18 @@ by libvirt's test driver either: those hooks stay unimplemented, so calls fail w
 
 from __future__ import annotations
 
-import attrs
+from typing import TYPE_CHECKING
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
 from virt._records import InterfaceRef, NodeDeviceRef, NodeInfo, SecurityLabel, SecurityModel
-from virt.drivers.test._state import NodeState, check_flags
+from virt.drivers.test._state import NodeState, Plain, check_flags
 from virt.xml._base import Element, escape, format_element
-from virt.xml.interface import InterfaceDocument
-from virt.xml.nodedev import NodeDeviceDocument
+
+# The documents' modules are imported where a document is made: a CLI start needs none of them.
+if TYPE_CHECKING:
+    from virt.xml.interface import InterfaceDocument
+    from virt.xml.nodedev import NodeDeviceDocument
 
 __all__ = [
     "CPU_MODELS",
@@ -100,42 +103,52 @@ _NESTED_CAPS = {
 _IFACE_INACTIVE, _IFACE_ACTIVE = 1, 2
 
 
-@attrs.frozen
-class CellCPU:
-    """One CPU of a NUMA cell as the capabilities' topology lists it."""
+class CellCPU(Plain):
+    """One CPU of a NUMA cell as the capabilities' topology lists it (never changed)."""
 
-    id: int
-    socket_id: int
-    core_id: int
-    siblings: str
-    die_id: int = 0
+    __slots__ = ("core_id", "die_id", "id", "siblings", "socket_id")
+
+    def __init__(self, id: int, socket_id: int, core_id: int, siblings: str, die_id: int = 0) -> None:
+        self.id = id
+        self.socket_id = socket_id
+        self.core_id = core_id
+        self.siblings = siblings
+        self.die_id = die_id
 
 
-@attrs.frozen
-class NumaCell:
+class NumaCell(Plain):
     """A NUMA cell: ``memory`` in KiB; ``free`` is what libvirt's test driver adds up for
-    ``virNodeGetFreeMemory`` (its per-cell free-memory call reports ``memory`` instead)."""
+    ``virNodeGetFreeMemory`` (its per-cell free-memory call reports ``memory`` instead).
+    Never changed."""
 
-    id: int
-    memory: int
-    free: int
-    cpus: tuple[CellCPU, ...] = ()
+    __slots__ = ("cpus", "free", "id", "memory")
 
-
-@attrs.define(eq=False)
-class InterfaceObj:
-    name: str
-    mac: str
-    definition: InterfaceDocument
-    active: bool = True
+    def __init__(self, id: int, memory: int, free: int, cpus: tuple[CellCPU, ...] = ()) -> None:
+        self.id = id
+        self.memory = memory
+        self.free = free
+        self.cpus = cpus
 
 
-@attrs.define(eq=False)
-class NodeDeviceObj:
-    name: str
-    parent: str | None
-    definition: NodeDeviceDocument
-    caps: frozenset[str] = frozenset()
+class InterfaceObj(Plain):
+    __slots__ = ("active", "definition", "mac", "name")
+
+    def __init__(self, name: str, mac: str, definition: InterfaceDocument, active: bool = True) -> None:
+        self.name = name
+        self.mac = mac
+        self.definition = definition
+        self.active = active
+
+
+class NodeDeviceObj(Plain):
+    __slots__ = ("caps", "definition", "name", "parent")
+
+    def __init__(self, name: str, parent: str | None, definition: NodeDeviceDocument,
+                 caps: frozenset[str] = frozenset()) -> None:
+        self.name = name
+        self.parent = parent
+        self.definition = definition
+        self.caps = caps
 
 
 def _int_attr(elem: Element, name: str, default: int | None = None) -> int:
@@ -183,6 +196,8 @@ def _device_caps(root: Element) -> frozenset[str]:
 def load_from_node(node: NodeState, root: Element, base_dir: str | None) -> None:
     """The NUMA cells (our ``<numa>`` extension), ``<interface>`` and ``<device>`` children."""
     from virt.drivers.test._loader import child_xml
+    from virt.xml.interface import InterfaceDocument
+    from virt.xml.nodedev import NodeDeviceDocument
 
     numa = root.find("numa")
     if numa is not None:
@@ -206,6 +221,8 @@ _VPORT_TEMPLATE, _VPORT_NAME = "scsi_host11", "scsi_host12"
 def create_vport(node: NodeState, wwnn: str, wwpn: str) -> None:
     """libvirt's test driver mock of a vHBA: ``scsi_host11`` copied as ``scsi_host12`` with the
     pool adapter's WWNs (what a ``fc_host`` storage pool creates)."""
+    from virt.xml.nodedev import NodeDeviceDocument
+
     template: NodeDeviceObj | None = node.nodedevs.get(_VPORT_TEMPLATE)
     if template is None:
         raise VirtError(ErrorNumber.NO_NODE_DEVICE, f"no node device with matching name '{_VPORT_TEMPLATE}'",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._records import NodeInfo
@@ -36,7 +37,7 @@ def load_default() -> NodeState:
         from importlib.resources import files
 
         text = files("virt.drivers.test").joinpath("default.xml").read_text(encoding="utf-8")
-    return load_node(text, base_dir=None, key="default")
+    return load_node(text, base_dir=None, key="default", lazy=True)
 
 
 def load_file(path: str) -> NodeState:
@@ -103,17 +104,28 @@ def child_xml(elem: Element, base_dir: str | None) -> str:
         raise VirtError(ErrorNumber.OPEN_FAILED, f"{path}: {exc.strerror}", domain=ErrorDomain.TEST) from None
 
 
-def load_node(text: str | bytes, base_dir: str | None, key: str) -> NodeState:
+def _later(load: Callable[[NodeState, Element, str | None], None], node: NodeState, root: Element,
+           base_dir: str | None) -> Callable[[], None]:
+    return lambda: load(node, root, base_dir)
+
+
+def load_node(text: str | bytes, base_dir: str | None, key: str, lazy: bool = False) -> NodeState:
+    """The node of a node file.  ``lazy`` (our own ``default.xml``, which is known to load)
+    leaves the host objects, networks and pools to be loaded on first use; a user's file is
+    loaded whole, so that its errors are reported when it is opened."""
     root = parse_xml(text, domain=ErrorDomain.TEST)
     if root.tag != "node":
         raise VirtError(ErrorNumber.XML_ERROR, "Root element is not 'node'", domain=ErrorDomain.TEST)
     node = NodeState(key=key, node_info=_node_info(root))
     # Each area loads its own objects (_host: NUMA cells, interfaces, node devices); domains
-    # last, since they may refer to networks and pools.
+    # last, since they may refer to networks and pools (which then load on that first use).
     from virt.drivers.test import _domains, _host, _networks, _storage
 
-    for loader in (_host, _networks, _storage, _domains):
-        load = getattr(loader, "load_from_node", None)
-        if load is not None:
+    for area, load in (("host", _host.load_from_node), ("network", _networks.load_from_node),
+                       ("storage", _storage.load_from_node)):
+        if lazy:
+            node.pending[area] = _later(load, node, root, base_dir)
+        else:
             load(node, root, base_dir)
+    _domains.load_from_node(node, root, base_dir)
     return node

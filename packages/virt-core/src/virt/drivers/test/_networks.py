@@ -8,17 +8,20 @@ dicts on the node (by UUID and name -> UUID), so no call scans the networks.
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
-import attrs
 from lxml import etree
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
 from virt._records import NetworkEvent, NetworkEventType, NetworkRef
-from virt.drivers.test._state import NodeState, check_flags
+from virt.drivers.test._state import NodeState, Plain, check_flags
 from virt.xml._base import Element, parse_xml
 from virt.xml._util import parse_mac
-from virt.xml.network import NetworkDocument, format_ip, parse_ip
+
+# The documents' modules are imported where a document is made: a CLI start needs none of them.
+if TYPE_CHECKING:
+    from virt.xml.network import NetworkDocument
 
 __all__ = ["NetworkObj", "NetworkOps", "apply_update", "load_from_node"]
 
@@ -35,17 +38,20 @@ _DEFINE_VALIDATE = 1
 _UPDATE_LIVE, _UPDATE_CONFIG = 1, 2
 
 
-@attrs.define(eq=False)
-class NetworkObj:
+class NetworkObj(Plain):
     """One network of a test node."""
 
-    uuid: str
-    name: str
-    definition: NetworkDocument
-    new_def: NetworkDocument | None = None  # persistent config saved while running
-    active: bool = False
-    persistent: bool = True
-    autostart: bool = False
+    __slots__ = ("active", "autostart", "definition", "name", "new_def", "persistent", "uuid")
+
+    def __init__(self, uuid: str, name: str, definition: NetworkDocument, new_def: NetworkDocument | None = None,
+                 active: bool = False, persistent: bool = True, autostart: bool = False) -> None:
+        self.uuid = uuid
+        self.name = name
+        self.definition = definition
+        self.new_def = new_def  # persistent config saved while running
+        self.active = active
+        self.persistent = persistent
+        self.autostart = autostart
 
 
 def _ref(net: NetworkObj) -> NetworkRef:
@@ -56,6 +62,7 @@ def _ref(net: NetworkObj) -> NetworkRef:
 def load_from_node(node: NodeState, root: Element, base_dir: str | None) -> None:
     """Add the ``<network>`` children of a node file, running, as libvirt's test driver does."""
     from virt.drivers.test._loader import child_xml
+    from virt.xml.network import NetworkDocument
 
     for elem in root.findall("network"):
         doc = NetworkDocument.from_string(child_xml(elem, base_dir))
@@ -133,6 +140,8 @@ class NetworkOps:
 
     @hookimpl
     def virt_network_define_xml(self, xml: str, flags: int) -> NetworkRef:
+        from virt.xml.network import NetworkDocument
+
         check_flags(flags, _DEFINE_VALIDATE, "testNetworkDefineXMLFlags", _D)
         doc = NetworkDocument.from_string(xml, validate=bool(flags & _DEFINE_VALIDATE))
         with self.node.lock:
@@ -142,6 +151,8 @@ class NetworkOps:
 
     @hookimpl
     def virt_network_create_xml(self, xml: str, flags: int) -> NetworkRef:
+        from virt.xml.network import NetworkDocument
+
         check_flags(flags, 0, "testNetworkCreateXMLFlags", _D)
         doc = NetworkDocument.from_string(xml)
         with self.node.lock:
@@ -315,6 +326,8 @@ def _clean(frag: Element) -> Element:
 def _ip_by_index(root: Element, name: str, parent_index: int) -> Element:
     """``virNetworkIPDefByIndex``: the ``<ip>`` at ``parent_index``, or for -1 the one with a
     ``<dhcp>`` (else the first IPv4, else the first IPv6)."""
+    from virt.xml.network import parse_ip
+
     ips = root.findall("ip")
     if parent_index >= 0:
         if parent_index < len(ips):
@@ -333,6 +346,8 @@ def _ip_by_index(root: Element, name: str, parent_index: int) -> Element:
 
 
 def _ip_version(ip: Element) -> int:
+    from virt.xml.network import parse_ip
+
     address = parse_ip(ip.get("address"))
     return address.version if address is not None else 0
 
@@ -345,6 +360,8 @@ def _dhcp(ip: Element) -> Element:
 
 
 def _update_dhcp_host(root: Element, name: str, command: int, parent_index: int, frag: Element) -> None:
+    from virt.xml.network import format_ip, parse_ip
+
     _expect(frag, "host", name)
     ip_el = _ip_by_index(root, name, parent_index)
     partial = command == _CMD_DELETE
@@ -420,6 +437,8 @@ def _update_dhcp_host(root: Element, name: str, command: int, parent_index: int,
 
 
 def _update_dhcp_range(root: Element, name: str, command: int, parent_index: int, frag: Element) -> None:
+    from virt.xml.network import format_ip, parse_ip
+
     _expect(frag, "range", name)
     ip_el = _ip_by_index(root, name, parent_index)
     if command == _CMD_MODIFY:
@@ -533,6 +552,8 @@ def _dns(root: Element) -> Element:
 
 
 def _update_dns_host(root: Element, name: str, command: int, parent_index: int, frag: Element) -> None:
+    from virt.xml.network import parse_ip
+
     if command == _CMD_MODIFY:
         raise _no_support("DNS HOST records cannot be modified, only added or deleted")
     _expect(frag, "host", name)
@@ -647,6 +668,8 @@ _SECTIONS = {
 def apply_update(doc: NetworkDocument, command: int, section: int, parent_index: int, xml: str) -> NetworkDocument:
     """``virNetworkDefUpdateSection`` on a copy of ``doc``: the changed document, checked by a
     full parse as libvirt's format/parse cycle does; ``doc`` itself is never changed."""
+    from virt.xml.network import NetworkDocument
+
     name = doc.name
     frag = parse_xml(xml, domain=ErrorDomain.NETWORK)
     label = _NO_SUPPORT_SECTIONS.get(section)

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import time
 
-import attrs
-
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
 from virt._records import DomainEventType, DomainState
 from virt.drivers.test import _domains as D
-from virt.drivers.test._state import DomainObj, NodeState, check_flags
+from virt.drivers.test._state import DomainObj, NodeState, Plain, check_flags
 from virt.xml._base import Element, escape, parse_xml
 from virt.xml.domain import DomainDocument
 
@@ -38,20 +36,26 @@ _STATE_NAMES = ("nostate", "running", "blocked", "paused", "shutdown", "shutoff"
                 "pmsuspended", "disk-snapshot")
 
 
-@attrs.define(eq=False)
-class SnapshotObj:
+class SnapshotObj(Plain):
     """One snapshot: what ``<domainsnapshot>`` says, and its place in the tree."""
 
-    name: str
-    state: str
-    creation_time: int
-    description: str | None = None
-    memory: str = "internal"
-    memory_file: str | None = None
-    disks: list[tuple[str, str]] = attrs.field(factory=list)
-    domain: DomainDocument | None = None
-    parent: str | None = None
-    children: list[str] = attrs.field(factory=list)
+    __slots__ = ("children", "creation_time", "description", "disks", "domain", "memory", "memory_file", "name",
+                 "parent", "state")
+
+    def __init__(self, name: str, state: str, creation_time: int, description: str | None = None,
+                 memory: str = "internal", memory_file: str | None = None,
+                 disks: list[tuple[str, str]] | None = None, domain: DomainDocument | None = None,
+                 parent: str | None = None, children: list[str] | None = None) -> None:
+        self.name = name
+        self.state = state
+        self.creation_time = creation_time
+        self.description = description
+        self.memory = memory
+        self.memory_file = memory_file
+        self.disks: list[tuple[str, str]] = [] if disks is None else disks
+        self.domain = domain
+        self.parent = parent
+        self.children: list[str] = [] if children is None else children
 
     @property
     def external(self) -> bool:

@@ -9,15 +9,18 @@ target another pool already has).
 
 from __future__ import annotations
 
-import attrs
+from typing import TYPE_CHECKING
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
 from virt._records import PoolEvent, PoolEventType, PoolInfo, PoolRef, PoolState, VolumeInfo, VolumeRef, VolumeType
 from virt.drivers.test._host import create_vport, destroy_vport
-from virt.drivers.test._state import NodeState, check_flags, unsupported_flags
+from virt.drivers.test._state import NodeState, Plain, check_flags, unsupported_flags
 from virt.xml._base import Element
-from virt.xml.storage import PoolDocument, VolumeDocument
+
+# The documents' modules are imported where a document is made: a CLI start needs none of them.
+if TYPE_CHECKING:
+    from virt.xml.storage import PoolDocument, VolumeDocument
 
 __all__ = ["DEFAULT_POOL_CAPACITY", "PoolObj", "StorageOps", "VolumeObj", "load_from_node"]
 
@@ -53,12 +56,14 @@ _VOLUME_TYPE_OF_POOL = {
 }
 
 
-@attrs.define(eq=False)
-class VolumeObj:
+class VolumeObj(Plain):
     """One volume: its pool's UUID, its definition, and the identity libvirt gives it."""
 
-    pool: str
-    definition: VolumeDocument
+    __slots__ = ("definition", "pool")
+
+    def __init__(self, pool: str, definition: VolumeDocument) -> None:
+        self.pool = pool
+        self.definition = definition
 
     @property
     def name(self) -> str:
@@ -73,18 +78,22 @@ class VolumeObj:
         return self.definition.target_path or ""
 
 
-@attrs.define(eq=False)
-class PoolObj:
+class PoolObj(Plain):
     """One storage pool of a test node."""
 
-    uuid: str
-    name: str
-    definition: PoolDocument
-    new_def: PoolDocument | None = None  # persistent config saved while running
-    active: bool = False
-    persistent: bool = True
-    autostart: bool = False
-    volumes: dict[str, VolumeObj] = attrs.field(factory=dict)  # by name
+    __slots__ = ("active", "autostart", "definition", "name", "new_def", "persistent", "uuid", "volumes")
+
+    def __init__(self, uuid: str, name: str, definition: PoolDocument, new_def: PoolDocument | None = None,
+                 active: bool = False, persistent: bool = True, autostart: bool = False,
+                 volumes: dict[str, VolumeObj] | None = None) -> None:
+        self.uuid = uuid
+        self.name = name
+        self.definition = definition
+        self.new_def = new_def  # persistent config saved while running
+        self.active = active
+        self.persistent = persistent
+        self.autostart = autostart
+        self.volumes: dict[str, VolumeObj] = {} if volumes is None else volumes  # by name
 
     @property
     def type(self) -> str:
@@ -210,6 +219,7 @@ def load_from_node(node: NodeState, root: Element, base_dir: str | None) -> None
     """Add the ``<pool>`` children of a node file (running, with their ``<volume>`` children),
     as libvirt's test driver does."""
     from virt.drivers.test._loader import child_xml
+    from virt.xml.storage import PoolDocument, VolumeDocument
 
     for elem in root.findall("pool"):
         volumes = [] if elem.get("file") is not None else elem.findall("volume")
@@ -291,6 +301,8 @@ class StorageOps:
 
     @hookimpl
     def virt_pool_define_xml(self, xml: str, flags: int) -> PoolRef:
+        from virt.xml.storage import PoolDocument
+
         check_flags(flags, _POOL_DEFINE_VALIDATE, "testStoragePoolDefineXML", _D)
         doc = PoolDocument.from_string(xml, validate=bool(flags & _POOL_DEFINE_VALIDATE))
         _set_defaults(doc)
@@ -302,6 +314,8 @@ class StorageOps:
 
     @hookimpl
     def virt_pool_create_xml(self, xml: str, flags: int) -> PoolRef:
+        from virt.xml.storage import PoolDocument
+
         check_flags(flags, 0, "testStoragePoolCreateXML", _D)
         doc = PoolDocument.from_string(xml)
         _set_defaults(doc)
@@ -475,6 +489,8 @@ class StorageOps:
             return _vol_ref(pool, vol)
 
     def _new_volume(self, pool: PoolObj, xml: str) -> VolumeDocument:
+        from virt.xml.storage import VolumeDocument
+
         doc = VolumeDocument.from_string(xml, pool=pool.definition)
         _check_volume_name(doc.name)
         if doc.name in pool.volumes:
