@@ -123,6 +123,10 @@ def test_remote_console_is_a_stream(plugins: None, pty: int, asyncssh_server: In
 
 def test_remote_console_errors(plugins: None, asyncssh_server: InProcessServer) -> None:
     with virt.open(asyncssh_server.uri("ptytest", "/x")) as conn:
+        assert conn.supports("virt_domain_open_console")
+        with pytest.raises(VirtError) as info:
+            virt.Domain(conn, "d", UUID).console_path()  # a far side's pty path means nothing here
+        assert info.value.code == ErrorNumber.OPERATION_UNSUPPORTED and "open_console()" in info.value.message
         with pytest.raises(VirtError) as info:
             virt.Domain(conn, "d", "99999999-2222-3333-4444-555555555555").open_console()
         assert info.value.code == ErrorNumber.NO_DOMAIN

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import virt
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from remote_testlib import Keys, RawClient, Sshd, Virtd
 from virt import ErrorNumber, VirtError
 from virt_remote._wire import MAX_FRAME
@@ -183,3 +185,67 @@ def test_client_refuses_values_that_are_not_plain_data(virtd_socket: str) -> Non
             conn.lookup_domain(object())  # type: ignore[arg-type]
         assert info.value.code == ErrorNumber.INVALID_ARG
         assert conn.lookup_domain("test").name == "test"
+
+
+# -- the server under hypothesis -----------------------------------------------------------------
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 2**40) | st.text(max_size=8)
+    | st.sampled_from(["hello", "open", "call", "close", "sub", "sopen", "sdata", "sack", "sclose", "ping",
+                       "virt_domain_lookup_by_name", "virt_event_domain", "test:///default", "$b", "$r"]),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(
+        st.sampled_from(["version", "uri", "readonly", "name", "uuid", "flags", "$t", "$b", "x"]), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+class _InProcess:
+    """A Service on a socket pair, in this process, with a raw client on the other end."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        from virt_remote._server import FrameReader, Service
+
+        self.ours, theirs = socket.socketpair()
+        self.service = Service(theirs.recv, theirs.sendall, name="fuzz")
+        self.thread = threading.Thread(target=self.service.serve, daemon=True)
+        self.thread.start()
+        self.ours.settimeout(10)
+        self.reader = FrameReader(self.ours.recv)
+
+    def send_raw(self, body: bytes) -> None:
+        self.ours.sendall(struct.pack(">I", len(body)) + body)
+
+    def alive(self) -> bool:
+        """A ping is still answered (skipping answers to what was sent before)."""
+        from virt_remote import _wire
+
+        self.send_raw(b'["ping", 424242]')
+        while True:
+            body = self.reader.read()
+            if body is None:
+                return False
+            message = _wire.from_wire(body)
+            if message == ["pong", 424242]:
+                return True
+
+
+@pytest.fixture(scope="module")
+def in_process() -> Iterator[_InProcess]:
+    server = _InProcess()
+    try:
+        yield server
+    finally:
+        server.ours.close()
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(messages=st.lists(_values, min_size=1, max_size=4))
+def test_fuzz_server_keeps_serving(in_process: _InProcess, messages: list[object]) -> None:
+    import json
+
+    for message in messages:
+        in_process.send_raw(json.dumps(message).encode())
+    assert in_process.alive(), f"the server stopped serving after {messages!r}"

@@ -444,7 +444,18 @@ class RemoteConnection:
         return stream
 
 
-_methods: dict[str, Any] = {}
+@hookimpl
+def _console_path_refused(self: RemoteConnection, uuid: str, dev_name: str | None, flags: int) -> str:
+    """A console's pty is on the far side: its path means nothing here (and could name
+    another pty of this host), so the remote console is a stream (``Domain.open_console``)."""
+    raise VirtError(ErrorNumber.OPERATION_UNSUPPORTED,
+                    f"the console of a domain on {self.uri.host or 'another node'} is not a local device: "
+                    "use Domain.open_console(), which relays it as a stream", domain=ErrorDomain.REMOTE)
+
+
+_console_path_refused.__name__ = "virt_domain_open_console"
+_console_path_refused.__qualname__ = "RemoteConnection.virt_domain_open_console"
+_methods: dict[str, Any] = {"virt_domain_open_console": _console_path_refused}
 _classes: dict[frozenset[str], type[RemoteConnection]] = {}
 _NOT_FORWARDED = frozenset({"virt_connect_close", "virt_connect_get_uri", "virt_connect_is_secure",
                             "virt_connect_is_encrypted"})
