@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import struct
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 import virt
 from lxc_testlib import (
+    COUNTER_INIT,
     SHELL_INIT,
     Console,
     domain_xml,
@@ -127,6 +129,31 @@ def test_shutdown_asks_the_init(conn: virt.Connection, rootfs: Path, share: Path
     assert dom.state() == (DomainState.SHUTOFF, SHUTOFF_SHUTDOWN)
     assert host_mounts_mentioning(str(rootfs)) == []
     dom.undefine()
+
+
+def test_shutdown_through_initctl(conn: virt.Connection, root: Path, busybox: Path, share: Path) -> None:
+    # a sysvinit-like init: it listens on /run/initctl and stops when asked
+    script = """mkdir -p /run; mkfifo /run/initctl; echo > /share/listening
+dd if=/run/initctl of=/share/request bs=384 count=1 2>/dev/null
+exit 0"""
+    fs = make_rootfs(root / "initctl-rootfs", busybox, script)
+    got = _events(conn)
+    dom = conn.create_domain(domain_xml("bbinitctl", fs, share=share))
+    assert wait_until(lambda: (share / "listening").exists())
+    time.sleep(0.2)  # from there to dd's open() of the FIFO
+    dom.shutdown()  # flags 0: initctl first, the signal only when there is no initctl
+    assert _next(got, DomainEventType.STOPPED).detail == 0
+    request = (share / "request").read_bytes()
+    assert len(request) == 384
+    magic, command, runlevel = struct.unpack_from("<iii", request)
+    assert (magic, command, chr(runlevel)) == (0x03091969, 1, "0")
+    fs2 = make_rootfs(root / "plain-rootfs", busybox, COUNTER_INIT)
+    dom = conn.create_domain(domain_xml("bbnoinitctl", fs2, share=share))
+    with pytest.raises(virt.VirtError) as info:
+        dom.shutdown(4)  # --mode initctl: there is none
+    assert info.value.code == virt.ErrorNumber.OPERATION_UNSUPPORTED
+    dom.shutdown(8)  # --mode signal
+    assert _next(got, DomainEventType.STOPPED).detail == 0
 
 
 def test_destroy(conn: virt.Connection, rootfs: Path, share: Path) -> None:

@@ -369,11 +369,13 @@ class Controller:
             if not self.init:
                 return {"ok": False, "error": "the container's init is not running"}
             self.want = cmd
-            sig = signal.SIGKILL if cmd == "destroy" else int(message.get("signal") or signal.SIGTERM)
-            try:
-                os.kill(self.init, sig)
-            except ProcessLookupError:
-                pass
+            # "signal": 0 only notes what comes (the init was asked through its initctl FIFO)
+            sig = signal.SIGKILL if cmd == "destroy" else int(message.get("signal", signal.SIGTERM))
+            if sig:
+                try:
+                    os.kill(self.init, sig)
+                except ProcessLookupError:
+                    pass
             if cmd == "destroy":
                 self.thaw()
             return {"ok": True}

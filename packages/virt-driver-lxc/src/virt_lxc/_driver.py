@@ -938,8 +938,7 @@ class LxcConnection:
             init = self._init_pid(uuid, status)
             if not flags or flags & _SHUTDOWN_INITCTL:
                 if _initctl(init, "6" if what == "reboot" else "0"):
-                    if what == "reboot":
-                        self._request(uuid, {"cmd": "reboot", "signal": 0})
+                    self._request(uuid, {"cmd": what, "signal": 0})  # what to make of the exit
                     return
                 if flags == _SHUTDOWN_INITCTL:
                     raise VirtError(ErrorNumber.OPERATION_UNSUPPORTED,
