@@ -178,7 +178,7 @@ class Cgroups:
                 time.sleep(0.002)
                 _write(path, want)
         else:
-            events = os.path.join(path, "cgroup.events")
+            events = os.path.join(os.path.dirname(path), "cgroup.events")
             deadline = time.monotonic() + timeout
             want = f"frozen {1 if on else 0}"
             while want not in Path(events).read_text() and time.monotonic() < deadline:
