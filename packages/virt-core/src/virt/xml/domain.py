@@ -2912,6 +2912,47 @@ class DomainDocument(XMLDocument):
     def description(self, value: str | None) -> None:
         self._set_optional_text("description", value)
 
+    def set_metadata_element(self, metadata: str | None, key: str, uri: str) -> None:
+        """``virDomainSetMetadata(VIR_DOMAIN_METADATA_ELEMENT)``: replace the ``<metadata>``
+        child in namespace ``uri`` by ``metadata`` (an XML element, put in ``uri`` under the
+        prefix ``key``); an empty or None ``metadata`` removes it."""
+        from virt.xml._base import parse_xml
+
+        root = self.root
+        meta = root.find("metadata")
+        if meta is not None:
+            for child in list(meta):
+                if isinstance(child.tag, str) and child.tag.startswith(f"{{{uri}}}"):
+                    meta.remove(child)
+        if not metadata:
+            if meta is not None and not any(isinstance(c.tag, str) for c in meta):
+                root.remove(meta)
+            return
+        element = _in_namespace(parse_xml(metadata, domain=ErrorDomain.DOMAIN), key, uri)
+        if meta is None:
+            meta = etree.Element("metadata")
+            anchor = None
+            for tag in ("description", "title", "uuid", "name"):
+                anchor = root.find(tag)
+                if anchor is not None:
+                    break
+            if anchor is not None:
+                anchor.addnext(meta)
+            else:
+                root.insert(0, meta)
+        meta.append(element)
+
+    def get_metadata_element(self, uri: str) -> str | None:
+        """``virDomainGetMetadata(VIR_DOMAIN_METADATA_ELEMENT)``: the ``<metadata>`` child in
+        namespace ``uri``, without its namespace, or None."""
+        meta = self.root.find("metadata")
+        if meta is None:
+            return None
+        for child in meta:
+            if isinstance(child.tag, str) and child.tag.startswith(f"{{{uri}}}"):
+                return etree.tostring(_without_namespace(child), encoding="unicode", with_tail=False)
+        return None
+
     def _int_child(self, tag: str, default: int = 0) -> int:
         el = _first(self.root, tag)
         raw = text_of(el)
@@ -3154,3 +3195,40 @@ def _strip_live(root: Element) -> None:
             first = _first(gr, "listen")
             if first is not None and first.get("type") == "network":
                 del gr.attrib["listen"]
+
+
+def _in_namespace(elem: Element, key: str, uri: str) -> Element:
+    """``elem`` with every unqualified element moved into ``uri`` under prefix ``key``."""
+
+    def convert(src: Element, parent: Element | None) -> Element:
+        local = etree.QName(src).localname
+        tag = f"{{{uri}}}{local}" if etree.QName(src).namespace is None else src.tag
+        node = etree.SubElement(parent, tag) if parent is not None else etree.Element(tag, nsmap={key: uri})
+        for name, value in src.attrib.items():
+            node.set(name, value)
+        node.text = src.text
+        node.tail = src.tail if parent is not None else None
+        for child in src:
+            if isinstance(child.tag, str):
+                convert(child, node)
+        return node
+
+    return convert(elem, None)
+
+
+def _without_namespace(elem: Element) -> Element:
+    """A copy of ``elem`` with every element's namespace dropped."""
+
+    def convert(src: Element) -> Element:
+        node = etree.Element(etree.QName(src).localname)
+        for name, value in src.attrib.items():
+            node.set(name, value)
+        node.text = src.text
+        for child in src:
+            if isinstance(child.tag, str):
+                sub_node = convert(child)
+                sub_node.tail = child.tail
+                node.append(sub_node)
+        return node
+
+    return convert(elem)

@@ -840,7 +840,7 @@ class DomainOps:
                 elif type == _META_DESCRIPTION:
                     doc.description = metadata or None
                 else:
-                    _set_metadata_element(doc, metadata, key or "", uri or "")
+                    doc.set_metadata_element(metadata, key or "", uri or "")
 
     @hookimpl
     def virt_domain_get_metadata(self, uuid: str, type: int, uri: str | None, flags: int) -> str:
@@ -855,7 +855,7 @@ class DomainOps:
                 if not uri:
                     raise domain_error(ErrorNumber.INVALID_ARG, None, conf=True,
                                        message="uri in virDomainGetMetadata must not be NULL")
-                value = _get_metadata_element(doc, uri)
+                value = doc.get_metadata_element(uri)
             else:
                 raise _bad_arg(f"unknown metadata type '{type}'", conf=True)
             if value is None:
@@ -1085,89 +1085,6 @@ def _read_image(path: str) -> tuple[DomainDocument, bool]:
     trailer = rest[4 + length:]
     paused = trailer.startswith(_SAVE_TRAILER) and trailer[len(_SAVE_TRAILER):].startswith(b"paused")
     return parse_domain(xml), paused
-
-
-def _set_metadata_element(doc: DomainDocument, metadata: str | None, key: str, uri: str) -> None:
-    from lxml import etree
-
-    from virt.xml._base import parse_xml
-
-    root = doc.root
-    meta = root.find("metadata")
-    if meta is not None:
-        for child in list(meta):
-            if isinstance(child.tag, str) and child.tag.startswith(f"{{{uri}}}"):
-                meta.remove(child)
-    if not metadata:
-        if meta is not None and not any(isinstance(c.tag, str) for c in meta):
-            root.remove(meta)
-        return
-    parsed = parse_xml(metadata, domain=ErrorDomain.DOMAIN)
-    element = _renamespace(parsed, key, uri)
-    if meta is None:
-        meta = etree.Element("metadata")
-        anchor = None
-        for tag in ("description", "title", "uuid", "name"):
-            anchor = root.find(tag)
-            if anchor is not None:
-                break
-        if anchor is not None:
-            anchor.addnext(meta)
-        else:
-            root.insert(0, meta)
-    meta.append(element)
-
-
-def _renamespace(elem: Element, key: str, uri: str) -> Element:
-    """``elem`` with every unqualified element moved into ``uri`` under prefix ``key``."""
-    from lxml import etree
-
-    def convert(src: Element, parent: Element | None) -> Element:
-        local = etree.QName(src).localname
-        tag = f"{{{uri}}}{local}" if etree.QName(src).namespace is None else src.tag
-        node = (etree.SubElement(parent, tag) if parent is not None
-                else etree.Element(tag, nsmap={key: uri}))
-        for name, value in src.attrib.items():
-            node.set(name, value)
-        node.text = src.text
-        node.tail = src.tail if parent is not None else None
-        for child in src:
-            if isinstance(child.tag, str):
-                convert(child, node)
-        return node
-
-    return convert(elem, None)
-
-
-def _get_metadata_element(doc: DomainDocument, uri: str) -> str | None:
-    from lxml import etree
-
-    meta = doc.root.find("metadata")
-    if meta is None:
-        return None
-    for child in meta:
-        if isinstance(child.tag, str) and child.tag.startswith(f"{{{uri}}}"):
-            plain = _strip_namespace(child)
-            return etree.tostring(plain, encoding="unicode", with_tail=False)
-    return None
-
-
-def _strip_namespace(elem: Element) -> Element:
-    from lxml import etree
-
-    def convert(src: Element) -> Element:
-        node = etree.Element(etree.QName(src).localname)
-        for name, value in src.attrib.items():
-            node.set(name, value)
-        node.text = src.text
-        for child in src:
-            if isinstance(child.tag, str):
-                sub = convert(child)
-                sub.tail = child.tail
-                node.append(sub)
-        return node
-
-    return convert(elem)
 
 
 def _matches(dom: DomainObj, flags: int) -> bool:
