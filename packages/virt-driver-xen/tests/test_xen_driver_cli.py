@@ -32,12 +32,48 @@ def run_cli(*argv: str) -> tuple[int, str, str]:
     return rc, out.getvalue(), err.getvalue()
 
 
+def fake_dom0(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """This host made to look like a dom0 whose `xl info` answers (a captured lab output)."""
+    caps = tmp_path / "capabilities"
+    caps.write_text("control_d\n")
+    monkeypatch.setattr(_driver, "XEN_CAPABILITIES", caps)
+    xl = tmp_path / "xl"
+    info = Path(__file__).parent / "xl-outputs" / "info.txt"
+    xl.write_text(f"#!/bin/sh\n[ \"$1\" = info ] && exec cat {info}\nexit 1\n")
+    xl.chmod(0o755)
+    monkeypatch.setenv("VIRT_XEN_TOOLSTACK", f"local:{xl}")
+    monkeypatch.setenv("VIRT_XEN_STATE", str(tmp_path / "state"))
+
+
 def test_open_without_xen_fails_cleanly(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("VIRT_XEN_TOOLSTACK", raising=False)
     monkeypatch.setattr(_driver, "XEN_CAPABILITIES", tmp_path / "nowhere" / "capabilities")
     with pytest.raises(VirtError) as info:
         virt.open("xen:///system")
     assert info.value.code == ErrorNumber.NO_CONNECT
     assert "Xen is not running" in info.value.message
+
+
+def test_open_when_xl_fails(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fake_dom0(monkeypatch, tmp_path)
+    monkeypatch.setenv("VIRT_XEN_TOOLSTACK", "local:/bin/false")
+    with pytest.raises(VirtError) as info:
+        virt.open("xen:///system")
+    assert info.value.code == ErrorNumber.NO_CONNECT
+    assert "Xen is not running (`xl info` through local /bin/false failed" in info.value.message
+    monkeypatch.setenv("VIRT_XEN_TOOLSTACK", "carrier-pigeon")
+    with pytest.raises(VirtError, match="names no toolstack"):
+        virt.open("xen:///system")
+
+
+def test_capabilities_and_node_info(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fake_dom0(monkeypatch, tmp_path)
+    with virt.open("xen:///system") as conn:
+        info = conn.node_info()
+        assert (info.cpus, info.memory, info.mhz, info.nodes) == (1, 1023 * 1024, 2596, 1)
+        assert "<machine>xenpv</machine>" in conn.capabilities()
+        assert "<machine>xenfv</machine>" in conn.domain_capabilities(machine="xenfv")
+        assert conn.list_domains() == []
 
 
 def test_open_bad_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -50,11 +86,10 @@ def test_open_bad_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @needs_corpus
 def test_conversions_through_the_connection(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    caps = tmp_path / "capabilities"
-    caps.write_text("control_d\n")
-    monkeypatch.setattr(_driver, "XEN_CAPABILITIES", caps)
+    fake_dom0(monkeypatch, tmp_path)
     with virt.open("xen:///system") as conn:
         assert conn.type() == "Xen"
+        assert conn.version() == 4_017_007
         assert conn.domain_xml_from_native("xen-xl", read(CFG)) == read(XML)
         assert conn.domain_xml_to_native("xen-xl", read(XML)) == read(CFG)
         with pytest.raises(VirtError) as info:

@@ -1,31 +1,81 @@
 """The ``xen`` driver: ``xen:///system``, Xen through its xl toolstack (libvirt's libxl driver).
 
-This first part serves the native-configuration conversions (``xen-xl``, ``xen-xm``); guest
-management through ``xl`` comes with the next parts of the driver.  Opening needs a running
-Xen: this host must be Xen's control domain (dom0), as libvirt's libxl driver requires
-(``/proc/xen/capabilities`` says ``control_d``).  Elsewhere the open fails with
-``NO_CONNECT`` saying that Xen is not running; the conversions themselves need no Xen (see
-:mod:`virt_xen.xlconfig`), and the CLI uses them offline on any connection.
+Guests live in Xen; the driver keeps what Xen does not: persistent definitions, and a status
+file per domain it started (state reason, domid, whether persistent).  Every change goes
+through ``xl`` (``create``, ``shutdown``, ``reboot``, ``destroy``, ``pause``, ``unpause``,
+``save``, ``restore``), and what runs is read back from ``xl list -v``, ``xl vcpu-list`` and
+``xl info``.
+
+Where ``xl`` runs is the *toolstack* (:mod:`virt_xen._toolstack`): this host when it is Xen's
+control domain (dom0; ``/proc/xen/capabilities`` says ``control_d``, as libvirt checks), or,
+when ``$VIRT_XEN_TOOLSTACK`` names one, a dom0 reached over a channel (the Xen test lab's
+``tcp:HOST:PORT``).  Without either, opening fails with ``NO_CONNECT``: "Xen is not running".
+
+State lives under ``$VIRT_XEN_STATE`` or ``/var/lib/virt/xen``: ``config/NAME.xml``,
+``run/UUID.json`` (status), ``run/UUID.xml`` (the running definition), ``saves/`` (what
+``save`` wrote where, so ``restore`` finds the definition again).  Paths given to ``save`` and
+``restore`` are paths of the toolstack's host (``xl`` reads and writes them).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import queue
 import socket
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from virt import VirtError
 from virt._errcodes import ErrorDomain, ErrorNumber
 from virt._markers import hookimpl
-from virt.plugin import OpenRequest
+from virt._records import DomainEvent, DomainEventType, DomainInfo, DomainRef, DomainState, NodeInfo, VcpuInfo
+from virt._state_files import DomainLock, atomic_write, read_json, write_json
+from virt.plugin import OpenRequest, listening
+from virt.xml.domain import DomainDocument
 
-from virt_xen import xlconfig
+from virt_xen import _caps, xlconfig
+from virt_xen._toolstack import STDIN_PATH, TOOLSTACK_ENV, LocalToolstack, Toolstack, XlResult, toolstack_from_env
+from virt_xen._xl import DOM0_UUID, XlDomain, cpu_set, parse_info, parse_list, parse_vcpu_list
 
 __all__ = ["XenConnection", "xen_running"]
 
 #: what libvirt's libxl driver reads to decide whether this host runs Xen's control domain
 XEN_CAPABILITIES: Final = Path("/proc/xen/capabilities")
+STATE_ENV: Final = "VIRT_XEN_STATE"
+DEFAULT_STATE: Final = Path("/var/lib/virt/xen")
+
+_D = ErrorDomain.LIBXL
+S = DomainState
+
+# state reasons (virDomain<State>Reason)
+RUNNING_UNKNOWN, RUNNING_BOOTED, RUNNING_RESTORED, RUNNING_UNPAUSED = 0, 1, 3, 5
+PAUSED_UNKNOWN, PAUSED_USER = 0, 1
+SHUTDOWN_UNKNOWN = 0
+SHUTOFF_UNKNOWN, SHUTOFF_SHUTDOWN, SHUTOFF_DESTROYED, SHUTOFF_CRASHED, SHUTOFF_SAVED = 0, 1, 2, 3, 5
+CRASHED_UNKNOWN = 0
+# event details (virDomainEvent<Type>DetailType)
+DEFINED_ADDED, DEFINED_UPDATED = 0, 1
+UNDEFINED_REMOVED = 0
+STARTED_BOOTED, STARTED_RESTORED = 0, 2
+SUSPENDED_PAUSED, SUSPENDED_RESTORED = 0, 4
+RESUMED_UNPAUSED = 0
+STOPPED_SHUTDOWN, STOPPED_DESTROYED, STOPPED_CRASHED, STOPPED_SAVED = 0, 1, 2, 4
+SHUTDOWN_FINISHED = 0
+# flags
+_START_PAUSED = 1
+_SAVE_RUNNING, _SAVE_PAUSED = 2, 4
+_XML_INACTIVE = 2
+_LIST_ACTIVE, _LIST_INACTIVE, _LIST_PERSISTENT, _LIST_TRANSIENT = 1, 2, 4, 8
+_LIST_RUNNING, _LIST_PAUSED, _LIST_SHUTOFF, _LIST_OTHER = 16, 32, 64, 128
+
+#: how often the watcher asks ``xl list`` whether the guests it follows still run
+POLL_INTERVAL = 1.0
 
 
 def xen_running(capabilities: Path | None = None) -> bool:
@@ -38,40 +88,305 @@ def xen_running(capabilities: Path | None = None) -> bool:
         return False
 
 
-def _xen_version() -> int:
-    """Xen's version from sysfs (``/sys/hypervisor/version/{major,minor,extra}``), or 0."""
-    base = Path("/sys/hypervisor/version")
-    try:
-        major = int((base / "major").read_text().strip())
-        minor = int((base / "minor").read_text().strip())
-        extra = (base / "extra").read_text().strip().lstrip(".")
-        micro = int("".join(c for c in extra.split("-")[0] if c.isdigit()) or 0)
-    except (OSError, ValueError):
-        return 0
-    return major * 1_000_000 + minor * 1_000 + micro
+def _invalid(detail: str) -> VirtError:
+    return VirtError(ErrorNumber.OPERATION_INVALID, detail, domain=_D)
+
+
+def _no_domain(detail: str) -> VirtError:
+    return VirtError(ErrorNumber.NO_DOMAIN, detail, domain=ErrorDomain.DOM)
+
+
+def _xl_failed(what: str, result: XlResult) -> VirtError:
+    lines = [line for line in result.err.splitlines() if line.strip() and not line.startswith("xc: progress")]
+    detail = "; ".join(lines[-3:]) or f"xl exited with status {result.rc}"
+    return VirtError(ErrorNumber.INTERNAL_ERROR, f"{what}: {detail}", domain=_D)
+
+
+def parse_definition(xml: str | bytes) -> DomainDocument:
+    doc = DomainDocument.from_string(xml, inactive=True, default_arch="x86_64", mac_prefix="00:16:3e")
+    if doc.type != "xen":
+        raise VirtError(ErrorNumber.CONFIG_UNSUPPORTED, f"virt type '{doc.type}' is not supported by the Xen "
+                        "driver (libxl), expecting 'xen'", domain=_D)
+    if "/" in doc.name or doc.name.startswith("."):
+        raise VirtError(ErrorNumber.XML_ERROR, f"name {doc.name} cannot contain '/' or start with '.'",
+                        domain=ErrorDomain.DOMAIN)
+    if doc.name == "Domain-0" or doc.uuid == DOM0_UUID:
+        raise VirtError(ErrorNumber.OPERATION_INVALID, "Domain-0 cannot be defined", domain=_D)
+    return doc
+
+
+# -- state on disk ------------------------------------------------------------------------------
+
+
+class Store:
+    """Definitions, statuses and save records under one state root."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.config = root / "config"
+        self.run = root / "run"
+        self.saves = root / "saves"
+        for d in (self.config, self.run, self.saves):
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def lock(self, uuid: str) -> DomainLock:
+        return DomainLock.of(self.run / f"{uuid}.lock")
+
+    def configs(self) -> list[DomainDocument]:
+        out = []
+        for entry in sorted(os.scandir(self.config), key=lambda e: e.name):
+            if entry.name.endswith(".xml") and not entry.name.startswith("."):
+                with contextlib.suppress(OSError, VirtError):
+                    out.append(parse_definition(Path(entry.path).read_bytes()))
+        return out
+
+    def write_config(self, doc: DomainDocument) -> None:
+        atomic_write(self.config / f"{doc.name}.xml", doc.to_string())
+
+    def remove_config(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.config / f"{name}.xml").unlink()
+
+    def status(self, uuid: str) -> dict[str, Any] | None:
+        data = read_json(self.run / f"{uuid}.json")
+        return data if isinstance(data, dict) else None
+
+    def statuses(self) -> list[dict[str, Any]]:
+        out = []
+        for entry in os.scandir(self.run):
+            if entry.name.endswith(".json") and not entry.name.startswith("."):
+                status = self.status(entry.name[:-5])
+                if status is not None and "uuid" in status:
+                    out.append(status)
+        return out
+
+    def write_status(self, status: dict[str, Any]) -> None:
+        write_json(self.run / f"{status['uuid']}.json", status, durable=False)
+
+    def remove_status(self, uuid: str) -> None:
+        for suffix in (".json", ".xml"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.run / f"{uuid}{suffix}").unlink()
+
+    def live(self, uuid: str) -> DomainDocument | None:
+        try:
+            return DomainDocument.from_string((self.run / f"{uuid}.xml").read_bytes(), inactive=False,
+                                              default_arch="x86_64", mac_prefix="00:16:3e")
+        except (FileNotFoundError, VirtError):
+            return None
+
+    def write_live(self, uuid: str, doc: DomainDocument) -> None:
+        atomic_write(self.run / f"{uuid}.xml", doc.to_string(), durable=False)
+
+    def _save_record_path(self, path: str) -> Path:
+        return self.saves / (hashlib.sha256(path.encode()).hexdigest()[:32] + ".json")
+
+    def save_record(self, path: str) -> dict[str, Any] | None:
+        data = read_json(self._save_record_path(path))
+        return data if isinstance(data, dict) else None
+
+    def write_save_record(self, path: str, record: dict[str, Any]) -> None:
+        write_json(self._save_record_path(path), record)
+
+
+# -- what the connections of one state root share in a process ----------------------------------
+
+
+class _Dispatcher:
+    """Delivers events on a thread of its own, in order, so callbacks may call the API."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[Callable[..., None], DomainEvent]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._guard = threading.Lock()
+
+    def put(self, deliver: Callable[..., None], event: DomainEvent) -> None:
+        with self._guard:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._serve, name="virt-xen-events", daemon=True)
+                self._thread.start()
+        self._queue.put((deliver, event))
+
+    def _serve(self) -> None:
+        while True:
+            deliver, event = self._queue.get()
+            with contextlib.suppress(Exception):
+                deliver(event=event)
+
+
+_dispatcher = _Dispatcher()
+
+
+class Hub:
+    """The store, the toolstack and the open connections of one (state root, toolstack)."""
+
+    def __init__(self, store: Store, toolstack: Toolstack) -> None:
+        self.store = store
+        self.toolstack = toolstack
+        self.connections: weakref.WeakSet[XenConnection] = weakref.WeakSet()
+        self._guard = threading.Lock()
+        self._watcher: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def emit(self, name: str, uuid: str, event: DomainEventType, detail: int, dom_id: int = -1) -> None:
+        record: DomainEvent | None = None
+        for conn in list(self.connections):
+            hook = conn.hook
+            if hook is None or not listening(hook, "virt_event_domain"):
+                continue
+            if record is None:
+                record = DomainEvent(name=name, uuid=uuid, event=event, detail=detail, id=dom_id)
+            _dispatcher.put(hook.virt_event_domain, record)
+
+    def xl(self, *args: str, stdin: bytes | None = None) -> XlResult:
+        return self.toolstack.xl(list(args), stdin)
+
+    def domains(self) -> dict[str, XlDomain]:
+        """What Xen runs now, by UUID (Domain-0 left out)."""
+        result = self.xl("list", "-v")
+        if result.rc != 0:
+            raise _xl_failed("cannot list Xen's domains", result)
+        return {d.uuid: d for d in parse_list(result.out) if d.uuid and d.uuid != DOM0_UUID and d.domid != 0}
+
+    # -- following guests: their ends are seen by polling xl list -----------------------------
+
+    def ensure_watcher(self) -> None:
+        with self._guard:
+            if self._watcher is None or not self._watcher.is_alive():
+                self._stop.clear()
+                self._watcher = threading.Thread(target=self._watch, name="virt-xen-watch", daemon=True)
+                self._watcher.start()
+
+    def stop_watcher(self) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(POLL_INTERVAL):
+            active = [s for s in self.store.statuses() if s.get("active")]
+            if not active or not self.connections:
+                with self._guard:
+                    self._watcher = None
+                return
+            try:
+                running = self.domains()
+            except VirtError:
+                continue
+            for status in active:
+                uuid = str(status["uuid"])
+                if uuid not in running:
+                    with self.store.lock(uuid):
+                        self.reconcile(uuid, running)
+
+    def reconcile(self, uuid: str, running: dict[str, XlDomain]) -> dict[str, Any] | None:
+        """The status of ``uuid`` made to agree with Xen (call under the domain's lock).
+
+        A domain the driver believes active that Xen no longer runs has been shut down (by its
+        guest, or after ``shutdown``): SHUT OFF (shutdown), with a STOPPED event.  A new domid
+        with the same UUID is a reboot (xl re-creates the domain)."""
+        status = self.store.status(uuid)
+        if status is None or not status.get("active"):
+            return status
+        dom = running.get(uuid)
+        if dom is None:
+            status.update(active=False, domid=-1, state=int(S.SHUTOFF), reason=SHUTOFF_SHUTDOWN)
+            name = str(status["name"])
+            if status.get("persistent"):
+                self.store.write_status(status)
+                with contextlib.suppress(FileNotFoundError):
+                    (self.store.run / f"{uuid}.xml").unlink()
+            else:
+                self.store.remove_status(uuid)
+            self.emit(name, uuid, DomainEventType.STOPPED, STOPPED_SHUTDOWN)
+            return status if status.get("persistent") else None
+        if dom.domid != status.get("domid"):
+            status["domid"] = dom.domid
+            self.store.write_status(status)
+        return status
+
+
+_hubs: dict[tuple[str, str], Hub] = {}
+_hubs_guard = threading.Lock()
+
+
+def _hub_for(root: Path, toolstack: Toolstack) -> Hub:
+    key = (str(root), toolstack.description)
+    with _hubs_guard:
+        hub = _hubs.get(key)
+        if hub is None:
+            hub = _hubs[key] = Hub(Store(root), toolstack)
+        return hub
+
+
+def _state_root() -> Path:
+    return Path(os.environ.get(STATE_ENV) or DEFAULT_STATE)
+
+
+# -- the connection -------------------------------------------------------------------------------
 
 
 class XenConnection:
     """The connection object of ``xen:///system``."""
 
-    def __init__(self, request: OpenRequest) -> None:
+    def __init__(self, request: OpenRequest, hub: Hub | None = None, info: dict[str, str] | None = None) -> None:
         self.request = request
+        self.hook = request.hook
+        self.hub = hub
+        self.info = info or {}
+        if hub is not None:
+            hub.connections.add(self)
+            if any(s.get("active") for s in hub.store.statuses()):
+                hub.ensure_watcher()
 
     @classmethod
-    def open(cls, request: OpenRequest, capabilities: Path | None = None) -> XenConnection:
+    def open(cls, request: OpenRequest, capabilities: Path | None = None,
+             toolstack: Toolstack | None = None) -> XenConnection:
         if capabilities is None:
             capabilities = XEN_CAPABILITIES
         uri = request.uri
         if uri.path not in ("/system", ""):
             raise VirtError(ErrorNumber.INTERNAL_ERROR,
-                            f"unexpected Xen URI path '{uri.path}', try xen:///system", domain=ErrorDomain.LIBXL)
-        if not xen_running(capabilities):
-            where = "/proc/xen is missing" if not os.path.isdir(capabilities.parent) else (
-                f"{capabilities} does not say control_d")
-            raise VirtError(ErrorNumber.NO_CONNECT,
-                            f"xen:///system: Xen is not running ({where}: this host is not a Xen dom0)",
-                            domain=ErrorDomain.LIBXL)
-        return cls(request)
+                            f"unexpected Xen URI path '{uri.path}', try xen:///system", domain=_D)
+        if toolstack is None:
+            spec = os.environ.get(TOOLSTACK_ENV, "")
+            toolstack = toolstack_from_env()
+            if spec and toolstack is None:
+                raise VirtError(ErrorNumber.NO_CONNECT, f"xen:///system: ${TOOLSTACK_ENV}='{spec}' names no "
+                                "toolstack (expecting local, local:/path/to/xl or tcp:HOST:PORT)", domain=_D)
+        if toolstack is None:
+            if not xen_running(capabilities):
+                where = "/proc/xen is missing" if not os.path.isdir(capabilities.parent) else (
+                    f"{capabilities} does not say control_d")
+                raise VirtError(ErrorNumber.NO_CONNECT,
+                                f"xen:///system: Xen is not running ({where}: this host is not a Xen dom0)",
+                                domain=_D)
+            toolstack = LocalToolstack()
+        result = toolstack.xl(["info"])
+        if result.rc != 0:
+            raise VirtError(ErrorNumber.NO_CONNECT, f"xen:///system: Xen is not running (`xl info` through "
+                            f"{toolstack.description} failed: {result.err.strip()[-300:]})", domain=_D)
+        info = parse_info(result.out)
+        try:
+            hub = _hub_for(_state_root(), toolstack)
+        except OSError as exc:
+            raise VirtError(ErrorNumber.SYSTEM_ERROR, f"cannot create the Xen driver's state directory "
+                            f"{_state_root()}: {exc.strerror}", domain=_D) from None
+        return cls(request, hub, info)
+
+    @property
+    def _hub(self) -> Hub:
+        assert self.hub is not None
+        return self.hub
+
+    @property
+    def store(self) -> Store:
+        return self._hub.store
+
+    # -- identity ------------------------------------------------------------------------------
+
+    @hookimpl
+    def virt_connect_close(self) -> None:
+        if self.hub is not None:
+            self.hub.connections.discard(self)
 
     @hookimpl
     def virt_connect_get_type(self) -> str:
@@ -79,15 +394,56 @@ class XenConnection:
 
     @hookimpl
     def virt_connect_get_version(self) -> int:
-        return _xen_version()
+        try:
+            major, minor = int(self.info.get("xen_major", "0")), int(self.info.get("xen_minor", "0"))
+            extra = self.info.get("xen_extra", "").lstrip(".")
+            micro = int("".join(c for c in extra.split("-")[0] if c.isdigit()) or 0)
+        except ValueError:
+            return 0
+        return major * 1_000_000 + minor * 1_000 + micro
 
     @hookimpl
     def virt_connect_get_hostname(self) -> str:
-        return socket.gethostname()
+        host = self.info.get("host", "")
+        return host if host and host != "(none)" else socket.gethostname()
 
     @hookimpl
     def virt_connect_get_uri(self) -> str:
         return "xen:///system"
+
+    @hookimpl
+    def virt_connect_get_max_vcpus(self, type: str | None) -> int:
+        return _caps.MAX_VCPUS["xenpv"]
+
+    @hookimpl
+    def virt_connect_get_capabilities(self) -> str:
+        return _caps.capabilities_xml(self.info)
+
+    @hookimpl
+    def virt_connect_get_domain_capabilities(self, emulator: str | None, arch: str | None, machine: str | None,
+                                             virttype: str | None, flags: int) -> str:
+        hvm = "hvm" in self.info.get("virt_caps", "hvm").split()
+        return _caps.domain_capabilities_xml(emulator, arch, machine, virttype, hvm=hvm)
+
+    @hookimpl
+    def virt_node_get_info(self) -> NodeInfo:
+        info = self.info
+        cpus = int(info.get("nr_cpus", "1") or 1)
+        cores = int(info.get("cores_per_socket", "1") or 1)
+        threads = int(info.get("threads_per_core", "1") or 1)
+        nodes = int(info.get("nr_nodes", "1") or 1)
+        return NodeInfo(model=info.get("machine", "x86_64"), memory=int(info.get("total_memory", "0")) * 1024,
+                        cpus=cpus, mhz=int(float(info.get("cpu_mhz", "0") or 0)), nodes=nodes,
+                        sockets=max(1, cpus // max(1, cores * threads * nodes)), cores=cores, threads=threads)
+
+    @hookimpl
+    def virt_node_get_free_memory(self) -> int:
+        result = self._hub.xl("info")
+        if result.rc != 0:
+            raise _xl_failed("xl info", result)
+        return int(parse_info(result.out).get("free_memory", "0")) * 1024 * 1024
+
+    # -- conversions -----------------------------------------------------------------------------
 
     def _bridge_of(self, name: str) -> str:
         """A virtual network's bridge, from the network provider of this connection."""
@@ -107,3 +463,421 @@ class XenConnection:
     @hookimpl
     def virt_connect_domain_xml_from_native(self, native_format: str, config: str, flags: int) -> str:
         return xlconfig.domain_xml_from_native(native_format, config, flags)
+
+    # -- finding domains -----------------------------------------------------------------------
+
+    def _entries(self) -> dict[str, tuple[DomainDocument | None, dict[str, Any] | None]]:
+        out: dict[str, tuple[DomainDocument | None, dict[str, Any] | None]] = {}
+        for doc in self.store.configs():
+            out[doc.uuid] = (doc, None)
+        for status in self.store.statuses():
+            uuid = str(status["uuid"])
+            config = out.get(uuid, (None, None))[0]
+            if config is None and not status.get("active"):
+                continue  # a stale status of an undefined domain
+            out[uuid] = (config, status)
+        return out
+
+    def _find(self, uuid: str) -> tuple[DomainDocument | None, dict[str, Any] | None, str]:
+        entry = self._entries().get(uuid)
+        if entry is None:
+            raise _no_domain(f"no domain with matching uuid '{uuid}'")
+        doc, status = entry
+        name = doc.name if doc is not None else str(status["name"]) if status is not None else ""
+        return doc, status, name
+
+    def _synced(self, uuid: str) -> tuple[DomainDocument | None, dict[str, Any] | None, str, XlDomain | None]:
+        """The domain, its status agreeing with Xen, and Xen's line for it (None when not running)."""
+        with self.store.lock(uuid):
+            doc, status, name = self._find(uuid)
+            if status is None or not status.get("active"):
+                return doc, status, name, None
+            running = self._hub.domains()
+            status = self._hub.reconcile(uuid, running)
+            if status is None:  # a transient domain that has gone
+                raise _no_domain(f"no domain with matching uuid '{uuid}' ({name})")
+            return doc, status, name, running.get(uuid) if status.get("active") else None
+
+    @staticmethod
+    def _ref(uuid: str, name: str, status: dict[str, Any] | None) -> DomainRef:
+        active = status is not None and bool(status.get("active"))
+        return DomainRef(name, uuid, int(status.get("domid", -1)) if active and status is not None else -1)
+
+    @hookimpl
+    def virt_domain_lookup_by_uuid(self, uuid: str) -> DomainRef:
+        _doc, status, name = self._find(uuid)
+        return self._ref(uuid, name, status)
+
+    @hookimpl
+    def virt_domain_lookup_by_name(self, name: str) -> DomainRef:
+        for uuid, (doc, status) in self._entries().items():
+            other = doc.name if doc is not None else str(status["name"]) if status is not None else ""
+            if other == name:
+                return self._ref(uuid, name, status)
+        raise _no_domain(f"no domain with matching name '{name}'")
+
+    @hookimpl
+    def virt_domain_lookup_by_id(self, id: int) -> DomainRef:
+        for uuid, (doc, status) in self._entries().items():
+            if status is not None and status.get("active") and int(status.get("domid", -1)) == id:
+                name = doc.name if doc is not None else str(status["name"])
+                return self._ref(uuid, name, status)
+        raise _no_domain(f"no domain with matching id {id}")
+
+    def _state_of(self, status: dict[str, Any] | None, dom: XlDomain | None) -> tuple[int, int]:
+        if status is None or not status.get("active") or dom is None:
+            if status is None:
+                return int(S.SHUTOFF), SHUTOFF_UNKNOWN
+            return int(status.get("state", S.SHUTOFF)), int(status.get("reason", SHUTOFF_UNKNOWN))
+        if dom.crashed:
+            return int(S.CRASHED), CRASHED_UNKNOWN
+        if dom.shutdown or dom.dying:
+            return int(S.SHUTDOWN), SHUTDOWN_UNKNOWN
+        if dom.paused:
+            return int(S.PAUSED), int(status.get("pause_reason", PAUSED_UNKNOWN))
+        return int(S.RUNNING), int(status.get("run_reason", RUNNING_UNKNOWN))
+
+    @hookimpl
+    def virt_domain_list(self, flags: int) -> list[DomainRef]:
+        entries = self._entries()
+        running: dict[str, XlDomain] | None = None
+        out = []
+        for uuid, (doc, status) in entries.items():
+            name = doc.name if doc is not None else str(status["name"]) if status is not None else ""
+            active = status is not None and bool(status.get("active"))
+            if active and running is None:
+                running = self._hub.domains()
+            if active and running is not None and uuid not in running:
+                with self.store.lock(uuid):
+                    status = self._hub.reconcile(uuid, running)
+                if status is None:
+                    continue
+                active = bool(status.get("active"))
+            if flags:
+                if flags & (_LIST_ACTIVE | _LIST_INACTIVE) and not (
+                        (active and flags & _LIST_ACTIVE) or (not active and flags & _LIST_INACTIVE)):
+                    continue
+                persistent = doc is not None
+                if flags & (_LIST_PERSISTENT | _LIST_TRANSIENT) and not (
+                        (persistent and flags & _LIST_PERSISTENT) or (not persistent and flags & _LIST_TRANSIENT)):
+                    continue
+                if flags & (_LIST_RUNNING | _LIST_PAUSED | _LIST_SHUTOFF | _LIST_OTHER):
+                    state = self._state_of(status, running.get(uuid) if running else None)[0]
+                    kind = {S.RUNNING: _LIST_RUNNING, S.PAUSED: _LIST_PAUSED, S.SHUTOFF: _LIST_SHUTOFF}.get(
+                        S(state), _LIST_OTHER)
+                    if not flags & kind:
+                        continue
+            out.append(self._ref(uuid, name, status))
+        out.sort(key=lambda r: (r.id < 0, r.id, r.name))
+        return out
+
+    # -- definitions ---------------------------------------------------------------------------
+
+    def _check_unique(self, doc: DomainDocument) -> tuple[DomainDocument | None, dict[str, Any] | None]:
+        """libvirt's rules: a name belongs to one UUID, a UUID to one name."""
+        for uuid, (other, status) in self._entries().items():
+            other_name = other.name if other is not None else str(status["name"]) if status is not None else ""
+            if uuid == doc.uuid:
+                if other_name != doc.name:
+                    raise VirtError(ErrorNumber.OPERATION_FAILED,
+                                    f"domain '{other_name}' is already defined with uuid {doc.uuid}", domain=_D)
+                return other, status
+            if other_name == doc.name:
+                raise VirtError(ErrorNumber.OPERATION_FAILED, f"domain '{doc.name}' already exists with uuid {uuid}",
+                                domain=_D)
+        return None, None
+
+    @hookimpl
+    def virt_domain_define_xml(self, xml: str, flags: int) -> DomainRef:
+        doc = parse_definition(xml)
+        with self.store.lock(doc.uuid):
+            existing, status = self._check_unique(doc)
+            self.store.write_config(doc)
+            if status is not None and status.get("active") and not status.get("persistent"):
+                status["persistent"] = True
+                self.store.write_status(status)
+        detail = DEFINED_UPDATED if existing is not None or status is not None else DEFINED_ADDED
+        self._hub.emit(doc.name, doc.uuid, DomainEventType.DEFINED, detail)
+        return self._ref(doc.uuid, doc.name, status)
+
+    @hookimpl
+    def virt_domain_undefine(self, uuid: str, flags: int) -> None:
+        with self.store.lock(uuid):
+            doc, status, name = self._find(uuid)
+            if doc is None:
+                raise _invalid("cannot undefine transient domain")
+            self.store.remove_config(name)
+            if status is not None and status.get("active"):
+                status["persistent"] = False
+                self.store.write_status(status)
+            else:
+                self.store.remove_status(uuid)
+        self._hub.emit(name, uuid, DomainEventType.UNDEFINED, UNDEFINED_REMOVED)
+
+    @hookimpl
+    def virt_domain_get_xml(self, uuid: str, flags: int) -> str:
+        doc, status, _name, _dom = self._synced(uuid)
+        if status is not None and status.get("active") and not flags & _XML_INACTIVE:
+            live = self.store.live(uuid)
+            if live is not None:
+                live.set_id(int(status.get("domid", -1)))
+                return live.to_string()
+        if doc is None:
+            raise _no_domain(f"no domain with matching uuid '{uuid}'")
+        return doc.to_string(inactive=True)
+
+    # -- starting ------------------------------------------------------------------------------
+
+    def _native(self, doc: DomainDocument) -> str:
+        return xlconfig.domain_xml_to_native("xen-xl", doc.to_string(), 0, bridge_of=self._bridge_of)
+
+    def _find_started(self, name: str, uuid: str) -> XlDomain:
+        running = self._hub.domains()
+        dom = running.get(uuid)
+        if dom is None:
+            raise VirtError(ErrorNumber.INTERNAL_ERROR, f"xl started domain '{name}' but Xen does not list it",
+                            domain=_D)
+        return dom
+
+    def _start(self, doc: DomainDocument, *, persistent: bool, paused: bool) -> dict[str, Any]:
+        """``xl create`` of ``doc`` (called under its lock); the new status."""
+        cfg = self._native(doc)
+        args = ["create"] + (["-p"] if paused else []) + [STDIN_PATH]
+        result = self._hub.xl(*args, stdin=cfg.encode())
+        if result.rc != 0:
+            raise _xl_failed(f"libxenlight failed to create new domain '{doc.name}'", result)
+        dom = self._find_started(doc.name, doc.uuid)
+        status = {"uuid": doc.uuid, "name": doc.name, "domid": dom.domid, "active": True, "persistent": persistent,
+                  "state": int(S.PAUSED if paused else S.RUNNING), "run_reason": RUNNING_BOOTED,
+                  "pause_reason": PAUSED_USER if paused else PAUSED_UNKNOWN, "started": time.time()}
+        live = doc.copy()
+        self.store.write_live(doc.uuid, live)
+        self.store.write_status(status)
+        self._hub.ensure_watcher()
+        return status
+
+    @hookimpl
+    def virt_domain_create(self, uuid: str, flags: int) -> None:
+        with self.store.lock(uuid):
+            doc, status, name, _dom = self._synced(uuid)
+            if status is not None and status.get("active"):
+                raise _invalid("Domain is already running")
+            if doc is None:
+                raise _no_domain(f"no domain with matching uuid '{uuid}'")
+            status = self._start(doc, persistent=True, paused=bool(flags & _START_PAUSED))
+        self._hub.emit(name, uuid, DomainEventType.STARTED, STARTED_BOOTED, int(status["domid"]))
+        if flags & _START_PAUSED:
+            self._hub.emit(name, uuid, DomainEventType.SUSPENDED, SUSPENDED_PAUSED, int(status["domid"]))
+
+    @hookimpl
+    def virt_domain_create_xml(self, xml: str, flags: int) -> DomainRef:
+        doc = parse_definition(xml)
+        with self.store.lock(doc.uuid):
+            existing, status = self._check_unique(doc)
+            if status is not None and status.get("active"):
+                raise _invalid(f"domain '{doc.name}' is already active")
+            status = self._start(doc, persistent=existing is not None, paused=bool(flags & _START_PAUSED))
+        self._hub.emit(doc.name, doc.uuid, DomainEventType.STARTED, STARTED_BOOTED, int(status["domid"]))
+        if flags & _START_PAUSED:
+            self._hub.emit(doc.name, doc.uuid, DomainEventType.SUSPENDED, SUSPENDED_PAUSED, int(status["domid"]))
+        return self._ref(doc.uuid, doc.name, status)
+
+    # -- running domains -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _active(self, uuid: str) -> Iterator[tuple[DomainDocument | None, dict[str, Any], str, XlDomain]]:
+        with self.store.lock(uuid):
+            doc, status, name, dom = self._synced(uuid)
+            if status is None or not status.get("active") or dom is None:
+                raise _invalid("Domain is not running")
+            yield doc, status, name, dom
+
+    def _stopped(self, uuid: str, status: dict[str, Any], reason: int) -> None:
+        status.update(active=False, domid=-1, state=int(S.SHUTOFF), reason=reason)
+        if status.get("persistent"):
+            self.store.write_status(status)
+            with contextlib.suppress(FileNotFoundError):
+                (self.store.run / f"{uuid}.xml").unlink()
+        else:
+            self.store.remove_status(uuid)
+
+    @hookimpl
+    def virt_domain_destroy(self, uuid: str, flags: int) -> None:
+        with self._active(uuid) as (_doc, status, name, dom):
+            result = self._hub.xl("destroy", str(dom.domid))
+            if result.rc != 0:
+                raise _xl_failed(f"Failed to destroy domain '{dom.domid}'", result)
+            self._stopped(uuid, status, SHUTOFF_DESTROYED)
+        self._hub.emit(name, uuid, DomainEventType.STOPPED, STOPPED_DESTROYED)
+
+    def _os_type(self, uuid: str, doc: DomainDocument | None) -> str:
+        live = self.store.live(uuid)
+        return (live or doc).os_type if (live or doc) is not None else "linux"  # type: ignore[union-attr]
+
+    @hookimpl
+    def virt_domain_shutdown(self, uuid: str, flags: int) -> None:
+        with self._active(uuid) as (doc, _status, _name, dom):
+            # HVM guests without PV drivers get the ACPI power button (-F), as libvirt asks libxl
+            fallback = ["-F"] if self._os_type(uuid, doc) == "hvm" else []
+            result = self._hub.xl("shutdown", *fallback, str(dom.domid))
+            if result.rc != 0:
+                raise _xl_failed(f"Failed to shutdown domain '{dom.domid}'", result)
+        self._hub.ensure_watcher()
+
+    @hookimpl
+    def virt_domain_reboot(self, uuid: str, flags: int) -> None:
+        with self._active(uuid) as (doc, _status, _name, dom):
+            fallback = ["-F"] if self._os_type(uuid, doc) == "hvm" else []
+            result = self._hub.xl("reboot", *fallback, str(dom.domid))
+            if result.rc != 0:
+                raise _xl_failed(f"Failed to reboot domain '{dom.domid}'", result)
+
+    @hookimpl
+    def virt_domain_suspend(self, uuid: str) -> None:
+        with self._active(uuid) as (_doc, status, name, dom):
+            if dom.paused:
+                raise _invalid(f"domain '{name}' is already paused")
+            result = self._hub.xl("pause", str(dom.domid))
+            if result.rc != 0:
+                raise _xl_failed(f"Failed to suspend domain '{dom.domid}'", result)
+            status.update(state=int(S.PAUSED), pause_reason=PAUSED_USER)
+            self.store.write_status(status)
+        self._hub.emit(name, uuid, DomainEventType.SUSPENDED, SUSPENDED_PAUSED, dom.domid)
+
+    @hookimpl
+    def virt_domain_resume(self, uuid: str) -> None:
+        with self._active(uuid) as (_doc, status, name, dom):
+            if not dom.paused:
+                raise _invalid(f"domain '{name}' is not paused")
+            result = self._hub.xl("unpause", str(dom.domid))
+            if result.rc != 0:
+                raise _xl_failed(f"Failed to resume domain '{dom.domid}'", result)
+            status.update(state=int(S.RUNNING), run_reason=RUNNING_UNPAUSED)
+            self.store.write_status(status)
+        self._hub.emit(name, uuid, DomainEventType.RESUMED, RESUMED_UNPAUSED, dom.domid)
+
+    # -- save and restore --------------------------------------------------------------------------
+
+    @hookimpl
+    def virt_domain_save(self, uuid: str, path: str, xml: str | None, flags: int) -> None:
+        if flags & _SAVE_RUNNING and flags & _SAVE_PAUSED:
+            raise VirtError(ErrorNumber.INVALID_ARG, "flags 'running' and 'paused' are mutually exclusive",
+                            domain=_D)
+        with self._active(uuid) as (doc, status, name, dom):
+            live = self.store.live(uuid) or doc
+            if xml is not None:
+                live = parse_definition(xml)
+                if live.uuid != uuid or live.name != name:
+                    raise _invalid("the saved XML must keep the domain's name and UUID")
+            result = self._hub.xl("save", str(dom.domid), path)
+            if result.rc != 0:
+                raise _xl_failed(f"Failed to save domain '{dom.domid}' with libxenlight", result)
+            running = not dom.paused
+            if flags & _SAVE_RUNNING:
+                running = True
+            elif flags & _SAVE_PAUSED:
+                running = False
+            self.store.write_save_record(path, {"path": path, "uuid": uuid, "name": name, "running": running,
+                                                "xml": live.to_string() if live is not None else ""})
+            self._stopped(uuid, status, SHUTOFF_SAVED)
+        self._hub.emit(name, uuid, DomainEventType.STOPPED, STOPPED_SAVED)
+
+    @hookimpl
+    def virt_domain_restore(self, path: str, xml: str | None, flags: int) -> DomainRef:
+        if flags & _SAVE_RUNNING and flags & _SAVE_PAUSED:
+            raise VirtError(ErrorNumber.INVALID_ARG, "flags 'running' and 'paused' are mutually exclusive",
+                            domain=_D)
+        record = self.store.save_record(path)
+        if xml is not None:
+            doc = parse_definition(xml)
+        elif record is not None and record.get("xml"):
+            doc = parse_definition(str(record["xml"]))
+        else:
+            raise VirtError(ErrorNumber.OPERATION_INVALID, f"'{path}' was not saved by this driver: restore it "
+                            "with the domain's XML (--xml)", domain=_D)
+        paused = bool(flags & _SAVE_PAUSED) or (not flags & _SAVE_RUNNING and record is not None
+                                                 and not record.get("running", True))
+        with self.store.lock(doc.uuid):
+            existing, status = self._check_unique(doc)
+            if status is not None and status.get("active"):
+                raise _invalid(f"domain '{doc.name}' is already active")
+            result = self._hub.xl("restore", *(["-p"] if paused else []), path)
+            if result.rc != 0:
+                raise _xl_failed(f"Failed to restore domain '{doc.name}'", result)
+            dom = self._find_started(doc.name, doc.uuid)
+            status = {"uuid": doc.uuid, "name": doc.name, "domid": dom.domid, "active": True,
+                      "persistent": existing is not None, "state": int(S.PAUSED if paused else S.RUNNING),
+                      "run_reason": RUNNING_RESTORED, "pause_reason": PAUSED_USER if paused else PAUSED_UNKNOWN,
+                      "started": time.time()}
+            self.store.write_live(doc.uuid, doc)
+            self.store.write_status(status)
+        self._hub.ensure_watcher()
+        self._hub.emit(doc.name, doc.uuid, DomainEventType.STARTED, STARTED_RESTORED, dom.domid)
+        if paused:
+            self._hub.emit(doc.name, doc.uuid, DomainEventType.SUSPENDED, SUSPENDED_RESTORED, dom.domid)
+        return self._ref(doc.uuid, doc.name, status)
+
+    # -- state -------------------------------------------------------------------------------------
+
+    @hookimpl
+    def virt_domain_get_state(self, uuid: str, flags: int) -> tuple[int, int]:
+        _doc, status, _name, dom = self._synced(uuid)
+        return self._state_of(status, dom)
+
+    @hookimpl
+    def virt_domain_get_info(self, uuid: str) -> DomainInfo:
+        doc, status, _name, dom = self._synced(uuid)
+        definition = (self.store.live(uuid) if dom is not None else None) or doc
+        max_kib = definition.memory_kib if definition is not None else 0
+        vcpus = definition.current_vcpus if definition is not None else 1
+        state = S(self._state_of(status, dom)[0])
+        if dom is None:
+            cur_kib = definition.current_memory_kib if definition is not None else 0
+            return DomainInfo(state=state, max_memory=max_kib, memory=cur_kib, nr_virt_cpu=vcpus, cpu_time=0)
+        return DomainInfo(state=state, max_memory=max(max_kib, dom.mem_mib * 1024), memory=dom.mem_mib * 1024,
+                          nr_virt_cpu=dom.vcpus or vcpus, cpu_time=int(dom.cpu_seconds * 1e9))
+
+    @hookimpl
+    def virt_domain_get_id(self, uuid: str) -> int:
+        _doc, _status, _name, dom = self._synced(uuid)
+        return dom.domid if dom is not None else -1
+
+    @hookimpl
+    def virt_domain_is_active(self, uuid: str) -> bool:
+        return self._synced(uuid)[3] is not None
+
+    @hookimpl
+    def virt_domain_is_persistent(self, uuid: str) -> bool:
+        doc, _status, _name = self._find(uuid)
+        return doc is not None
+
+    @hookimpl
+    def virt_domain_get_os_type(self, uuid: str) -> str:
+        doc, _status, _name = self._find(uuid)
+        live = self.store.live(uuid)
+        definition = live or doc
+        return definition.os_type if definition is not None else "linux"
+
+    @hookimpl
+    def virt_domain_get_vcpus(self, uuid: str) -> list[VcpuInfo]:
+        _doc, _status, _name, dom = self._synced(uuid)
+        if dom is None:
+            raise _invalid("cannot list vcpus for an inactive domain")
+        result = self._hub.xl("vcpu-list", str(dom.domid))
+        if result.rc != 0:
+            raise _xl_failed(f"Failed to list vcpus for domain '{dom.domid}' with libxenlight", result)
+        ncpus = int(self.info.get("nr_cpus", "1") or 1)
+        out = []
+        for v in parse_vcpu_list(result.out):
+            if v.domid != dom.domid:
+                continue
+            state = 1 if "r" in v.state else 2 if "b" in v.state else 0  # virVcpuState: offline 0, running 1, blocked 2
+            out.append(VcpuInfo(number=v.vcpu, state=state, cpu_time=int(v.cpu_seconds * 1e9), cpu=v.cpu,
+                                affinity=cpu_set(v.affinity, ncpus)))
+        return out
+
+    @hookimpl
+    def virt_domain_get_scheduler_type(self, uuid: str) -> tuple[str, int]:
+        self._find(uuid)
+        sched = self.info.get("xen_scheduler", "credit")
+        return sched, 2 if sched.startswith("credit") else 0
