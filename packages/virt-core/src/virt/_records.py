@@ -2,13 +2,22 @@
 
 Everything here is a frozen attrs class of str/int/float/bool/bytes/enums/tuples, or an enum:
 that is what lets the remote plugin carry any hook as name + keyword arguments.
+
+The attrs classes are made on first use (PEP 562): attrs compiles each class's methods, about
+0.4 ms a class, and a CLI command needs a few of them.  ``from virt._records import X``,
+``getattr(virt._records, "X")`` and ``virt._records.X`` all give the attrs class;
+:func:`all_records` makes every one of them (to iterate over them all).
 """
 
 from __future__ import annotations
 
 import enum
+import re
+import threading
+from typing import TYPE_CHECKING, Any
 
-import attrs
+if TYPE_CHECKING:
+    from attrs import frozen as _record
 
 __all__ = [
     "STATE_NAMES",
@@ -44,8 +53,18 @@ __all__ = [
     "VolumeInfo",
     "VolumeRef",
     "VolumeType",
+    "all_records",
     "state_reason_name",
 ]
+
+#: name -> the class as written below (a plain class), until its attrs class is made.
+_PENDING: dict[str, type] = {}
+
+if not TYPE_CHECKING:
+
+    def _record(cls: type) -> type:
+        _PENDING[cls.__name__] = cls
+        return cls
 
 
 class DomainState(enum.IntEnum):
@@ -98,7 +117,7 @@ def state_reason_name(state: int, reason: int) -> str:
     return names[reason] if 0 <= reason < len(names) else "unknown"
 
 
-@attrs.frozen
+@_record
 class DomainRef:
     """What identifies a domain: libvirt's (name, uuid, id); ``id`` is -1 when inactive."""
 
@@ -107,7 +126,7 @@ class DomainRef:
     id: int = -1
 
 
-@attrs.frozen
+@_record
 class DomainInfo:
     """libvirt's ``virDomainInfo``: memory in KiB, cpu_time in nanoseconds."""
 
@@ -118,7 +137,7 @@ class DomainInfo:
     cpu_time: int
 
 
-@attrs.frozen
+@_record
 class VcpuInfo:
     number: int
     state: int
@@ -127,14 +146,14 @@ class VcpuInfo:
     affinity: tuple[bool, ...] = ()
 
 
-@attrs.frozen
+@_record
 class BlockInfo:
     capacity: int
     allocation: int
     physical: int
 
 
-@attrs.frozen
+@_record
 class BlockStats:
     rd_req: int
     rd_bytes: int
@@ -143,7 +162,7 @@ class BlockStats:
     errs: int
 
 
-@attrs.frozen
+@_record
 class InterfaceStats:
     rx_bytes: int
     rx_packets: int
@@ -169,7 +188,7 @@ class DomainEventType(enum.IntEnum):
     CRASHED = 8
 
 
-@attrs.frozen
+@_record
 class Event:
     """Base of every event record: which connection-level object it is about."""
 
@@ -177,7 +196,7 @@ class Event:
     uuid: str
 
 
-@attrs.frozen
+@_record
 class DomainEvent(Event):
     """A domain lifecycle event: ``event`` and libvirt's per-event ``detail`` code."""
 
@@ -186,13 +205,13 @@ class DomainEvent(Event):
     id: int = -1
 
 
-@attrs.frozen
+@_record
 class NetworkRef:
     name: str
     uuid: str
 
 
-@attrs.frozen
+@_record
 class NetworkInfo:
     active: bool
     persistent: bool
@@ -207,7 +226,7 @@ class NetworkEventType(enum.IntEnum):
     STOPPED = 3
 
 
-@attrs.frozen
+@_record
 class NetworkEvent(Event):
     event: NetworkEventType = NetworkEventType.DEFINED
     detail: int = 0
@@ -223,13 +242,13 @@ class PoolState(enum.IntEnum):
     INACCESSIBLE = 4
 
 
-@attrs.frozen
+@_record
 class PoolRef:
     name: str
     uuid: str
 
 
-@attrs.frozen
+@_record
 class PoolInfo:
     """Bytes, like libvirt's ``virStoragePoolInfo``."""
 
@@ -248,7 +267,7 @@ class PoolEventType(enum.IntEnum):
     DELETED = 5
 
 
-@attrs.frozen
+@_record
 class PoolEvent(Event):
     event: PoolEventType = PoolEventType.DEFINED
     detail: int = 0
@@ -265,7 +284,7 @@ class VolumeType(enum.IntEnum):
     PLOOP = 5
 
 
-@attrs.frozen
+@_record
 class VolumeRef:
     """A volume: its pool's name, its own name, its key (unique on the node) and path."""
 
@@ -275,14 +294,14 @@ class VolumeRef:
     path: str
 
 
-@attrs.frozen
+@_record
 class VolumeInfo:
     type: VolumeType
     capacity: int
     allocation: int
 
 
-@attrs.frozen
+@_record
 class NodeInfo:
     """libvirt's ``virNodeInfo``: memory in KiB, mhz in MHz."""
 
@@ -296,27 +315,27 @@ class NodeInfo:
     threads: int
 
 
-@attrs.frozen
+@_record
 class NodeDeviceRef:
     name: str
     parent: str | None = None
 
 
-@attrs.frozen
+@_record
 class InterfaceRef:
     name: str
     mac: str
     active: bool = True
 
 
-@attrs.frozen
+@_record
 class SecretRef:
     uuid: str
     usage_type: int
     usage_id: str
 
 
-@attrs.frozen
+@_record
 class IPAddress:
     """One address of a guest interface: ``type`` 0 = IPv4, 1 = IPv6."""
 
@@ -325,7 +344,7 @@ class IPAddress:
     prefix: int
 
 
-@attrs.frozen
+@_record
 class DomainInterface:
     """A guest interface and its addresses (``domifaddr``)."""
 
@@ -334,7 +353,7 @@ class DomainInterface:
     addrs: tuple[IPAddress, ...] = ()
 
 
-@attrs.frozen
+@_record
 class NetworkDHCPLease:
     """A lease handed out by a network's DHCP server (``net-dhcp-leases``)."""
 
@@ -349,7 +368,7 @@ class NetworkDHCPLease:
     clientid: str | None
 
 
-@attrs.frozen
+@_record
 class SecurityModel:
     """The node's security driver (``virNodeGetSecurityModel``); ``model`` is "" when none."""
 
@@ -357,9 +376,56 @@ class SecurityModel:
     doi: str
 
 
-@attrs.frozen
+@_record
 class SecurityLabel:
     """A domain's security label (``virDomainGetSecurityLabel``); "" for an inactive one."""
 
     label: str
     enforcing: bool
+
+
+# The plain classes leave the module's namespace: reading one of these names makes it.
+for _name in _PENDING:
+    del globals()[_name]
+del _name
+
+
+_lock = threading.RLock()
+
+
+def _make(name: str) -> type:
+    """The attrs class of record ``name``, made on the first call (one class per name, whatever
+    the threads)."""
+    with _lock:
+        made: type | None = globals().get(name)
+        if made is not None:
+            return made
+        import attrs
+
+        plain = _PENDING[name]
+        bases = tuple(_make(base.__name__) if _PENDING.get(base.__name__) is base else base
+                      for base in plain.__bases__)
+        namespace = {k: v for k, v in vars(plain).items() if k not in ("__dict__", "__weakref__")}
+        made = attrs.frozen(type(name, bases, namespace))
+        globals()[name] = made
+        # The records its annotations name (``tuple[IPAddress, ...]``) are made too, so that
+        # ``typing.get_type_hints`` finds them in the module's namespace.
+        words = set(re.findall(r"\w+", " ".join(map(str, vars(plain).get("__annotations__", {}).values()))))
+        for other in words & _PENDING.keys():
+            _make(other)
+        return made
+
+
+def all_records() -> tuple[type, ...]:
+    """Every record class (attrs classes; the enums are not records), in ``__all__`` order."""
+    return tuple(_make(name) for name in __all__ if name in _PENDING)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PENDING:
+        return _make(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
