@@ -261,6 +261,8 @@ class InProcessServer:
             asyncio.run_coroutine_threadsafe(cancel_tasks(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+        if not self.thread.is_alive():
+            self.loop.close()
 
     def uri(self, driver: str = "test", path: str = "/default", **params: Any) -> str:
         query = {"keyfile": str(self.keys.client_key), "known_hosts": str(self.keys.known_hosts),

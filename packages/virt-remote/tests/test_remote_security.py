@@ -208,8 +208,8 @@ class _InProcess:
 
         from virt_remote._server import FrameReader, Service
 
-        self.ours, theirs = socket.socketpair()
-        self.service = Service(theirs.recv, theirs.sendall, name="fuzz")
+        self.ours, self.theirs = socket.socketpair()
+        self.service = Service(self.theirs.recv, self.theirs.sendall, name="fuzz")
         self.thread = threading.Thread(target=self.service.serve, daemon=True)
         self.thread.start()
         self.ours.settimeout(10)
@@ -239,6 +239,8 @@ def in_process() -> Iterator[_InProcess]:
         yield server
     finally:
         server.ours.close()
+        server.thread.join(10)
+        server.theirs.close()
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -60,16 +60,17 @@ def autostart(path: str, wait: float = 15.0, idle_timeout: int = 120) -> socket.
     """Start a daemon on ``path``, detached, and return a connection to it once it listens."""
     os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
     command = [sys.executable, "-m", "virt_remote._daemon", "--socket", path, "--timeout", str(idle_timeout)]
-    with open(os.devnull, "rb") as devnull_in, open(os.devnull, "wb") as devnull_out:
-        proc = subprocess.Popen(command, stdin=devnull_in, stdout=devnull_out, stderr=devnull_out,
-                                start_new_session=True, close_fds=True)
+    # Detached: a shell in a new session starts it in the background and exits at once, so the
+    # daemon is nobody's child here (no zombie, no terminal, no signal from our session).
+    subprocess.run(["/bin/sh", "-c", 'exec "$@" </dev/null >/dev/null 2>&1 &', "sh", *command],
+                   start_new_session=True, close_fds=True, check=False)
     deadline = time.monotonic() + wait
     delay = 0.005
     while True:
         try:
             return connect(path, timeout=1.0)
         except OSError as exc:
-            if time.monotonic() > deadline or (proc.poll() not in (None, 0)):
+            if time.monotonic() > deadline:
                 raise OSError(exc.errno, f"the daemon started on demand did not listen on {path}: "
                                          f"{exc.strerror}") from None
         time.sleep(delay)
