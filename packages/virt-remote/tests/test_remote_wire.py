@@ -174,3 +174,20 @@ def test_fuzz_structured_messages_raise_only_protocol_errors(message: list[Any])
         _wire.decode_frame(struct.pack(">I", len(body)) + body)
     except ProtocolError:
         pass
+
+
+def test_every_operation_hook_can_be_forwarded() -> None:
+    """The client's forwarding methods come from the hookspecs: a hook added to the core gets
+    one, with the spec's parameters, with no change to virt-remote."""
+    import inspect
+
+    from virt_remote._client import _NOT_FORWARDED, connection_class
+    from virt_remote._server import _operation_hooks
+
+    hooks = _operation_hooks()
+    cls = connection_class(hooks)
+    for name in hooks - _NOT_FORWARDED:
+        method = getattr(cls, name)
+        spec = operation_specs()[name]
+        assert list(inspect.signature(method).parameters)[1:] == list(inspect.signature(spec).parameters), name
+        assert hasattr(method, "virt_impl"), f"{name} is not marked as a hook implementation"
