@@ -47,8 +47,18 @@ from virt.xml.domain import DomainDocument
 
 from virt_qemu import _loop, _process
 from virt_qemu._command import CommandLine, build_command
+from virt_qemu._metadata import MetadataMixin
 from virt_qemu._monitor import WAIT_RUNSTATE_LEAVES, MonitorGone, session, watch
 from virt_qemu._paths import Layout, layout_for
+from virt_qemu._snapshots import (
+    PAUSED_FROM_SNAPSHOT,
+    STARTED_FROM_SNAPSHOT,
+    SUSPENDED_FROM_SNAPSHOT,
+    Prepare,
+    SnapshotMixin,
+    remove_snapshot_metadata,
+    snapshot_count,
+)
 from virt_qemu._store import Status, Store, parse_definition, store_for
 
 __all__ = ["QemuConnection"]
@@ -81,7 +91,7 @@ _MEM_MAXIMUM = _VCPU_MAXIMUM = 4
 _VCPU_GUEST = 8
 _DESTROY_GRACEFUL = 1
 _SAVE_RUNNING, _SAVE_PAUSED = 2, 4
-_UNDEFINE_MANAGED_SAVE = 1
+_UNDEFINE_MANAGED_SAVE, _UNDEFINE_SNAPSHOTS_METADATA = 1, 2
 _XML_SECURE, _XML_INACTIVE = 1, 2
 _LIST = {"active": 1, "inactive": 2, "persistent": 4, "transient": 8, "running": 16, "paused": 32,
          "shutoff": 64, "other": 128, "managedsave": 256, "no_managedsave": 512, "autostart": 1024,
@@ -322,6 +332,7 @@ class Hub:
                                            "pid": 0, "persistent": True})
         else:
             self.store.remove_status(uuid)
+            remove_snapshot_metadata(layout, name)  # libvirt forgets a transient domain's snapshots
         if status.get("taps"):
             _unplug_taps(list(status["taps"]))
         _append_log(layout.log_file(name), "shutting down, reason=" + _REASON_WORD.get(reason, "unknown"))
@@ -446,8 +457,9 @@ def _log_tail(path: Path, offset: int) -> str:
 # -- the connection -----------------------------------------------------------------------
 
 
-class QemuConnection:
-    """One ``qemu:///`` connection."""
+class QemuConnection(SnapshotMixin, MetadataMixin):
+    """One ``qemu:///`` connection (snapshots in :mod:`virt_qemu._snapshots`, metadata in
+    :mod:`virt_qemu._metadata`)."""
 
     def __init__(self, request: OpenRequest) -> None:
         self.layout = layout_for(request.uri)
@@ -637,8 +649,10 @@ class QemuConnection:
             return False
         if not pair(f["autostart"], f["no_autostart"], self.store.autostart(name)):
             return False
-        return pair(f["has_snapshot"], f["no_snapshot"], False) and pair(f["has_checkpoint"], f["no_checkpoint"],
-                                                                          False)
+        if flags & (f["has_snapshot"] | f["no_snapshot"]) and not pair(
+                f["has_snapshot"], f["no_snapshot"], snapshot_count(self.layout, name) > 0):
+            return False
+        return pair(f["has_checkpoint"], f["no_checkpoint"], False)
 
     # -- definitions --------------------------------------------------------------------------
 
@@ -695,6 +709,11 @@ class QemuConnection:
                 if not flags & _UNDEFINE_MANAGED_SAVE:
                     raise _invalid("Refusing to undefine while domain managed save image exists")
                 save.unlink()
+            snapshots = snapshot_count(self.layout, name)
+            if snapshots and not (status is not None and status.active):
+                if not flags & _UNDEFINE_SNAPSHOTS_METADATA:
+                    raise _invalid(f"cannot delete inactive domain with {snapshots} snapshots")
+                remove_snapshot_metadata(self.layout, name)
             self.store.remove_config(name)
             if status is not None and status.active:
                 status["persistent"] = False
@@ -782,8 +801,9 @@ class QemuConnection:
         return found
 
     def _launch(self, doc: DomainDocument, *, persistent: bool, paused: bool, image: _SaveImage | None = None,
-                reason: int = RUNNING_BOOTED, detail: int = STARTED_BOOTED) -> None:
-        """Start QEMU for ``doc`` (caller holds the domain's lock and checked it is inactive)."""
+                reason: int = RUNNING_BOOTED, detail: int = STARTED_BOOTED, prepare: Prepare | None = None) -> None:
+        """Start QEMU for ``doc`` (caller holds the domain's lock and checked it is inactive);
+        ``prepare(qmp, cmd)`` runs on the paused QEMU before it continues (a snapshot's load)."""
         layout = self.layout
         emulator = self._emulator(doc)
         live = doc.copy()
@@ -804,7 +824,7 @@ class QemuConnection:
                                     vnc_port=vnc_port, incoming=incoming,
                                     taps={index: tap.fd for index, tap in taps})
             self._spawn_and_boot(live, cmd, persistent=persistent, paused=paused, image=image, reason=reason,
-                                 detail=detail, taps=taps)
+                                 detail=detail, taps=taps, prepare=prepare)
         finally:
             for _, tap in taps:
                 tap.close()  # QEMU holds its own descriptor now, or the start failed
@@ -846,7 +866,8 @@ class QemuConnection:
         return plugged
 
     def _spawn_and_boot(self, live: DomainDocument, cmd: CommandLine, *, persistent: bool, paused: bool,
-                        image: _SaveImage | None, reason: int, detail: int, taps: list[tuple[int, Any]]) -> None:
+                        image: _SaveImage | None, reason: int, detail: int, taps: list[tuple[int, Any]],
+                        prepare: Prepare | None = None) -> None:
         layout, uuid, name = self.layout, live.uuid, live.name
         emulator = cmd.argv[0]
         if cmd.nvram is not None:
@@ -893,7 +914,8 @@ class QemuConnection:
             if chardev.kind == "pty":  # one chardev may back a serial and a console
                 wanted_ptys.setdefault(chardev.alias, []).append(chardev.device)
         try:
-            ptys = _loop.run(self._boot(uuid, cmd, wanted_ptys, paused, image is not None), _START_TIMEOUT)
+            ptys = _loop.run(self._boot(uuid, cmd, wanted_ptys, paused, image is not None, prepare),
+                             _START_TIMEOUT if prepare is None else None)
         except BaseException as exc:
             _process.kill(pid, started, force_after=1.0)
             message = _log_tail(log_path, offset)
@@ -908,15 +930,18 @@ class QemuConnection:
         live.set_id(dom_id)
         _fill_live(live, ptys, cmd.vnc_port)
         self.store.write_live(uuid, live)
+        from_snapshot = detail == STARTED_FROM_SNAPSHOT
         status.update(state=int(S.PAUSED if paused else S.RUNNING),
-                      reason=PAUSED_USER if paused else reason, ptys=ptys, vnc_port=cmd.vnc_port,
+                      reason=(PAUSED_FROM_SNAPSHOT if from_snapshot else PAUSED_USER) if paused else reason,
+                      ptys=ptys, vnc_port=cmd.vnc_port,
                       disks=[list(d) for d in cmd.disks], nics=[list(n) for n in cmd.nics])
         self.store.write_status(uuid, status)
         self.hub.watch(status)
         self.hub.emit(name, uuid, DomainEventType.STARTED, detail, dom_id)
         if paused:
             self.hub.emit(name, uuid, DomainEventType.SUSPENDED,
-                          SUSPENDED_RESTORED if image is not None else SUSPENDED_PAUSED, dom_id)
+                          SUSPENDED_RESTORED if image is not None else
+                          SUSPENDED_FROM_SNAPSHOT if from_snapshot else SUSPENDED_PAUSED, dom_id)
 
     def _host_view(self, live: DomainDocument) -> DomainDocument:
         """``live`` as QEMU must see it: ``<disk type='volume'>`` resolved to the volume's path
@@ -953,7 +978,7 @@ class QemuConnection:
         return view
 
     async def _boot(self, uuid: str, cmd: CommandLine, wanted_ptys: dict[str, list[str]], paused: bool,
-                    incoming: bool) -> dict[str, str]:
+                    incoming: bool, prepare: Prepare | None = None) -> dict[str, str]:
         import asyncio
 
         ptys: dict[str, str] = {}
@@ -980,6 +1005,8 @@ class QemuConnection:
                     migrate = await qmp.execute("query-migrate")
                     raise _failed(f"cannot restore domain: QEMU is in state '{run_state}' "
                                   f"({migrate.get('error-desc', 'no detail')})")
+            if prepare is not None:
+                await prepare(qmp, cmd)
             if not paused:
                 await qmp.execute("cont")
         return ptys
@@ -1462,6 +1489,8 @@ class QemuConnection:
                 raise _invalid(f"domain with name '{new_name}' already exists")
             if self.layout.managed_save(name).exists():
                 raise _invalid("cannot rename domain with a managed save image")
+            if snapshot_count(self.layout, name):
+                raise _invalid("cannot rename domain with snapshots")
             autostart = self.store.autostart(name)
             renamed = doc.copy()
             renamed.name = new_name

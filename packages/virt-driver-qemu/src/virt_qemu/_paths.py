@@ -1,11 +1,12 @@
 """Where a ``qemu:///`` connection keeps its files, per URI.
 
 * ``qemu:///system``: ``/etc/virt/qemu`` (definitions), ``/run/virt/qemu`` (status, sockets,
-  locks), ``/var/log/virt/qemu``, ``/var/lib/virt/qemu/save`` (managed save images);
+  locks), ``/var/log/virt/qemu``, ``/var/lib/virt/qemu/save`` (managed save images),
+  ``/var/lib/virt/qemu/snapshot`` (snapshot metadata);
 * ``qemu:///session``: ``$XDG_CONFIG_HOME/virt/qemu``, ``$XDG_RUNTIME_DIR/virt/qemu``,
   ``$XDG_CACHE_HOME/virt/qemu/log``, ``$XDG_DATA_HOME/virt/qemu/save``;
 * ``qemu:///embed?root=DIR``: ``DIR/etc/qemu``, ``DIR/run/qemu``, ``DIR/log/qemu``,
-  ``DIR/lib/qemu/save``.
+  ``DIR/lib/qemu/save``, ``DIR/lib/qemu/snapshot``.
 
 Every process that opens the same URI uses the same directories: that is how a new process
 finds the guests an earlier one started.
@@ -58,6 +59,15 @@ class Layout:
 
     def managed_save(self, name: str) -> Path:
         return self.save / f"{name}.save"
+
+    @property
+    def snapshots(self) -> Path:
+        """Snapshot metadata, beside ``save`` (libvirt's ``/var/lib/libvirt/qemu/snapshot``)."""
+        return self.save.parent / "snapshot"
+
+    def snapshot_dir(self, name: str) -> Path:
+        """``snapshot/NAME/``: one ``SNAPSHOT.xml`` per snapshot of domain ``name``."""
+        return self.snapshots / name
 
     def make(self) -> None:
         for path in (self.config, self.autostart, self.run, self.log, self.save):
