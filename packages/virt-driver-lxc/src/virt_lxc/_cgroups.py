@@ -136,13 +136,17 @@ class Cgroups:
         return out
 
     def renamed(self, leaf: str) -> Cgroups:
-        """The same cgroups under another name (``rename(2)`` in their parent directories)."""
-        moves = {path: os.path.join(os.path.dirname(path), leaf) for path in self.all_dirs()}
+        """The same cgroups under another name (``rename(2)`` in their parent directories).
+
+        Only on v1: the kernel does not rename v2 cgroups (EPERM), so a v2 one keeps its name."""
+        moves = {path: (path if path == self.v2dir else os.path.join(os.path.dirname(path), leaf))
+                 for path in self.all_dirs()}
         done: list[tuple[str, str]] = []
         try:
             for old, new in moves.items():
-                os.rename(old, new)
-                done.append((old, new))
+                if old != new:
+                    os.rename(old, new)
+                    done.append((old, new))
         except OSError:
             for old, new in reversed(done):
                 with contextlib.suppress(OSError):

@@ -538,22 +538,28 @@ def main(argv: list[str]) -> int:
             spare = {}
             break
     # "ready": in the cgroups made for it ("j"), or not ("n": the driver makes fresh ones)
-    os.write(0, b"j" if spare else b"n")
+    try:
+        os.write(0, b"j" if spare else b"n")
+        gone = False
+    except OSError:  # EPIPE: the driver is gone already
+        gone = True
     line = b""
-    while not line.endswith(b"\n"):
+    while not gone and not line.endswith(b"\n"):
         try:
             chunk = os.read(0, 65536)
         except OSError:  # ECONNRESET: the driver closed its end with our "ready" unread
             chunk = b""
         if not chunk:
-            go_home(spare.get("home", []))
-            for path in spare.get("dirs", []):
-                try:
-                    os.rmdir(path)
-                except OSError:
-                    pass
-            return 0  # a spare nobody needed
+            gone = True
         line += chunk
+    if gone:  # a spare nobody needed: home, and its cgroups removed
+        go_home(spare.get("home", []))
+        for path in spare.get("dirs", []):
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+        return 0
     ready = os.dup(0)
     spec = {}
     try:

@@ -431,11 +431,14 @@ class Hub:
         uuid, name = str(status["uuid"]), str(status["name"])
         dom_id = int(status.get("id", -1))
         cgroups = _cgroups.Cgroups.from_json(status.get("cgroups"))
+        unused = _cgroups.Cgroups.from_json(status.get("unused_cgroups"))
         if not clean:
             cgroups.kill_all()
             cgroups.remove()
         else:
             _tidy.remove(cgroups)
+        if unused.all_dirs():
+            _tidy.remove(unused)
         layout = self.layout
         with contextlib.suppress(FileNotFoundError):
             os.unlink(layout.control_socket(uuid))
@@ -820,9 +823,9 @@ class LxcConnection:
             raise VirtError(ErrorNumber.SYSTEM_ERROR, str(exc), domain=_D) from None
         freeze = cgroups.freeze_file()
         home = cgroups.home()
+        # cgroups the spare waits in but the container does not use: removed when it stops
+        unused = spare.cgroups if spare.cgroups is not None and not joined else None
         spec.update(cgroup_procs=[] if joined else cgroups.procs_files(),
-                    cgroup_dirs=cgroups.all_dirs() + ([] if joined or spare.cgroups is None
-                                                      else spare.cgroups.all_dirs()),
                     leave=[home[cgroups.dirs["freezer"]]] if joined and "freezer" in cgroups.dirs else [],
                     thaw=[[freeze[0], freeze[2]]] if freeze else [], socket=str(layout.control_socket(uuid)),
                     record=str(layout.record_file(uuid)), log=str(log_path))
@@ -855,8 +858,10 @@ class LxcConnection:
                 _controllers.reap(spare.pid)
                 raise _failed(f"cannot start the container '{name}': {reply.get('error')}")
         except BaseException:
-            cgroups.kill_all()
-            cgroups.remove()
+            for group in (cgroups, unused):
+                if group is not None:
+                    group.kill_all()
+                    group.remove()
             for path in (layout.record_file(uuid), layout.control_socket(uuid)):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
@@ -869,6 +874,8 @@ class LxcConnection:
         status = Status(uuid=uuid, name=name, id=dom_id, pid=controller, started=files.start_time(controller),
                         state=int(S.RUNNING), reason=RUNNING_BOOTED, persistent=persistent,
                         cgroups=cgroups.to_json(), tty=tty, init=int(str(reply.get("init") or 0)))
+        if unused is not None:
+            status["unused_cgroups"] = unused.to_json()
         live = doc.copy()
         live.set_id(dom_id)
         _fill_live(live, tty)
