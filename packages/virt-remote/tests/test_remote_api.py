@@ -147,17 +147,17 @@ def test_unix_daemon_is_started_on_demand(tmp_path: object) -> None:
 
 
 def test_session_socket_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    from virt_remote import _daemon
+    import virt_remote_helper
 
     monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1234")
-    assert _daemon.session_socket() == "/run/user/1234/virt/virtd-sock"
-    assert _daemon.system_socket() == "/run/virt/virtd-sock"
+    assert virt_remote_helper.session_socket() == "/run/user/1234/virt/virtd-sock"
+    assert virt_remote_helper.system_socket() == "/run/virt/virtd-sock"
 
 
 def test_system_socket_is_not_autostarted(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
-    from virt_remote import _daemon
+    import virt_remote_helper
 
-    monkeypatch.setattr(_daemon, "SYSTEM_SOCKET", f"{tmp_path}/none/virtd-sock")
+    monkeypatch.setattr(virt_remote_helper, "SYSTEM_SOCKET", f"{tmp_path}/none/virtd-sock")
     with pytest.raises(VirtError) as info:
         virt.open("test+unix:///system")
     assert info.value.code == ErrorNumber.SYSTEM_ERROR
@@ -168,3 +168,33 @@ def test_tls_transport_is_refused_clearly() -> None:
     with pytest.raises(VirtError) as info:
         virt.open("test://somehost/default")
     assert info.value.code == ErrorNumber.NO_CONNECT and "tls" in info.value.message
+
+
+def test_ssh_relay_mode_shares_the_far_daemon(sshd: Sshd, virtd_socket: str) -> None:
+    """``mode=daemon``: the helper only relays to the far side's virtd, so an SSH client and a
+    local client of that daemon see one driver."""
+    with virt.open(sshd.uri(mode="daemon", socket=virtd_socket)) as far, \
+            virt.open(f"test+unix:///default?socket={virtd_socket}") as near:
+        dom = far.define_domain(XML.format("relayed"))
+        try:
+            assert near.lookup_domain("relayed").uuid == dom.uuid
+        finally:
+            dom.undefine()
+
+
+def test_ssh_relay_mode_starts_the_far_daemon(sshd: Sshd, tmp_path: object) -> None:
+    import os
+    import signal
+    from pathlib import Path
+
+    from remote_testlib import pid_of_socket_daemon
+
+    path = Path(str(tmp_path)) / "far" / "virtd-sock"
+    try:
+        with virt.open(sshd.uri(mode="daemon", socket=path)) as conn:
+            assert conn.type() == "TEST"
+        assert path.exists()
+    finally:
+        pid = pid_of_socket_daemon(str(path))
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)

@@ -624,12 +624,12 @@ def _keepalive_params(uri: Any) -> tuple[float, int]:
 def _connect_unix(uri: Any, key: tuple[Any, ...], path: str, autostart_ok: bool) -> Peer:
     import socket
 
-    from virt_remote import _daemon
+    from virt_remote_helper import connect_or_start
 
     interval, count = _keepalive_params(uri)
     peer = Peer(key, f"virtd at {path}", interval, count)
     try:
-        sock = _daemon.connect_or_start(path, autostart_ok)
+        sock = connect_or_start(path, autostart_ok)
     except OSError as exc:
         raise VirtError(ErrorNumber.SYSTEM_ERROR, f"Failed to connect socket to '{path}': {exc.strerror or exc}",
                         domain=ErrorDomain.RPC) from None
@@ -725,11 +725,11 @@ def open_remote(request: OpenRequest) -> RemoteConnection:
     elif transport == "unix":
         if uri.host:
             raise VirtError(ErrorNumber.INVALID_ARG, f"{uri}: a unix URI names no host", domain=ErrorDomain.REMOTE)
-        from virt_remote import _daemon
+        from virt_remote_helper import default_socket
 
         explicit = uri.param("socket")
         system = uri.path == "/system" or (explicit is None and os.geteuid() == 0)
-        path = explicit or _daemon.default_socket(system)
+        path = explicit or default_socket(system)
         autostart_ok = os.environ.get("VIRT_AUTOSTART", "1") != "0" and (explicit is not None or not system)
         key = ("unix", path, params)
         peer = _acquire(key, lambda: _handshake(_connect_unix(uri, key, path, autostart_ok)))

@@ -11,80 +11,27 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import logging
 import os
 import socket
 import stat
-import subprocess
-import sys
 import threading
 import time
 
-__all__ = ["autostart", "connect", "main", "session_socket", "system_socket"]
+from virt_remote_helper import (
+    SYSTEM_SOCKET,
+    autostart,
+    connect,
+    connect_or_start,
+    default_socket,
+    session_socket,
+    system_socket,
+)
+
+__all__ = ["SYSTEM_SOCKET", "Daemon", "autostart", "connect", "connect_or_start", "default_socket", "main",
+           "session_socket", "system_socket"]
 
 log = logging.getLogger("virt.remote")
-
-SYSTEM_SOCKET = "/run/virt/virtd-sock"
-
-
-def system_socket() -> str:
-    return SYSTEM_SOCKET
-
-
-def session_socket() -> str:
-    base = os.environ.get("XDG_RUNTIME_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"))
-    return os.path.join(base, "virt", "virtd-sock")
-
-
-def default_socket(system: bool | None = None) -> str:
-    if system is None:
-        system = os.geteuid() == 0
-    return system_socket() if system else session_socket()
-
-
-def connect(path: str, timeout: float | None = None) -> socket.socket:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.settimeout(timeout)
-        sock.connect(path)
-        sock.settimeout(None)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-def autostart(path: str, wait: float = 15.0, idle_timeout: int = 120) -> socket.socket:
-    """Start a daemon on ``path``, detached, and return a connection to it once it listens."""
-    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
-    command = [sys.executable, "-m", "virt_remote._daemon", "--socket", path, "--timeout", str(idle_timeout)]
-    # Detached: a shell in a new session starts it in the background and exits at once, so the
-    # daemon is nobody's child here (no zombie, no terminal, no signal from our session).
-    subprocess.run(["/bin/sh", "-c", 'exec "$@" </dev/null >/dev/null 2>&1 &', "sh", *command],
-                   start_new_session=True, close_fds=True, check=False)
-    deadline = time.monotonic() + wait
-    delay = 0.005
-    while True:
-        try:
-            return connect(path, timeout=1.0)
-        except OSError as exc:
-            if time.monotonic() > deadline:
-                raise OSError(exc.errno, f"the daemon started on demand did not listen on {path}: "
-                                         f"{exc.strerror}") from None
-        time.sleep(delay)
-        delay = min(delay * 2, 0.1)
-
-
-def connect_or_start(path: str, autostart_ok: bool) -> socket.socket:
-    try:
-        return connect(path)
-    except OSError as exc:
-        if not autostart_ok or exc.errno not in (errno.ENOENT, errno.ECONNREFUSED):
-            raise
-    return autostart(path)
-
 
 def _listen(path: str, mode: int) -> socket.socket:
     os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
