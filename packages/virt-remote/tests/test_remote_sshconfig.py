@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import virt
-from remote_testlib import HELPER, Keys, Sshd
+from remote_testlib import HELPER, USER, Keys, Sshd
 from virt import ErrorNumber, VirtError
 
 
@@ -46,13 +46,13 @@ def agent(tmp_path: Path, keys: Keys, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 
 def test_agent_authenticates(sshd: Sshd, keys: Keys, home: Path, agent: str) -> None:
-    uri = f"test+ssh://root@127.0.0.1:{sshd.port}/default?known_hosts={keys.known_hosts}&command={HELPER}"
+    uri = f"test+ssh://{USER}@127.0.0.1:{sshd.port}/default?known_hosts={keys.known_hosts}&command={HELPER}"
     with virt.open(uri) as conn:
         assert conn.type() == "TEST"
 
 
 def test_without_agent_or_key_authentication_fails(sshd: Sshd, keys: Keys, home: Path) -> None:
-    uri = f"test+ssh://root@127.0.0.1:{sshd.port}/default?known_hosts={keys.known_hosts}&command={HELPER}"
+    uri = f"test+ssh://{USER}@127.0.0.1:{sshd.port}/default?known_hosts={keys.known_hosts}&command={HELPER}"
     with pytest.raises(VirtError) as info:
         virt.open(uri)
     assert info.value.code == ErrorNumber.AUTH_FAILED
@@ -60,7 +60,7 @@ def test_without_agent_or_key_authentication_fails(sshd: Sshd, keys: Keys, home:
 
 def test_openssh_config_and_known_hosts_in_home(sshd: Sshd, keys: Keys, home: Path) -> None:
     (home / ".ssh" / "config").write_text(
-        f"Host lab-node\n  HostName 127.0.0.1\n  Port {sshd.port}\n  User root\n  IdentityFile {keys.client_key}\n")
+        f"Host lab-node\n  HostName 127.0.0.1\n  Port {sshd.port}\n  User {USER}\n  IdentityFile {keys.client_key}\n")
     shutil.copy(keys.known_hosts, home / ".ssh" / "known_hosts")
     with virt.open(f"test+ssh://lab-node/default?command={HELPER}") as conn:
         assert conn.lookup_domain("test").name == "test"
