@@ -163,6 +163,53 @@ def test_halt_stops_the_domain_after_the_snapshot(uri: str, guest_xml: GuestXML,
         assert "<state>running</state>" in dom.lookup_snapshot("h").xml()
 
 
+def test_delete_while_running_uses_qemu(uri: str, guest_xml: GuestXML, tmp_path: Path) -> None:
+    image = _image(tmp_path)
+    with virt.open(uri) as conn:
+        dom = conn.define_domain(guest_xml(devices=_disk(image)))
+        dom.start()
+        snap = dom.create_snapshot("<domainsnapshot><name>gone</name></domainsnapshot>")
+        keep = dom.create_snapshot("<domainsnapshot><name>kept</name></domainsnapshot>")
+        assert {"gone", "kept"} <= set(_qemu_img_list(image).split())
+        snap.delete()
+        assert "gone" not in _qemu_img_list(image).split()
+        assert [s.name for s in dom.list_snapshots()] == ["kept"]
+        assert keep.parent() is None and dom.current_snapshot().name == "kept"
+        assert dom.state()[0] == DomainState.RUNNING
+        dom.destroy()
+
+
+def test_revert_restarts_a_domain_whose_definition_changed(uri: str, guest_xml: GuestXML, tmp_path: Path) -> None:
+    image = _image(tmp_path)
+    xml = guest_xml(devices=_disk(image))
+    with virt.open(uri) as conn:
+        dom = conn.define_domain(xml)
+        dom.start()
+        con = _booted(dom)
+        try:
+            con.command("echo mem-one > /tmp/m")
+            dom.create_snapshot("<domainsnapshot><name>s1</name></domainsnapshot>")
+        finally:
+            con.close()
+        dom.destroy()
+        conn.define_domain(xml.replace("<memory unit='MiB'>128</memory>", "<memory unit='MiB'>160</memory>"))
+        dom.start()
+        assert dom.info().max_memory == 160 * 1024
+        seen = _events(conn, dom.uuid)
+        dom.lookup_snapshot("s1").revert()
+        assert dom.state() == (DomainState.RUNNING, 4)
+        assert wait_until(lambda: (int(DomainEventType.STARTED), STARTED_FROM_SNAPSHOT) in seen(), 5)
+        assert (int(DomainEventType.STOPPED), STOPPED_FROM_SNAPSHOT) in seen()
+        assert dom.info().max_memory == 128 * 1024  # the snapshot's definition is the domain's again
+        assert "<memory unit='KiB'>131072</memory>" in dom.xml(inactive=True)
+        con = Console(dom.console_path())
+        try:
+            assert "mem-one" in con.command("cat /tmp/m", 60)
+        finally:
+            con.close()
+        dom.destroy()
+
+
 # -- offline snapshots -----------------------------------------------------------------------------
 
 
