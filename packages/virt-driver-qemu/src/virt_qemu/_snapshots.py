@@ -454,7 +454,8 @@ class SnapshotMixin:
             snap = SnapshotDocument.from_string(
                 _snapshot_xml(new.name, new.description, state, parent, created, "internal" if active else "no",
                               disks), redefine=True, internal=True)
-            snap.set_domain(parse_definition(source.to_string(inactive=True)))
+            # secure: a revert must bring back the VNC password too (dumpxml hides it)
+            snap.set_domain(parse_definition(source.to_string(inactive=True, secure=True)))
             if not flags & _CREATE_NO_METADATA:
                 _save(self.layout, name, snap)
                 snaps[snap.name] = snap
@@ -540,6 +541,9 @@ class SnapshotMixin:
     def virt_snapshot_get_xml(self, uuid: str, name: str, flags: int) -> str:
         _check_flags(flags, 1, "qemuDomainSnapshotGetXMLDesc")
         _, _, snap = self._snapshot(uuid, name)
+        inner = snap.domain()
+        if inner is not None and not flags & 1:  # VIR_DOMAIN_SNAPSHOT_XML_SECURE
+            snap.set_domain(parse_definition(inner.to_string(inactive=True)))
         return snap.to_string(domain_uuid=uuid)
 
     @hookimpl
@@ -658,8 +662,8 @@ class SnapshotMixin:
                         config: DomainDocument, targets: list[str], want_paused: bool) -> None:
         if status is not None:
             live = self.store.live(uuid)
-            same = live is not None and parse_definition(live.to_string(inactive=True)).to_string(
-                inactive=True) == config.to_string(inactive=True)
+            same = live is not None and parse_definition(live.to_string(inactive=True, secure=True)).to_string(
+                inactive=True, secure=True) == config.to_string(inactive=True, secure=True)
             if same:
                 self._load_in_place(uuid, status, snap_name, targets, want_paused)
                 if doc is not None:
