@@ -303,6 +303,7 @@ def test_unknown_snapshot_and_duplicate(uri: str, guest_xml: GuestXML, tmp_path:
         with pytest.raises(VirtError) as err:
             dom.create_snapshot("<domainsnapshot><name>s</name></domainsnapshot>")
         assert err.value.code == ErrorNumber.OPERATION_FAILED
+        assert "domain moment s already exists" in str(err.value)  # libvirt 9's words
 
 
 def test_undefine_refuses_a_domain_with_snapshots(uri: str, guest_xml: GuestXML, tmp_path: Path,

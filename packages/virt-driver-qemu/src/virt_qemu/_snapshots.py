@@ -425,7 +425,7 @@ class SnapshotMixin:
             if redefine:
                 return self._redefine(uuid, name, snaps, new, bool(flags & _CREATE_CURRENT))
             if new.name in snaps:
-                raise VirtError(ErrorNumber.OPERATION_FAILED, f"domain snapshot '{new.name}' already exists",
+                raise VirtError(ErrorNumber.OPERATION_FAILED, f"domain moment {new.name} already exists",
                                 domain=_DS)
             if new.memory_snapshot in ("external", "manual"):
                 raise VirtError(ErrorNumber.OPERATION_UNSUPPORTED, "external memory snapshots are not supported by "
