@@ -254,3 +254,42 @@ def test_user_namespace_from_idmap(conn: virt.Connection, root: Path, busybox: P
     init = int(__import__("json").loads((root / "run" / "lxc" / f"{dom.uuid}.ctl.json").read_text())["init"])
     assert os.stat(f"/proc/{init}").st_uid == 100000
     dom.destroy()
+
+
+def test_interface_hook_point(conn: virt.Connection, root: Path, busybox: Path, share: Path,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the host networking plugin will do, done by a stand-in: while the init waits, a
+    device appears in the container's own network namespace (the host's is never touched)."""
+    import shutil
+    import subprocess
+
+    from virt_lxc import _container, _driver
+
+    if shutil.which("ip") is None or shutil.which("nsenter") is None:
+        pytest.skip("[optional] needs ip (iproute2) and nsenter (util-linux)")
+    seen: list[int] = []
+
+    def attach(uri: str, doc: Any, init: int) -> None:
+        seen.append(init)
+        proc = subprocess.run(["nsenter", "-t", str(init), "-n", "ip", "link", "add", "eth0", "type", "bridge"],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+
+    monkeypatch.setattr(_container, "plug_interfaces", lambda doc: None)
+    monkeypatch.setattr(_driver, "interface_hooks", [attach])
+    fs = make_rootfs(root / "net-rootfs", busybox, "ls /sys/class/net > /share/nets; while :; do sleep 1; done")
+    dom = conn.create_domain(domain_xml("bbnet", fs, share=share,
+                                        devices="<interface type='ethernet'><target dev='x'/></interface>"))
+    assert wait_until(lambda: (share / "nets").exists() and (share / "nets").read_text().strip() != "")
+    assert sorted((share / "nets").read_text().split()) == ["eth0", "lo"]  # there before the init ran
+    assert len(seen) == 1
+    dom.destroy()
+
+    def failing(uri: str, doc: Any, init: int) -> None:
+        raise virt.VirtError(virt.ErrorNumber.OPERATION_FAILED, "no bridge for you")
+
+    monkeypatch.setattr(_driver, "interface_hooks", [failing])
+    with pytest.raises(virt.VirtError) as info:
+        conn.create_domain(domain_xml("bbnet2", fs, share=share, devices="<interface type='ethernet'/>"))
+    assert "no bridge for you" in info.value.message
+    assert conn.list_domains() == []

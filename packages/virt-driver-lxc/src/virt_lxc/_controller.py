@@ -263,6 +263,10 @@ def container_init(spec: Spec, console: str, report_w: int, user_r: int, user_w:
             os.setresgid(spec["gid"], spec["gid"], spec["gid"])
         if spec.get("uid") is not None:
             os.setresuid(spec["uid"], spec["uid"], spec["uid"])
+        if spec.get("hold"):
+            os.write(user_w, b"h")  # namespaces made: the controller may let the driver in
+            if os.read(user_r, 1) != b"r":
+                raise OSError(0, "the driver could not set up the container's network interfaces")
         os.chdir(spec.get("initdir") or "/")
         init = spec["init"]
         os.execve(init[0], init, spec["env"])
@@ -305,8 +309,13 @@ class Controller:
             gid0 = next((t for s, t, _ in idmap["gid"] if s == 0), None)
             os.chown(self.cslave_path, uid0 if uid0 is not None else -1, gid0 if gid0 is not None else -1)
 
-    def spawn(self) -> str | None:
-        """Start the init in fresh namespaces; returns an error text or None."""
+    def spawn(self, driver: int = -1) -> str | None:
+        """Start the init in fresh namespaces; returns an error text or None.
+
+        With ``hold`` in the spec and the driver on ``driver`` (the first boot), the init
+        waits before its ``execve`` while the driver sets up what needs its pid (network
+        interfaces moved into its namespace): the controller says ``{"held": true, "init":
+        PID}`` and waits for ``go`` (or anything else: the start is abandoned)."""
         spec = self.spec
         report_r, report_w = os.pipe2(os.O_CLOEXEC)
         up_r, up_w = os.pipe2(os.O_CLOEXEC)  # child -> controller: "u" (user namespace made)
@@ -333,6 +342,17 @@ class Controller:
                     error = f"cannot write the id maps of the user namespace: {exc.strerror}"
                     os.waitpid(pid, 0)
                     return error
+            if spec.get("hold") and os.read(up_r, 1) == b"h":  # else it failed: see its report
+                answer = b""
+                if driver >= 0:
+                    os.write(driver, (json.dumps({"held": True, "init": pid}) + "\n").encode())
+                    while not answer.endswith(b"\n"):
+                        chunk = os.read(driver, 4096)
+                        if not chunk:
+                            break
+                        answer += chunk
+                # a reboot (no driver) runs the init without what the driver would add
+                os.write(down_w, b"r" if driver < 0 or answer.strip() == b"go" else b"x")
             chunks = []
             while True:
                 chunk = os.read(report_r, 4096)
@@ -585,7 +605,7 @@ def main(argv: list[str]) -> int:
         listener.bind(name)
         listener.listen(16)
         os.chdir("/")
-        error = controller.spawn()
+        error = controller.spawn(ready)
     except BaseException as exc:  # noqa: BLE001 - reported to the driver
         error = str(exc) or type(exc).__name__
         controller = None

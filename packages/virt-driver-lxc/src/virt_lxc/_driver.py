@@ -834,22 +834,24 @@ class LxcConnection:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(layout.record_file(uuid))
             dom_id = self.store.next_id()
+            spec["hold"] = bool(interface_hooks) and doc.root.find("devices/interface") is not None
             try:
                 chan.settimeout(_START_TIMEOUT)
                 chan.sendall(json.dumps(spec).encode() + b"\n")
-                data = b""
-                while not data.endswith(b"\n"):
-                    chunk = chan.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
+                reply = _read_reply(chan)
+                if reply.get("held"):
+                    # the init is waiting before its execve: what needs its pid happens now
+                    try:
+                        for attach in interface_hooks:
+                            attach(self.uri, doc, int(reply["init"]))
+                    except BaseException:
+                        chan.sendall(b"abort\n")
+                        _read_reply(chan)
+                        raise
+                    chan.sendall(b"go\n")
+                    reply = _read_reply(chan)
             except OSError as exc:
-                data = json.dumps({"ok": False, "error": f"the container's controller did not answer: {exc}"}
-                                  ).encode()
-            try:
-                reply = json.loads(data) if data else {"ok": False, "error": "the controller exited"}
-            except ValueError:
-                reply = {"ok": False, "error": "the controller's answer is garbled"}
+                reply = {"ok": False, "error": f"the container's controller did not answer: {exc}"}
             if not reply.get("ok"):
                 fd = files.pidfd(spare.pid)
                 if fd is not None:
@@ -1069,6 +1071,31 @@ class LxcConnection:
         if not tty:
             raise _failed("cannot find a console for the domain")
         return tty
+
+
+def _read_reply(chan: socket.socket) -> dict[str, Any]:
+    """One line of JSON from a controller (OSError when it cannot be read)."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = chan.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    if not data:
+        return {"ok": False, "error": "the controller exited"}
+    try:
+        reply = json.loads(data)
+    except ValueError:
+        return {"ok": False, "error": "the controller's answer is garbled"}
+    return reply if isinstance(reply, dict) else {"ok": False, "error": "the controller's answer is garbled"}
+
+
+#: The networking hook point: callables ``(uri, doc, init_pid)`` run while a starting
+#: container's init waits before its ``execve``, its network namespace made; they move what
+#: the definition's ``<interface>``s need into it (``ip link set DEV netns PID``).  The host
+#: networking plugin will add the one that plugs a veth into a bridge; until it does,
+#: ``_container.plug_interfaces`` refuses such interfaces before a start gets here.
+interface_hooks: list[Callable[[str, DomainDocument, int], None]] = []
 
 
 def _lxc_consoles(doc: DomainDocument) -> None:
