@@ -199,7 +199,7 @@ class Connection:
         if self._closed:
             return
         try:
-            self._pm.hook.virt_connect_close()
+            _plugins.close_connection(self._pm)
         finally:
             self._closed = True
             self._impl = {}

@@ -465,18 +465,150 @@ class CoreDefaults:
         return out
 
 
+class _LazyConnectionManager(_ConnectionManager):
+    """The plugin manager of a connection whose only plugin is its driver, built by pluggy
+    when something first needs it.
+
+    Adding the spec modules and registering a driver's hundred-odd implementations costs a
+    few milliseconds, more than the rest of ``virt.open("test:///default")``; a connection
+    that only calls operation hooks never needs it: :func:`implemented_hooks` binds them to
+    the driver's methods directly (``direct``), as it would from pluggy's registrations.
+    The first read of any attribute the manager has not got yet (``hook``, or any method
+    that reads its state) builds it, exactly as :func:`build_connection_manager` would have.
+    """
+
+    def __init__(self, build: Callable[[_ConnectionManager], None], direct: dict[str, Any]) -> None:
+        # pluggy's __init__ runs when the manager is first needed (__getattr__).
+        self.__dict__["_virt_build"] = build
+        self.__dict__["direct"] = direct
+
+    @property
+    def materialized(self) -> bool:
+        return "_virt_build" not in self.__dict__
+
+    def __getattr__(self, name: str) -> Any:
+        with _lock:
+            build = self.__dict__.pop("_virt_build", None)
+            if build is not None:
+                _ConnectionManager.__init__(self, PROJECT)
+                build(self)
+        if build is None and name not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(self, name)
+
+
+class _LazyRelay:
+    """The hook relay a driver of a lazily built connection is opened with: each attribute is
+    the manager's (built on the first read)."""
+
+    __slots__ = ("_pm",)
+
+    def __init__(self, pm: _LazyConnectionManager) -> None:
+        self._pm = pm
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pm.hook, name)
+
+    def __repr__(self) -> str:
+        return f"<hook relay of {self._pm!r}>" if self._pm.materialized else "<hook relay (not built yet)>"
+
+
+#: per class: hook name -> (attribute, argnames, spec argnames) when every implementation
+#: the class has can be called directly (see _direct_plan), else None.
+_DIRECT_PLANS: dict[type, dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] | None] = {}
+
+
+def _plain_argnames(fn: FunctionType, skip: int) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """(every positional parameter, those without a default) after the first ``skip``; None for
+    ``*args``, ``**kwargs`` or keyword-only parameters."""
+    code = fn.__code__
+    if code.co_flags & 0x0C or code.co_kwonlyargcount:  # CO_VARARGS | CO_VARKEYWORDS
+        return None
+    params = code.co_varnames[skip:code.co_argcount]
+    required = params[:len(params) - len(fn.__defaults__ or ())]
+    return params, required
+
+
+def _direct_plan(cls: type) -> dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] | None:
+    """How to call the hook implementations of ``cls``'s instances without pluggy, or None
+    when one of them is anything but what pluggy would accept without a word: a plain method
+    (no wrapper, no ``specname``) of a known operation or event hook whose parameters are all
+    the spec's (pluggy's own check is looser), on a spec that is not historic or deprecated."""
+    plan: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {}
+    for name in dir(cls):
+        value = _class_attribute(cls, name)
+        if value is _MISSING or isinstance(value, MemberDescriptorType):
+            if name.startswith(PROJECT):
+                return None
+            continue
+        if isinstance(value, (staticmethod, classmethod, MethodType)):
+            if _marker_opts(value, PROJECT + "_impl") is not None:
+                return None
+            continue
+        if type(value) is not FunctionType:
+            continue
+        opts = _marker_opts(value, PROJECT + "_impl")
+        if opts is None:
+            continue
+        if opts.get("wrapper") or opts.get("hookwrapper") or opts.get("specname") or name not in _SPECS:
+            return None
+        spec_fn = _SPECS[name]
+        spec_opts = _marker_opts(spec_fn, PROJECT + "_spec") or {}
+        if spec_opts.get("historic") or spec_opts.get("warn_on_impl") or spec_opts.get("warn_on_impl_args"):
+            return None
+        impl_names = _plain_argnames(value, 1)
+        spec_names = _plain_argnames(spec_fn, 0) if isinstance(spec_fn, FunctionType) else None
+        if impl_names is None or spec_names is None or not set(impl_names[0]) <= set(spec_names[0]):
+            return None
+        plan[name] = (name, impl_names[1], spec_names[1])
+    return plan
+
+
+def _direct_hooks(plugins: list[object]) -> dict[str, Any] | None:
+    """hook name -> callable for ``plugins`` (the core's defaults, then the driver), as
+    :func:`implemented_hooks` would bind them after pluggy registered them; None when pluggy
+    must do it (an implementation :func:`_direct_plan` refuses, a hook two of them implement,
+    a hook-named attribute on an instance)."""
+    out: dict[str, Any] = {}
+    for plugin in plugins:
+        if isinstance(plugin, (ModuleType, type)):
+            return None
+        if any(key.startswith(PROJECT) for key in getattr(plugin, "__dict__", ())):
+            return None
+        cls = type(plugin)
+        try:
+            plan = _DIRECT_PLANS[cls]
+        except KeyError:
+            plan = _DIRECT_PLANS[cls] = _direct_plan(cls)
+        if plan is None:
+            return None
+        for hook, (attr, argnames, spec_argnames) in plan.items():
+            if hook in out:
+                return None
+            out[hook] = _bind(getattr(plugin, attr), argnames, spec_argnames)
+    return out
+
+
 def build_connection_manager(spec: DriverSpec, uri: URI, readonly: bool) -> tuple[pluggy.PluginManager, object]:
     """Build one connection's plugin manager: the core's defaults, providers, wrappers, then
     the driver's connection object (registered last so that pluggy, which calls the newest
     first, asks the driver before any provider).  The core's event dispatcher joins on the
-    first subscribe."""
+    first subscribe.
+
+    A connection with no provider and no wrapper (and no ``VIRT_TRACE``) gets a manager that
+    pluggy builds only when first needed (:class:`_LazyConnectionManager`)."""
+    with _lock:
+        plugins = list(_connection_plugins()) if not spec.remote else []
+    if not os.environ.get("VIRT_TRACE") and not any(
+            cp.kind != "provider" or cp.area in spec.accepts for cp in plugins):
+        lazy = _open_lazily(spec, uri, readonly)
+        if lazy is not None:
+            return lazy
     pm = _ConnectionManager(PROJECT)
     for module in OPERATION_MODULES:
         pm.add_hookspecs(module)
     pm.register(CoreDefaults(pm.hook), name="virt:defaults")
     request = OpenRequest(uri=uri, readonly=readonly, hook=pm.hook)
-    with _lock:
-        plugins = list(_connection_plugins()) if not spec.remote else []
     wanted: list[tuple[str, object]] = []
     for cp in plugins:
         if cp.kind == "provider" and cp.area not in spec.accepts:
@@ -499,6 +631,49 @@ def build_connection_manager(spec: DriverSpec, uri: URI, readonly: bool) -> tupl
     except Exception as exc:
         raise VirtError(ErrorNumber.INTERNAL_ERROR,
                         f"driver '{spec.scheme}' failed to open {uri}: {type(exc).__name__}: {exc}") from exc
+    _register_driver(pm, spec, driver)
+    if os.environ.get("VIRT_TRACE"):
+        _tracer(pm)
+    return pm, driver
+
+
+def _open_lazily(spec: DriverSpec, uri: URI, readonly: bool) -> tuple[pluggy.PluginManager, object] | None:
+    """:func:`build_connection_manager` for a driver alone: its manager is built on first need,
+    or now when its hooks cannot be bound without pluggy (then pluggy checks them as usual)."""
+
+    opened: list[object] = []  # the driver, once its open() returned
+
+    def build(pm: _ConnectionManager) -> None:
+        for module in OPERATION_MODULES:
+            pm.add_hookspecs(module)
+        pm.register(CoreDefaults(pm.hook), name="virt:defaults")
+        if opened:
+            _register_driver(pm, spec, opened[0])
+
+    direct: dict[str, Any] = {}
+    pm = _LazyConnectionManager(build, direct)
+    relay = _LazyRelay(pm)
+    request = OpenRequest(uri=uri, readonly=readonly, hook=relay)
+    try:
+        driver = spec.open(request)
+    except VirtError:
+        raise
+    except Exception as exc:
+        raise VirtError(ErrorNumber.INTERNAL_ERROR,
+                        f"driver '{spec.scheme}' failed to open {uri}: {type(exc).__name__}: {exc}") from exc
+    opened.append(driver)
+    if pm.materialized:  # the driver called a hook while it opened: register it as usual
+        _register_driver(pm, spec, driver)
+        return pm, driver
+    table = _direct_hooks([CoreDefaults(relay), driver])
+    if table is None:
+        pm.hook  # noqa: B018 - built now, and pluggy checks the driver (or refuses it) here
+    else:
+        direct.update(table)
+    return pm, driver
+
+
+def _register_driver(pm: pluggy.PluginManager, spec: DriverSpec, driver: object) -> None:
     try:
         pm.register(driver, name=f"driver:{spec.scheme}")
         pm.check_pending()
@@ -508,9 +683,17 @@ def build_connection_manager(spec: DriverSpec, uri: URI, readonly: bool) -> tupl
             close()
         raise VirtError(ErrorNumber.INTERNAL_ERROR,
                         f"driver '{spec.scheme}' does not fit the hook specs: {exc}") from None
-    if os.environ.get("VIRT_TRACE"):
-        _tracer(pm)
-    return pm, driver
+
+
+def close_connection(pm: pluggy.PluginManager) -> None:
+    """Call ``virt_connect_close`` on a connection's plugins (without building a lazy
+    manager that was never needed: its driver is then the only plugin)."""
+    if isinstance(pm, _LazyConnectionManager) and not pm.materialized:
+        close = pm.direct.get("virt_connect_close")
+        if close is not None:
+            close()
+        return
+    pm.hook.virt_connect_close()
 
 
 def implemented_hooks(pm: pluggy.PluginManager) -> dict[str, Any]:
@@ -520,6 +703,8 @@ def implemented_hooks(pm: pluggy.PluginManager) -> dict[str, Any]:
     implementation (no wrapper, no tracing) is bound to that implementation directly:
     pluggy's multicall loop would only find the same answer more slowly.
     """
+    if isinstance(pm, _LazyConnectionManager) and not pm.materialized:
+        return dict(pm.direct)
     out: dict[str, Any] = {}
     direct = not os.environ.get("VIRT_TRACE")
     for name in _SPECS:
