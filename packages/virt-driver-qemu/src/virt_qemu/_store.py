@@ -112,7 +112,8 @@ class Store:
         return out
 
     def write_config(self, doc: DomainDocument) -> None:
-        atomic_write(self.layout.config_file(doc.name), doc.to_string())
+        # secure: the definition keeps its secrets (VNC passwords); only API callers get them hidden
+        atomic_write(self.layout.config_file(doc.name), doc.to_string(secure=True, inactive=True))
 
     def remove_config(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -152,7 +153,7 @@ class Store:
             return None
 
     def write_live(self, uuid: str, doc: DomainDocument) -> None:
-        atomic_write(self.layout.live_xml(uuid), doc.to_string(), durable=False)
+        atomic_write(self.layout.live_xml(uuid), doc.to_string(secure=True), durable=False)
 
     def next_id(self) -> int:
         """libvirt's domain ids: 1, 2, 3... per driver instance, never reused while it lives."""
