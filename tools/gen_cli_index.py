@@ -58,7 +58,9 @@ def registrations() -> dict[str, str]:
 
 def render(table: dict[str, str], modules: tuple[str, ...]) -> str:
     lines = [HEADER, "#: every module of virt.cli.commands (``help`` imports them all)\n"]
-    lines.append(f"COMMAND_MODULES: tuple[str, ...] = {modules!r}\n\n")
+    lines.append("COMMAND_MODULES: tuple[str, ...] = (\n")
+    lines.extend(f"    {name!r},\n" for name in modules)
+    lines.append(")\n\n")
     lines.append("#: command name or alias -> module\n")
     lines.append("MODULE_OF: dict[str, str] = {\n")
     for key in sorted(table):

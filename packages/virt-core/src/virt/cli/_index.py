@@ -5,7 +5,17 @@ of the command it runs; ``tests/test_cli_start.py`` fails when this table is sta
 """
 
 #: every module of virt.cli.commands (``help`` imports them all)
-COMMAND_MODULES: tuple[str, ...] = ('console', 'domain', 'host', 'native', 'network', 'node', 'nodedev', 'snapshot', 'storage')
+COMMAND_MODULES: tuple[str, ...] = (
+    'console',
+    'domain',
+    'host',
+    'native',
+    'network',
+    'node',
+    'nodedev',
+    'snapshot',
+    'storage',
+)
 
 #: command name or alias -> module
 MODULE_OF: dict[str, str] = {
