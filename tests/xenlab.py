@@ -74,6 +74,9 @@ DOMU_RAMDISK = "/var/lib/xenlab/domu-initrd.img"
 DOMU_CMDLINE = "console=hvc0 quiet loglevel=3 panic=-1 mitigations=off"
 DOM0_MEMORY_MB = 512
 VM_MEMORY_MB = 1024
+# two CPUs for Xen: dom0 keeps one (dom0_max_vcpus=1), a guest booting under TCG gets the other;
+# an idle TCG vCPU costs the host nothing
+VM_CPUS = 2
 
 XEN_PACKAGE = "xen-hypervisor-4.17-amd64"
 DOM0_KERNEL_META = "linux-image-amd64"
@@ -140,6 +143,7 @@ xenstored --pid-file /run/xenstored.pid
 xen-init-dom0 || echo "xenlab: xen-init-dom0 failed"
 mkdir -p /var/log/xen/console
 xenconsoled --pid-file=/run/xenconsoled.pid --log=guest --log-dir=/var/log/xen/console
+hostname xenlab-dom0
 ip link set lo up
 ip addr add 10.0.2.15/24 dev eth0
 ip link set eth0 up
@@ -577,7 +581,7 @@ class XenLab:
             "-machine", "pc",
             "-cpu", "qemu64,+rdrand",
             "-m", str(self.memory_mb),
-            "-smp", "1",
+            "-smp", str(VM_CPUS),
             "-nodefaults", "-no-user-config", "-display", "none",
             "-kernel", str(lab.xen),
             "-append", XEN_CMDLINE,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import queue
 import socket
@@ -51,6 +52,7 @@ STATE_ENV: Final = "VIRT_XEN_STATE"
 DEFAULT_STATE: Final = Path("/var/lib/virt/xen")
 
 _D = ErrorDomain.LIBXL
+_log = logging.getLogger("virt_xen")
 S = DomainState
 
 # state reasons (virDomain<State>Reason)
@@ -76,6 +78,12 @@ _LIST_RUNNING, _LIST_PAUSED, _LIST_SHUTOFF, _LIST_OTHER = 16, 32, 64, 128
 
 #: how often the watcher asks ``xl list`` whether the guests it follows still run
 POLL_INTERVAL = 1.0
+#: how long a domain missing from ``xl list`` is looked for again before it counts as gone
+GONE_GRACE = 1.0
+#: the same after a reboot, while xl builds the domain again
+REBOOT_GRACE = 30.0
+#: Xen's shutdown reason code for a reboot (``SHUTDOWN_reboot``)
+SHUTDOWN_CODE_REBOOT = 1
 
 
 def xen_running(capabilities: Path | None = None) -> bool:
@@ -97,8 +105,10 @@ def _no_domain(detail: str) -> VirtError:
 
 
 def _xl_failed(what: str, result: XlResult) -> VirtError:
-    lines = [line for line in result.err.splitlines() if line.strip() and not line.startswith("xc: progress")]
-    detail = "; ".join(lines[-3:]) or f"xl exited with status {result.rc}"
+    lines = [line.strip() for line in result.err.splitlines() if line.strip() and not line.startswith("xc: progress")]
+    # the first errors say why (xc's, then libxl's); the last lines are the clean-up's
+    errors = [line for line in lines if "error" in line.lower()]
+    detail = "; ".join(errors[:3] or lines[-3:]) or f"xl exited with status {result.rc}"
     return VirtError(ErrorNumber.INTERNAL_ERROR, f"{what}: {detail}", domain=_D)
 
 
@@ -239,7 +249,10 @@ class Hub:
             _dispatcher.put(hook.virt_event_domain, record)
 
     def xl(self, *args: str, stdin: bytes | None = None) -> XlResult:
-        return self.toolstack.xl(list(args), stdin)
+        t0 = time.monotonic()
+        result = self.toolstack.xl(list(args), stdin)
+        _log.debug("xl %s: rc=%d in %.2f s", " ".join(args), result.rc, time.monotonic() - t0)
+        return result
 
     def domains(self) -> dict[str, XlDomain]:
         """What Xen runs now, by UUID (Domain-0 left out)."""
@@ -273,7 +286,8 @@ class Hub:
                 continue
             for status in active:
                 uuid = str(status["uuid"])
-                if uuid not in running:
+                dom = running.get(uuid)
+                if dom is None or dom.domid != status.get("domid") or dom.shutdown:
                     with self.store.lock(uuid):
                         self.reconcile(uuid, running)
 
@@ -282,11 +296,20 @@ class Hub:
 
         A domain the driver believes active that Xen no longer runs has been shut down (by its
         guest, or after ``shutdown``): SHUT OFF (shutdown), with a STOPPED event.  A new domid
-        with the same UUID is a reboot (xl re-creates the domain)."""
+        with the same UUID is a reboot: xl destroys the domain and builds it again, so a domain
+        missing from one ``xl list`` is looked for again for a moment (half a minute after a
+        reboot was asked for or seen) before it counts as gone."""
         status = self.store.status(uuid)
         if status is None or not status.get("active"):
             return status
         dom = running.get(uuid)
+        if dom is None:
+            rebooting = status.get("reboot_asked", 0) > time.time() - REBOOT_GRACE
+            deadline = time.monotonic() + (REBOOT_GRACE if rebooting else GONE_GRACE)
+            while dom is None and time.monotonic() < deadline:
+                time.sleep(0.3)
+                with contextlib.suppress(VirtError):
+                    dom = self.domains().get(uuid)
         if dom is None:
             status.update(active=False, domid=-1, state=int(S.SHUTOFF), reason=SHUTOFF_SHUTDOWN)
             name = str(status["name"])
@@ -300,6 +323,10 @@ class Hub:
             return status if status.get("persistent") else None
         if dom.domid != status.get("domid"):
             status["domid"] = dom.domid
+            status.pop("reboot_asked", None)
+            self.store.write_status(status)
+        elif dom.shutdown and dom.reason == SHUTDOWN_CODE_REBOOT and not status.get("reboot_asked"):
+            status["reboot_asked"] = time.time()  # the guest reboots itself: xl will build it again
             self.store.write_status(status)
         return status
 
@@ -726,11 +753,13 @@ class XenConnection:
 
     @hookimpl
     def virt_domain_reboot(self, uuid: str, flags: int) -> None:
-        with self._active(uuid) as (doc, _status, _name, dom):
+        with self._active(uuid) as (doc, status, _name, dom):
             fallback = ["-F"] if self._os_type(uuid, doc) == "hvm" else []
             result = self._hub.xl("reboot", *fallback, str(dom.domid))
             if result.rc != 0:
                 raise _xl_failed(f"Failed to reboot domain '{dom.domid}'", result)
+            status["reboot_asked"] = time.time()
+            self.store.write_status(status)
 
     @hookimpl
     def virt_domain_suspend(self, uuid: str) -> None:

@@ -1,0 +1,36 @@
+"""Fixtures of the Xen driver's tests: the Xen lab, booted once per session when enabled."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from xenlab_testlib import SKIP_REASON, lab_enabled, xenlab
+
+
+@pytest.fixture(scope="session")
+def xen_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[xenlab.XenLab]:
+    """A running Xen lab; ``xen:///system`` of this process drives it (through its command channel)."""
+    if not lab_enabled():
+        pytest.skip(SKIP_REASON)
+    if xenlab.tinyguest.qemu_binary() is None:
+        pytest.fail("the Xen lab needs qemu-system-x86_64 (Debian package qemu-system-x86)")
+    lab = xenlab.ensure_lab()
+    work: Path = tmp_path_factory.mktemp("xenlab")
+    old = {k: os.environ.get(k) for k in ("VIRT_XEN_TOOLSTACK", "VIRT_XEN_STATE")}
+    with xenlab.XenLab(lab, workdir=work) as vm:
+        vm.start()
+        print(f"\nxenlab: dom0 ready in {vm.timings['boot_to_ready_s']:.1f} s, xl info in "
+              f"{vm.timings['boot_to_xl_info_s']:.1f} s")
+        os.environ["VIRT_XEN_TOOLSTACK"] = vm.toolstack
+        os.environ["VIRT_XEN_STATE"] = str(work / "state")
+        try:
+            yield vm
+        finally:
+            for key, value in old.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
