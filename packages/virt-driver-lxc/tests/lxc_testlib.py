@@ -163,13 +163,18 @@ def kill_leftovers(root: Path) -> None:
             with contextlib.suppress(OSError):
                 Path(directory, "freezer.state").write_text("THAWED")
         for directory in dirs:
-            for _ in range(100):
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
                 try:
                     os.rmdir(directory)
                     break
                 except FileNotFoundError:
                     break
-                except OSError:
+                except OSError:  # its processes are still dying
+                    with contextlib.suppress(OSError):
+                        for p in Path(directory, "cgroup.procs").read_text().split():
+                            with contextlib.suppress(ProcessLookupError):
+                                os.kill(int(p), signal.SIGKILL)
                     time.sleep(0.01)
 
 

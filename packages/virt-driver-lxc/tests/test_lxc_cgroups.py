@@ -41,7 +41,7 @@ def test_limits_are_written(conn: virt.Connection, root: Path, rootfs: Path) -> 
     assert Path(dirs["memory"], "memory.limit_in_bytes").read_text().strip() == str(48 << 20)  # the lower
     assert Path(dirs["memory"], "memory.soft_limit_in_bytes").read_text().strip() == str(32 << 20)
     assert Path(dirs["pids"], "pids.max").read_text().strip() == str(_cgroups.DEFAULT_PIDS_MAX)
-    init = int(json.loads((root / "run" / "lxc" / f"{dom.uuid}.ctl.json").read_text())["init"])
+    init = int(_status(root, dom)["init"])
     for directory in dirs.values():
         assert str(init) in Path(directory, "cgroup.procs").read_text().split()
     dom.destroy()

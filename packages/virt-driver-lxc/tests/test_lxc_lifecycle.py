@@ -251,7 +251,7 @@ def test_user_namespace_from_idmap(conn: virt.Connection, root: Path, busybox: P
     assert wait_until(lambda: (share / "map").exists() and len((share / "map").read_text().split()) == 3)
     assert (share / "uid").read_text().strip() == "0"
     assert (share / "map").read_text().split() == ["0", "100000", "65536"]
-    init = int(__import__("json").loads((root / "run" / "lxc" / f"{dom.uuid}.ctl.json").read_text())["init"])
+    init = int(__import__("json").loads((root / "run" / "lxc" / f"{dom.uuid}.json").read_text())["init"])
     assert os.stat(f"/proc/{init}").st_uid == 100000
     dom.destroy()
 

@@ -76,7 +76,7 @@ def test_container_stopping_while_nobody_watches(uri: str, rootfs: Path, share: 
     proc.kill()
     proc.wait()
     proc.stdout.close()
-    record = json.loads((Path(uri.split("root=")[1]) / "run" / "lxc" / f"{uuid}.ctl.json").read_text())
+    record = json.loads((Path(uri.split("root=")[1]) / "run" / "lxc" / f"{uuid}.json").read_text())
     os.kill(int(record["init"]), signal.SIGTERM)  # its init stops while no manager lives
     assert wait_until(lambda: (share / "bye").exists())
     time.sleep(0.2)
