@@ -62,7 +62,6 @@ MS_REC = 16384
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
-PR_SET_CHILD_SUBREAPER = 36
 SYS_PIVOT_ROOT = 155  # x86_64
 SYS_CLONE = 56  # x86_64
 SIOCGIFFLAGS = 0x8913
@@ -204,14 +203,44 @@ def _lo_up() -> None:
         fcntl.ioctl(sock.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
 
 
-def container_init(spec: Spec, console: str, report_w: int, user_r: int, user_w: int) -> NoReturn:
-    """The child: namespaces, mounts, console, then exec the init.  Never returns."""
+def _report(report_w: int, exc: BaseException, init: str) -> NoReturn:
+    text = str(exc) if not isinstance(exc, OSError) or not exc.filename else f"{exc.strerror}: {exc.filename}"
+    if isinstance(exc, OSError) and exc.filename == init:
+        text = f"cannot execute the init {init}: {exc.strerror}"
     try:
-        for procs in spec["cgroup_procs"]:
-            _write(procs, "0")
+        os.write(report_w, text.encode()[:4000])
+    finally:
+        os._exit(127)
+
+
+def early_init(spec_r: int, report_w: int, user_r: int, user_w: int) -> NoReturn:
+    """The child, before it knows what container it is: pid 1 of its PID namespace, it makes
+    its mount, UTS, IPC and network namespaces (the costly part), then waits for the spec and
+    the console; EOF instead means nobody needs it."""
+    try:
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET)
         mount(None, "/", None, MS_REC | MS_PRIVATE)
+    except BaseException as exc:  # noqa: BLE001 - everything goes back to the driver
+        _report(report_w, exc, "")
+    data = b""
+    while True:
+        chunk = os.read(spec_r, 65536)
+        if not chunk:
+            break
+        data += chunk
+    os.close(spec_r)
+    if not data:
+        os._exit(0)
+    job = json.loads(data)
+    container_init(job["spec"], job["console"], report_w, user_r, user_w)
+
+
+def container_init(spec: Spec, console: str, report_w: int, user_r: int, user_w: int) -> NoReturn:
+    """The child, namespaces made: cgroups, mounts, console, then exec the init."""
+    try:
+        for procs in spec["cgroup_procs"]:
+            _write(procs, "0")
         root = os.path.realpath(spec["root"])
         mount(root, root, None, MS_BIND | MS_REC)
         for fs in spec["mounts"]:
@@ -271,43 +300,88 @@ def container_init(spec: Spec, console: str, report_w: int, user_r: int, user_w:
         init = spec["init"]
         os.execve(init[0], init, spec["env"])
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the driver
-        text = str(exc) if not isinstance(exc, OSError) or not exc.filename else \
-            f"{exc.strerror}: {exc.filename}"
-        if isinstance(exc, OSError) and exc.filename == spec["init"][0]:
-            text = f"cannot execute the init {spec['init'][0]}: {exc.strerror}"
+        _report(report_w, exc, spec["init"][0])
+
+
+class Child:
+    """A container's init-to-be: forked into a new PID namespace, its other namespaces made,
+    waiting for its spec (see :func:`early_init`).  A spare controller makes one ahead of
+    time; a reboot makes one on the spot."""
+
+    def __init__(self) -> None:
+        self.report_r, report_w = os.pipe2(os.O_CLOEXEC)
+        self.up_r, up_w = os.pipe2(os.O_CLOEXEC)  # child -> controller: "u" userns made, "h" held
+        down_r, self.down_w = os.pipe2(os.O_CLOEXEC)  # controller -> child: "g" maps, "r" run
+        spec_r, self.spec_w = os.pipe2(os.O_CLOEXEC)
+        pid = fork_into_new_pid_namespace()
+        if pid == 0:
+            for fd in (self.report_r, self.up_r, self.down_w, self.spec_w):
+                os.close(fd)
+            early_init(spec_r, report_w, down_r, up_w)
+        for fd in (report_w, up_w, down_r, spec_r):
+            os.close(fd)
+        self.pid = pid
+        self.started = False
+
+    def start(self, spec: Spec, console: str) -> None:
+        self.started = True
+        os.write(self.spec_w, json.dumps({"spec": spec, "console": console}).encode())
+        os.close(self.spec_w)
+
+    def dismiss(self) -> None:
+        """Nobody needs it (any more): it exits, and is reaped."""
+        if self.started:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        else:
+            os.close(self.spec_w)
+        for fd in (self.report_r, self.up_r, self.down_w):
+            os.close(fd)
         try:
-            os.write(report_w, text.encode()[:4000])
-        finally:
-            os._exit(127)
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
 
 
 # -- the controller -------------------------------------------------------------------------
 
 
+class Consoles:
+    """The two ptys of a container's console, made before its spec is known.
+
+    The container's ``/dev/console`` is the slave of the first, whose master only the
+    controller holds; what a user attaches to is the slave of the second."""
+
+    def __init__(self) -> None:
+        self.cmaster, self.cslave = os.openpty()
+        self.cslave_path = os.ttyname(self.cslave)  # kept open: the relay never sees a hang-up
+        self.hmaster, self.hslave = os.openpty()
+        self.hslave_path = os.ttyname(self.hslave)
+        _raw(self.hslave)
+        for fd in (self.cmaster, self.hmaster):
+            os.set_blocking(fd, False)
+
+
 class Controller:
-    def __init__(self, spec: Spec) -> None:
+    def __init__(self, spec: Spec, consoles: Consoles | None = None) -> None:
         self.spec = spec
         self.init = 0
         self.boots = 0
         self.want = None  # None, "shutdown", "reboot", "destroy"
         self.clients: dict[int, tuple[socket.socket, bytes]] = {}
         self.poller = select.poll()
-        # the container's console: the init's controlling tty
-        self.cmaster, cslave = os.openpty()
-        self.cslave_path = os.ttyname(cslave)
-        self.cslave = cslave  # kept open: the relay never sees a hang-up
-        # what a user attaches to
-        self.hmaster, hslave = os.openpty()
-        self.hslave_path = os.ttyname(hslave)
-        _raw(hslave)
-        self.hslave = hslave
-        for fd in (self.cmaster, self.hmaster):
-            os.set_blocking(fd, False)
+        self.consoles = consoles = consoles or Consoles()
+        self.cmaster, self.cslave_path = consoles.cmaster, consoles.cslave_path
+        self.hmaster, self.hslave_path = consoles.hmaster, consoles.hslave_path
         idmap = spec.get("idmap")
         if idmap:
             uid0 = next((t for s, t, _ in idmap["uid"] if s == 0), None)
             gid0 = next((t for s, t, _ in idmap["gid"] if s == 0), None)
             os.chown(self.cslave_path, uid0 if uid0 is not None else -1, gid0 if gid0 is not None else -1)
+
+    pending: Child | None = None  # made ahead of time by a spare
 
     def spawn(self, driver: int = -1) -> str | None:
         """Start the init in fresh namespaces; returns an error text or None.
@@ -317,18 +391,10 @@ class Controller:
         interfaces moved into its namespace): the controller says ``{"held": true, "init":
         PID}`` and waits for ``go`` (or anything else: the start is abandoned)."""
         spec = self.spec
-        report_r, report_w = os.pipe2(os.O_CLOEXEC)
-        up_r, up_w = os.pipe2(os.O_CLOEXEC)  # child -> controller: "u" (user namespace made)
-        down_r, down_w = os.pipe2(os.O_CLOEXEC)  # controller -> child: "g" (maps written)
-        pid = fork_into_new_pid_namespace()
-        if pid == 0:
-            os.close(report_r)
-            os.close(up_r)
-            os.close(down_w)
-            container_init(spec, self.cslave_path, report_w, down_r, up_w)
-        os.close(report_w)
-        os.close(up_w)
-        os.close(down_r)
+        child, self.pending = self.pending or Child(), None
+        if not child.started:
+            child.start(spec, self.cslave_path)
+        report_r, up_r, down_w, pid = child.report_r, child.up_r, child.down_w, child.pid
         self.init = pid
         try:
             if spec.get("idmap") and os.read(up_r, 1) == b"u":
@@ -557,6 +623,13 @@ def main(argv: list[str]) -> int:
         except OSError:
             spare = {}
             break
+    # the init-to-be, its namespaces made ahead of time too (in those cgroups)
+    pending: Child | None
+    try:
+        pending = Child()
+    except OSError:
+        pending = None
+    consoles = Consoles()
     # "ready": in the cgroups made for it ("j"), or not ("n": the driver makes fresh ones)
     try:
         os.write(0, b"j" if spare else b"n")
@@ -573,6 +646,8 @@ def main(argv: list[str]) -> int:
             gone = True
         line += chunk
     if gone:  # a spare nobody needed: home, and its cgroups removed
+        if pending is not None:
+            pending.dismiss()
         go_home(spare.get("home", []))
         for path in spare.get("dirs", []):
             try:
@@ -585,6 +660,8 @@ def main(argv: list[str]) -> int:
     try:
         spec = json.loads(line)
         spec["home"] = spare.get("home", [])
+        if pending is not None:  # off it goes, on the other CPU, while this one gets ready
+            pending.start(spec, consoles.cslave_path)
         log = os.open(spec["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         os.dup2(log, 1)
         os.dup2(log, 2)
@@ -592,9 +669,9 @@ def main(argv: list[str]) -> int:
         devnull = os.open("/dev/null", os.O_RDONLY)
         os.dup2(devnull, 0)
         os.close(devnull)
-        _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         signal.signal(signal.SIGCHLD, lambda *_: None)
-        controller = Controller(spec)
+        controller = Controller(spec, consoles)
+        controller.pending, pending = pending, None
         directory, name = os.path.split(spec["socket"])
         os.chdir(directory)  # bind by a relative name: deep paths exceed sun_path
         try:
@@ -609,6 +686,8 @@ def main(argv: list[str]) -> int:
     except BaseException as exc:  # noqa: BLE001 - reported to the driver
         error = str(exc) or type(exc).__name__
         controller = None
+        if pending is not None:
+            pending.dismiss()
     os.write(ready, (json.dumps({"ok": error is None, "error": error,
                                  "tty": controller.hslave_path if controller else None,
                                  "init": controller.init if controller else 0}) + "\n").encode())
