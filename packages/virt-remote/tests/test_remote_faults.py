@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import virt
@@ -37,6 +38,18 @@ def _helper_of(sshd: Sshd) -> int:
     raise AssertionError("no helper runs under this sshd")
 
 
+def _stop(pid: int) -> None:
+    """SIGSTOP ``pid`` and wait until the kernel reports it stopped."""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        if fields[0] == "T":
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} did not stop")
+
+
 def _fails_within(call: object, bound: float) -> VirtError:
     start = time.monotonic()
     with pytest.raises(VirtError) as info:
@@ -50,15 +63,14 @@ def test_stalled_helper_is_noticed_within_the_keepalive_bound(own_sshd: Sshd) ->
     conn = virt.open(own_sshd.uri(keepalive_interval=0.5, keepalive_count=3))
     dom = conn.lookup_domain("test")
     helper = _helper_of(own_sshd)
-    os.kill(helper, signal.SIGSTOP)
+    _stop(helper)
     try:
         error = _fails_within(dom.info, 0.5 * 3 + 1.5)
         assert error.code == ErrorNumber.SYSTEM_ERROR
         assert "keepalive" in error.message
         error = _fails_within(dom.info, 0.5)  # and at once afterwards
     finally:
-        os.kill(helper, signal.SIGKILL)
-        os.kill(helper, signal.SIGCONT)
+        os.kill(helper, signal.SIGKILL)  # SIGKILL ends a stopped process too
     conn.close()
     with virt.open(own_sshd.uri()) as again:
         assert again.lookup_domain("test").name == "test"
@@ -68,7 +80,7 @@ def test_helper_killed_mid_call(own_sshd: Sshd) -> None:
     conn = virt.open(own_sshd.uri(keepalive_interval=30))
     dom = conn.lookup_domain("test")
     helper = _helper_of(own_sshd)
-    os.kill(helper, signal.SIGSTOP)  # so that the call is surely in flight when it dies
+    _stop(helper)  # so that the call is surely in flight when it dies
     outcome: list[BaseException | None] = []
 
     def call() -> None:
@@ -147,3 +159,26 @@ def test_closing_every_connection_ends_the_helper(own_sshd: Sshd) -> None:
     while helper in helper_pids() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert helper not in helper_pids(), "the helper outlived its last connection"
+
+
+def test_helper_drops_a_stalled_client(own_sshd: Sshd) -> None:
+    """The keepalive works both ways: the helper ends when its client stops answering."""
+    import subprocess
+    import sys
+
+    uri = own_sshd.uri(keepalive_interval=0.5, keepalive_count=3)
+    script = f"import sys, time, virt\nc = virt.open({uri!r})\nprint('ready', flush=True)\ntime.sleep(120)\n"
+    client = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert client.stdout is not None and client.stdout.readline().strip() == "ready"
+        helper = _helper_of(own_sshd)
+        os.kill(client.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 0.5 * 3 + 5
+        while helper in helper_pids() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert helper not in helper_pids(), "the helper still runs for a client that stopped answering"
+    finally:
+        client.kill()  # SIGKILL ends a stopped process too
+        client.wait(10)
+        if client.stdout is not None:
+            client.stdout.close()

@@ -703,7 +703,12 @@ def helper_command(uri: Any) -> str:
     mode = uri.param("mode", "direct")
     if mode in ("daemon", "relay"):
         parts += ["--relay", uri.param("socket") or "auto"]
-    elif mode not in ("direct", "auto", "native", "legacy"):
+    elif mode in ("direct", "auto", "native", "legacy"):
+        # The helper watches us as we watch it: a client gone silent is dropped in as long.
+        interval, count = _keepalive_params(uri)
+        if interval > 0:
+            parts += ["--keepalive-interval", f"{interval:g}", "--keepalive-count", str(count)]
+    else:
         raise VirtError(ErrorNumber.INVALID_ARG, f"unknown remote mode '{mode}': expected direct or daemon",
                         domain=ErrorDomain.REMOTE)
     return " ".join(shlex.quote(p) for p in parts)

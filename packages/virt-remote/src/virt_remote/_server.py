@@ -239,7 +239,9 @@ class Service:
         """Serve until the peer goes away, then close every session."""
         if self._keepalive[0] > 0:
             threading.Thread(target=self._pinger, name="virt-remote-keepalive", daemon=True).start()
-        self._worker()
+        # The workers are daemon threads: a peer dropped by the keepalive leaves one blocked in
+        # a read, which must not keep the helper alive.
+        threading.Thread(target=self._worker, name="virt-remote-worker", daemon=True).start()
         self._done.wait()
         self._shutdown()
 
