@@ -241,3 +241,25 @@ def remove_empty_parents() -> None:
     for parent in Path("/sys/fs/cgroup").rglob("virt-lxc"):
         with contextlib.suppress(OSError):
             parent.rmdir()
+
+
+def init_pid(root: Path, uuid: str, timeout: float = 10.0) -> int:
+    """The host pid of a running container's init, from its controller's record (written just
+    after the start returns)."""
+    run = root / "run" / "lxc"
+    found: list[int] = []
+
+    def look() -> bool:
+        try:
+            status = json.loads((run / f"{uuid}.json").read_text())
+            record = json.loads((run / f"{uuid}.ctl.json").read_text())
+        except (OSError, ValueError):
+            return False
+        if record.get("controller") != status.get("pid") or not record.get("init"):
+            return False
+        found.append(int(record["init"]))
+        return True
+
+    if not wait_until(look, timeout):
+        raise TimeoutError(f"no init recorded for {uuid}")
+    return found[-1]

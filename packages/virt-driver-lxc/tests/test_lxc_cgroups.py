@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import virt
-from lxc_testlib import domain_xml, read_int, wait_until
+from lxc_testlib import domain_xml, init_pid, read_int, wait_until
 from virt import DomainState
 from virt_lxc import _cgroups
 from virt_lxc._driver import _controllers
@@ -41,7 +41,7 @@ def test_limits_are_written(conn: virt.Connection, root: Path, rootfs: Path) -> 
     assert Path(dirs["memory"], "memory.limit_in_bytes").read_text().strip() == str(48 << 20)  # the lower
     assert Path(dirs["memory"], "memory.soft_limit_in_bytes").read_text().strip() == str(32 << 20)
     assert Path(dirs["pids"], "pids.max").read_text().strip() == str(_cgroups.DEFAULT_PIDS_MAX)
-    init = int(_status(root, dom)["init"])
+    init = init_pid(root, dom.uuid)
     for directory in dirs.values():
         assert str(init) in Path(directory, "cgroup.procs").read_text().split()
     dom.destroy()

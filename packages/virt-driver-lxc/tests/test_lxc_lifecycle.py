@@ -17,6 +17,7 @@ from lxc_testlib import (
     Console,
     domain_xml,
     host_mounts_mentioning,
+    init_pid,
     make_rootfs,
     read_int,
     wait_until,
@@ -251,7 +252,7 @@ def test_user_namespace_from_idmap(conn: virt.Connection, root: Path, busybox: P
     assert wait_until(lambda: (share / "map").exists() and len((share / "map").read_text().split()) == 3)
     assert (share / "uid").read_text().strip() == "0"
     assert (share / "map").read_text().split() == ["0", "100000", "65536"]
-    init = int(__import__("json").loads((root / "run" / "lxc" / f"{dom.uuid}.json").read_text())["init"])
+    init = init_pid(root, dom.uuid)
     assert os.stat(f"/proc/{init}").st_uid == 100000
     dom.destroy()
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import virt
-from lxc_testlib import domain_xml, read_int, wait_until
+from lxc_testlib import domain_xml, init_pid, read_int, wait_until
 from virt import DomainEventType, DomainState
 
 SHUTOFF_CRASHED = 3
@@ -76,8 +76,7 @@ def test_container_stopping_while_nobody_watches(uri: str, rootfs: Path, share: 
     proc.kill()
     proc.wait()
     proc.stdout.close()
-    record = json.loads((Path(uri.split("root=")[1]) / "run" / "lxc" / f"{uuid}.json").read_text())
-    os.kill(int(record["init"]), signal.SIGTERM)  # its init stops while no manager lives
+    os.kill(init_pid(Path(uri.split("root=")[1]), uuid), signal.SIGTERM)  # its init stops while no manager lives
     assert wait_until(lambda: (share / "bye").exists())
     time.sleep(0.2)
     with virt.open(uri) as conn:

@@ -630,9 +630,10 @@ def main(argv: list[str]) -> int:
     except OSError:
         pending = None
     consoles = Consoles()
-    # "ready": in the cgroups made for it ("j"), or not ("n": the driver makes fresh ones)
+    # "ready": in the cgroups made for it ("j"), or not ("n": the driver makes fresh ones),
+    # and the console's pty
     try:
-        os.write(0, b"j" if spare else b"n")
+        os.write(0, f"{'j' if spare else 'n'} {consoles.hslave_path}\n".encode())
         gone = False
     except OSError:  # EPIPE: the driver is gone already
         gone = True

@@ -801,11 +801,9 @@ class LxcConnection:
         joined = False
         try:
             spare.channel.settimeout(_START_TIMEOUT)
-            try:
-                waiting = spare.channel.recv(1)  # the spare says where it waits
-            except OSError:
-                waiting = b""
-            if waiting != b"j" and spare.cgroups is not None:
+            # the spare says where it waits ("j": in its cgroups, "n": not) and its console
+            waiting, _, spare_tty = _read_line(spare.channel).decode(errors="replace").strip().partition(" ")
+            if waiting != "j" and spare.cgroups is not None:
                 spare.cgroups.remove(timeout=0)  # it could not join them: they are empty
                 spare.cgroups = None
             if spare.cgroups is not None and not limits.cpuset:  # a spare waits outside any cpuset
@@ -830,6 +828,9 @@ class LxcConnection:
                     thaw=[[freeze[0], freeze[2]]] if freeze else [], socket=str(layout.control_socket(uuid)),
                     record=str(layout.record_file(uuid)), log=str(log_path))
         chan = spare.channel
+        controller = spare.pid
+        previous = self.store.status(uuid)
+        wrote = False
         try:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(layout.record_file(uuid))
@@ -838,6 +839,18 @@ class LxcConnection:
             try:
                 chan.settimeout(_START_TIMEOUT)
                 chan.sendall(json.dumps(spec).encode() + b"\n")
+                # while the controller builds the container: the live XML and the status
+                status = Status(uuid=uuid, name=name, id=dom_id, pid=controller,
+                                started=files.start_time(controller), state=int(S.RUNNING), reason=RUNNING_BOOTED,
+                                persistent=persistent, cgroups=cgroups.to_json(), tty=spare_tty)
+                if unused is not None:
+                    status["unused_cgroups"] = unused.to_json()
+                live = doc.copy()
+                live.set_id(dom_id)
+                _fill_live(live, spare_tty)
+                wrote = True
+                self.store.write_live(uuid, live)
+                self.store.write_status(uuid, status)
                 reply = _read_reply(chan)
                 if reply.get("held"):
                     # the init is waiting before its execve: what needs its pid happens now
@@ -864,25 +877,18 @@ class LxcConnection:
                 if group is not None:
                     group.kill_all()
                     group.remove()
-            for path in (layout.record_file(uuid), layout.control_socket(uuid)):
+            for path in (layout.record_file(uuid), layout.control_socket(uuid), layout.live_xml(uuid)):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
+            if wrote:  # what the status said before
+                if previous is not None:
+                    self.store.write_status(uuid, previous)
+                else:
+                    self.store.remove_status(uuid)
             raise
         finally:
             chan.close()
             _controllers.prepare()
-        controller = spare.pid
-        tty = str(reply.get("tty") or "")
-        status = Status(uuid=uuid, name=name, id=dom_id, pid=controller, started=files.start_time(controller),
-                        state=int(S.RUNNING), reason=RUNNING_BOOTED, persistent=persistent,
-                        cgroups=cgroups.to_json(), tty=tty, init=int(str(reply.get("init") or 0)))
-        if unused is not None:
-            status["unused_cgroups"] = unused.to_json()
-        live = doc.copy()
-        live.set_id(dom_id)
-        _fill_live(live, tty)
-        self.store.write_live(uuid, live)
-        self.store.write_status(uuid, status)
         self.hub.watch(status)
         self.hub.emit(name, uuid, DomainEventType.STARTED, STARTED_BOOTED, dom_id)
 
@@ -928,7 +934,11 @@ class LxcConnection:
 
     def _init_pid(self, uuid: str, status: Status) -> int:
         record = files.read_json(self.layout.record_file(uuid)) or {}
-        return int(record.get("init") or status.get("init") or 0)
+        init = int(record.get("init") or 0) if record.get("controller") == status.pid else 0
+        if not init:  # the controller writes its record just after a start: ask it
+            reply = _ask(self.layout, uuid, {"cmd": "state"}) or {}
+            init = int(reply.get("init") or 0)
+        return init
 
     @hookimpl
     def virt_domain_shutdown(self, uuid: str, flags: int) -> None:
@@ -1071,6 +1081,19 @@ class LxcConnection:
         if not tty:
             raise _failed("cannot find a console for the domain")
         return tty
+
+
+def _read_line(chan: socket.socket) -> bytes:
+    data = b""
+    while not data.endswith(b"\n"):
+        try:
+            chunk = chan.recv(4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def _read_reply(chan: socket.socket) -> dict[str, Any]:
