@@ -1,7 +1,8 @@
 """The controller of one container: ``python -S -E .../_controller.py RUNDIR``.
 
 One small process per running container, as libvirt's ``libvirt_lxc``.  It imports only
-``os``, ``signal``, ``select``, ``json``, ``socket``, ``ctypes``, ``termios`` and ``fcntl``,
+``os``, ``signal``, ``select``, ``json``, ``socket``, ``struct``, ``ctypes``, ``termios`` and
+``fcntl``,
 so it stays small (see ``docs/lxc.md`` for its measured memory), and it runs detached in its
 own session, so it outlives the process that started it.  It:
 
@@ -36,6 +37,7 @@ import os
 import select
 import signal
 import socket
+import struct
 import termios
 
 # No ``typing`` at run time (it is not free); mypy treats TYPE_CHECKING as true.
@@ -195,8 +197,6 @@ def _setup_dev(root: str, console: str) -> None:
 
 
 def _lo_up() -> None:
-    import struct
-
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         req = struct.pack("16sH14x", b"lo", 0)
         flags = struct.unpack("16sH14x", fcntl.ioctl(sock.fileno(), SIOCGIFFLAGS, req))[1]
