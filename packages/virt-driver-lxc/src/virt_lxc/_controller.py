@@ -1,28 +1,29 @@
-"""The controller of one container: ``python -S -E .../_controller.py RUNDIR``.
+"""The controller of one container: ``python -S -E -s .../virt_lxc/_controller.py``.
 
 One small process per running container, as libvirt's ``libvirt_lxc``.  It imports only
 ``os``, ``signal``, ``select``, ``json``, ``socket``, ``struct``, ``ctypes``, ``termios`` and
-``fcntl``,
-so it stays small (see ``docs/lxc.md`` for its measured memory), and it runs detached in its
-own session, so it outlives the process that started it.  It:
+``fcntl``, so it stays small (``docs/lxc.md`` gives its measured memory), and it runs in a
+session of its own, so it outlives the process that started it.  It:
 
-* waits, as a *spare*, for the path of a container spec on its stdin (the driver keeps one
-  spare started ahead of time, so a start does not pay for an interpreter's start-up); EOF
-  before a spec means nobody needs it: it exits;
-* creates the container: a new PID namespace (the init is its pid 1), then in the child new
-  mount, UTS, IPC and network namespaces (and a user namespace when the spec maps ids), the
-  root and the spec's mounts, its own ``/proc``, a ``/dev`` with only the safe nodes, the
-  hostname, ``lo`` up, the cgroups; then ``execve`` of the init.  Nothing is mounted in the
-  host's mount namespace: when the container ends, its mounts end with it;
-* holds the console: the container's ``/dev/console`` is a pty whose master only this
-  process holds; it relays it to a second pty whose slave path is what ``virt console``
-  opens;
-* reaps the init the moment it exits, records why in ``UUID.ctl.json`` (written atomically),
-  removes the container's cgroups and exits; a reboot (``reboot`` request, or the init killed
-  by SIGHUP as the kernel does for ``reboot(2)`` inside a PID namespace) starts the init
-  again in fresh namespaces instead;
-* answers a line-based JSON protocol on the unix socket ``UUID8.ctl``: ``state``,
-  ``shutdown``, ``reboot``, ``destroy``, ``console``.
+* starts as a *spare*, before any container needs it: it joins the cgroups the driver made
+  for it (``VIRT_LXC_SPARE``), forks its container's init-to-be into a new PID namespace
+  with its mount, UTS, IPC and network namespaces made (:class:`Child`), makes its console's
+  ptys (:class:`Consoles`), says ``j PTY`` (or ``n PTY`` when it could not join the
+  cgroups) on its stdin, a socket to the driver, and waits there for the container's spec,
+  one line of JSON.  EOF instead means nobody needs it: it goes home and removes its cgroups;
+* hands the spec to the child, which mounts the root and the spec's filesystems, its own
+  ``/proc``, a ``/dev`` with only the safe nodes, pivots into the root, sets the hostname,
+  brings ``lo`` up, takes the console, enters a user namespace when the spec maps ids, and
+  execs the init; nothing is mounted in the host's mount namespace;
+* answers the driver with the outcome (``{"ok": true, "init": PID, "tty": PTY}`` or the
+  error), then writes its record (``UUID.ctl.json``) and leaves the container's freezer
+  cgroup;
+* holds the console: it relays the container's pty to the one a user attaches to;
+* reaps the init the moment it exits, records why, and exits at once; a reboot (the
+  ``reboot`` request, or the init killed by SIGHUP as the kernel does for ``reboot(2)`` in a
+  PID namespace) starts the init again in fresh namespaces instead;
+* answers a line of JSON per request on the unix socket ``UUID8.ctl``: ``state``,
+  ``console``, ``shutdown``, ``reboot``, ``destroy``.
 
 This file must not import anything from ``virt`` or ``virt_lxc``: it runs with ``-S`` (no
 site-packages) from its path.
