@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 APPLETS = ("sh", "ps", "hostname", "sleep", "cat", "echo", "ls", "dd", "true", "false", "mkdir", "grep", "head",
-           "id", "kill", "mount", "readlink", "stat", "test", "wc", "env", "mkfifo", "od")
+           "id", "kill", "mount", "readlink", "stat", "test", "wc", "env", "mkfifo", "od", "reboot", "poweroff")
 
 
 class BusyboxUnavailable(RuntimeError):

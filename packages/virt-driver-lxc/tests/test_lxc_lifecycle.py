@@ -195,6 +195,21 @@ def test_reboot_starts_the_init_again(conn: virt.Connection, rootfs: Path, share
     dom.destroy()
 
 
+def test_reboot_and_poweroff_from_inside(conn: virt.Connection, root: Path, busybox: Path, share: Path) -> None:
+    # reboot(2) in a PID namespace kills its init with SIGHUP (restart) or SIGINT (power off)
+    script = """if [ -e /share/boot1 ]; then echo > /share/boot2; poweroff -f; fi
+echo > /share/boot1; reboot -f"""
+    fs = make_rootfs(root / "reboot-rootfs", busybox, script)
+    got = _events(conn)
+    dom = conn.define_domain(domain_xml("bbreboot2", fs, share=share))
+    dom.start()
+    ev = _next(got, DomainEventType.STOPPED)
+    assert (share / "boot1").exists() and (share / "boot2").exists()  # it came back once
+    assert ev.detail == 0
+    assert dom.state() == (DomainState.SHUTOFF, SHUTOFF_SHUTDOWN)
+    dom.undefine()
+
+
 def test_stats_come_from_the_cgroups(conn: virt.Connection, rootfs: Path, share: Path) -> None:
     dom = conn.create_domain(domain_xml("bbstats", rootfs, share=share))
     assert _counter_moves(share)
