@@ -7,6 +7,7 @@
             print(dom.name, dom.state())
 
 The API follows libvirt's (names, XML formats, error codes); drivers are plugins.
+libvirt's flag and enum constants are in the submodule :mod:`virt.flags` (``from virt import flags``).
 """
 
 from __future__ import annotations
