@@ -220,6 +220,7 @@ def early_init(spec_r: int, report_w: int, user_r: int, user_w: int) -> NoReturn
     the console; EOF instead means nobody needs it."""
     try:
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        _oom_score_adj("0")  # the container's processes are fair game again
         unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET)
         mount(None, "/", None, MS_REC | MS_PRIVATE)
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the driver
@@ -592,6 +593,13 @@ class Controller:
                     self.on_client(fd, events)
 
 
+def _oom_score_adj(value: str) -> None:
+    try:
+        _write("/proc/self/oom_score_adj", value)
+    except OSError:
+        pass
+
+
 def _log_line(text: str) -> None:
     import time
 
@@ -618,6 +626,9 @@ def main(argv: list[str]) -> int:
     those cgroups into the container's.  A spare nobody needs goes home and removes them.
     """
     spare = json.loads(os.environ.get("VIRT_LXC_SPARE") or "{}")
+    # In the container's memory cgroup, the controller must never be what the OOM killer picks
+    # when the container runs out: the container would go with it.
+    _oom_score_adj("-1000")
     for procs in spare.get("join", []):
         try:
             _write(procs, "0")
