@@ -108,7 +108,7 @@ def _can_lower_oom_score_adj() -> bool:
     import subprocess
     import sys
 
-    code = "open('/proc/self/oom_score_adj', 'w').write('-1')"
+    code = "import os; os.write(os.open('/proc/self/oom_score_adj', os.O_WRONLY), b'-1000')"
     return subprocess.run([sys.executable, "-c", code], capture_output=True, check=False).returncode == 0
 
 
