@@ -12,7 +12,9 @@ helper of this venv:
   relays to a ``virtd`` already running on the far side (``mode=daemon``), which is how
   libvirt's figure is made (``virt-ssh-helper`` relaying to a running daemon);
   ``open_pooled_ms``: one more connection to a host this process already has a connection to.
-* ``lookup_us``, ``info_us``: one call's round trip, sequential.
+* ``lookup_us``, ``info_us``: one call's round trip, sequential (asyncssh, the default);
+  ``open_openssh_ms``, ``lookup_openssh_us``, ``info_openssh_us``: the same with
+  ``client=openssh``, where OpenSSH's ``ssh`` carries the channel as in libvirt's ``+ssh``.
 * ``sequential_ms`` / ``concurrent_ms``: N lookups one after the other, then the same N issued
   from ``--threads`` threads on one connection; ``speedup`` is their ratio (target >= 3);
   ``concurrent_async_ms`` / ``speedup_async``: the same N gathered at once through the asyncio
@@ -105,6 +107,25 @@ def run(n: int = 1000, rounds: int = 3, threads: int = 32) -> dict[str, Any]:
                 conn = virt.open(daemon_uri)
                 opens_daemon.append((time.perf_counter() - start) * 1000)
                 conn.close()
+            ossh_uri = sshd.uri(client="openssh")
+            ossh_opens, ossh_lookups, ossh_infos = [], [], []
+            for _ in range(rounds):
+                start = time.perf_counter()
+                conn = virt.open(ossh_uri)
+                ossh_opens.append((time.perf_counter() - start) * 1000)
+                dom = conn.lookup_domain("test")
+                start = time.perf_counter()
+                for _i in range(n):
+                    conn.lookup_domain("test")
+                ossh_lookups.append((time.perf_counter() - start) / n * 1e6)
+                start = time.perf_counter()
+                for _i in range(n):
+                    dom.info()
+                ossh_infos.append((time.perf_counter() - start) / n * 1e6)
+                conn.close()
+            out["open_openssh_ms"] = _best(ossh_opens)
+            out["lookup_openssh_us"] = _best(ossh_lookups)
+            out["info_openssh_us"] = _best(ossh_infos)
             out["open_ms"] = _best(opens)
             out["open_daemon_ms"] = _best(opens_daemon)
             out["open_pooled_ms"] = _best(pooled)
@@ -178,6 +199,10 @@ def report(result: dict[str, Any]) -> str:
         ("open, SSH connection shared", f"{result['open_pooled_ms']:.1f} ms", "-"),
         ("lookup by name (round trip)", f"{result['lookup_us']:.0f} us", f"{lib['test_ssh_lookup_us']:.0f} us"),
         ("get info (round trip)", f"{result['info_us']:.0f} us", f"{lib['call_us']:.0f} us"),
+        ("open, OpenSSH's ssh + helper (client=openssh)", f"{result['open_openssh_ms']:.0f} ms", lib_open),
+        ("lookup by name, client=openssh", f"{result['lookup_openssh_us']:.0f} us",
+         f"{lib['test_ssh_lookup_us']:.0f} us"),
+        ("get info, client=openssh", f"{result['info_openssh_us']:.0f} us", f"{lib['call_us']:.0f} us"),
         (f"{result['n']} lookups sequential", f"{result['sequential_ms']:.0f} ms", "-"),
         (f"{result['n']} lookups from {result['threads']} threads", f"{result['concurrent_ms']:.0f} ms",
          f"speedup {result['speedup']:.1f}x (target >= 3x)"),

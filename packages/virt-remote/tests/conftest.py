@@ -13,6 +13,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from remote_testlib import InProcessServer, Keys, Sshd
 
 
+@pytest.fixture(autouse=True)
+def _no_machine_ssh_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clients read neither this machine's ~/.ssh nor /etc/ssh/ssh_config, nor its agent:
+    HOME is an empty directory, OpenSSH's ssh gets ``-F /dev/null``."""
+    home = tmp_path_factory.getbasetemp() / "client-home"
+    home.mkdir(exist_ok=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    monkeypatch.setenv("VIRT_SSH_CONFIG", "/dev/null")
+
+
 @pytest.fixture(scope="session")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
     return Keys(tmp_path_factory.mktemp("ssh-keys"))

@@ -46,3 +46,11 @@ class TestConformanceOverExt(_Warm):
     @pytest.fixture
     def uri(self) -> str:
         return f"test+ext:///default?command={HELPER}"
+
+
+class TestConformanceOverOpenSSHClient(_Warm):
+    """``client=openssh``: OpenSSH's own ``ssh`` carries the channel, as libvirt's +ssh does."""
+
+    @pytest.fixture
+    def uri(self, sshd: Sshd) -> str:
+        return sshd.uri(client="openssh")

@@ -182,3 +182,18 @@ def test_helper_drops_a_stalled_client(own_sshd: Sshd) -> None:
         client.wait(10)
         if client.stdout is not None:
             client.stdout.close()
+
+
+def test_stalled_helper_over_openssh_client(own_sshd: Sshd) -> None:
+    conn = virt.open(own_sshd.uri(client="openssh", keepalive_interval=0.5, keepalive_count=3))
+    dom = conn.lookup_domain("test")
+    helper = _helper_of(own_sshd)
+    _stop(helper)
+    try:
+        error = _fails_within(dom.info, 0.5 * 3 + 1.5)
+        assert error.code == ErrorNumber.SYSTEM_ERROR and "keepalive" in error.message
+    finally:
+        os.kill(helper, signal.SIGKILL)
+    conn.close()
+    with virt.open(own_sshd.uri(client="openssh")) as again:
+        assert again.type() == "TEST"

@@ -251,3 +251,21 @@ def test_fuzz_server_keeps_serving(in_process: _InProcess, messages: list[object
     for message in messages:
         in_process.send_raw(json.dumps(message).encode())
     assert in_process.alive(), f"the server stopped serving after {messages!r}"
+
+
+# -- the same refusals with OpenSSH's client (client=openssh) --------------------------------
+
+
+def test_openssh_client_wrong_host_key_is_refused(sshd: Sshd, keys: Keys) -> None:
+    error = _open_error(sshd.uri(client="openssh", known_hosts=keys.wrong_known_hosts))
+    assert error.code == ErrorNumber.SSH and "Host key verification failed" in error.message
+
+
+def test_openssh_client_unknown_key_is_refused(sshd: Sshd, keys: Keys) -> None:
+    error = _open_error(sshd.uri(client="openssh", keyfile=keys.other_key))
+    assert error.code == ErrorNumber.AUTH_FAILED and "Permission denied" in error.message
+
+
+def test_unknown_ssh_client_is_refused(sshd: Sshd) -> None:
+    error = _open_error(sshd.uri(client="putty"))
+    assert error.code == ErrorNumber.INVALID_ARG and "openssh" in error.message

@@ -331,6 +331,7 @@ class SocketLink(Link):
         self._close = close
         self._lock = threading.Lock()
         self.description = description
+        self.drainer: threading.Thread | None = None
         self.reader = threading.Thread(target=self._read, args=(recv,), name="virt-remote-reader", daemon=True)
 
     def start(self) -> None:
@@ -354,6 +355,8 @@ class SocketLink(Link):
             return
         except OSError as exc:
             why = exc.strerror or str(exc)
+        if self.drainer is not None:
+            self.drainer.join(2)  # what the child said as it ended explains the end
         extra = self.peer.far_stderr.decode("utf-8", "replace").strip()
         self.peer.fail(lost_error(f"connection to {self.description} was lost: {why}"
                                   + (f": {extra[-500:]}" if extra else "")))
@@ -647,19 +650,20 @@ def _connect_unix(uri: Any, key: tuple[Any, ...], path: str, autostart_ok: bool)
     return peer
 
 
-def _connect_ext(uri: Any, key: tuple[Any, ...], command: str) -> Peer:
+def _connect_ext(uri: Any, key: tuple[Any, ...], command: str | list[str], description: str | None = None) -> Peer:
     import shlex
     import subprocess
 
     interval, count = _keepalive_params(uri)
+    argv = shlex.split(command) if isinstance(command, str) else command
     try:
-        proc = subprocess.Popen(shlex.split(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, close_fds=True)
     except OSError as exc:
-        raise VirtError(ErrorNumber.SYSTEM_ERROR, f"cannot run {command!r}: {exc.strerror or exc}",
+        raise VirtError(ErrorNumber.SYSTEM_ERROR, f"cannot run {argv[0]!r}: {exc.strerror or exc}",
                         domain=ErrorDomain.RPC) from None
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    peer = Peer(key, f"helper {command!r} (pid {proc.pid})", interval, count)
+    peer = Peer(key, description or f"helper {command!r} (pid {proc.pid})", interval, count)
     out_fd, in_fd, err = proc.stdout.fileno(), proc.stdin.fileno(), proc.stderr
 
     def send(data: bytes) -> None:
@@ -689,7 +693,7 @@ def _connect_ext(uri: Any, key: tuple[Any, ...], command: str) -> Peer:
     drainer = threading.Thread(target=drain_stderr, daemon=True, name="virt-remote-stderr")
     drainer.start()
     link = SocketLink(peer, lambda n: os.read(out_fd, n), send, close, peer.description)
-    link.proc = proc  # type: ignore[attr-defined]
+    link.drainer = drainer
     peer.link = link
     link.start()
     return peer
@@ -718,7 +722,12 @@ def open_remote(request: OpenRequest) -> RemoteConnection:
     """The remote driver's ``open``: reach the far side, say hello once, open a session."""
     uri = request.uri
     transport = uri.transport or ("tls" if uri.host else "unix")
-    far_uri = uri.param("name") or str(uri.without_transport())
+    local = uri.without_transport()
+    if any(k in _TRANSPORT_PARAMS for k, _ in local.params):  # ours, beyond libvirt's remote parameters
+        import attrs
+
+        local = attrs.evolve(local, params=tuple((k, v) for k, v in local.params if k not in _TRANSPORT_PARAMS))
+    far_uri = uri.param("name") or str(local)
     params = tuple(sorted((k, v) for k, v in uri.params if k in _TRANSPORT_PARAMS))
     if transport == "ssh":
         if not uri.host:
@@ -726,7 +735,15 @@ def open_remote(request: OpenRequest) -> RemoteConnection:
         from virt_remote._ssh import connect_ssh
 
         key: tuple[Any, ...] = ("ssh", uri.user, uri.host, uri.port, params)
-        peer = _acquire(key, lambda: _handshake(connect_ssh(uri, key)))
+        client = uri.param("client", "asyncssh")
+        if client == "openssh":
+            peer = _acquire(key, lambda: _openssh_handshake(uri, _connect_ext(uri, key, openssh_argv(uri),
+                                                                               _ssh_where(uri) + " over OpenSSH")))
+        elif client == "asyncssh":
+            peer = _acquire(key, lambda: _handshake(connect_ssh(uri, key)))
+        else:
+            raise VirtError(ErrorNumber.INVALID_ARG, f"unknown SSH client '{client}': expected asyncssh or openssh",
+                            domain=ErrorDomain.REMOTE)
     elif transport == "unix":
         if uri.host:
             raise VirtError(ErrorNumber.INVALID_ARG, f"{uri}: a unix URI names no host", domain=ErrorDomain.REMOTE)
@@ -761,6 +778,51 @@ def open_remote(request: OpenRequest) -> RemoteConnection:
         raise
 
 
+def _ssh_where(uri: Any) -> str:
+    return f"{uri.user + '@' if uri.user else ''}{uri.host}{':' + str(uri.port) if uri.port else ''}"
+
+
+def openssh_argv(uri: Any) -> list[str]:
+    """OpenSSH's ``ssh`` running the helper (``client=openssh``): as libvirt's ``+ssh`` does,
+    the system's client with its own configuration, agent, keys and known_hosts."""
+    argv = [os.environ.get("VIRT_SSH", "ssh"), "-T", "-e", "none", "-o", "BatchMode=yes"]
+    if os.environ.get("VIRT_SSH_CONFIG"):
+        argv += ["-F", os.environ["VIRT_SSH_CONFIG"]]
+    if uri.port is not None:
+        argv += ["-p", str(uri.port)]
+    if uri.user:
+        argv += ["-l", uri.user]
+    if uri.param("keyfile"):
+        argv += ["-i", uri.param("keyfile")]
+    if uri.param("no_verify", "0") not in ("0", ""):
+        argv += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+    elif uri.param("known_hosts"):
+        argv += ["-o", f"UserKnownHostsFile={uri.param('known_hosts')}", "-o", "StrictHostKeyChecking=yes"]
+    else:
+        argv += ["-o", "StrictHostKeyChecking=yes"]
+    return [*argv, "--", uri.host, helper_command(uri)]
+
+
+def _openssh_handshake(uri: Any, peer: Peer) -> Peer:
+    """The handshake, with ssh's own complaints turned into the errors asyncssh's would be."""
+    try:
+        return _handshake(peer)
+    except VirtError as exc:
+        lines = [line.strip() for line in peer.far_stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+        said = " ".join(lines[-2:])
+        where = f"{uri.host}:{uri.port or 22}"
+        if "Host key verification failed" in said or "REMOTE HOST IDENTIFICATION HAS CHANGED" in said:
+            raise VirtError(ErrorNumber.SSH, f"host key verification failed for {where}: {said}",
+                            domain=ErrorDomain.SSH) from None
+        if "Permission denied" in said:
+            raise VirtError(ErrorNumber.AUTH_FAILED, f"SSH authentication to {where} failed: {said}",
+                            domain=ErrorDomain.SSH) from None
+        if "Connection refused" in said:
+            raise VirtError(ErrorNumber.SYSTEM_ERROR, f"unable to connect to server at '{where}': Connection refused",
+                            domain=ErrorDomain.RPC) from None
+        raise exc from None
+
+
 def _handshake(peer: Peer) -> Peer:
     try:
         _greet(peer)
@@ -772,4 +834,5 @@ def _handshake(peer: Peer) -> Peer:
 
 
 _TRANSPORT_PARAMS = frozenset({"command", "socket", "keyfile", "known_hosts", "known_hosts_verify", "no_verify",
-                               "keepalive_interval", "keepalive_count", "mode", "sshauth", "no_tty", "proxy"})
+                               "keepalive_interval", "keepalive_count", "mode", "sshauth", "no_tty", "proxy",
+                               "client"})
