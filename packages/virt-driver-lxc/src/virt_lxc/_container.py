@@ -12,9 +12,10 @@ What a ``<domain type='lxc'>`` may hold here, and what it becomes:
 * ``<console type='pty'>``: the console (one; a container always gets one);
 * ``<interface type='network'|'bridge'>``: refused until the host networking plugin offers a
   function to plug a veth (see :func:`plug_interfaces`, the hook point);
-* ``<features>`` ``privnet`` and ``capabilities policy='default'|'allow'`` without per-
-  capability entries, ``<clock offset='utc'>``, ``<on_*>``, ``<resource>``, ``<emulator>``:
-  accepted.
+* ``<features><capabilities policy='default'|'allow'|'deny'>`` with ``<NAME state='on|off'/>``
+  entries: the capabilities the init keeps (see :func:`dropped_capabilities`);
+* ``<features>`` ``privnet``, ``<clock offset='utc'>``, ``<on_*>``, ``<resource>``,
+  ``<emulator>``: accepted.
 
 Anything else is ``CONFIG_UNSUPPORTED`` naming it: nothing is silently dropped.
 """
@@ -55,6 +56,50 @@ def _kib(el: Any) -> int | None:
     factor = {"b": 1 / 1024, "bytes": 1 / 1024, "k": 1, "kib": 1, "kb": 1000 / 1024, "m": 1024, "mib": 1024,
               "mb": 1000_000 / 1024, "g": 1 << 20, "gib": 1 << 20, "gb": 1e9 / 1024}.get(unit, 1)
     return int(value * factor)
+
+
+# linux/capability.h, by libvirt's names
+CAPABILITIES = {"chown": 0, "dac_override": 1, "dac_read_search": 2, "fowner": 3, "fsetid": 4, "kill": 5,
+                "setgid": 6, "setuid": 7, "setpcap": 8, "linux_immutable": 9, "net_bind_service": 10,
+                "net_broadcast": 11, "net_admin": 12, "net_raw": 13, "ipc_lock": 14, "ipc_owner": 15,
+                "sys_module": 16, "sys_rawio": 17, "sys_chroot": 18, "sys_ptrace": 19, "sys_pacct": 20,
+                "sys_admin": 21, "sys_boot": 22, "sys_nice": 23, "sys_resource": 24, "sys_time": 25,
+                "sys_tty_config": 26, "mknod": 27, "lease": 28, "audit_write": 29, "audit_control": 30,
+                "setfcap": 31, "mac_override": 32, "mac_admin": 33, "syslog": 34, "wake_alarm": 35,
+                "block_suspend": 36}
+# What libvirt's LXC driver drops unless told otherwise: no kernel modules, no clock, no
+# device nodes, no audit or LSM configuration (CAP_SYS_BOOT stays: reboot(2) in a PID
+# namespace only ends the container).
+DEFAULT_DROPPED = ("sys_module", "sys_time", "mknod", "audit_control", "mac_admin")
+
+
+def dropped_capabilities(features_caps: Any | None) -> list[int]:
+    """The capabilities the init loses (from its bounding set), from ``<features><capabilities>``:
+    policy ``default`` drops libvirt's defaults and what is ``off``, keeping what is ``on``;
+    ``allow`` drops only what is ``off``; ``deny`` drops everything not ``on``."""
+    if features_caps is None:
+        return sorted(CAPABILITIES[c] for c in DEFAULT_DROPPED)
+    policy = features_caps.get("policy", "default")
+    if policy not in ("default", "allow", "deny"):
+        raise _unsupported(f"capabilities policy '{policy}' is not supported by the LXC driver")
+    states: dict[str, str] = {}
+    for entry in features_caps:
+        if not isinstance(entry.tag, str):
+            continue
+        if entry.tag not in CAPABILITIES:
+            raise _unsupported(f"capability '{entry.tag}' is not supported by the LXC driver")
+        state = entry.get("state", "on")
+        if state not in ("on", "off"):
+            raise VirtError(ErrorNumber.XML_ERROR, f"invalid state '{state}' of capability '{entry.tag}'",
+                            domain=_D)
+        states[entry.tag] = state
+    if policy == "deny":
+        drop = {c for c in CAPABILITIES if states.get(c) != "on"}
+    elif policy == "allow":
+        drop = {c for c, st in states.items() if st == "off"}
+    else:
+        drop = {c for c in DEFAULT_DROPPED if states.get(c) != "on"} | {c for c, st in states.items() if st == "off"}
+    return sorted(CAPABILITIES[c] for c in drop)
 
 
 def plug_interfaces(doc: DomainDocument) -> None:
@@ -127,7 +172,8 @@ def check_definition(doc: DomainDocument) -> None:
         for feat in features:
             if feat.tag == "privnet":
                 continue
-            if feat.tag == "capabilities" and len(feat) == 0 and feat.get("policy", "default") in ("default", "allow"):
+            if feat.tag == "capabilities":
+                dropped_capabilities(feat)  # refuses what it cannot do
                 continue
             raise _unsupported(f"feature <{feat.tag}> is not supported by the LXC driver")
     for tag in ("cputune", "memtune"):
@@ -222,11 +268,13 @@ def build_spec(doc: DomainDocument, layout: Layout) -> tuple[dict[str, Any], Lim
         if not idmap["uid"] or not idmap["gid"]:
             raise VirtError(ErrorNumber.XML_ERROR, "<idmap> needs both <uid> and <gid> maps", domain=_D)
     on_reboot = (root_el.findtext("on_reboot") or "restart").strip()
+    drop_caps = dropped_capabilities(root_el.find("features/capabilities"))
     spec: dict[str, Any] = {
         "uuid": doc.uuid, "name": doc.name, "hostname": doc.name, "root": rootfs, "readonly_root": readonly_root,
         "mounts": mounts, "init": args, "env": env, "initdir": (os_el.findtext("initdir") if os_el is not None
                                                                 else None) or "/",
         "uid": uid, "gid": gid, "idmap": idmap, "on_reboot": "restart" if on_reboot == "restart" else "destroy",
+        "drop_caps": drop_caps,
     }
     memtune = root_el.find("memtune")
     hard = _kib(memtune.find("hard_limit")) if memtune is not None else None

@@ -65,6 +65,7 @@ MS_REC = 16384
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
+PR_CAPBSET_DROP = 24
 SYS_PIVOT_ROOT = 155  # x86_64
 SYS_CLONE = 56  # x86_64
 SIOCGIFFLAGS = 0x8913
@@ -289,6 +290,10 @@ def container_init(spec: Spec, console: str, report_w: int, user_r: int, user_w:
             os.setresgid(0, 0, 0)
             os.setgroups([])
             os.setresuid(0, 0, 0)
+        for cap in spec.get("drop_caps", []):
+            # out of the bounding set: root's execve of the init does not get it back
+            if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() != 22:  # EINVAL: unknown
+                _check(-1, f"cannot drop capability {cap}")
         if spec.get("gid") is not None:
             os.setgroups([])
             os.setresgid(spec["gid"], spec["gid"], spec["gid"])

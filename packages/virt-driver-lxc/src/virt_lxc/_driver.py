@@ -823,8 +823,13 @@ class LxcConnection:
         home = cgroups.home()
         # cgroups the spare waits in but the container does not use: removed when it stops
         unused = spare.cgroups if spare.cgroups is not None and not joined else None
+        # After the start, the controller leaves the container's freezer cgroup (a suspended
+        # container keeps its controller awake) and memory cgroup (the OOM killer of a container
+        # that runs out never picks its controller); it stays in the others, as libvirt_lxc.
+        leave = sorted({home[cgroups.dirs[job]] for job in ("freezer", "memory") if job in cgroups.dirs}) \
+            if joined else []
         spec.update(cgroup_procs=[] if joined else cgroups.procs_files(),
-                    leave=[home[cgroups.dirs["freezer"]]] if joined and "freezer" in cgroups.dirs else [],
+                    leave=leave,
                     thaw=[[freeze[0], freeze[2]]] if freeze else [], socket=str(layout.control_socket(uuid)),
                     record=str(layout.record_file(uuid)), log=str(log_path))
         chan = spare.channel
@@ -994,7 +999,7 @@ class LxcConnection:
                 return
             cgroups = _cgroups.Cgroups.from_json(status.get("cgroups"))
             freezer = cgroups.dirs.get("freezer")
-            if freezer is not None and not cgroups.is_v2("freezer"):
+            if freezer is not None:
                 # a controller leaves its container's freezer cgroup right after the start
                 procs = Path(freezer, "cgroup.procs")
                 deadline = time.monotonic() + 2.0
