@@ -80,10 +80,11 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Speed, side by side with Debian's libvirt where it is installed (ratios, not times)."""
     session.install("-e", "packages/virt-core[cli]", "-e", "packages/virt-host", "-e", "packages/virt-driver-qemu",
-                    "rich")
+                    "-e", "packages/virt-driver-lxc", "rich")
     session.run("python", "bench/run.py", *session.posargs)
     session.run("python", "bench/storage_ops.py")
     session.run("python", "bench/network_ops.py")  # in a network namespace of its own; needs root
+    session.run("python", "bench/lxc_ops.py")  # containers against bare unshare; needs root
     # the QEMU driver against bare QEMU (real guests under TCG); skipped without qemu-system
     if _which("qemu-system-x86_64"):
         session.run("python", "bench/qemu_ops.py")
