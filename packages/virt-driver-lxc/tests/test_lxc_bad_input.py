@@ -102,8 +102,6 @@ def test_symlink_out_of_the_root_is_followed_and_refused(conn: virt.Connection, 
     ("", "<features><capabilities policy='default'><bogus state='off'/></capabilities></features>",
      "capability 'bogus'"),
     ("", "<features><hyperv mode='custom'/></features>", "feature <hyperv>"),
-    ("<interface type='network'><source network='default'/></interface>", "", "host networking plugin (virt-host)"),
-    ("<interface type='bridge'><source bridge='br0'/></interface>", "", "host networking plugin (virt-host)"),
     ("<interface type='ethernet'/>", "", "interface type 'ethernet'"),
 ])
 def test_unsupported_elements(conn: virt.Connection, root: Path, rootfs: Path, devices: str, extra: str,

@@ -32,7 +32,7 @@ from virt.xml.domain import DomainDocument
 from virt_lxc._cgroups import DEFAULT_PIDS_MAX, Limits
 from virt_lxc._paths import Layout
 
-__all__ = ["build_spec", "plug_interfaces"]
+__all__ = ["attach_interfaces", "build_spec", "plug_interfaces"]
 
 _D = ErrorDomain.LXC
 
@@ -104,15 +104,35 @@ def dropped_capabilities(features_caps: Any | None) -> list[int]:
 
 def plug_interfaces(doc: DomainDocument) -> None:
     """The hook point for networking: ``<interface type='network'|'bridge'>`` becomes a veth
-    pair, one end in the bridge (the host networking plugin, ``virt-host``, will offer the
-    function that plugs it), the other moved into the container's network namespace before
-    its init runs.  Until that function exists, such an interface is refused."""
+    pair, one end in the bridge, the other moved into the container's network namespace
+    before its init runs (``virt_host.network.plug_veth``, through ``_driver.interface_hooks``).
+    Without the host networking plugin such an interface is refused; other types always are."""
     for nic in doc.root.iterfind("devices/interface"):
         kind = nic.get("type")
         if kind in ("network", "bridge"):
-            raise _unsupported(f"interface type '{kind}' needs the host networking plugin (virt-host) to plug a "
-                               "veth into its bridge; it does not offer that yet")
+            try:
+                import virt_host.network  # noqa: F401
+            except ImportError:
+                raise _unsupported(f"interface type '{kind}' needs the host networking plugin (pip install "
+                                   "virt-host) to plug a veth into its bridge") from None
+            continue
         raise _unsupported(f"unsupported interface type '{kind}' for an LXC container")
+
+
+def attach_interfaces(uri: str, doc: DomainDocument, init_pid: int) -> None:
+    """Plug each ``<interface>`` of ``doc`` into its bridge, its other end into the namespace
+    of the container's init (``<guest dev=...>`` names it inside, else ``ethN``)."""
+    from virt_host.network import plug_veth
+
+    for index, nic in enumerate(doc.root.iterfind("devices/interface")):
+        source = nic.find("source")
+        mac = nic.find("mac")
+        guest = nic.find("guest")
+        kind = nic.get("type")
+        plug_veth(uri, network=source.get("network") if kind == "network" and source is not None else None,
+                  bridge=source.get("bridge") if kind == "bridge" and source is not None else None,
+                  mac=mac.get("address", "") if mac is not None else "", domain_name=doc.name, index=index,
+                  netns_pid=init_pid, guest_name=guest.get("dev") if guest is not None else None)
 
 
 def _check_source(source: str, layout: Layout, state_dirs: tuple[Path, ...]) -> str:

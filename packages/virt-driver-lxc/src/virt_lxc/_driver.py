@@ -1124,6 +1124,14 @@ def _read_reply(chan: socket.socket) -> dict[str, Any]:
 #: networking plugin will add the one that plugs a veth into a bridge; until it does,
 #: ``_container.plug_interfaces`` refuses such interfaces before a start gets here.
 interface_hooks: list[Callable[[str, DomainDocument, int], None]] = []
+try:  # the host networking plugin plugs veths; without it plug_interfaces refuses them earlier
+    import virt_host.network  # noqa: F401
+except ImportError:
+    pass
+else:
+    from virt_lxc._container import attach_interfaces
+
+    interface_hooks.append(attach_interfaces)
 
 
 def _lxc_consoles(doc: DomainDocument) -> None:

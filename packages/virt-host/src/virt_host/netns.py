@@ -36,6 +36,7 @@ _CLONE_NEWNS = 0x00020000
 _CLONE_NEWPID = 0x20000000
 _CLONE_NEWNET = 0x40000000
 _MS_REC, _MS_PRIVATE, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 0x4000, 0x40000, 2, 4, 8
+_MS_BIND, _MS_MOVE = 0x1000, 0x2000
 _SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
 
 
@@ -87,7 +88,18 @@ def _enter_namespaces() -> None:
     libc = _libc()
     _mount(libc, "none", "/", None, _MS_REC | _MS_PRIVATE)
     _mount(libc, "proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+    # A fresh sysfs (so /sys/class/net shows this namespace's links) would hide the cgroup
+    # mounts under it, which container drivers need: carry them over.
+    keep = None
+    if os.path.ismount("/sys/fs/cgroup"):
+        import tempfile
+
+        keep = tempfile.mkdtemp(prefix="virt-netns-cgroup-")
+        _mount(libc, "/sys/fs/cgroup", keep, None, _MS_BIND | _MS_REC)
     _mount(libc, "sysfs", "/sys", "sysfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+    if keep is not None:
+        _mount(libc, keep, "/sys/fs/cgroup", None, _MS_MOVE)
+        os.rmdir(keep)
     _lo_up()
 
 

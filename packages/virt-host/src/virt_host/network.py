@@ -47,7 +47,7 @@ from virt.xml.network import NetworkDocument
 from virt_host._files import RootLock, atomic_write
 from virt_host._netpaths import NetworkLayout, network_layout_for
 
-__all__ = ["NetworkProvider", "NetworkRoot", "Tap", "network_root_for", "plug_tap", "unplug_tap"]
+__all__ = ["NetworkProvider", "NetworkRoot", "Tap", "network_root_for", "plug_tap", "plug_veth", "unplug_tap"]
 
 _D = ErrorDomain.NETWORK
 _log = logging.getLogger("virt.host.network")
@@ -870,3 +870,60 @@ def unplug_tap(name: str) -> None:
         return
     with _netlink.ipr() as sock:
         _netlink.delete_link(sock, name)
+
+
+def plug_veth(uri: URI | str, *, network: str | None = None, bridge: str | None = None, mac: str,
+              domain_name: str, index: int, netns_pid: int, guest_name: str | None = None) -> str:
+    """A veth pair for NIC number ``index`` of container ``domain_name``: one end a port of the
+    bridge of ``network`` (or host bridge ``bridge``), up; the other moved into the network
+    namespace of process ``netns_pid`` (the container's init), named ``guest_name`` (default
+    ``ethN``) with the guest's MAC, up.  Returns the host end's name (``vethN``).  The pair
+    goes away by itself with the container's network namespace.
+
+    :raises VirtError: as :func:`plug_tap`.
+    """
+    from pyroute2 import IPRoute  # type: ignore[import-untyped,unused-ignore]
+    from pyroute2.netlink.exceptions import NetlinkError  # type: ignore[import-untyped,unused-ignore]
+
+    from virt_host import _netlink
+
+    if (network is None) == (bridge is None):
+        raise VirtError(ErrorNumber.INVALID_ARG, "exactly one of network and bridge must be given", domain=_D)
+    if network is not None:
+        layout = network_layout_for(parse_uri(uri) if isinstance(uri, str) else uri)
+        if layout is None:
+            raise VirtError(ErrorNumber.INVALID_ARG, f"no host networks for URI '{uri}'", domain=_D)
+        net = network_root_for(layout).by_name(network)
+        if not net.active:
+            raise _invalid(f"network '{network}' is not active")
+        bridge = net.definition.bridge
+        if not bridge:
+            raise VirtError(ErrorNumber.INTERNAL_ERROR, f"network '{network}' does not have a bridge name.",
+                            domain=_D)
+    assert bridge is not None
+    inside = guest_name or f"eth{index}"
+    with _netlink.ipr() as sock:
+        mtu = _netlink.link_mtu(sock, bridge)
+        host = next(f"veth{n}" for n in range(4096) if not _netlink.exists(f"veth{n}"))
+        peer = f"vp{os.getpid() % 100000}x{index}"
+        try:
+            sock.link("add", ifname=host, kind="veth", peer={"ifname": peer, "address": mac, "mtu": mtu})
+        except NetlinkError as exc:
+            raise _netlink._system(f"Failed to create veth device pair '{host}'", _netlink._code(exc)) from None
+        try:
+            _netlink.attach_tap(sock, host, bridge, _host_mac(mac), mtu)
+            sock.link("set", index=sock.link_lookup(ifname=peer)[0], net_ns_pid=netns_pid)
+        except BaseException:
+            _netlink.delete_link(sock, host)
+            raise
+    try:
+        with IPRoute(netns=f"/proc/{netns_pid}/ns/net") as inner:
+            found = inner.link_lookup(ifname=peer)
+            inner.link("set", index=found[0], ifname=inside, state="up")
+    except (NetlinkError, OSError, IndexError) as exc:
+        with _netlink.ipr() as sock:
+            _netlink.delete_link(sock, host)
+        raise VirtError(ErrorNumber.SYSTEM_ERROR, f"Failed to move interface {peer} into the container as "
+                        f"{inside}: {exc}", domain=_D) from None
+    _log.debug("veth %s of %s NIC %d on bridge %s", host, domain_name, index, bridge)
+    return host
