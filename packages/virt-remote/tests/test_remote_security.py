@@ -269,3 +269,25 @@ def test_openssh_client_unknown_key_is_refused(sshd: Sshd, keys: Keys) -> None:
 def test_unknown_ssh_client_is_refused(sshd: Sshd) -> None:
     error = _open_error(sshd.uri(client="putty"))
     assert error.code == ErrorNumber.INVALID_ARG and "openssh" in error.message
+
+
+def test_a_command_that_is_not_the_helper_is_refused(sshd: Sshd) -> None:
+    """``cat`` echoes the handshake back: a message a server never sends, refused at once."""
+    import time
+
+    start = time.monotonic()
+    error = _open_error(sshd.uri(command="/bin/cat", keepalive_interval=0))
+    assert error.code == ErrorNumber.RPC and "unexpected 'hello' message" in error.message
+    assert time.monotonic() - start < 10
+
+
+def test_a_silent_far_side_times_out_the_handshake(sshd: Sshd, monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    from virt_remote import _client
+
+    silent = tmp_path / "silent"
+    silent.write_text("#!/bin/sh\nexec cat >/dev/null\n")  # reads all, says nothing, ends with the channel
+    silent.chmod(0o755)
+    monkeypatch.setattr(_client, "HANDSHAKE_TIMEOUT", 1.0)
+    error = _open_error(sshd.uri(command=silent, keepalive_interval=0))
+    assert error.code == ErrorNumber.SYSTEM_ERROR and "did not answer 'hello'" in error.message

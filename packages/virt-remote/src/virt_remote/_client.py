@@ -34,6 +34,8 @@ log = logging.getLogger("virt.remote")
 PROTOCOL_VERSION = 1
 FEATURES = ("events", "streams", "keepalive", "readonly")
 DEFAULT_HELPER = "virt-remote-helper"
+#: seconds the far side has to start and answer the handshake
+HANDSHAKE_TIMEOUT = 60.0
 
 
 def lost_error(detail: str) -> VirtError:
@@ -122,8 +124,9 @@ class Peer:
 
     # -- requests --------------------------------------------------------------------------
 
-    def request(self, kind: str, *args: Any) -> Any:
-        """Send ``[kind, id, *args]`` (already plain data) and wait for its answer."""
+    def request(self, kind: str, *args: Any, timeout: float | None = None) -> Any:
+        """Send ``[kind, id, *args]`` (already plain data) and wait for its answer; with
+        ``timeout``, a far side that does not answer in time is dropped."""
         lost = self.lost
         if lost is not None:
             raise _again(lost)
@@ -141,7 +144,9 @@ class Peer:
         link = self.link
         assert link is not None
         link.send(frame)
-        waiter.lock.acquire()
+        if not waiter.lock.acquire(timeout=-1 if timeout is None else timeout):
+            self.fail(lost_error(f"{self.description} did not answer {kind!r} within {timeout:g}s"))
+            waiter.lock.acquire()
         if waiter.ok:
             return waiter.value
         raise waiter.value
@@ -229,6 +234,9 @@ class Peer:
                 stream._on_message(message)
         elif kind == "bye":
             self.fail(error_from_body(message[1] if len(message) > 1 else None))
+        else:
+            self.fail(VirtError(ErrorNumber.RPC, f"the far side sent an unexpected {kind[:40]!r} message: is it "
+                                "virt-remote-helper?", domain=ErrorDomain.RPC))
 
     def fail(self, error: VirtError) -> None:
         """The far side is gone: every waiting call gets ``error``, and so does every later one."""
@@ -606,7 +614,8 @@ def _acquire(key: tuple[Any, ...], connect: Callable[[], Peer]) -> Peer:
 
 
 def _greet(peer: Peer) -> None:
-    answer = peer.request("hello", {"version": PROTOCOL_VERSION, "features": list(FEATURES)})
+    answer = peer.request("hello", {"version": PROTOCOL_VERSION, "features": list(FEATURES)},
+                          timeout=HANDSHAKE_TIMEOUT)
     if type(answer) is not dict or answer.get("version") != PROTOCOL_VERSION:
         peer.fail(VirtError(ErrorNumber.RPC, f"the far side speaks an unknown protocol: {answer!r}"[:300],
                             domain=ErrorDomain.RPC))

@@ -243,7 +243,18 @@ class Service:
         # a read, which must not keep the helper alive.
         threading.Thread(target=self._worker, name="virt-remote-worker", daemon=True).start()
         self._done.wait()
+        self._drain()
         self._shutdown()
+
+    def _drain(self, timeout: float = 2.0) -> None:
+        """Let a write under way finish with what is queued (a last ``bye``), so that whoever
+        closes the stream after ``serve`` returns does not cut it off."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._queue_lock:
+                if not self._writing and not self._queue:
+                    return
+            time.sleep(0.002)
 
     def _pinger(self) -> None:
         interval, count = self._keepalive

@@ -188,7 +188,7 @@ def connect_ssh(uri: Any, key: tuple[Any, ...]) -> Peer:
     peer = Peer(key, f"{where} over SSH", interval, count)
     command = helper_command(uri)
     try:
-        peer.link = _aio.run(_connect(peer, uri, command))
+        peer.link = _aio.run(asyncio.wait_for(_connect(peer, uri, command), CONNECT_TIMEOUT))
     except VirtError:
         raise
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a VirtError
