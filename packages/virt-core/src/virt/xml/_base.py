@@ -110,11 +110,13 @@ def _format_element_python(elem: Element, indent: int = 0, out: list[str] | None
     parts = [pad, "<", tag]
     parent = elem.getparent()
     parent_ns = parent.nsmap if parent is not None else {}
-    for prefix, uri in elem.nsmap.items():
-        if parent_ns.get(prefix) != uri:
-            parts.append(f" xmlns:{prefix}='{escape(uri)}'" if prefix else f" xmlns='{escape(uri)}'")
-    for key, value in elem.attrib.items():
-        parts.append(f" {_qname(elem, str(key))}='{escape(str(value))}'")
+    declarations = [f" xmlns:{prefix}='{escape(uri)}'" if prefix else f" xmlns='{escape(uri)}'"
+                    for prefix, uri in elem.nsmap.items() if parent_ns.get(prefix) != uri]
+    attributes = [f" {_qname(elem, str(key))}='{escape(str(value))}'" for key, value in elem.attrib.items()]
+    # libvirt writes a document's root as <domain type='qemu' xmlns:qemu='...'> (its own
+    # attributes, then the driver namespaces it declares); inner elements come from libxml2,
+    # which declares namespaces first.
+    parts += (attributes + declarations) if parent is None else (declarations + attributes)
     children = [c for c in elem if isinstance(c.tag, str)]
     text = elem.text or ""
     if not children:
