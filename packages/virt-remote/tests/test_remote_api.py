@@ -198,3 +198,25 @@ def test_ssh_relay_mode_starts_the_far_daemon(sshd: Sshd, tmp_path: object) -> N
         pid = pid_of_socket_daemon(str(path))
         if pid is not None:
             os.kill(pid, signal.SIGTERM)
+
+
+def test_session_uri_starts_the_session_daemon(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``driver+unix:///session``: the user's daemon under $XDG_RUNTIME_DIR, started on demand
+    (root's as anyone's); ``name=`` says what it opens."""
+    import os
+    import signal
+    from pathlib import Path
+
+    from remote_testlib import pid_of_socket_daemon
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    path = Path(str(tmp_path)) / "virt" / "virtd-sock"
+    try:
+        with virt.open("test+unix:///session?name=test:///default") as conn:
+            assert conn.type() == "TEST"
+            assert conn.driver.far_uri == "test:///default"  # type: ignore[attr-defined]
+        assert path.exists()
+    finally:
+        pid = pid_of_socket_daemon(str(path))
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)

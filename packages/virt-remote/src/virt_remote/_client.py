@@ -759,7 +759,9 @@ def open_remote(request: OpenRequest) -> RemoteConnection:
         from virt_remote_helper import default_socket
 
         explicit = uri.param("socket")
-        system = uri.path == "/system" or (explicit is None and os.geteuid() == 0)
+        # As libvirt: /session is the user's daemon (root's too), /system the system's, and
+        # anything else the system's for root, the user's for everyone else.
+        system = uri.path == "/system" or (uri.path != "/session" and os.geteuid() == 0)
         path = explicit or default_socket(system)
         autostart_ok = os.environ.get("VIRT_AUTOSTART", "1") != "0" and (explicit is not None or not system)
         key = ("unix", path, params)
