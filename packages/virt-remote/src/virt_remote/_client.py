@@ -593,6 +593,8 @@ def _release(peer: Peer) -> None:
         last = peer.refs <= 0
         if last and _pool.get(peer.key) is peer:
             del _pool[peer.key]
+        if last and peer.key not in _pool:
+            _connecting.pop(peer.key, None)  # at worst two threads connect at once, each its own peer
     if last:
         peer.fail(VirtError(ErrorNumber.INVALID_CONN, "connection is closed"))
 
