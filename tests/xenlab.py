@@ -46,6 +46,7 @@ import dataclasses
 import fcntl
 import gzip
 import hashlib
+import io
 import json
 import lzma
 import os
@@ -56,8 +57,11 @@ import socket
 import struct
 import subprocess
 import sys
+import tarfile
 import tempfile
+import threading
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +72,10 @@ from tinyguest import TinyGuestError, _Cpio
 READY_MARKER = "VIRT-XENLAB-DOM0-READY"
 DOMU_READY_MARKER = "VIRT-XENLAB-DOMU-READY"
 SERVER_PORT = 7777
+#: dom0's second listener: virt's remote helper (``virt-remote-helper``) serving xen:///system
+HELPER_PORT = 7778
+#: where :meth:`XenLab.install_virt` puts virt's code in dom0
+VIRT_PREFIX = "/opt/virt"
 XEN_LIBEXEC = "/usr/lib/xen-4.17/bin"
 DOMU_KERNEL = "/var/lib/xenlab/domu-vmlinuz"
 DOMU_RAMDISK = "/var/lib/xenlab/domu-initrd.img"
@@ -110,6 +118,19 @@ USER_PACKAGES = (
     "libncurses6",
     "libtinfo6",
     "busybox-static",
+    # Python, for virt itself inside dom0 (its remote helper serving xen:///system)
+    "python3.11-minimal",
+    "libpython3.11-minimal",
+    "libpython3.11-stdlib",
+    "libssl3",
+    "libexpat1",
+    "libbz2-1.0",
+    "libcrypt1",
+    "libffi8",
+    "libncursesw6",
+    "libreadline8",
+    "libsqlite3-0",
+    "media-types",
 )
 DOM0_MODULES = ("xen_evtchn", "xen_gntdev", "xen_gntalloc", "xen_privcmd", "xenfs", "e1000")
 
@@ -149,6 +170,7 @@ ip addr add 10.0.2.15/24 dev eth0
 ip link set eth0 up
 ip route add default via 10.0.2.2
 nc -ll -p @PORT@ -e /usr/local/bin/xlserve &
+nc -ll -p @HELPER_PORT@ -e /usr/local/bin/virt-helper &
 echo "@MARKER@"
 export PS1='xenlab-dom0# ' HOME=/root
 while :; do setsid -c sh -i </dev/hvc0 >/dev/hvc0 2>&1 || sleep 1; done
@@ -165,6 +187,14 @@ rc=$?
 echo "$rc $(wc -c <"$d/out") $(wc -c <"$d/err")"
 cat "$d/out" "$d/err"
 rm -rf "$d"
+"""
+
+# virt's remote helper on a connection: the driver runs here, in dom0, with the local xl
+_VIRT_HELPER = r"""#!/bin/sh
+export PATH=/usr/local/bin:@LIBEXEC@:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+export LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu
+export PYTHONPATH=@PREFIX@ PYTHONDONTWRITEBYTECODE=1 VIRT_XEN_STATE=/var/lib/virt/xen
+exec python3.11 -c 'import sys, virt_remote_helper; sys.exit(virt_remote_helper.main())' 2>>/tmp/virt-helper.log
 """
 
 _DOMU_INIT = r"""#!/bin/sh
@@ -238,7 +268,8 @@ def resolve_packages() -> dict[str, str]:
 
 def _content_hash() -> str:
     h = hashlib.sha256()
-    for part in (str(_FORMAT), _DOM0_INIT, _XLSERVE, _DOMU_INIT, _DOMU_POWER, " ".join(DOM0_MODULES)):
+    for part in (str(_FORMAT), _DOM0_INIT, _XLSERVE, _VIRT_HELPER, _DOMU_INIT, _DOMU_POWER, " ".join(DOM0_MODULES),
+                 " ".join(USER_PACKAGES)):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:12]
@@ -413,7 +444,9 @@ def _dom0_initrd(root: Path, modules: list[tuple[str, bytes]], domu_kernel: byte
     _busybox_into(cpio, root / "bin" / "busybox")
     # the Xen user space: programs, libraries, the dynamic loader, xen's configuration
     for sub in ("lib", "lib64", "usr/lib", "etc/xen", "etc/default"):
-        _add_tree(cpio, root, sub, skip=("lib/modules", "usr/lib/python3", "usr/lib/debug"))
+        _add_tree(cpio, root, sub, skip=("lib/modules", "usr/lib/debug", "usr/lib/python3.11/test",
+                                         "usr/lib/python3.11/ensurepip", "usr/lib/python3.11/idlelib"))
+    cpio.file("usr/bin/python3.11", (root / "usr/bin/python3.11").read_bytes(), 0o755)
     for sub in ("usr/sbin",):
         base = root / sub
         for p in sorted(base.iterdir()) if base.is_dir() else []:
@@ -421,6 +454,9 @@ def _dom0_initrd(root: Path, modules: list[tuple[str, bytes]], domu_kernel: byte
             if not p.is_symlink() and not (root / "bin" / p.name).exists():
                 cpio.file(f"{sub}/{p.name}", p.read_bytes(), p.stat().st_mode & 0o777)
     init = _DOM0_INIT.replace("@LIBEXEC@", XEN_LIBEXEC).replace("@PORT@", str(SERVER_PORT))
+    init = init.replace("@HELPER_PORT@", str(HELPER_PORT))
+    helper = _VIRT_HELPER.replace("@LIBEXEC@", XEN_LIBEXEC).replace("@PREFIX@", VIRT_PREFIX)
+    cpio.file("usr/local/bin/virt-helper", helper.encode(), 0o755)
     cpio.file("init", init.replace("@MARKER@", READY_MARKER).encode(), 0o755)
     cpio.file("usr/local/bin/xlserve", _XLSERVE.encode(), 0o755)
     cpio.file("etc/xenlab/modules", "".join(f"{name}\n" for name, _ in modules).encode())
@@ -452,7 +488,8 @@ def build(dest: Path, versions: dict[str, str]) -> dict[str, Any]:
             else:
                 tinyguest._extract(deb, root)
         libexec = root / XEN_LIBEXEC.lstrip("/")
-        check_closure(root, [p for p in sorted(libexec.iterdir()) if p.is_file() and not p.is_symlink()])
+        check_closure(root, [p for p in sorted(libexec.iterdir()) if p.is_file() and not p.is_symlink()]
+                      + [root / "usr/bin/python3.11"])
         xen_gz = sorted((root / "boot").glob("xen-*.gz"))
         if not xen_gz:
             raise XenLabError(f"{XEN_PACKAGE} has no /boot/xen-*.gz")
@@ -517,6 +554,10 @@ def ensure_lab() -> Lab:
                         shutil.rmtree(final)
                     os.chmod(tmp, 0o755)
                     os.rename(tmp, final)
+                    # ~100 MB each: older builds (other versions or init revisions) go
+                    for old in root.glob("xen_*"):
+                        if old != final and old.is_dir():
+                            shutil.rmtree(old, ignore_errors=True)
                 finally:
                     shutil.rmtree(tmp, ignore_errors=True)
     return _lab_from(final)
@@ -562,6 +603,7 @@ class XenLab:
         self.console_log = self.workdir / "console.log"
         self.memory_mb = memory_mb
         self.port = 0
+        self.helper_port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self.timings: dict[str, float] = {}
 
@@ -587,13 +629,14 @@ class XenLab:
             "-append", XEN_CMDLINE,
             "-initrd", f"{lab.dom0_kernel} {DOM0_CMDLINE},{lab.dom0_initrd}",
             "-serial", f"file:{self.console_log}",
-            "-netdev", f"user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{self.port}-:{SERVER_PORT}",
+            "-netdev", f"user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{self.port}-:{SERVER_PORT}"
+                       f",hostfwd=tcp:127.0.0.1:{self.helper_port}-:{HELPER_PORT}",
             "-device", "e1000,netdev=n0",
         ]
 
     def start(self, timeout: float = 180.0) -> XenLab:
         for _attempt in range(3):
-            self.port = _free_port()
+            self.port, self.helper_port = _free_port(), _free_port()
             t0 = time.monotonic()
             with open(self.workdir / "qemu.err", "wb") as errfile:
                 self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -629,6 +672,50 @@ class XenLab:
     def xl(self, *args: str, stdin: bytes = b"") -> tuple[int, str, str]:
         rc, out, err = self.run(shlex.join(["xl", *args]), stdin)
         return rc, out.decode(errors="replace"), err.decode(errors="replace")
+
+    def install_virt(self, repo: Path | None = None) -> float:
+        """Copy virt (core, Xen driver, remote helper) and its dependencies into dom0; seconds taken.
+
+        The code comes from this checkout (``packages/*/src``) and the dependencies (pluggy,
+        attrs, lxml) from the running interpreter's site-packages, with the distributions'
+        metadata, so the entry points that find drivers work there too."""
+        t0 = time.monotonic()
+        repo = repo or Path(__file__).resolve().parents[1]
+        tree = {
+            "virt": repo / "packages/virt-core/src/virt",
+            "virt_xen": repo / "packages/virt-driver-xen/src/virt_xen",
+            "virt_remote": repo / "packages/virt-remote/src/virt_remote",
+            "virt_remote_helper.py": repo / "packages/virt-remote/src/virt_remote_helper.py",
+        }
+        import importlib.metadata as md
+
+        for dist, top in (("pluggy", ("pluggy",)), ("attrs", ("attr", "attrs")), ("lxml", ("lxml",)),
+                          ("typing_extensions", ("typing_extensions.py",)), ("virt-core", ()),
+                          ("virt-driver-xen", ()), ("virt-remote", ())):
+            with contextlib.suppress(md.PackageNotFoundError):
+                d = md.distribution(dist)
+                base = Path(str(d.locate_file("")))
+                for name in top:
+                    if (base / name).exists():
+                        tree.setdefault(name, base / name)
+                info = getattr(d, "_path", None)
+                if info is not None:
+                    tree[Path(info).name] = Path(info)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tar:
+            for name, path in tree.items():
+                tar.add(str(path), arcname=name,
+                        filter=lambda ti: None if "__pycache__" in ti.name or ti.name.endswith(".pyi") else ti)
+        rc, _out, err = self.run(f"mkdir -p {VIRT_PREFIX} /var/lib/virt/xen && tar -xzf - -C {VIRT_PREFIX}",
+                                 buf.getvalue())
+        if rc != 0:
+            raise XenLabError(f"cannot copy virt into dom0: {err.decode(errors='replace')[-300:]}")
+        return time.monotonic() - t0
+
+    def remote_uri(self) -> str:
+        """A ``xen+ext://`` URI: virt's remote plugin, its helper in dom0 serving ``xen:///system``."""
+        command = f"{sys.executable} {Path(__file__).resolve()} relay {self.helper_port}"
+        return "xen+ext:///system?command=" + urllib.parse.quote(command, safe="/")
 
     def guest_console(self, name: str) -> str:
         """What the guest ``name`` wrote on its console (xenconsoled's log in dom0)."""
@@ -701,8 +788,34 @@ def _boot_demo(lab: Lab) -> int:
     return 0
 
 
+def relay(port: int, host: str = "127.0.0.1") -> int:
+    """Copy stdin to a TCP connection and the connection to stdout (the ``ext`` command of
+    :meth:`XenLab.remote_uri`): virt's remote plugin talks to the helper in dom0 through it."""
+    sock = socket.create_connection((host, port))
+
+    def up() -> None:
+        while True:
+            data = os.read(0, 65536)
+            if not data:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_WR)
+                return
+            sock.sendall(data)
+
+    threading.Thread(target=up, daemon=True).start()
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            return 0
+        view = memoryview(data)
+        while view:
+            view = view[os.write(1, view):]
+
+
 def main(argv: list[str]) -> int:
     cmd = argv[1] if len(argv) > 1 else "build"
+    if cmd == "relay" and len(argv) > 2:
+        return relay(int(argv[2]))
     if cmd not in ("build", "boot", "shell"):
         print(__doc__.split("\n\n")[0], file=sys.stderr)
         return 2

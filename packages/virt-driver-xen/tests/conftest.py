@@ -34,3 +34,21 @@ def xen_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[xenlab.XenLab]
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def xen_remote_uri(xen_lab: xenlab.XenLab) -> str:
+    """``xen+ext:///system``: virt's remote plugin, with virt itself (the driver, on the local
+    ``xl``) running inside the lab's dom0 behind its remote helper."""
+    seconds = xen_lab.install_virt()
+    print(f"\nxenlab: virt copied into dom0 in {seconds:.1f} s")
+    return xen_lab.remote_uri()
+
+
+@pytest.fixture(params=["host", "dom0"])
+def xen_uri(request: pytest.FixtureRequest, xen_lab: xenlab.XenLab) -> str:
+    """Both ways of driving the lab: the driver here with xl forwarded into dom0 ("host"), or
+    the driver inside dom0 reached through virt's remote plugin ("dom0")."""
+    if request.param == "host":
+        return "xen:///system"
+    return str(request.getfixturevalue("xen_remote_uri"))

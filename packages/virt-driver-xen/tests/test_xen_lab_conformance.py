@@ -17,3 +17,17 @@ class TestXenLabConformance(DriverConformance):
     @pytest.fixture
     def domain_xml(self) -> DomainXML:
         return pv_domain_xml
+
+
+class TestXenLabRemoteConformance(DriverConformance):
+    """The same, with the driver inside dom0 behind virt's remote plugin (``xen+ext://``)."""
+
+    event_timeout = 10.0
+
+    @pytest.fixture
+    def uri(self, xen_remote_uri: str) -> str:
+        return xen_remote_uri
+
+    @pytest.fixture
+    def domain_xml(self) -> DomainXML:
+        return pv_domain_xml
