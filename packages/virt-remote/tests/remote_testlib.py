@@ -25,6 +25,13 @@ USER = pwd.getpwuid(os.geteuid()).pw_name
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
 
+def die_with_parent() -> list[str]:
+    """A command prefix that makes the child get SIGTERM when the test process dies, even if
+    killed, so a run that is cut short leaves no server behind (util-linux's setpriv)."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -99,8 +106,8 @@ class Sshd:
             "PermitUserEnvironment no\nAcceptEnv no\n")
         self.keys.trust(self.port)
         log = open(self.log, "ab")  # noqa: SIM115 - sshd owns it while it runs
-        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.config)], stdout=log, stderr=log,
-                                     stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen([*die_with_parent(), SSHD, "-D", "-e", "-f", str(self.config)], stdout=log,
+                                     stderr=log, stdin=subprocess.DEVNULL)
         log.close()
         try:
             wait_port(self.port)
@@ -296,8 +303,8 @@ class Virtd:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Virtd:
-        self.proc = subprocess.Popen([sys.executable, "-m", "virt_remote._daemon", "--socket", str(self.socket),
-                                      *self.extra], stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen([*die_with_parent(), sys.executable, "-m", "virt_remote._daemon", "--socket",
+                                      str(self.socket), *self.extra], stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while True:
             try:
