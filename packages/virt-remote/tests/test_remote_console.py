@@ -134,3 +134,29 @@ def test_remote_console_errors(plugins: None, asyncssh_server: InProcessServer) 
         with pytest.raises(VirtError) as info:
             virt.Domain(ro, "d", UUID).open_console()
         assert info.value.code == ErrorNumber.OPERATION_DENIED
+
+
+def test_cli_console_relays_a_remote_stream(plugins: None, pty: int, asyncssh_server: InProcessServer) -> None:
+    """``virt console`` over a remote URI: the terminal's keys reach the guest, its output the
+    terminal, and ^] ends the session (virt.cli.commands.console.relay_stream)."""
+    import threading
+
+    from virt.cli.commands.console import relay_stream
+
+    term_master, term_slave = os.openpty()
+    with virt.open(asyncssh_server.uri("ptytest", "/x")) as conn:
+        dom = virt.Domain(conn, "d", UUID)
+        stream = dom.open_console()
+        session = threading.Thread(target=relay_stream, args=(stream, dom, term_slave, term_slave))
+        session.start()
+        try:
+            os.write(term_master, b"ls\r")
+            assert _master_read(pty, 3) == b"ls\r"
+            os.write(pty, b"bin etc\r\n")
+            assert _master_read(term_master, 9) == b"bin etc\r\n"
+            os.write(term_master, b"\x1d")  # ^]
+            session.join(10)
+            assert not session.is_alive(), "^] did not end the console session"
+        finally:
+            os.close(term_master)
+            os.close(term_slave)

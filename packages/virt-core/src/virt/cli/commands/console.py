@@ -6,11 +6,11 @@ import os
 import sys
 from typing import Any
 
-from virt._errors import VirtError
+from virt._errors import ErrorNumber, VirtError
 from virt.cli._framework import CommandError, Context, Opt, command
 from virt.cli.commands.domain import DOMAIN_OPT, lookup_domain
 
-__all__ = ["relay"]
+__all__ = ["relay", "relay_stream"]
 
 #: ^] ends a console session, as in virsh.
 ESCAPE = 0x1D
@@ -75,18 +75,74 @@ def cmd_console(ctx: Context, opts: dict[str, Any]) -> None:
         raise CommandError("Cannot run interactive console without a controlling TTY")
     flags = (_CONSOLE_FORCE if opts["force"] else 0) | (_CONSOLE_SAFE if opts["safe"] else 0)
     try:
-        path = dom.console_path(opts["devname"], flags)
+        stream = dom.open_console(opts["devname"], flags)
     except VirtError as exc:
-        raise CommandError("internal error: cannot find character device" if exc.code is None else str(exc.message),
-                           exc if exc.code is None else None) from None
+        raise CommandError(str(exc.message)) from None
     ctx.print(f"Connected to domain '{dom.name}'")
     ctx.print("Escape character is ^] (Ctrl + ])")
     ctx.out.flush()
     try:
-        relay(path, stdin.fileno(), sys.stdout.fileno())
+        path = getattr(stream, "path", None)
+        if path is not None:  # a pty on this node: relay it directly
+            stream.close()
+            relay(path, stdin.fileno(), sys.stdout.fileno())
+        else:  # a stream from a remote node
+            relay_stream(stream, dom, stdin.fileno(), sys.stdout.fileno())
     except OSError as exc:
-        raise CommandError(f"Unable to open console {path}: {exc.strerror}") from None
+        raise CommandError(f"Unable to open console: {exc.strerror}") from None
     ctx.print("")
+
+
+def relay_stream(stream: Any, dom: Any, stdin_fd: int, stdout_fd: int) -> None:
+    """:func:`relay` for a console stream (``read(size, timeout)``/``write``/``close``): a
+    thread copies the guest's output while this one copies the keyboard, until ^]."""
+    import select
+    import termios
+    import threading
+    import tty
+
+    done = threading.Event()
+
+    def pump() -> None:
+        quiet = 0.0
+        while not done.is_set():
+            data = stream.read(65536, 0.25)
+            if data:
+                os.write(stdout_fd, data)
+                quiet = 0.0
+                continue
+            quiet += 0.25
+            if quiet >= 1.0:  # nothing for a second: is the guest still there?
+                quiet = 0.0
+                try:
+                    if not dom.is_active():
+                        done.set()
+                except VirtError as exc:
+                    if exc.code == ErrorNumber.NO_DOMAIN:
+                        done.set()
+
+    saved = termios.tcgetattr(stdin_fd)
+    reader = threading.Thread(target=pump, name="virt-console", daemon=True)
+    try:
+        tty.setraw(stdin_fd, termios.TCSANOW)
+        reader.start()
+        while not done.is_set():
+            if not select.select([stdin_fd], [], [], 0.25)[0]:
+                continue
+            data = os.read(stdin_fd, 4096)
+            if not data:
+                break
+            cut = data.find(bytes([ESCAPE]))
+            if cut >= 0:
+                if cut:
+                    stream.write(data[:cut])
+                break
+            stream.write(data)
+    finally:
+        done.set()
+        termios.tcsetattr(stdin_fd, termios.TCSADRAIN, saved)
+        reader.join(1.0)
+        stream.close()
 
 
 @command("domstats", *(Opt(name, "bool", f"report domain {name} statistics") for name in _GROUPS),
