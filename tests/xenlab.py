@@ -156,6 +156,8 @@ mount -t devpts devpts /dev/pts
 mount -t tmpfs -o size=300m tmpfs /tmp
 mount -t tmpfs tmpfs /run
 mkdir -p /var/lock /var/run /var/log/xen /var/lib/xen /var/lib/xenstored /run/xen /run/xenstored /var/run/xen
+# save images go to the tmpfs: the initramfs's own root file system is nearly full
+mkdir -p /tmp/virt-save && ln -s /tmp/virt-save /var/lib/xen/virt-save
 for mod in $(cat /etc/xenlab/modules); do
     insmod "/lib/modules/$mod.ko" || echo "xenlab: insmod $mod failed"
 done

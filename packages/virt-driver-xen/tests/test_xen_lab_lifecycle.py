@@ -10,6 +10,7 @@ Xen itself says (``xl list`` in the lab's dom0).
 
 from __future__ import annotations
 
+import contextlib
 import uuid as uuidlib
 from collections.abc import Iterator
 
@@ -152,3 +153,31 @@ def test_start_failure_says_why(conn: virt.Connection) -> None:
         assert dom.state()[0] == DomainState.SHUTOFF
     finally:
         dom.undefine()
+
+
+def test_managed_save(conn: virt.Connection, xen_lab: xenlab.XenLab) -> None:
+    uuid = str(uuidlib.uuid4())
+    name = f"lab-msave-{uuid[:8]}"
+    image = f"/var/lib/xen/virt-save/{name}.save"
+    dom = conn.define_domain(pv_domain_xml(name, uuid))
+    try:
+        dom.start()
+        wait_guest_up(xen_lab, name)
+        dom.managed_save()
+        assert dom.state() == (DomainState.SHUTOFF, SHUTOFF_SAVED) and dom.has_managed_save_image()
+        assert xen_lab.run(f"test -s {image}")[0] == 0 and xen_says(xen_lab, name) == ""
+        with pytest.raises(VirtError) as err:
+            dom.undefine()
+        assert err.value.code == ErrorNumber.OPERATION_INVALID
+        dom.start()  # resumes from the image, which is then gone
+        assert dom.state() == (DomainState.RUNNING, RUNNING_RESTORED)
+        assert not dom.has_managed_save_image() and xen_lab.run(f"test -e {image}")[0] != 0
+        dom.managed_save()
+        dom.managed_save_remove()
+        assert not dom.has_managed_save_image() and xen_lab.run(f"test -e {image}")[0] != 0
+        dom.start()
+        assert dom.state() == (DomainState.RUNNING, RUNNING_BOOTED)
+    finally:
+        with contextlib.suppress(VirtError):
+            dom.destroy()
+        dom.undefine(1)  # VIR_DOMAIN_UNDEFINE_MANAGED_SAVE

@@ -50,6 +50,9 @@ __all__ = ["XenConnection", "xen_running"]
 XEN_CAPABILITIES: Final = Path("/proc/xen/capabilities")
 STATE_ENV: Final = "VIRT_XEN_STATE"
 DEFAULT_STATE: Final = Path("/var/lib/virt/xen")
+#: where managed save images go, on the toolstack's host (xl writes them)
+SAVE_DIR_ENV: Final = "VIRT_XEN_SAVE_DIR"
+DEFAULT_SAVE_DIR: Final = "/var/lib/xen/virt-save"
 
 _D = ErrorDomain.LIBXL
 _log = logging.getLogger("virt_xen")
@@ -73,6 +76,7 @@ SHUTDOWN_FINISHED = 0
 _START_PAUSED = 1
 _SAVE_RUNNING, _SAVE_PAUSED = 2, 4
 _XML_INACTIVE = 2
+_UNDEFINE_MANAGED_SAVE = 1
 _LIST_ACTIVE, _LIST_INACTIVE, _LIST_PERSISTENT, _LIST_TRANSIENT = 1, 2, 4, 8
 _LIST_RUNNING, _LIST_PAUSED, _LIST_SHUTOFF, _LIST_OTHER = 16, 32, 64, 128
 
@@ -197,6 +201,10 @@ class Store:
 
     def write_save_record(self, path: str, record: dict[str, Any]) -> None:
         write_json(self._save_record_path(path), record)
+
+    def remove_save_record(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._save_record_path(path).unlink()
 
 
 # -- what the connections of one state root share in a process ----------------------------------
@@ -633,6 +641,10 @@ class XenConnection:
             doc, status, name = self._find(uuid)
             if doc is None:
                 raise _invalid("cannot undefine transient domain")
+            if self.store.save_record(self._managed_path(name)) is not None:
+                if not flags & _UNDEFINE_MANAGED_SAVE:
+                    raise _invalid("Refusing to undefine while domain managed save image exists")
+                self._drop_managed(name)
             self.store.remove_config(name)
             if status is not None and status.get("active"):
                 status["persistent"] = False
@@ -691,6 +703,14 @@ class XenConnection:
                 raise _invalid("Domain is already running")
             if doc is None:
                 raise _no_domain(f"no domain with matching uuid '{uuid}'")
+            managed = self._managed_path(name)
+            record = self.store.save_record(managed)
+            if record is not None:
+                paused = bool(flags & _START_PAUSED) or not record.get("running", True)
+                self._restore_locked(managed, parse_definition(str(record.get("xml") or doc.to_string())), paused,
+                                     persistent=True)
+                self._drop_managed(name)
+                return
             status = self._start(doc, persistent=True, paused=bool(flags & _START_PAUSED))
         self._hub.emit(name, uuid, DomainEventType.STARTED, STARTED_BOOTED, int(status["domid"]))
         if flags & _START_PAUSED:
@@ -787,19 +807,41 @@ class XenConnection:
 
     # -- save and restore --------------------------------------------------------------------------
 
-    @hookimpl
-    def virt_domain_save(self, uuid: str, path: str, xml: str | None, flags: int) -> None:
+    def _managed_path(self, name: str) -> str:
+        return f"{os.environ.get(SAVE_DIR_ENV) or DEFAULT_SAVE_DIR}/{name}.save"
+
+    def _drop_managed(self, name: str) -> None:
+        path = self._managed_path(name)
+        try:
+            self._hub.toolstack.remove(path)
+        except OSError as exc:
+            raise VirtError(ErrorNumber.OPERATION_FAILED, f"cannot remove managed save image {path}: {exc}",
+                            domain=_D) from None
+        self.store.remove_save_record(path)
+
+    def _save(self, uuid: str, path: str, xml: str | None, flags: int, *, managed: bool = False) -> None:
         if flags & _SAVE_RUNNING and flags & _SAVE_PAUSED:
             raise VirtError(ErrorNumber.INVALID_ARG, "flags 'running' and 'paused' are mutually exclusive",
                             domain=_D)
         with self._active(uuid) as (doc, status, name, dom):
+            if managed and doc is None:
+                raise _invalid("cannot do managed save for transient domain")
             live = self.store.live(uuid) or doc
             if xml is not None:
                 live = parse_definition(xml)
                 if live.uuid != uuid or live.name != name:
                     raise _invalid("the saved XML must keep the domain's name and UUID")
+            if managed:
+                try:
+                    self._hub.toolstack.makedirs(path.rpartition("/")[0])
+                except OSError as exc:
+                    raise VirtError(ErrorNumber.OPERATION_FAILED, f"cannot create the managed save directory: "
+                                    f"{exc}", domain=_D) from None
             result = self._hub.xl("save", str(dom.domid), path)
             if result.rc != 0:
+                if managed:  # a partial image is no image
+                    with contextlib.suppress(OSError):
+                        self._hub.toolstack.remove(path)
                 raise _xl_failed(f"Failed to save domain '{dom.domid}' with libxenlight", result)
             running = not dom.paused
             if flags & _SAVE_RUNNING:
@@ -807,9 +849,50 @@ class XenConnection:
             elif flags & _SAVE_PAUSED:
                 running = False
             self.store.write_save_record(path, {"path": path, "uuid": uuid, "name": name, "running": running,
+                                                "managed": managed,
                                                 "xml": live.to_string() if live is not None else ""})
             self._stopped(uuid, status, SHUTOFF_SAVED)
         self._hub.emit(name, uuid, DomainEventType.STOPPED, STOPPED_SAVED)
+
+    @hookimpl
+    def virt_domain_save(self, uuid: str, path: str, xml: str | None, flags: int) -> None:
+        self._save(uuid, path, xml, flags)
+
+    @hookimpl
+    def virt_domain_managed_save(self, uuid: str, flags: int) -> None:
+        _doc, _status, name = self._find(uuid)
+        self._save(uuid, self._managed_path(name), None, flags, managed=True)
+
+    @hookimpl
+    def virt_domain_has_managed_save_image(self, uuid: str, flags: int) -> bool:
+        _doc, _status, name = self._find(uuid)
+        return self.store.save_record(self._managed_path(name)) is not None
+
+    @hookimpl
+    def virt_domain_managed_save_remove(self, uuid: str, flags: int) -> None:
+        with self.store.lock(uuid):
+            _doc, _status, name = self._find(uuid)
+            if self.store.save_record(self._managed_path(name)) is None:
+                raise _invalid(f"domain '{name}' has no managed save image")
+            self._drop_managed(name)
+
+    def _restore_locked(self, path: str, doc: DomainDocument, paused: bool, *, persistent: bool) -> DomainRef:
+        """``xl restore`` of ``path`` as ``doc`` (under its lock); events sent."""
+        result = self._hub.xl("restore", *(["-p"] if paused else []), path)
+        if result.rc != 0:
+            raise _xl_failed(f"Failed to restore domain '{doc.name}'", result)
+        dom = self._find_started(doc.name, doc.uuid)
+        status = {"uuid": doc.uuid, "name": doc.name, "domid": dom.domid, "active": True,
+                  "persistent": persistent, "state": int(S.PAUSED if paused else S.RUNNING),
+                  "run_reason": RUNNING_RESTORED, "pause_reason": PAUSED_USER if paused else PAUSED_UNKNOWN,
+                  "started": time.time()}
+        self.store.write_live(doc.uuid, doc)
+        self.store.write_status(status)
+        self._hub.ensure_watcher()
+        self._hub.emit(doc.name, doc.uuid, DomainEventType.STARTED, STARTED_RESTORED, dom.domid)
+        if paused:
+            self._hub.emit(doc.name, doc.uuid, DomainEventType.SUSPENDED, SUSPENDED_RESTORED, dom.domid)
+        return self._ref(doc.uuid, doc.name, status)
 
     @hookimpl
     def virt_domain_restore(self, path: str, xml: str | None, flags: int) -> DomainRef:
@@ -830,21 +913,7 @@ class XenConnection:
             existing, status = self._check_unique(doc)
             if status is not None and status.get("active"):
                 raise _invalid(f"domain '{doc.name}' is already active")
-            result = self._hub.xl("restore", *(["-p"] if paused else []), path)
-            if result.rc != 0:
-                raise _xl_failed(f"Failed to restore domain '{doc.name}'", result)
-            dom = self._find_started(doc.name, doc.uuid)
-            status = {"uuid": doc.uuid, "name": doc.name, "domid": dom.domid, "active": True,
-                      "persistent": existing is not None, "state": int(S.PAUSED if paused else S.RUNNING),
-                      "run_reason": RUNNING_RESTORED, "pause_reason": PAUSED_USER if paused else PAUSED_UNKNOWN,
-                      "started": time.time()}
-            self.store.write_live(doc.uuid, doc)
-            self.store.write_status(status)
-        self._hub.ensure_watcher()
-        self._hub.emit(doc.name, doc.uuid, DomainEventType.STARTED, STARTED_RESTORED, dom.domid)
-        if paused:
-            self._hub.emit(doc.name, doc.uuid, DomainEventType.SUSPENDED, SUSPENDED_RESTORED, dom.domid)
-        return self._ref(doc.uuid, doc.name, status)
+            return self._restore_locked(path, doc, paused, persistent=existing is not None)
 
     # -- state -------------------------------------------------------------------------------------
 

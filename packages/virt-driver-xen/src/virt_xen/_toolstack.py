@@ -13,6 +13,7 @@ side, so ``xl create /proc/self/fd/0`` reads a configuration from it (xl refuses
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import socket
@@ -42,6 +43,12 @@ class Toolstack(Protocol):
 
     def xl(self, args: Sequence[str], stdin: bytes | None = None, timeout: float = 300.0) -> XlResult: ...
 
+    def makedirs(self, path: str) -> None:
+        """Create a directory where xl runs (for managed save images)."""
+
+    def remove(self, path: str) -> None:
+        """Remove a file where xl runs, if it exists (a managed save image once used)."""
+
 
 class LocalToolstack:
     """``xl`` on this host (a dom0)."""
@@ -63,6 +70,13 @@ class LocalToolstack:
             except subprocess.TimeoutExpired:
                 return XlResult(124, "", f"xl {' '.join(args)}: timed out after {timeout:g} s\n")
         return XlResult(proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
+
+    def makedirs(self, path: str) -> None:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+
+    def remove(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 class TcpToolstack:
@@ -96,6 +110,16 @@ class TcpToolstack:
 
     def xl(self, args: Sequence[str], stdin: bytes | None = None, timeout: float = 300.0) -> XlResult:
         return self.run(shlex.join(["xl", *args]), stdin, timeout)
+
+    def makedirs(self, path: str) -> None:
+        result = self.run(shlex.join(["mkdir", "-p", "-m", "700", path]))
+        if result.rc != 0:
+            raise OSError(f"mkdir {path} in dom0: {result.err.strip()}")
+
+    def remove(self, path: str) -> None:
+        result = self.run(shlex.join(["rm", "-f", path]))
+        if result.rc != 0:
+            raise OSError(f"rm {path} in dom0: {result.err.strip()}")
 
 
 def parse_toolstack(spec: str) -> Toolstack | None:
