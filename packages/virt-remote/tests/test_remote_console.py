@@ -140,10 +140,12 @@ def test_cli_console_relays_a_remote_stream(plugins: None, pty: int, asyncssh_se
     """``virt console`` over a remote URI: the terminal's keys reach the guest, its output the
     terminal, and ^] ends the session (virt.cli.commands.console.relay_stream)."""
     import threading
+    import tty
 
     from virt.cli.commands.console import relay_stream
 
     term_master, term_slave = os.openpty()
+    tty.setraw(term_slave)  # what relay_stream does too; before the first key, not racing it
     with virt.open(asyncssh_server.uri("ptytest", "/x")) as conn:
         dom = virt.Domain(conn, "d", UUID)
         stream = dom.open_console()
