@@ -22,11 +22,12 @@ import select
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DomainLock", "alive", "atomic_write", "pidfd", "read_json", "short_socket_path", "start_time",
-           "wait_exit", "write_json"]
+__all__ = ["DomainLock", "alive", "atomic_write", "dispatch_event", "pidfd", "read_json", "short_socket_path",
+           "start_time", "wait_exit", "write_json"]
 
 # sockaddr_un.sun_path is 108 bytes including the terminating NUL.
 _SUN_PATH_MAX = 107
@@ -181,3 +182,37 @@ def wait_exit(fd: int, timeout: float) -> bool:
                 return True
         except InterruptedError:
             continue
+
+
+class _Dispatcher:
+    """Delivers events on a thread of its own, in order, so callbacks may call the API (a
+    callback run on a driver's watcher or loop thread could not wait on that same thread)."""
+
+    def __init__(self) -> None:
+        import queue
+
+        self._queue: queue.SimpleQueue[tuple[Callable[..., None], Any]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._guard = threading.Lock()
+
+    def put(self, deliver: Callable[..., None], event: Any) -> None:
+        with self._guard:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._serve, name="virt-events", daemon=True)
+                self._thread.start()
+        self._queue.put((deliver, event))
+
+    def _serve(self) -> None:
+        while True:
+            deliver, event = self._queue.get()
+            with contextlib.suppress(Exception):
+                deliver(event=event)
+
+
+_dispatcher = _Dispatcher()
+
+
+def dispatch_event(deliver: Callable[..., None], event: Any) -> None:
+    """Call ``deliver(event=event)`` (an event hook of a connection's relay) on the process's
+    event thread, after every event queued before it."""
+    _dispatcher.put(deliver, event)

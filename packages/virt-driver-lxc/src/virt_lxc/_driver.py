@@ -299,31 +299,6 @@ def _ask(layout: Layout, uuid: str, message: dict[str, Any], timeout: float = 10
 # -- the per-process hub of one URI -------------------------------------------------------
 
 
-class _Dispatcher:
-    """Delivers events on a thread of its own, in order, so callbacks may call the API."""
-
-    def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[Callable[..., None], DomainEvent]] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._guard = threading.Lock()
-
-    def put(self, deliver: Callable[..., None], event: DomainEvent) -> None:
-        with self._guard:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._serve, name="virt-lxc-events", daemon=True)
-                self._thread.start()
-        self._queue.put((deliver, event))
-
-    def _serve(self) -> None:
-        while True:
-            deliver, event = self._queue.get()
-            with contextlib.suppress(Exception):
-                deliver(event=event)
-
-
-_dispatcher = _Dispatcher()
-
-
 class _Watcher:
     """One thread per process polling the pidfds of the controllers it follows."""
 
@@ -383,7 +358,7 @@ class Hub:
                 continue
             if record is None:
                 record = DomainEvent(name=name, uuid=uuid, event=event, detail=detail, id=dom_id)
-            _dispatcher.put(hook.virt_event_domain, record)
+            files.dispatch_event(hook.virt_event_domain, record)
 
     def watch(self, status: Status) -> None:
         """Follow the controller of ``status`` from this process, once."""

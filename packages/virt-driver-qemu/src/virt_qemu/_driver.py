@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import shutil
 import socket
 import struct
@@ -41,7 +40,7 @@ from virt._records import (
     SecurityModel,
     VcpuInfo,
 )
-from virt._state_files import short_socket_path
+from virt._state_files import dispatch_event, short_socket_path
 from virt.plugin import OpenRequest, listening
 from virt.xml.domain import DomainDocument
 
@@ -156,31 +155,6 @@ def _failed(detail: str) -> VirtError:
 # -- the per-process hub of one URI -------------------------------------------------------
 
 
-class _Dispatcher:
-    """Delivers events on a thread of its own, in order, so callbacks may call the API."""
-
-    def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[Callable[..., None], DomainEvent]] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._guard = threading.Lock()
-
-    def put(self, deliver: Callable[..., None], event: DomainEvent) -> None:
-        with self._guard:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._serve, name="virt-qemu-events", daemon=True)
-                self._thread.start()
-        self._queue.put((deliver, event))
-
-    def _serve(self) -> None:
-        while True:
-            deliver, event = self._queue.get()
-            with contextlib.suppress(Exception):
-                deliver(event=event)
-
-
-_dispatcher = _Dispatcher()
-
-
 class Hub:
     """What the connections of one URI share in a process: the store, watchers, listeners."""
 
@@ -201,7 +175,7 @@ class Hub:
                 continue
             if record is None:
                 record = DomainEvent(name=name, uuid=uuid, event=event, detail=detail, id=dom_id)
-            _dispatcher.put(hook.virt_event_domain, record)
+            dispatch_event(hook.virt_event_domain, record)
 
     # -- watching running guests ------------------------------------------------------------
 

@@ -23,12 +23,11 @@ import contextlib
 import hashlib
 import logging
 import os
-import queue
 import socket
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -36,7 +35,7 @@ from virt import VirtError
 from virt._errcodes import ErrorDomain, ErrorNumber
 from virt._markers import hookimpl
 from virt._records import DomainEvent, DomainEventType, DomainInfo, DomainRef, DomainState, NodeInfo, VcpuInfo
-from virt._state_files import DomainLock, atomic_write, read_json, write_json
+from virt._state_files import DomainLock, atomic_write, dispatch_event, read_json, write_json
 from virt.plugin import OpenRequest, listening
 from virt.xml.domain import DomainDocument
 
@@ -210,31 +209,6 @@ class Store:
 # -- what the connections of one state root share in a process ----------------------------------
 
 
-class _Dispatcher:
-    """Delivers events on a thread of its own, in order, so callbacks may call the API."""
-
-    def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[Callable[..., None], DomainEvent]] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._guard = threading.Lock()
-
-    def put(self, deliver: Callable[..., None], event: DomainEvent) -> None:
-        with self._guard:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._serve, name="virt-xen-events", daemon=True)
-                self._thread.start()
-        self._queue.put((deliver, event))
-
-    def _serve(self) -> None:
-        while True:
-            deliver, event = self._queue.get()
-            with contextlib.suppress(Exception):
-                deliver(event=event)
-
-
-_dispatcher = _Dispatcher()
-
-
 class Hub:
     """The store, the toolstack and the open connections of one (state root, toolstack)."""
 
@@ -254,7 +228,7 @@ class Hub:
                 continue
             if record is None:
                 record = DomainEvent(name=name, uuid=uuid, event=event, detail=detail, id=dom_id)
-            _dispatcher.put(hook.virt_event_domain, record)
+            dispatch_event(hook.virt_event_domain, record)
 
     def xl(self, *args: str, stdin: bytes | None = None) -> XlResult:
         t0 = time.monotonic()
