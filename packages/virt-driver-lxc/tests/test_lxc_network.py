@@ -53,6 +53,58 @@ def test_container_on_a_nat_network(uri: str, root: Path, busybox: Path, share: 
         net.destroy()
 
 
+REBOOT_INIT = """trap 'exit 0' TERM
+boot=1
+while [ -e /share/result.$boot ]; do boot=$((boot + 1)); done
+ip addr add 192.168.100.50/24 dev eth0
+ip link show eth0 > /share/link.$boot
+result=no
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  if ping -c 1 -W 1 192.168.100.1 > /share/ping.$boot 2>&1; then result=ok; break; fi
+done
+echo $result > /share/tmp; mv /share/tmp /share/result.$boot
+if [ $boot = 2 ]; then reboot -f; fi  # reboot(2): the kernel kills the init with SIGHUP
+while :; do sleep 1; done
+"""
+
+
+@isolated
+def test_reboot_plugs_the_interface_again(uri: str, root: Path, busybox: Path, share: Path) -> None:
+    """A reboot makes a fresh network namespace: the controller has a veth pair made and
+    plugged again (virt_lxc._replug), with the same MAC; a reboot asked for (boot 1) and one
+    from inside (boot 2)."""
+    rootfs = make_rootfs(root / "netfs", busybox, REBOOT_INIT)
+    for applet in ("ip", "ping", "reboot", "mv"):
+        link = rootfs / "bin" / applet
+        if not link.exists():
+            link.symlink_to("busybox")
+    nic = f"<interface type='network'><mac address='{MAC}'/><source network='default'/></interface>"
+
+    def veths() -> set[str]:
+        return {name for name in links() if name.startswith("veth")} - before
+
+    with virt.open(uri) as conn:
+        net = conn.define_network(net_xml())
+        net.start()
+        before: set[str] = set()
+        before = veths()
+        dom = conn.create_domain(domain_xml("netrb", rootfs, share=share, devices=nic))
+        for boot in (1, 2, 3):
+            result = share / f"result.{boot}"
+            assert wait_until(result.exists, 30), f"boot {boot} never pinged"
+            assert MAC in (share / f"link.{boot}").read_text()
+            assert result.read_text().strip() == "ok", (share / f"ping.{boot}").read_text()
+            if boot == 1:
+                assert len(veths()) == 1
+                dom.reboot()
+        assert dom.state()[0] == virt.DomainState.RUNNING
+        # one pair: the earlier ones went with their namespaces
+        assert wait_until(lambda: len(veths()) == 1, 5), veths()
+        dom.destroy()
+        assert wait_until(lambda: not veths(), 5)
+        net.destroy()
+
+
 @isolated
 def test_interface_on_a_missing_or_stopped_network(uri: str, root: Path, busybox: Path, share: Path) -> None:
     rootfs = make_rootfs(root / "netfs", busybox, "while :; do sleep 1; done")

@@ -396,7 +396,8 @@ class Controller:
         With ``hold`` in the spec and the driver on ``driver`` (the first boot), the init
         waits before its ``execve`` while the driver sets up what needs its pid (network
         interfaces moved into its namespace): the controller says ``{"held": true, "init":
-        PID}`` and waits for ``go`` (or anything else: the start is abandoned)."""
+        PID}`` and waits for ``go`` (or anything else: the start is abandoned).  On a reboot
+        (no driver) :func:`run_replug` does the driver's part."""
         spec = self.spec
         child, self.pending = self.pending or Child(), None
         if not child.started:
@@ -424,8 +425,9 @@ class Controller:
                         if not chunk:
                             break
                         answer += chunk
-                # a reboot (no driver) runs the init without what the driver would add
-                os.write(down_w, b"r" if driver < 0 or answer.strip() == b"go" else b"x")
+                else:  # a reboot: no driver in the loop, the spec says what does its part
+                    answer = b"go" if run_replug(spec.get("replug"), pid) else b"abort"
+                os.write(down_w, b"r" if answer.strip() == b"go" else b"x")
             chunks = []
             while True:
                 chunk = os.read(report_r, 4096)
@@ -596,6 +598,32 @@ class Controller:
                     self.relay(self.hmaster, self.cmaster)
                 elif fd in self.clients:
                     self.on_client(fd, events)
+
+
+def run_replug(replug: Spec | None, pid: int, timeout: float = 60.0) -> bool:
+    """On a reboot, what the driver does while a starting init is held (its network interfaces
+    plugged into the fresh network namespace): ``replug["argv"]`` + the held init's pid
+    (``python -m virt_lxc._replug URI LIVE_XML``, the full interpreter, paid for on reboots
+    only), its output to the log.  True when it succeeded."""
+    if not replug:
+        return True
+    env = dict(os.environ)
+    env.update(replug.get("env") or {})
+    argv = [*replug["argv"], str(pid)]
+    try:
+        helper = os.posix_spawn(argv[0], argv, env)
+    except OSError as exc:
+        _log_line(f"cannot run {argv[0]}: {exc.strerror}")
+        return False
+    fd = os.pidfd_open(helper)
+    try:
+        if not select.select([fd], [], [], timeout)[0]:
+            _log_line(f"{' '.join(argv)} did not finish in {timeout:.0f} s")
+            os.kill(helper, signal.SIGKILL)
+    finally:
+        os.close(fd)
+    _, status = os.waitpid(helper, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
 def _oom_score_adj(value: str) -> None:

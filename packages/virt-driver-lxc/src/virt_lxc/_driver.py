@@ -816,6 +816,10 @@ class LxcConnection:
                 os.unlink(layout.record_file(uuid))
             dom_id = self.store.next_id()
             spec["hold"] = bool(interface_hooks) and doc.root.find("devices/interface") is not None
+            if spec["hold"]:  # a reboot plugs them again, without us: see virt_lxc._replug
+                spec["replug"] = {"argv": [sys.executable, "-m", "virt_lxc._replug", self.uri,
+                                           str(layout.live_xml(uuid))],
+                                  "env": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}}
             try:
                 chan.settimeout(_START_TIMEOUT)
                 chan.sendall(json.dumps(spec).encode() + b"\n")
