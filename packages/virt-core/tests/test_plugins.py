@@ -342,3 +342,32 @@ def test_registration_hooks_take_no_arguments() -> None:
 def test_every_operation_module_is_on_connection_managers() -> None:
     names = {name for module in OPERATION_MODULES for name in vars(module) if name.startswith("virt_")}
     assert names == set(operation_specs())
+
+
+def test_spec_table_is_fresh() -> None:
+    """virt._spectable (what the core knows of the specs without importing them) is generated
+    from virt.hookspecs: a spec added or changed there without regenerating fails here."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[3] / "tools" / "gen_spec_table.py"
+    spec = importlib.util.spec_from_file_location("gen_spec_table", path)
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    assert gen.TABLE.read_text(encoding="utf-8") == gen.generated(), (
+        "virt/_spectable.py is stale: run python tools/gen_spec_table.py")
+
+
+def test_a_lone_driver_connection_never_imports_the_spec_modules() -> None:
+    """Opening test:///default and calling its hooks binds them directly: the spec modules
+    (and their import cost) stay out of the process."""
+    import subprocess
+
+    code = ("import sys, virt\n"
+            "with virt.open('test:///default') as c:\n"
+            "    [d.info() for d in c.list_domains()]\n"
+            "print(sorted(m for m in sys.modules if m.startswith('virt.hookspecs.')))\n")
+    # registration specs (the process-wide manager that finds drivers) are a small module
+    env = {"VIRT_DISABLE_PLUGIN_AUTOLOAD": "1", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.strip() == "['virt.hookspecs.registration']"

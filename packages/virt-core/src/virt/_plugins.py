@@ -31,8 +31,8 @@ from pluggy import HookimplOpts, HookspecOpts
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import PROJECT, hookimpl
+from virt._spectable import SPECS as _SPECS
 from virt._uri import URI
-from virt.hookspecs import OPERATION_MODULES, operation_specs, registration
 from virt.plugin import DRIVER_GROUP, PLUGIN_GROUP, ConnectionPlugin, DriverSpec, OpenRequest
 
 __all__ = [
@@ -50,11 +50,13 @@ __all__ = [
 
 BUILTIN_DRIVERS = {"test": "virt.drivers.test"}
 
-_SPECS = operation_specs()
+# What the core needs of the operation hook specs, generated from virt.hookspecs (whose import
+# costs more than opening test:///default): a connection whose driver is its only plugin never
+# imports the spec modules (see _open_lazily).
 #: hook name -> the libvirt function it stands for, for NO_SUPPORT messages.
-LIBVIRT_API: dict[str, str] = {n: getattr(f, "virt_libvirt_api", n) for n, f in _SPECS.items()}
+LIBVIRT_API: dict[str, str] = {n: row[0] for n, row in _SPECS.items()}
 #: hooks a read-only connection refuses.
-MUTATING_HOOKS: frozenset[str] = frozenset(n for n, f in _SPECS.items() if getattr(f, "virt_mutating", False))
+MUTATING_HOOKS: frozenset[str] = frozenset(n for n, row in _SPECS.items() if row[1])
 
 
 class PluginProblem(Warning):
@@ -87,6 +89,8 @@ def plugin_manager() -> pluggy.PluginManager:
     """The one process-wide manager of registration hooks."""
     with _lock:
         if _state.pm is None:
+            from virt.hookspecs import registration
+
             pm = pluggy.PluginManager(PROJECT)
             pm.add_hookspecs(registration)
             _state.pm = pm
@@ -552,15 +556,11 @@ def _direct_plan(cls: type) -> dict[str, tuple[str, tuple[str, ...], tuple[str, 
             continue
         if opts.get("wrapper") or opts.get("hookwrapper") or opts.get("specname") or name not in _SPECS:
             return None
-        spec_fn = _SPECS[name]
-        spec_opts = _marker_opts(spec_fn, PROJECT + "_spec") or {}
-        if spec_opts.get("historic") or spec_opts.get("warn_on_impl") or spec_opts.get("warn_on_impl_args"):
-            return None
+        _api, _mutating, spec_params, n_required, plain = _SPECS[name]
         impl_names = _plain_argnames(value, 1)
-        spec_names = _plain_argnames(spec_fn, 0) if isinstance(spec_fn, FunctionType) else None
-        if impl_names is None or spec_names is None or not set(impl_names[0]) <= set(spec_names[0]):
+        if not plain or impl_names is None or not set(impl_names[0]) <= set(spec_params):
             return None
-        plan[name] = (name, impl_names[1], spec_names[1])
+        plan[name] = (name, impl_names[1], spec_params[:n_required])
     return plan
 
 
@@ -604,6 +604,8 @@ def build_connection_manager(spec: DriverSpec, uri: URI, readonly: bool) -> tupl
         lazy = _open_lazily(spec, uri, readonly)
         if lazy is not None:
             return lazy
+    from virt.hookspecs import OPERATION_MODULES
+
     pm = _ConnectionManager(PROJECT)
     for module in OPERATION_MODULES:
         pm.add_hookspecs(module)
@@ -644,6 +646,8 @@ def _open_lazily(spec: DriverSpec, uri: URI, readonly: bool) -> tuple[pluggy.Plu
     opened: list[object] = []  # the driver, once its open() returned
 
     def build(pm: _ConnectionManager) -> None:
+        from virt.hookspecs import OPERATION_MODULES
+
         for module in OPERATION_MODULES:
             pm.add_hookspecs(module)
         pm.register(CoreDefaults(pm.hook), name="virt:defaults")
