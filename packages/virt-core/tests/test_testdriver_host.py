@@ -489,7 +489,8 @@ def test_cli_node_commands() -> None:
     assert "Total: 3072 KiB\n" in out and "1: 4096 KiB\n" in out
     rc, out, err = run_cli("net-dumpxml default --xpath //ip/@address; iface-mac eth1; iface-name aa:bb:cc:dd:ee:ff")
     assert rc == 0, err
-    assert out == "192.168.122.1\n\naa:bb:cc:dd:ee:ff\n\neth1\n\n"
+    # virsh dumps an attribute node as libxml2 does: a space, then name="value"
+    assert out == ' address="192.168.122.1"\n\naa:bb:cc:dd:ee:ff\n\neth1\n\n'
 
 
 # -- sizes ------------------------------------------------------------------------------------
@@ -618,3 +619,54 @@ def test_pool_redefined_with_another_target_frees_the_old_one(conn: Any) -> None
     assert "<path>/scratch</path>" in other.xml()
     raises(ErrorNumber.OPERATION_FAILED, conn.define_storage_pool,
            pool_xml(name="third", uuid="aaaaaaaa-bbbb-cccc-dddd-000000000001", path="/elsewhere"))
+
+
+# -- --xpath, as virsh 9.0 prints it (each expected text was taken from virsh on test:///default)
+
+
+@pytest.mark.parametrize(("command", "expected"), [
+    ("dumpxml test --xpath //disk/@type", ' type="file"\n\n'),
+    ("dumpxml test --xpath //disk/@type|//disk/@device --wrap", '<nodes type="file" device="disk"/>\n\n'),
+    ("dumpxml test --xpath //name/text()|//uuid/text() --wrap",
+     "<nodes>test6695eb01-f6a4-8304-79aa-97f2502e193f</nodes>\n\n"),
+    ("dumpxml test --xpath //disk/source/@file|//name/text()", 'test\n file="/guest/diskimage1"\n\n'),
+    ("dumpxml test --xpath //nonexist --wrap", "<nodes/>\n\n"),
+    ("dumpxml test --xpath //nonexist", "\n"),
+    ("dumpxml test --xpath //os --wrap",
+     '<nodes>\n  <os>\n    <type arch="i686">hvm</type>\n    <boot dev="hd"/>\n  </os>\n</nodes>\n\n'),
+    # an element is re-indented from column 0 (virsh parses without the blank text)
+    ("net-dumpxml default --xpath //ip",
+     '<ip address="192.168.122.1" netmask="255.255.255.0">\n  <dhcp>\n'
+     '    <range start="192.168.122.2" end="192.168.122.254"/>\n  </dhcp>\n</ip>\n\n'),
+    ("pool-dumpxml default-pool --xpath //name --wrap", "<nodes>\n  <name>default-pool</name>\n</nodes>\n\n"),
+])
+def test_xpath_prints_nodes_as_virsh(command: str, expected: str) -> None:
+    rc, out, err = run_cli(command)
+    assert (rc, out, err) == (0, expected, "")
+
+
+@pytest.mark.parametrize("command", ["dumpxml test --xpath count(//disk)", "net-dumpxml default --xpath string(//ip)"])
+def test_xpath_that_selects_no_node_set_is_refused(command: str) -> None:
+    rc, out, err = run_cli(command)
+    xpath = command.split("--xpath ")[1]
+    assert (rc, out, err) == (1, "\n", f"error: internal error: Incorrect xpath '{xpath}'\n")
+
+
+def test_bad_option_stops_the_whole_line_but_a_bad_number_fails_when_its_command_runs() -> None:
+    # virsh parses the whole line first: nothing runs, and no blank line is printed
+    rc, out, err = run_cli("list ; dominfo test --bogus")
+    assert (rc, out, err) == (1, "", "error: command 'dominfo' doesn't support option --bogus\n")
+    # numbers are read by the command itself: the commands before it run
+    rc, out, err = run_cli("list ; freecell --cellno abc")
+    assert rc == 1 and out.startswith(" Id   Name   State\n") and out.endswith("\n\n\n")
+    assert err == "error: Numeric value 'abc' for <cellno> option is malformed or out of range\n"
+
+
+@pytest.mark.parametrize(("size", "err"), [
+    ("abc", "error: Scaled numeric value 'abc' for <size> option is malformed or out of range\n"),
+    ("1x", "error: Scaled numeric value '1x' for <size> option is malformed or out of range\n"
+           "error: invalid argument: unknown suffix 'x'\n"),
+    ("-5", "error: Scaled numeric value '-5' for <size> option is malformed or out of range\n"),
+])
+def test_setmem_reads_a_scaled_size_as_virsh(size: str, err: str) -> None:
+    assert run_cli(f"setmem test {size}")[::2] == (1, err)

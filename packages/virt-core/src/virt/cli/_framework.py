@@ -402,17 +402,23 @@ def bind(cmd: Command, words: Sequence[str]) -> dict[str, Any]:
 
 
 def _convert(cmd: Command, opt: Opt, value: str) -> Any:
+    """An option's value.  A malformed number is reported when the command runs, not while
+    the line is parsed (virsh reads numbers in the command itself): it stands in the options
+    as the CommandError that :func:`run_one` raises."""
     if opt.kind == "int":
         try:
             return int(value, 10)
         except ValueError:
-            raise CommandError(
-                f"Numeric value '{value}' for <{opt.name}> option is malformed or out of range") from None
+            return CommandError(f"Numeric value '{value}' for <{opt.name}> option is malformed or out of range")
     return value
 
 
 def run_commands(ctx: Context, commands: Sequence[Sequence[str]]) -> bool:
-    """Run commands in order as virsh does; returns whether the last one succeeded."""
+    """Run commands in order as virsh does; returns whether the last one succeeded.
+
+    As virsh parses a whole command line before it runs any of it, an unknown command or a
+    bad option stops everything, and nothing runs (nor is the blank line after a command
+    printed)."""
     ok = True
     resolved = []
     for words in commands:
@@ -420,9 +426,14 @@ def run_commands(ctx: Context, commands: Sequence[Sequence[str]]) -> bool:
         if cmd is None:
             ctx.err.write(f"error: unknown command: '{words[0]}'\n")
             return False
-        resolved.append((cmd, words[1:]))
-    for cmd, args in resolved:
-        ok = run_one(ctx, cmd, args)
+        try:
+            opts = bind(cmd, words[1:])
+        except CommandError as exc:
+            report(ctx, exc)
+            return False
+        resolved.append((cmd, opts))
+    for cmd, opts in resolved:
+        ok = run_one(ctx, cmd, opts)
         ctx.resume_gc()
         if cmd.name in ("quit", "exit"):
             break
@@ -430,17 +441,24 @@ def run_commands(ctx: Context, commands: Sequence[Sequence[str]]) -> bool:
     return ok
 
 
-def run_one(ctx: Context, cmd: Command, args: Sequence[str]) -> bool:
+def report(ctx: Context, exc: CommandError) -> None:
+    """A failed command's ``error:`` lines, as virsh prints them."""
+    if exc.text:
+        ctx.err.write(f"error: {exc.text}\n")
+    if exc.cause is not None:
+        ctx.err.write(f"error: {exc.cause.message}\n")
+
+
+def run_one(ctx: Context, cmd: Command, opts: dict[str, Any]) -> bool:
     try:
-        opts = bind(cmd, args)
         ctx.want_json = bool(opts.get("json")) or (ctx.json_mode and cmd.json)
+        for value in opts.values():
+            if type(value) is CommandError:
+                raise value
         cmd.handler(ctx, opts)
         return True
     except CommandError as exc:
-        if exc.text:
-            ctx.err.write(f"error: {exc.text}\n")
-        if exc.cause is not None:
-            ctx.err.write(f"error: {exc.cause.message}\n")
+        report(ctx, exc)
         return False
     except VirtError as exc:
         ctx.err.write(f"error: {exc.message}\n")

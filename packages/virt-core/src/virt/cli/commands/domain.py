@@ -8,12 +8,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from lxml import etree
-
 from virt._errors import ErrorNumber, VirtError
 from virt._records import STATE_NAMES, DomainEvent, DomainState, state_reason_name
 from virt.cli._framework import CommandError, Context, Opt, command
-from virt.cli.commands.node import XPATH_OPTS, exclusive, format_capacity, read_xml_file
+from virt.cli.commands.node import XPATH_OPTS, dump_xml, exclusive, format_capacity, parse_size, read_xml_file
 
 __all__ = ["DOMAIN_OPT", "event_text", "lookup_domain"]
 
@@ -109,19 +107,17 @@ _AFFECT_OPTS = (
     Opt("current", "bool", "affect current domain"),
 )
 
-_SCALE = {"": 1024, "b": 1, "bytes": 1, "k": 1024, "kib": 1024, "kb": 1000, "m": 1024 ** 2,
-          "mib": 1024 ** 2, "mb": 1000 ** 2, "g": 1024 ** 3, "gib": 1024 ** 3, "gb": 1000 ** 3,
-          "t": 1024 ** 4, "tib": 1024 ** 4, "tb": 1000 ** 4, "p": 1024 ** 5, "pib": 1024 ** 5,
-          "pb": 1000 ** 5, "e": 1024 ** 6, "eib": 1024 ** 6, "eb": 1000 ** 6}
-
-
 def _scaled_kib(value: str, opt: str) -> int:
-    """A size with an optional unit suffix (KiB when none), in KiB, as virsh's setmem reads it."""
-    match = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", value)
-    scale = _SCALE.get(match.group(2).lower()) if match else None
-    if match is None or scale is None:
-        raise CommandError(f"Numeric value '{value}' for <{opt}> option is malformed or out of range")
-    return int(match.group(1)) * scale // 1024
+    """virsh's ``vshCommandOptScaledInt`` with KiB as the default unit (setmem, setmaxmem):
+    a size with an optional unit suffix, in KiB."""
+    malformed = f"Scaled numeric value '{value}' for <{opt}> option is malformed or out of range"
+    try:
+        nbytes = parse_size(value, unit=1024)
+    except ValueError:
+        raise CommandError(malformed) from None
+    except VirtError as exc:
+        raise CommandError(malformed, exc) from None
+    return nbytes // 1024
 
 
 def _state_name(state: int) -> str:
@@ -129,6 +125,8 @@ def _state_name(state: int) -> str:
 
 
 def _xml_tree(dom: Any, flags: int = 0) -> Any:
+    from lxml import etree
+
     return etree.fromstring(dom.xml(flags=flags).encode("utf-8"))
 
 
@@ -327,34 +325,7 @@ def cmd_domname(ctx: Context, opts: dict[str, Any]) -> None:
 def cmd_dumpxml(ctx: Context, opts: dict[str, Any]) -> None:
     flags = ((1 if opts["security-info"] else 0) | (2 if opts["inactive"] else 0)
              | (4 if opts["update-cpu"] else 0) | (8 if opts["migratable"] else 0))
-    xml = _dom(ctx, opts).xml(flags=flags)
-    if opts["xpath"]:
-        _print_xpath(ctx, xml, opts["xpath"], opts["wrap"])
-        return
-    ctx.print(xml, end="")
-
-
-def _print_xpath(ctx: Context, xml: str, xpath: str, wrap: bool) -> None:
-    from virt.xml._base import format_element
-
-    root = etree.fromstring(xml.encode("utf-8"))
-    try:
-        found = root.xpath(xpath)
-    except etree.XPathError:
-        raise CommandError(f"Failed to evaluate XPath '{xpath}'") from None
-    results = found if isinstance(found, list) else [found]
-    if wrap:
-        wrapper = etree.Element("nodes")
-        for node in results:
-            if isinstance(node, etree._Element):
-                wrapper.append(node)
-        ctx.print("\n".join(format_element(wrapper)))
-        return
-    for node in results:
-        if isinstance(node, etree._Element):
-            ctx.print("\n".join(format_element(node)))
-        else:
-            ctx.print(str(node))
+    dump_xml(ctx, _dom(ctx, opts).xml(flags=flags), opts["xpath"], opts["wrap"])
 
 
 @command("domblklist", DOMAIN_OPT, Opt("inactive", "bool", "get inactive rather than running configuration"),

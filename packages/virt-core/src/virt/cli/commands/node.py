@@ -5,11 +5,10 @@ and the helpers the network, storage and node device commands share (sizes, XML 
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
-
-from lxml import etree
 
 from virt._errors import ErrorNumber, VirtError
 from virt.cli._framework import CommandError, Context, Opt, command
@@ -67,9 +66,10 @@ _SIZE = re.compile(r"[ \t\n\v\f\r]*\+?([0-9]+)(.*)", re.DOTALL)
 _ULLONG_MAX = (1 << 64) - 1
 
 
-def parse_size(text: str) -> int:
-    """virsh's ``virshVolSize``: an unsigned integer with an optional unit suffix (``1G``,
-    ``10MiB``, ``5MB``, ``1024bytes``), in bytes.
+def parse_size(text: str, unit: int = 1) -> int:
+    """virsh's ``virshVolSize`` and ``vshCommandOptScaledInt``: an unsigned integer with an
+    optional unit suffix (``1G``, ``10MiB``, ``5MB``, ``1024bytes``), in bytes; a bare number
+    counts in ``unit`` bytes.
 
     :raises ValueError: when there is no number or it is negative or too large.
     :raises VirtError: ``INVALID_ARG`` for an unknown suffix, ``OVERFLOW`` when the scaled value
@@ -82,6 +82,10 @@ def parse_size(text: str) -> int:
     if value > _ULLONG_MAX:
         raise ValueError(text)
     suffix = match.group(2)
+    if not suffix and unit != 1:
+        if value and value > _ULLONG_MAX // unit:
+            raise VirtError(ErrorNumber.OVERFLOW, f"value too large: {value}")
+        return value * unit
     if not suffix or suffix.lower() in ("b", "byte", "bytes"):
         return value
     if len(suffix) == 1 or suffix[1:].lower() == "ib":
@@ -142,34 +146,68 @@ def sorted_by_name(items: Iterable[T], name: Callable[[T], str]) -> list[T]:
 
 
 def dump_xml(ctx: Context, xml: str, xpath: str | None, wrap: bool) -> None:
-    """``virshDumpXML``: the document, or what ``--xpath`` selects of it (one per line, or all
-    inside ``<nodes>`` with ``--wrap``)."""
+    """``virshDumpXML``, for every ``*dumpxml`` command: the document, or the nodes ``--xpath``
+    selects of it, each printed as libxml2 dumps a node (an element re-indented from column 0,
+    an attribute as `` name="value"``, a text as its escaped text), one per line, or copied
+    into one ``<nodes>`` element with ``--wrap``.
+
+    As in virsh, the expression must select a node-set ("Incorrect xpath" otherwise); where
+    virsh prints libxml2's complaint about an expression it cannot compile and succeeds with
+    nothing, we fail and say so."""
     if xpath is None:
         ctx.print(xml, end="")
         return
-    from virt.xml._base import parse_xml
+    from lxml import etree
 
-    root = parse_xml(xml)
+    # virsh parses without the blank text between elements (xmlKeepBlanksDefault(0)), so a
+    # selected element is indented afresh; the document is our own driver's output.
+    parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
     try:
-        found = root.xpath(xpath)
+        root = etree.fromstring(xml.encode("utf-8"), parser)
+        found: Any = root.xpath(xpath)
     except etree.XPathError:
         raise CommandError(None, VirtError(ErrorNumber.XML_ERROR, f"Invalid xpath '{xpath}'")) from None
-    nodes = found if isinstance(found, list) else [found]
-    parts: list[str] = []
-    for node in nodes:
-        if isinstance(node, etree._Element):
-            parts.append(etree.tostring(node, encoding="unicode", with_tail=False))
-        elif isinstance(node, bool):
-            parts.append("true" if node else "false")
-        elif isinstance(node, float):
-            parts.append(str(int(node)) if node.is_integer() else str(node))
-        else:
-            parts.append(str(node))
+    except etree.XMLSyntaxError as exc:
+        raise CommandError(None, VirtError(ErrorNumber.XML_ERROR, str(exc))) from None
+    if not isinstance(found, list):  # a number, string or boolean: virXPathNodeSet refuses it
+        raise CommandError(None, VirtError(ErrorNumber.INTERNAL_ERROR, f"Incorrect xpath '{xpath}'"))
     if wrap:
-        ctx.print("<nodes>" + "".join(parts) + "</nodes>" if parts else "<nodes/>")
-    else:
-        for part in parts:
-            ctx.print(part)
+        nodes = etree.Element("nodes")
+        for node in found:
+            if isinstance(node, etree._Element):
+                nodes.append(copy.deepcopy(node))
+            elif getattr(node, "is_attribute", False):
+                nodes.set(node.attrname, str(node))
+            elif len(nodes):
+                nodes[-1].tail = (nodes[-1].tail or "") + str(node)
+            else:
+                nodes.text = (nodes.text or "") + str(node)
+        found = [nodes]
+    for node in found:
+        if isinstance(node, etree._Element):
+            ctx.print(etree.tostring(node, encoding="unicode", pretty_print=True, with_tail=False).rstrip("\n"))
+        elif getattr(node, "is_attribute", False):
+            ctx.print(f" {_qualified(node)}=\"{_escape_attr(str(node))}\"")
+        else:
+            ctx.print(_escape_text(str(node)))
+
+
+def _qualified(attr: Any) -> str:
+    """An attribute's name as libxml2 prints it: ``prefix:name`` for a namespaced one."""
+    name: str = attr.attrname
+    if name.startswith("{"):
+        uri, _, local = name[1:].partition("}")
+        prefix = next((p for p, u in attr.getparent().nsmap.items() if u == uri and p), None)
+        return f"{prefix}:{local}" if prefix else local
+    return name
+
+
+def _escape_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+
+
+def _escape_attr(text: str) -> str:
+    return (_escape_text(text).replace('"', "&quot;").replace("\n", "&#10;").replace("\t", "&#9;"))
 
 
 # -- the node ---------------------------------------------------------------------------------
@@ -277,6 +315,8 @@ def cmd_freecell(ctx: Context, opts: dict[str, Any]) -> None:
             caps = conn.capabilities()
         except VirtError as exc:
             raise CommandError("unable to get node capabilities", exc) from None
+        from lxml import etree
+
         root = etree.fromstring(caps.encode())
         cells: list[tuple[int, int]] = []
         for cell in root.findall("host/topology/cells/cell"):
@@ -380,6 +420,8 @@ def cmd_maxvcpus(ctx: Context, opts: dict[str, Any]) -> None:
     except VirtError:
         caps = None
     if caps:
+        from lxml import etree
+
         found = etree.fromstring(caps.encode()).find("vcpu")
         if found is not None and (found.get("max") or "").isdigit():
             vcpus = int(found.get("max") or "-1")
