@@ -39,7 +39,13 @@ def fake_dom0(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(_driver, "XEN_CAPABILITIES", caps)
     xl = tmp_path / "xl"
     info = Path(__file__).parent / "xl-outputs" / "info.txt"
-    xl.write_text(f"#!/bin/sh\n[ \"$1\" = info ] && exec cat {info}\nexit 1\n")
+    outputs = Path(__file__).parent / "xl-outputs"
+    # Domain-0 alone: the captured listings without their guest
+    (tmp_path / "list-v.txt").write_text("".join((outputs / "list-v.txt").read_text().splitlines(True)[:2]))
+    (tmp_path / "vcpu-list.txt").write_text("".join((outputs / "vcpu-list.txt").read_text().splitlines(True)[:2]))
+    xl.write_text(f"#!/bin/sh\ncase \"$1 $2\" in\n'info '*) exec cat {info};;\n"
+                  f"'list -v') exec cat {tmp_path / 'list-v.txt'};;\n"
+                  f"'vcpu-list '*) exec cat {tmp_path / 'vcpu-list.txt'};;\nesac\nexit 1\n")
     xl.chmod(0o755)
     monkeypatch.setenv("VIRT_XEN_TOOLSTACK", f"local:{xl}")
     monkeypatch.setenv("VIRT_XEN_STATE", str(tmp_path / "state"))
@@ -73,7 +79,8 @@ def test_capabilities_and_node_info(monkeypatch: pytest.MonkeyPatch, tmp_path: P
         assert (info.cpus, info.memory, info.mhz, info.nodes) == (1, 1023 * 1024, 2596, 1)
         assert "<machine>xenpv</machine>" in conn.capabilities()
         assert "<machine>xenfv</machine>" in conn.domain_capabilities(machine="xenfv")
-        assert conn.list_domains() == []
+        assert [d.name for d in conn.list_domains()] == ["Domain-0"]
+        assert conn.list_domains(active=False) == []
 
 
 def test_open_bad_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -181,3 +188,43 @@ def test_network_interfaces(tmp_path: Path) -> None:
     xml.write_text(NET_XML.replace("NET", "nope"))
     rc, _out, err = run_cli("-q", "-c", "test:///default", "domxml-to-native", "xen-xl", str(xml))
     assert rc == 1 and "Network not found: nope" in err
+
+
+def test_domain0_as_libvirt_shows_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """libvirt's libxl driver lists Domain-0: id 0, running, its memory and vCPUs; it refuses
+    lifecycle operations on it with OPERATION_INVALID."""
+    fake_dom0(monkeypatch, tmp_path)
+    with virt.open("xen:///system") as conn:
+        dom0 = conn.lookup_domain("Domain-0")
+        assert dom0.uuid == "00000000-0000-0000-0000-000000000000" and dom0.id == 0
+        assert conn.lookup_domain_by_id(0).name == "Domain-0"
+        assert conn.lookup_domain_by_uuid(dom0.uuid).name == "Domain-0"
+        assert dom0.state() == (virt.DomainState.RUNNING, 1) and dom0.is_active() and dom0.is_persistent()
+        info = dom0.info()
+        assert (info.max_memory, info.memory, info.nr_virt_cpu) == (524288, 524288, 1)
+        assert info.cpu_time == 7_900_000_000
+        assert dom0.xml() == (
+            "<domain type='xen' id='0'>\n  <name>Domain-0</name>\n"
+            "  <uuid>00000000-0000-0000-0000-000000000000</uuid>\n  <memory unit='KiB'>524288</memory>\n"
+            "  <currentMemory unit='KiB'>524288</currentMemory>\n  <vcpu placement='static'>1</vcpu>\n"
+            "  <os>\n    <type>linux</type>\n  </os>\n  <clock offset='utc'/>\n"
+            "  <on_poweroff>destroy</on_poweroff>\n  <on_reboot>destroy</on_reboot>\n"
+            "  <on_crash>destroy</on_crash>\n  <devices>\n  </devices>\n</domain>\n")
+        assert dom0.xml(inactive=True).startswith("<domain type='xen'>\n")
+        assert not dom0.autostart and not dom0.has_managed_save_image()
+        stats = dom0.stats()
+        assert stats["state.state"] == 1 and stats["cpu.time"] == 7_900_000_000
+        assert stats["vcpu.current"] == 1 and stats["vcpu.0.state"] == 1
+        for op in (dom0.destroy, dom0.shutdown, dom0.reboot, dom0.suspend, dom0.resume, dom0.managed_save,
+                   dom0.undefine, lambda: dom0.save("/tmp/x"), lambda: dom0.set_autostart(True)):
+            with pytest.raises(VirtError) as err:
+                op()
+            assert err.value.code == ErrorNumber.OPERATION_INVALID
+            assert "Domain-0 does not support requested operation" in err.value.message
+        with pytest.raises(VirtError, match="Domain is already running"):
+            dom0.start()
+        with pytest.raises(VirtError) as err:
+            conn.define_domain(dom0.xml())
+        assert err.value.code == ErrorNumber.OPERATION_INVALID
+        assert [d.name for d in conn.list_domains(flags=2048)] == ["Domain-0"]  # NO_AUTOSTART
+        assert conn.list_domains(flags=1024) == []  # AUTOSTART

@@ -43,6 +43,9 @@ class Toolstack(Protocol):
 
     def xl(self, args: Sequence[str], stdin: bytes | None = None, timeout: float = 300.0) -> XlResult: ...
 
+    def tool(self, argv: Sequence[str], timeout: float = 60.0) -> XlResult:
+        """Run another of Xen's tools where xl runs (``xenstore-read PATH``...)."""
+
     def makedirs(self, path: str) -> None:
         """Create a directory where xl runs (for managed save images)."""
 
@@ -69,6 +72,21 @@ class LocalToolstack:
                 return XlResult(127, "", f"{self.argv0}: not found (install Xen's xen-utils)\n")
             except subprocess.TimeoutExpired:
                 return XlResult(124, "", f"xl {' '.join(args)}: timed out after {timeout:g} s\n")
+        return XlResult(proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
+
+    def tool(self, argv: Sequence[str], timeout: float = 60.0) -> XlResult:
+        program = argv[0]
+        if "/" not in program and "/" in self.argv0:  # next to a named xl, else on PATH
+            sibling = os.path.join(os.path.dirname(self.argv0), program)
+            if os.access(sibling, os.X_OK):
+                program = sibling
+        try:
+            proc = subprocess.run([program, *argv[1:]], stdin=subprocess.DEVNULL, capture_output=True,
+                                  timeout=timeout, check=False)
+        except FileNotFoundError:
+            return XlResult(127, "", f"{argv[0]}: not found (install Xen's xenstore-utils)\n")
+        except subprocess.TimeoutExpired:
+            return XlResult(124, "", f"{' '.join(argv)}: timed out after {timeout:g} s\n")
         return XlResult(proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
 
     def makedirs(self, path: str) -> None:
@@ -110,6 +128,9 @@ class TcpToolstack:
 
     def xl(self, args: Sequence[str], stdin: bytes | None = None, timeout: float = 300.0) -> XlResult:
         return self.run(shlex.join(["xl", *args]), stdin, timeout)
+
+    def tool(self, argv: Sequence[str], timeout: float = 60.0) -> XlResult:
+        return self.run(shlex.join(list(argv)), None, timeout)
 
     def makedirs(self, path: str) -> None:
         result = self.run(shlex.join(["mkdir", "-p", "-m", "700", path]))
