@@ -670,3 +670,57 @@ def test_bad_option_stops_the_whole_line_but_a_bad_number_fails_when_its_command
 ])
 def test_setmem_reads_a_scaled_size_as_virsh(size: str, err: str) -> None:
     assert run_cli(f"setmem test {size}")[::2] == (1, err)
+
+
+# -- test:///default is made without parsing default.xml (see _loader.load_default) -----------
+
+
+def _snapshot_of(node: Any) -> dict[str, Any]:
+    doms = {}
+    for uuid, dom in node.domains.items():
+        doms[uuid] = (dom.name, dom.state, dom.reason, dom.id, dom.autostart, dom.managed_save, dom.time,
+                      None if dom.persistent_def is None else dom.persistent_def.to_string(),
+                      None if dom.live_def is None else dom.live_def.to_string(),
+                      sorted(dom.snapshots), dom.current_snapshot)
+    return {"info": node.node_info, "domains": doms, "names": dict(node.domain_names),
+            "ids": dict(node.domain_ids), "next": node.next_domain_id,
+            "networks": sorted(n.definition.to_string() for n in node.networks.values()),
+            "pools": sorted(p.definition.to_string() for p in node.pools.values()),
+            "volumes": sorted(node.volume_keys), "ifaces": sorted(node.interfaces),
+            "nodedevs": sorted(node.nodedevs), "cells": len(node.cells)}
+
+
+def test_default_node_made_lazily_equals_a_whole_parse() -> None:
+    from virt.drivers.test import _loader
+    from virt.drivers.test._state import PendingDomainObj
+
+    lazy = _loader.load_default()
+    assert all(isinstance(d, PendingDomainObj) and d.pending_load is not None for d in lazy.domains.values())
+    eager = _loader.load_node(_loader._default_text(), base_dir=None, key="default")
+    assert _snapshot_of(lazy) == _snapshot_of(eager)
+    assert [(uuid, dom.name) for uuid, dom in eager.domains.items()] == list(_loader.DEFAULT_DOMAINS)
+
+
+def test_listing_the_default_node_parses_no_xml() -> None:
+    import subprocess
+
+    code = ("import sys, virt\n"
+            "with virt.open('test:///default') as c:\n"
+            "    print([(d.name, d.id, int(d.state()[0])) for d in c.list_domains()])\n"
+            "print('lxml' in sys.modules)\n"
+            "with virt.open('test:///default') as c:\n"
+            "    print(c.lookup_domain('test').xml().count('<disk'))\n")
+    env = {"VIRT_DISABLE_PLUGIN_AUTOLOAD": "1", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out == "[('test', 1, 1)]\nFalse\n1\n"
+
+
+def test_a_pending_domain_settles_before_it_changes() -> None:
+    """Writing a pending definition (destroy drops the live one) loads it first, so the
+    persistent one is still there after."""
+    from virt.drivers.test import _loader
+
+    node = _loader.load_default()
+    dom = node.domains["6695eb01-f6a4-8304-79aa-97f2502e193f"]
+    dom.live_def = None
+    assert dom.pending_load is None and dom.persistent_def is not None and dom.live_def is None

@@ -12,7 +12,7 @@ import os
 import struct
 import time
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
@@ -32,9 +32,10 @@ from virt._records import (
 )
 from virt.drivers.test._host import MAX_VCPUS, RUNNING_LABEL
 from virt.drivers.test._state import DomainObj, NodeState, check_flags
-from virt.xml._base import Element
-from virt.xml._util import parse_mac
-from virt.xml.domain import DomainDocument
+
+if TYPE_CHECKING:  # the XML models (lxml) are imported on first parse: list --all needs none
+    from virt.xml._base import Element
+    from virt.xml.domain import DomainDocument
 
 __all__ = ["DomainOps", "domain_error", "load_from_node"]
 
@@ -151,6 +152,8 @@ _BY_NAME = attrgetter("name")
 def parse_domain(xml: str | bytes, validate: bool = False, first_parse: bool = False) -> DomainDocument:
     """Parse as the test driver does: inactive, default arch i686, xen video for xen guests.
     ``first_parse``: see :class:`DomainDocument`."""
+    from virt.xml.domain import DomainDocument
+
     doc = DomainDocument.from_string(xml, inactive=True, validate=validate, default_arch="i686",
                                      first_parse=first_parse)
     if doc.os_type in ("xen", "linux") and doc.root.find("devices/video") is not None:
@@ -335,6 +338,8 @@ def _disk_index(doc: DomainDocument, name: str) -> int:
 
 def _find_net(doc: DomainDocument, device: str) -> tuple[int, Any]:
     """virDomainNetFind: an interface by MAC address or by target device name."""
+    from virt.xml._util import parse_mac
+
     mac = parse_mac(device)
     for i, iface in enumerate(doc.interfaces()):
         if mac is not None:
@@ -1088,12 +1093,14 @@ def _read_image(path: str) -> tuple[DomainDocument, bool]:
 
 
 def _matches(dom: DomainObj, flags: int) -> bool:
+    # A property is read only when ``flags`` ask about it (a pending domain of the default
+    # node would parse its definitions to say whether it is persistent).
     def pick(yes: int, no: int, value: bool) -> bool:
         return not (flags & (yes | no)) or bool(flags & yes and value) or bool(flags & no and not value)
 
     if not pick(_LIST_ACTIVE, _LIST_INACTIVE, dom.active):
         return False
-    if not pick(_LIST_PERSISTENT, _LIST_TRANSIENT, dom.persistent):
+    if flags & (_LIST_PERSISTENT | _LIST_TRANSIENT) and not pick(_LIST_PERSISTENT, _LIST_TRANSIENT, dom.persistent):
         return False
     if flags & (_LIST_RUNNING | _LIST_PAUSED | _LIST_SHUTOFF | _LIST_OTHER):
         state = dom.state
@@ -1108,6 +1115,7 @@ def _matches(dom: DomainObj, flags: int) -> bool:
         return False
     if not pick(_LIST_AUTOSTART, _LIST_NO_AUTOSTART, dom.autostart):
         return False
-    if not pick(_LIST_HAS_SNAPSHOT, _LIST_NO_SNAPSHOT, bool(dom.snapshots)):
+    if flags & (_LIST_HAS_SNAPSHOT | _LIST_NO_SNAPSHOT) and not pick(_LIST_HAS_SNAPSHOT, _LIST_NO_SNAPSHOT,
+                                                                     bool(dom.snapshots)):
         return False
     return pick(_LIST_HAS_CHECKPOINT, _LIST_NO_CHECKPOINT, False)

@@ -16,10 +16,10 @@ from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
 from virt._records import InterfaceRef, NodeDeviceRef, NodeInfo, SecurityLabel, SecurityModel
 from virt.drivers.test._state import NodeState, Plain, check_flags
-from virt.xml._base import Element, escape, format_element
 
-# The documents' modules are imported where a document is made: a CLI start needs none of them.
+# The XML modules (lxml) are imported where a document is made: a CLI start needs none of them.
 if TYPE_CHECKING:
+    from virt.xml._base import Element
     from virt.xml.interface import InterfaceDocument
     from virt.xml.nodedev import NodeDeviceDocument
 
@@ -245,6 +245,8 @@ def create_vport(node: NodeState, wwnn: str, wwpn: str) -> None:
                 el = cap.find(tag)
                 if el is not None and (el.text or "").strip().isdigit():
                     el.text = str(int((el.text or "").strip()) + 1)
+    from virt.xml._base import format_element
+
     doc = NodeDeviceDocument.from_string("\n".join(format_element(root)))
     node.nodedevs[doc.name] = NodeDeviceObj(name=doc.name, parent=doc.parent, definition=doc,
                                             caps=_device_caps(doc.root))
@@ -259,6 +261,8 @@ def destroy_vport(node: NodeState) -> None:
 
 def capabilities_xml(cells: list[NumaCell]) -> str:
     """``virCapabilitiesFormatXML`` of the capabilities ``testBuildCapabilities`` makes."""
+    from virt.xml._base import escape
+
     out = ["<capabilities>", "", "  <host>", "    <cpu>", "      <arch>i686</arch>", "      <features>",
            "        <pae/>", "        <nonpae/>", "      </features>"]
     out += [f"      <pages unit='KiB' size='{size}'/>" for size in _HOST_PAGE_SIZES]

@@ -12,11 +12,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
-from virt._records import NodeInfo
-from virt.drivers.test._state import NodeState
-from virt.xml._base import Element, format_element, parse_xml
+from virt._records import DomainState, NodeInfo
+from virt.drivers.test._state import DomainObj, NodeState, PendingDomainObj
+
+if TYPE_CHECKING:  # lxml is imported when a node file is first parsed
+    from virt.xml._base import Element
 
 __all__ = ["DEFAULT_NODE_INFO", "child_xml", "load_default", "load_file", "load_node"]
 
@@ -27,17 +30,70 @@ DEFAULT_NODE_INFO = NodeInfo(model="i686", memory=3 * 1024 * 1024, cpus=16, mhz=
 _LONG = re.compile(r"\s*[+-]?\d+")
 
 
-def load_default() -> NodeState:
+#: What ``default.xml`` says, as far as opening ``test:///default`` and listing its domains
+#: need it: each domain's uuid and name (running, reason unknown, ids from 1; the node info is
+#: the defaults).  The rest of the file is parsed on first use (see :func:`load_default`);
+#: ``test_testdriver_host.py`` checks this against a whole parse.
+DEFAULT_DOMAINS: tuple[tuple[str, str], ...] = (("6695eb01-f6a4-8304-79aa-97f2502e193f", "test"),)
+
+
+def _default_text() -> str:
     # The file next to this module; importlib.resources (a few ms to import, on every CLI
     # start) only when the package is not installed as plain files.
     try:
         with open(os.path.join(os.path.dirname(__file__), "default.xml"), encoding="utf-8") as handle:
-            text = handle.read()
+            return handle.read()
     except OSError:
         from importlib.resources import files
 
-        text = files("virt.drivers.test").joinpath("default.xml").read_text(encoding="utf-8")
-    return load_node(text, base_dir=None, key="default", lazy=True)
+        return files("virt.drivers.test").joinpath("default.xml").read_text(encoding="utf-8")
+
+
+def load_default() -> NodeState:
+    """The node of ``test:///default``, without parsing ``default.xml`` yet.
+
+    Its domains are made from :data:`DEFAULT_DOMAINS` as :func:`load_node` would make them
+    (running since the node was made), each a :class:`PendingDomainObj` whose definitions
+    and snapshots come from a whole parse of the file the first time anything reads them;
+    the host objects, networks and pools load on first use too (``NodeState.pending``)."""
+    node = NodeState(key="default", node_info=DEFAULT_NODE_INFO)
+    parsed: list[NodeState] = []  # the file's own node, parsed whole when first needed
+
+    def whole() -> NodeState:
+        if not parsed:
+            parsed.append(load_node(_default_text(), base_dir=None, key="default", lazy=True))
+        return parsed[0]
+
+    def fill(dom: DomainObj) -> None:
+        source = whole().domains[dom.uuid]
+        dom.persistent_def, dom.live_def = source.persistent_def, source.live_def
+        dom.snapshots, dom.current_snapshot = source.snapshots, source.current_snapshot
+
+    for area in ("host", "network", "storage"):
+        node.pending[area] = _adopt(node, area, whole)
+    for uuid, name in DEFAULT_DOMAINS:
+        dom = PendingDomainObj(fill, uuid=uuid, name=name, state=DomainState.RUNNING)
+        node.add_domain(dom)
+        node.assign_id(dom)
+    return node
+
+
+_AREA_SLOTS = {"host": ("_cells", "_interfaces", "_nodedevs"),
+               "network": ("_networks", "_network_names"),
+               "storage": ("_pools", "_pool_names", "_volume_keys", "_volume_paths")}
+
+
+def _adopt(node: NodeState, area: str, whole: Callable[[], NodeState]) -> Callable[[], None]:
+    """Load ``area`` of the default node: the objects of the whole parse's own node, taken
+    over (that node is never used otherwise)."""
+
+    def load() -> None:
+        source = whole()
+        source.load_pending(area)
+        for slot in _AREA_SLOTS[area]:
+            setattr(node, slot, getattr(source, slot))
+
+    return load
 
 
 def load_file(path: str) -> NodeState:
@@ -93,6 +149,8 @@ def child_xml(elem: Element, base_dir: str | None) -> str:
     """
     ref = elem.get("file")
     if ref is None:
+        from virt.xml._base import format_element
+
         return "\n".join(format_element(elem)) + "\n"
     if base_dir is None:
         raise VirtError(ErrorNumber.XML_ERROR, f"cannot resolve file '{ref}'", domain=ErrorDomain.TEST)
@@ -113,6 +171,8 @@ def load_node(text: str | bytes, base_dir: str | None, key: str, lazy: bool = Fa
     """The node of a node file.  ``lazy`` (our own ``default.xml``, which is known to load)
     leaves the host objects, networks and pools to be loaded on first use; a user's file is
     loaded whole, so that its errors are reported when it is opened."""
+    from virt.xml._base import parse_xml
+
     root = parse_xml(text, domain=ErrorDomain.TEST)
     if root.tag != "node":
         raise VirtError(ErrorNumber.XML_ERROR, "Root element is not 'node'", domain=ErrorDomain.TEST)

@@ -10,17 +10,14 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING
 
-from lxml import etree
-
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
 from virt._records import NetworkEvent, NetworkEventType, NetworkRef
 from virt.drivers.test._state import NodeState, Plain, check_flags
-from virt.xml._base import Element, parse_xml
-from virt.xml._util import parse_mac
 
-# The documents' modules are imported where a document is made: a CLI start needs none of them.
+# The XML modules (lxml) are imported where a document is made: a CLI start needs none of them.
 if TYPE_CHECKING:
+    from virt.xml._base import Element
     from virt.xml.network import NetworkDocument
 
 __all__ = ["NetworkObj", "NetworkOps", "apply_update", "load_from_node"]
@@ -353,6 +350,8 @@ def _ip_version(ip: Element) -> int:
 
 
 def _dhcp(ip: Element) -> Element:
+    from lxml import etree
+
     dhcp = ip.find("dhcp")
     if dhcp is None:
         dhcp = etree.SubElement(ip, "dhcp")
@@ -360,6 +359,7 @@ def _dhcp(ip: Element) -> Element:
 
 
 def _update_dhcp_host(root: Element, name: str, command: int, parent_index: int, frag: Element) -> None:
+    from virt.xml._util import parse_mac
     from virt.xml.network import format_ip, parse_ip
 
     _expect(frag, "host", name)
@@ -475,6 +475,8 @@ def _update_dhcp_range(root: Element, name: str, command: int, parent_index: int
 
 
 def _update_forward_interface(root: Element, name: str, command: int, parent_index: int, frag: Element) -> None:
+    from lxml import etree
+
     _expect(frag, "interface", name)
     if command == _CMD_MODIFY:
         raise _no_support("forward interface entries cannot be modified, only added or deleted")
@@ -545,6 +547,8 @@ def _text(elem: Element) -> str:
 
 
 def _dns(root: Element) -> Element:
+    from lxml import etree
+
     dns = root.find("dns")
     if dns is None:
         dns = etree.SubElement(root, "dns")
@@ -668,6 +672,9 @@ _SECTIONS = {
 def apply_update(doc: NetworkDocument, command: int, section: int, parent_index: int, xml: str) -> NetworkDocument:
     """``virNetworkDefUpdateSection`` on a copy of ``doc``: the changed document, checked by a
     full parse as libvirt's format/parse cycle does; ``doc`` itself is never changed."""
+    from lxml import etree
+
+    from virt.xml._base import parse_xml
     from virt.xml.network import NetworkDocument
 
     name = doc.name

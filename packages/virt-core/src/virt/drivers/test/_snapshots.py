@@ -7,14 +7,17 @@ configuration back; there is no guest memory or disk to restore.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
 from virt._records import DomainEventType, DomainState
 from virt.drivers.test import _domains as D
 from virt.drivers.test._state import DomainObj, NodeState, Plain, check_flags
-from virt.xml._base import Element, escape, parse_xml
-from virt.xml.domain import DomainDocument
+
+if TYPE_CHECKING:  # the XML models (lxml) are imported on first use
+    from virt.xml._base import Element
+    from virt.xml.domain import DomainDocument
 
 __all__ = ["SnapshotObj", "SnapshotOps", "load_snapshots"]
 
@@ -79,6 +82,8 @@ def _snap(dom: DomainObj, name: str) -> SnapshotObj:
 
 def format_snapshot(uuid: str, snap: SnapshotObj, secure: bool) -> str:
     """``virDomainSnapshotDefFormat``'s text for ``snap``."""
+    from virt.xml._base import escape
+
     out = ["<domainsnapshot>", f"  <name>{escape(snap.name)}</name>"]
     if snap.description:
         out.append(f"  <description>{escape(snap.description)}</description>")
@@ -104,6 +109,8 @@ def format_snapshot(uuid: str, snap: SnapshotObj, secure: bool) -> str:
 
 
 def _parse(xml: str, redefine: bool) -> tuple[SnapshotObj, dict[str, str], Element]:
+    from virt.xml._base import parse_xml
+
     root = parse_xml(xml, root="domainsnapshot", domain=ErrorDomain.DOMAIN_SNAPSHOT)
     now = int(time.time())
     name = (root.findtext("name") or "").strip()

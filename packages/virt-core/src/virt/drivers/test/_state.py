@@ -10,7 +10,8 @@ from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._records import DomainEvent, DomainState, Event, NetworkEvent, NodeInfo, PoolEvent
 from virt.plugin import listening
 
-__all__ = ["DomainObj", "NodeState", "Plain", "acquire", "check_flags", "release", "unsupported_flags"]
+__all__ = ["DomainObj", "NodeState", "PendingDomainObj", "Plain", "acquire", "check_flags", "release",
+           "unsupported_flags"]
 
 
 def unsupported_flags(flags: int, function: str, domain: ErrorDomain = ErrorDomain.TEST) -> VirtError:
@@ -80,6 +81,49 @@ class DomainObj(Plain):
     def definition(self) -> Any:
         """The definition that describes the domain now: live when running."""
         return self.live_def if self.live_def is not None else self.persistent_def
+
+
+def _pending_slot(name: str) -> Any:
+    """A :class:`PendingDomainObj` attribute: reading or setting it first loads the domain's
+    definitions if that is still pending."""
+    slot = DomainObj.__dict__[name]
+
+    def get(dom: PendingDomainObj) -> Any:
+        if dom.pending_load is not None:
+            dom.settle()
+        return slot.__get__(dom, DomainObj)
+
+    def set_(dom: PendingDomainObj, value: Any) -> None:
+        if dom.pending_load is not None:
+            dom.settle()
+        slot.__set__(dom, value)
+
+    return property(get, set_)
+
+
+class PendingDomainObj(DomainObj):
+    """A domain of ``test:///default`` whose definitions (and snapshots) are parsed on first
+    use: listing the default node's domains, their ids and states needs no XML, and not
+    importing lxml is a fifth of a CLI start.  Everything else about it (name, uuid, id,
+    state, flags) is set when the node is made, as for any domain."""
+
+    __slots__ = ("pending_load",)
+
+    def __init__(self, load: Callable[[DomainObj], None], **kwargs: Any) -> None:
+        self.pending_load: Callable[[DomainObj], None] | None = None
+        super().__init__(**kwargs)
+        self.pending_load = load
+
+    def settle(self) -> None:
+        """Load what is still pending (the definitions, the snapshots) now."""
+        load, self.pending_load = self.pending_load, None
+        if load is not None:
+            load(self)
+
+    persistent_def = _pending_slot("persistent_def")
+    live_def = _pending_slot("live_def")
+    snapshots = _pending_slot("snapshots")
+    current_snapshot = _pending_slot("current_snapshot")
 
 
 def _area(area: str, slot: str) -> Any:

@@ -16,10 +16,10 @@ from virt._markers import hookimpl
 from virt._records import PoolEvent, PoolEventType, PoolInfo, PoolRef, PoolState, VolumeInfo, VolumeRef, VolumeType
 from virt.drivers.test._host import create_vport, destroy_vport
 from virt.drivers.test._state import NodeState, Plain, check_flags, unsupported_flags
-from virt.xml._base import Element
 
 # The documents' modules are imported where a document is made: a CLI start needs none of them.
 if TYPE_CHECKING:
+    from virt.xml._base import Element
     from virt.xml.storage import PoolDocument, VolumeDocument
 
 __all__ = ["DEFAULT_POOL_CAPACITY", "PoolObj", "StorageOps", "VolumeObj", "load_from_node"]
