@@ -164,9 +164,13 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         relay(sock, 0, out_fd)
         return 0
+    import gc
+
+    gc.disable()  # for the start only: the first open turns it on again
     from virt_remote._server import serve_fds
 
-    serve_fds(0, out_fd, readonly=readonly, keepalive_interval=interval, keepalive_count=count, name="client")
+    serve_fds(0, out_fd, readonly=readonly, keepalive_interval=interval, keepalive_count=count, name="client",
+              gc_paused=True)
     return 0
 
 

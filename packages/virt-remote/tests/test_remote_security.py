@@ -117,6 +117,22 @@ def test_calls_before_the_handshake_are_refused(raw: RawClient) -> None:
     assert "handshake" in error["message"]
 
 
+def test_open_may_follow_hello_without_waiting_for_its_answer(virtd_socket: str) -> None:
+    """What a client does on a new connection: hello and open in one write (one round trip)."""
+    from virt_remote import _wire
+
+    for _ in range(10):
+        client = RawClient(virtd_socket)
+        try:
+            client.send_bytes(_wire.encode_frame(["hello", 1, {"version": 1, "features": []}])
+                              + _wire.encode_frame(["open", 2, {"uri": "test:///default", "readonly": False}]))
+            answers = {m[1]: m for m in (client.recv(), client.recv()) if m is not None}
+            assert answers[1][0] == "ok" and answers[1][2]["version"] == 1
+            assert answers[2][0] == "ok" and type(answers[2][2]["session"]) is int, answers[2]
+        finally:
+            client.close()
+
+
 def test_unknown_hooks_and_event_hooks_are_refused(raw: RawClient) -> None:
     raw.hello()
     session = raw.open()

@@ -121,12 +121,31 @@ class Peer:
         self._events_lock = threading.Lock()
         self._stop = threading.Event()
         self.far_stderr = bytearray()
+        #: the ``hello`` sent but not yet waited for: the first ``open`` leaves right behind it
+        #: (the far side answers ``hello`` before it reads the next frame), so that a new
+        #: connection costs one round trip through the far side, not two
+        self.greeting: _Waiter | None = None
+        self._greeting_lock = threading.Lock()
+
+    def greeted(self) -> None:
+        """Wait for the answer to ``hello`` if it is still on its way (and check it)."""
+        if self.greeting is None:
+            return
+        with self._greeting_lock:
+            hello, self.greeting = self.greeting, None
+            if hello is not None:
+                _finish_greeting(self, hello)
 
     # -- requests --------------------------------------------------------------------------
 
     def request(self, kind: str, *args: Any, timeout: float | None = None) -> Any:
         """Send ``[kind, id, *args]`` (already plain data) and wait for its answer; with
         ``timeout``, a far side that does not answer in time is dropped."""
+        return self.wait(self.send_request(kind, *args), kind, timeout)
+
+    def send_request(self, kind: str, *args: Any) -> _Waiter:
+        """Send ``[kind, id, *args]``; :meth:`wait` on what this returns gives the answer
+        (so that several requests may leave before the first answer comes back)."""
         lost = self.lost
         if lost is not None:
             raise _again(lost)
@@ -144,6 +163,9 @@ class Peer:
         link = self.link
         assert link is not None
         link.send(frame)
+        return waiter
+
+    def wait(self, waiter: _Waiter, kind: str, timeout: float | None = None) -> Any:
         if not waiter.lock.acquire(timeout=-1 if timeout is None else timeout):
             self.fail(lost_error(f"{self.description} did not answer {kind!r} within {timeout:g}s"))
             waiter.lock.acquire()
@@ -615,14 +637,19 @@ def _acquire(key: tuple[Any, ...], connect: Callable[[], Peer]) -> Peer:
         return peer
 
 
-def _greet(peer: Peer) -> None:
-    answer = peer.request("hello", {"version": PROTOCOL_VERSION, "features": list(FEATURES)},
-                          timeout=HANDSHAKE_TIMEOUT)
+def _finish_greeting(peer: Peer, hello: _Waiter) -> None:
+    try:
+        answer = peer.wait(hello, "hello", timeout=HANDSHAKE_TIMEOUT)
+    except BaseException:
+        peer.fail(peer.lost or VirtError(ErrorNumber.INVALID_CONN, "connection is closed"))
+        raise
     if type(answer) is not dict or answer.get("version") != PROTOCOL_VERSION:
         peer.fail(VirtError(ErrorNumber.RPC, f"the far side speaks an unknown protocol: {answer!r}"[:300],
                             domain=ErrorDomain.RPC))
         raise _again(peer.lost)  # type: ignore[arg-type]
     peer.features = frozenset(f for f in answer.get("features", ()) if isinstance(f, str))
+    peer.start_keepalive()
+
 
 
 def _keepalive_params(uri: Any) -> tuple[float, int]:
@@ -751,7 +778,7 @@ def open_remote(request: OpenRequest) -> RemoteConnection:
             peer = _acquire(key, lambda: _openssh_handshake(uri, _connect_ext(uri, key, openssh_argv(uri),
                                                                                _ssh_where(uri) + " over OpenSSH")))
         elif client == "asyncssh":
-            peer = _acquire(key, lambda: _handshake(connect_ssh(uri, key)))
+            peer = _acquire(key, lambda: _handshake(connect_ssh(uri, key), wait=False))
         else:
             raise VirtError(ErrorNumber.INVALID_ARG, f"unknown SSH client '{client}': expected asyncssh or openssh",
                             domain=ErrorDomain.REMOTE)
@@ -767,19 +794,27 @@ def open_remote(request: OpenRequest) -> RemoteConnection:
         path = explicit or default_socket(system)
         autostart_ok = os.environ.get("VIRT_AUTOSTART", "1") != "0" and (explicit is not None or not system)
         key = ("unix", path, params)
-        peer = _acquire(key, lambda: _handshake(_connect_unix(uri, key, path, autostart_ok)))
+        peer = _acquire(key, lambda: _handshake(_connect_unix(uri, key, path, autostart_ok), wait=False))
     elif transport == "ext":
         command = uri.param("command")
         if not command:
             raise VirtError(ErrorNumber.INVALID_ARG, f"{uri}: the ext transport needs a command= parameter",
                             domain=ErrorDomain.REMOTE)
         key = ("ext", command, params, object())  # one child per connection
-        peer = _acquire(key, lambda: _handshake(_connect_ext(uri, key, command)))
+        peer = _acquire(key, lambda: _handshake(_connect_ext(uri, key, command), wait=False))
     else:
         raise VirtError(ErrorNumber.NO_CONNECT, f"{uri}: transport '{transport}' is not supported by virt-remote "
                         "(use +ssh, +unix or +ext)", domain=ErrorDomain.REMOTE)
     try:
-        answer = peer.request("open", {"uri": far_uri, "readonly": bool(request.readonly)})
+        body = {"uri": far_uri, "readonly": bool(request.readonly)}
+        opening = peer.send_request("open", body)
+        peer.greeted()
+        try:
+            answer = peer.wait(opening, "open")
+        except VirtError as exc:
+            if "(hello) must come first" not in exc.message:
+                raise
+            answer = peer.request("open", body)  # a far side of before hello was answered at once
         if type(answer) is not dict or type(answer.get("session")) is not int:
             raise VirtError(ErrorNumber.RPC, f"bad answer to open: {answer!r}"[:300], domain=ErrorDomain.RPC)
         cls = connection_class(answer.get("hooks") or ())
@@ -836,13 +871,18 @@ def _openssh_handshake(uri: Any, peer: Peer) -> Peer:
         raise exc from None
 
 
-def _handshake(peer: Peer) -> Peer:
+def _handshake(peer: Peer, wait: bool = True) -> Peer:
+    """Say hello; without ``wait``, the answer is waited for by the first ``open``
+    (:meth:`Peer.greeted`), which leaves right behind it."""
     try:
-        _greet(peer)
+        hello = peer.send_request("hello", {"version": PROTOCOL_VERSION, "features": list(FEATURES)})
     except BaseException:
         peer.fail(peer.lost or VirtError(ErrorNumber.INVALID_CONN, "connection is closed"))
         raise
-    peer.start_keepalive()
+    if wait:
+        _finish_greeting(peer, hello)
+    else:
+        peer.greeting = hello
     return peer
 
 

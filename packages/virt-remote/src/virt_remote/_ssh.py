@@ -9,15 +9,40 @@ key files; ``~/.ssh/config`` is honoured (asyncssh reads it).
 from __future__ import annotations
 
 import asyncio
+import os
 import struct
+import sys
 import threading
 from typing import Any
 
-import asyncssh
-from virt import ErrorDomain, ErrorNumber, VirtError
 
-from virt_remote import _aio, _wire
-from virt_remote._client import Link, Peer, helper_command, lost_error
+def _import_asyncssh() -> None:
+    """Import asyncssh without its ~40 ms search for liboqs (the post-quantum KEMs): it asks
+    ``ctypes.util.find_library`` for two names, and on Linux each miss runs ldconfig, gcc and
+    ld.  While it imports, the search reads the ldconfig cache only (where a liboqs that the
+    dynamic loader can find is); with ``LD_LIBRARY_PATH`` set, the full search as before."""
+    if "asyncssh" in sys.modules or not sys.platform.startswith("linux") or os.environ.get("LD_LIBRARY_PATH"):
+        return
+    import ctypes.util
+
+    quick = getattr(ctypes.util, "_findSoname_ldconfig", None)
+    if quick is None:
+        return
+    original = ctypes.util.find_library
+    ctypes.util.find_library = quick
+    try:
+        import asyncssh  # noqa: F401
+    finally:
+        ctypes.util.find_library = original
+
+
+_import_asyncssh()
+
+import asyncssh  # noqa: E402
+from virt import ErrorDomain, ErrorNumber, VirtError  # noqa: E402
+
+from virt_remote import _aio, _wire  # noqa: E402
+from virt_remote._client import Link, Peer, helper_command, lost_error  # noqa: E402
 
 __all__ = ["connect_ssh"]
 
