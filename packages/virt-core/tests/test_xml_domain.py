@@ -530,3 +530,14 @@ def test_schema_helper_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     with pytest.raises(VirtError) as info:
         _schema.validate(parse(MINIMAL).root, "domain")
     assert info.value.code is ErrorNumber.NO_SUPPORT
+
+
+def test_console_target_type_defaults_to_the_drivers_then_serial() -> None:
+    """A console that names no target type gets the driver's (virDomainDeviceDefPostParse: lxc
+    for the LXC driver), then serial; one that names its type keeps it."""
+    xml = ("<domain type='lxc'><name>a</name><memory>1024</memory><os><type>exe</type><init>/sbin/init</init></os>"
+           "<devices><console type='pty'/><console type='pty'><target type='serial'/></console></devices></domain>")
+    lxc = DomainDocument.from_string(xml, inactive=True, console_target="lxc").to_string()
+    assert "<target type='lxc' port='0'/>" in lxc and "<target type='serial' port='0'/>" in lxc
+    generic = DomainDocument.from_string(xml, inactive=True).to_string()
+    assert "<target type='lxc'" not in generic

@@ -742,8 +742,9 @@ class _Normalizer:
     """Carries the state of one post-parse (the parsed vcpu count, os type, ...)."""
 
     def __init__(self, root: Element, *, inactive: bool, default_arch: str, video_type: str,
-                 mac_prefix: str, first_parse: bool = False) -> None:
+                 mac_prefix: str, first_parse: bool = False, console_target: str = "serial") -> None:
         self.root = root
+        self.console_target = console_target
         self.inactive = inactive
         self.first_parse = first_parse
         self.default_arch = default_arch
@@ -2181,8 +2182,8 @@ class _DeviceNormalizer:
         else:  # console
             if target is None:
                 target = sub(el, "target")
-            if ttype is None:
-                target.set("type", "serial")
+            if ttype is None:  # the driver's default (virDomainDeviceDefPostParse), then serial
+                target.set("type", self.norm.console_target)
             if target.get("type") != "serial":
                 if not keep_port or _to_uint(target.get("port")) is None:
                     target.set("port", str(index))
@@ -2782,8 +2783,10 @@ class DomainDocument(XMLDocument):
     """A domain definition.
 
     ``from_string(text, inactive=False, validate=False, default_arch='x86_64',
-    video_type='cirrus', mac_prefix='52:54:00', first_parse=False)`` parses and normalises
-    like libvirt's generic code; ``inactive=True`` is ``VIR_DOMAIN_DEF_PARSE_INACTIVE``
+    video_type='cirrus', mac_prefix='52:54:00', first_parse=False, console_target='serial')``
+    parses and normalises like libvirt's generic code plus what a driver's post-parse
+    defaults (``console_target``: the target type of a console that names none, ``lxc`` for
+    the LXC driver); ``inactive=True`` is ``VIR_DOMAIN_DEF_PARSE_INACTIVE``
     (live-only data dropped), ``validate=True`` checks the input against ``domain.rng`` first.
     Formatting what a parse gives and parsing that again changes nothing (a fixed point),
     which libvirt's parse is not for disks: it orders them by the bus written in the XML, and
@@ -2816,6 +2819,7 @@ class DomainDocument(XMLDocument):
                 video_type=str(options.get("video_type", "cirrus")),
                 mac_prefix=str(options.get("mac_prefix", "52:54:00")),
                 first_parse=bool(options.get("first_parse", False)),
+                console_target=str(options.get("console_target", "serial")),
             ).run()
         except VirtError:
             raise
