@@ -1,9 +1,11 @@
 """The controller of one container: ``python -S -E -s .../virt_lxc/_controller.py``.
 
 One small process per running container, as libvirt's ``libvirt_lxc``.  It imports only
-``os``, ``signal``, ``select``, ``json``, ``socket``, ``struct``, ``ctypes``, ``termios`` and
-``fcntl``, so it stays small (``docs/lxc.md`` gives its measured memory), and it runs in a
-session of its own, so it outlives the process that started it.  It:
+``os``, ``select``, ``struct``, ``ctypes``, ``termios``, ``fcntl`` and the C modules
+``_signal``, ``_socket`` and ``_json`` (the Python ``signal``, ``socket`` and ``json`` import
+``enum``, ``re`` and more), so it stays small and starts fast (``docs/lxc.md`` gives its
+measured memory), and it runs in a session of its own, so it outlives the process that
+started it.  It:
 
 * starts as a *spare*, before any container needs it: it joins the cgroups the driver made
   for it (``VIRT_LXC_SPARE``), forks its container's init-to-be into a new PID namespace
@@ -31,22 +33,78 @@ site-packages) from its path.
 
 from __future__ import annotations
 
+import _json
+import _socket as socket
 import ctypes
 import fcntl
-import json
 import os
 import select
-import signal
-import socket
 import struct
 import termios
 
 # No ``typing`` at run time (it is not free); mypy treats TYPE_CHECKING as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import signal
     from typing import Any, NoReturn
 
     Spec = dict[str, Any]
+else:
+    # the C modules: ``signal``, ``socket`` and ``json`` import ``enum``, ``re`` and more, a
+    # third of the controller's start-up
+    import _signal as signal
+
+
+class _JsonContext:
+    """What ``_json``'s scanner asks of a decoder (``json.JSONDecoder``'s defaults)."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = float
+    memo: dict[str, str] = {}
+
+
+_scan = _json.make_scanner(_JsonContext())  # type: ignore[arg-type]  # it reads these attributes
+_quote = _json.encode_basestring_ascii
+
+
+def loads(text: str | bytes) -> Any:
+    """``json.loads`` (without importing ``json``): one JSON value, ValueError otherwise."""
+    if isinstance(text, bytes):
+        text = text.decode()
+    start = len(text) - len(text.lstrip())
+    try:
+        value, end = _scan(text, start)
+    except StopIteration:
+        raise ValueError(f"not JSON: {text[:80]!r}") from None
+    if text[end:].strip():
+        raise ValueError(f"extra data after JSON: {text[end:end + 80]!r}")
+    return value
+
+
+def dumps(value: Any) -> str:
+    """``dumps(value, sort_keys=True)`` for what the controller writes: dicts with string
+    keys, lists, strings, ints, bools, None."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return str(_quote(value))
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_quote(str(k))}: {dumps(v)}" for k, v in sorted(value.items())) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(dumps(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -61,6 +119,7 @@ MS_NODEV = 4
 MS_NOEXEC = 8
 MS_REMOUNT = 32
 MS_BIND = 4096
+MS_MOVE = 8192
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
@@ -112,7 +171,7 @@ def write_atomic(path: str, data: Spec) -> None:
     tmp = f"{path}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
-        os.write(fd, json.dumps(data, sort_keys=True).encode() + b"\n")
+        os.write(fd, dumps(data).encode() + b"\n")
     finally:
         os.close(fd)
     os.replace(tmp, path)
@@ -177,8 +236,7 @@ def _inside(root: str, target: str) -> str:
     return real
 
 
-def _setup_dev(root: str, console: str) -> None:
-    dev = root + "/dev"
+def _setup_dev(dev: str, console: str) -> None:
     _mkdirs(dev)
     mount("devfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=64k")
     for node in DEV_NODES:
@@ -199,10 +257,13 @@ def _setup_dev(root: str, console: str) -> None:
 
 
 def _lo_up() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
         req = struct.pack("16sH14x", b"lo", 0)
         flags = struct.unpack("16sH14x", fcntl.ioctl(sock.fileno(), SIOCGIFFLAGS, req))[1]
         fcntl.ioctl(sock.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+    finally:
+        sock.close()
 
 
 def _report(report_w: int, exc: BaseException, init: str) -> NoReturn:
@@ -215,15 +276,48 @@ def _report(report_w: int, exc: BaseException, init: str) -> NoReturn:
         os._exit(127)
 
 
-def early_init(spec_r: int, report_w: int, user_r: int, user_w: int) -> NoReturn:
+#: Where the child builds, before its spec is known, the container's ``/proc``, ``/sys`` and
+#: ``/dev`` (moved into the root once it is known): a tmpfs over this directory, in the
+#: child's own mount namespace (the host does not see it).  Under ``/dev``, because no
+#: container's root or mount source may be there (``_container._FORBIDDEN_SOURCES``).
+STAGE = "/dev/shm"
+
+
+def _stage(console: str) -> bool:
+    """What does not depend on the spec, done ahead of time: ``/proc`` (of the new PID
+    namespace), ``/sys`` (of the new network namespace, read-only) and ``/dev`` mounted under
+    :data:`STAGE`, ``lo`` up, the console the controlling terminal and fds 0-2.  False when
+    there is no :data:`STAGE` directory (the container's mounts are made after the spec)."""
+    _lo_up()
+    os.setsid()
+    fd = os.open(console, os.O_RDWR)
+    fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
+    for target_fd in (0, 1, 2):
+        os.dup2(fd, target_fd)
+    if fd > 2:
+        os.close(fd)
+    if not os.path.isdir(STAGE) or os.path.islink(STAGE):
+        return False
+    mount("stage", STAGE, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=700,size=64k")
+    for sub in ("proc", "sys"):
+        os.mkdir(f"{STAGE}/{sub}", 0o755)
+    mount("proc", STAGE + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    mount("sysfs", STAGE + "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
+    _setup_dev(STAGE + "/dev", console)
+    return True
+
+
+def early_init(spec_r: int, report_w: int, user_r: int, user_w: int, console: str) -> NoReturn:
     """The child, before it knows what container it is: pid 1 of its PID namespace, it makes
-    its mount, UTS, IPC and network namespaces (the costly part), then waits for the spec and
-    the console; EOF instead means nobody needs it."""
+    its mount, UTS, IPC and network namespaces (the costly part) and what of the container
+    does not depend on the spec (:func:`_stage`), then waits for the spec; EOF instead means
+    nobody needs it."""
     try:
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         _oom_score_adj("0")  # the container's processes are fair game again
         unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET)
         mount(None, "/", None, MS_REC | MS_PRIVATE)
+        staged = _stage(console)
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the driver
         _report(report_w, exc, "")
     data = b""
@@ -235,12 +329,12 @@ def early_init(spec_r: int, report_w: int, user_r: int, user_w: int) -> NoReturn
     os.close(spec_r)
     if not data:
         os._exit(0)
-    job = json.loads(data)
-    container_init(job["spec"], job["console"], report_w, user_r, user_w)
+    container_init(loads(data), console, staged, report_w, user_r, user_w)
 
 
-def container_init(spec: Spec, console: str, report_w: int, user_r: int, user_w: int) -> NoReturn:
-    """The child, namespaces made: cgroups, mounts, console, then exec the init."""
+def container_init(spec: Spec, console: str, staged: bool, report_w: int, user_r: int, user_w: int) -> NoReturn:
+    """The child, namespaces made (and ``staged``, see :func:`_stage`): cgroups, mounts, then
+    exec the init."""
     try:
         for procs in spec["cgroup_procs"]:
             _write(procs, "0")
@@ -262,10 +356,17 @@ def container_init(spec: Spec, console: str, report_w: int, user_r: int, user_w:
                 mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
         proc = root + "/proc"
         _mkdirs(proc)
-        mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-        if os.path.isdir(root + "/sys"):
-            mount("sysfs", root + "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
-        _setup_dev(root, console)
+        if staged:  # made ahead of time: moved in
+            mount(STAGE + "/proc", proc, None, MS_MOVE)
+            if os.path.isdir(root + "/sys"):
+                mount(STAGE + "/sys", root + "/sys", None, MS_MOVE)
+            _mkdirs(root + "/dev")
+            mount(STAGE + "/dev", root + "/dev", None, MS_MOVE)
+        else:
+            mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            if os.path.isdir(root + "/sys"):
+                mount("sysfs", root + "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
+            _setup_dev(root + "/dev", console)
         if spec.get("readonly_root"):
             mount(None, root, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
         os.chdir(root)
@@ -274,14 +375,6 @@ def container_init(spec: Spec, console: str, report_w: int, user_r: int, user_w:
         _check(_libc.umount2(b".", MNT_DETACH), "cannot detach the host's root")
         os.chdir("/")
         socket.sethostname(spec["hostname"])
-        _lo_up()
-        os.setsid()
-        fd = os.open("/dev/console", os.O_RDWR)
-        fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
-        for target_fd in (0, 1, 2):
-            os.dup2(fd, target_fd)
-        if fd > 2:
-            os.close(fd)
         if spec.get("idmap"):
             unshare(CLONE_NEWUSER)
             os.write(user_w, b"u")
@@ -315,7 +408,7 @@ class Child:
     waiting for its spec (see :func:`early_init`).  A spare controller makes one ahead of
     time; a reboot makes one on the spot."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: str) -> None:
         self.report_r, report_w = os.pipe2(os.O_CLOEXEC)
         self.up_r, up_w = os.pipe2(os.O_CLOEXEC)  # child -> controller: "u" userns made, "h" held
         down_r, self.down_w = os.pipe2(os.O_CLOEXEC)  # controller -> child: "g" maps, "r" run
@@ -324,15 +417,15 @@ class Child:
         if pid == 0:
             for fd in (self.report_r, self.up_r, self.down_w, self.spec_w):
                 os.close(fd)
-            early_init(spec_r, report_w, down_r, up_w)
+            early_init(spec_r, report_w, down_r, up_w, console)
         for fd in (report_w, up_w, down_r, spec_r):
             os.close(fd)
         self.pid = pid
         self.started = False
 
-    def start(self, spec: Spec, console: str) -> None:
+    def start(self, spec: Spec) -> None:
         self.started = True
-        os.write(self.spec_w, json.dumps({"spec": spec, "console": console}).encode())
+        os.write(self.spec_w, dumps(spec).encode())
         os.close(self.spec_w)
 
     def dismiss(self) -> None:
@@ -399,9 +492,9 @@ class Controller:
         PID}`` and waits for ``go`` (or anything else: the start is abandoned).  On a reboot
         (no driver) :func:`run_replug` does the driver's part."""
         spec = self.spec
-        child, self.pending = self.pending or Child(), None
+        child, self.pending = self.pending or Child(self.cslave_path), None
         if not child.started:
-            child.start(spec, self.cslave_path)
+            child.start(spec)
         report_r, up_r, down_w, pid = child.report_r, child.up_r, child.down_w, child.pid
         self.init = pid
         try:
@@ -419,7 +512,7 @@ class Controller:
             if spec.get("hold") and os.read(up_r, 1) == b"h":  # else it failed: see its report
                 answer = b""
                 if driver >= 0:
-                    os.write(driver, (json.dumps({"held": True, "init": pid}) + "\n").encode())
+                    os.write(driver, (dumps({"held": True, "init": pid}) + "\n").encode())
                     while not answer.endswith(b"\n"):
                         chunk = os.read(driver, 4096)
                         if not chunk:
@@ -499,11 +592,11 @@ class Controller:
         while b"\n" in buf:
             line, buf = buf.split(b"\n", 1)
             try:
-                reply = self.request(json.loads(line))
+                reply = self.request(loads(line))
             except ValueError:
                 reply = {"ok": False, "error": "malformed request"}
             try:
-                conn.sendall(json.dumps(reply).encode() + b"\n")
+                conn.sendall(dumps(reply).encode() + b"\n")
             except OSError:
                 self.drop(fd)
                 return
@@ -588,7 +681,8 @@ class Controller:
                     if self.reap():
                         return
                 elif fd == listener.fileno():
-                    conn, _ = listener.accept()
+                    fd_conn, _ = listener._accept()  # type: ignore[attr-defined]  # what socket.accept() wraps
+                    conn = socket.socket(fileno=fd_conn)
                     conn.setblocking(True)
                     self.clients[conn.fileno()] = (conn, b"")
                     self.poller.register(conn.fileno(), select.POLLIN)
@@ -658,7 +752,7 @@ def main(argv: list[str]) -> int:
     kernel a grace period or two, which a spare pays ahead of time; the driver then renames
     those cgroups into the container's.  A spare nobody needs goes home and removes them.
     """
-    spare = json.loads(os.environ.get("VIRT_LXC_SPARE") or "{}")
+    spare = loads(os.environ.get("VIRT_LXC_SPARE") or "{}")
     # In the container's memory cgroup, the controller must never be what the OOM killer picks
     # when the container runs out: the container would go with it.
     _oom_score_adj("-1000")
@@ -668,13 +762,14 @@ def main(argv: list[str]) -> int:
         except OSError:
             spare = {}
             break
-    # the init-to-be, its namespaces made ahead of time too (in those cgroups)
+    # the console's ptys, and the init-to-be, its namespaces made ahead of time too (in those
+    # cgroups)
+    consoles = Consoles()
     pending: Child | None
     try:
-        pending = Child()
+        pending = Child(consoles.cslave_path)
     except OSError:
         pending = None
-    consoles = Consoles()
     # "ready": in the cgroups made for it ("j"), or not ("n": the driver makes fresh ones),
     # and the console's pty
     try:
@@ -704,10 +799,10 @@ def main(argv: list[str]) -> int:
     ready = os.dup(0)
     spec = {}
     try:
-        spec = json.loads(line)
+        spec = loads(line)
         spec["home"] = spare.get("home", [])
         if pending is not None:  # off it goes, on the other CPU, while this one gets ready
-            pending.start(spec, consoles.cslave_path)
+            pending.start(spec)
         log = os.open(spec["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         os.dup2(log, 1)
         os.dup2(log, 2)
@@ -734,7 +829,7 @@ def main(argv: list[str]) -> int:
         controller = None
         if pending is not None:
             pending.dismiss()
-    os.write(ready, (json.dumps({"ok": error is None, "error": error,
+    os.write(ready, (dumps({"ok": error is None, "error": error,
                                  "tty": controller.hslave_path if controller else None,
                                  "init": controller.init if controller else 0}) + "\n").encode())
     os.close(ready)
