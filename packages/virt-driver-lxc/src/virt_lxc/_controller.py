@@ -7,10 +7,11 @@ One small process per running container, as libvirt's ``libvirt_lxc``.  It impor
 measured memory), and it runs in a session of its own, so it outlives the process that
 started it.  It:
 
-* starts as a *spare*, before any container needs it: it joins the cgroups the driver made
-  for it (``VIRT_LXC_SPARE``), forks its container's init-to-be into a new PID namespace
-  with its mount, UTS, IPC and network namespaces made (:class:`Child`), makes its console's
-  ptys (:class:`Consoles`), says ``j PTY`` (or ``n PTY`` when it could not join the
+* starts as a *spare*, before any container needs it: the driver moves it into the cgroups
+  it made for it (``VIRT_LXC_SPARE``) while it starts and says so (``j``) on its stdin; it
+  makes its console's ptys (:class:`Consoles`), forks its container's init-to-be into a new
+  PID namespace with its mount, UTS, IPC and network namespaces and what does not depend on
+  the spec made (:class:`Child`), says ``j PTY`` (or ``n PTY`` when it is not in the
   cgroups) on its stdin, a socket to the driver, and waits there for the container's spec,
   one line of JSON.  EOF instead means nobody needs it: it goes home and removes its cgroups;
 * hands the spec to the child, which mounts the root and the spec's filesystems, its own
@@ -748,20 +749,21 @@ def main(argv: list[str]) -> int:
     the outcome goes back on it.
 
     A spare may have been given cgroups to wait in (``VIRT_LXC_SPARE``: the ``cgroup.procs``
-    files to join now, those to go back to, the directories): joining a cgroup costs the
-    kernel a grace period or two, which a spare pays ahead of time; the driver then renames
+    files to go back to, the directories): moving a process into a cgroup costs the kernel
+    an RCU grace period, which the driver pays while this interpreter starts (it moves this
+    process, then says ``j`` on stdin, or ``n`` when it could not); the driver then renames
     those cgroups into the container's.  A spare nobody needs goes home and removes them.
     """
     spare = loads(os.environ.get("VIRT_LXC_SPARE") or "{}")
     # In the container's memory cgroup, the controller must never be what the OOM killer picks
     # when the container runs out: the container would go with it.
     _oom_score_adj("-1000")
-    for procs in spare.get("join", []):
+    joined = False
+    if spare:
         try:
-            _write(procs, "0")
+            joined = os.read(0, 1) == b"j"  # before the child is forked: it inherits them
         except OSError:
-            spare = {}
-            break
+            pass
     # the console's ptys, and the init-to-be, its namespaces made ahead of time too (in those
     # cgroups)
     consoles = Consoles()
@@ -773,7 +775,7 @@ def main(argv: list[str]) -> int:
     # "ready": in the cgroups made for it ("j"), or not ("n": the driver makes fresh ones),
     # and the console's pty
     try:
-        os.write(0, f"{'j' if spare else 'n'} {consoles.hslave_path}\n".encode())
+        os.write(0, f"{'j' if joined else 'n'} {consoles.hslave_path}\n".encode())
         gone = False
     except OSError:  # EPIPE: the driver is gone already
         gone = True

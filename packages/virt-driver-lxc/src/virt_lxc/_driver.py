@@ -68,6 +68,10 @@ _LIST = {"active": 1, "inactive": 2, "persistent": 4, "transient": 8, "running":
 STATS_STATE, STATS_CPU, STATS_BALLOON, STATS_VCPU, STATS_INTERFACE, STATS_BLOCK = 1, 2, 4, 8, 16, 32
 
 _CONTROLLER = str(Path(__file__).with_name("_controller.py"))
+# imported, not run as a script: its compiled code is cached (__pycache__) like any module's
+_CONTROLLER_ARGV = [sys.executable, "-S", "-E", "-s", "-c",
+                    f"import sys; sys.path.insert(0, {os.path.dirname(_CONTROLLER)!r}); import _controller; "
+                    "sys.exit(_controller.main(sys.argv[1:]))"]
 #: what ``<emulator>`` says for this driver's domains: the controller each container has
 EMULATOR = _CONTROLLER
 _START_TIMEOUT = 30.0
@@ -150,15 +154,14 @@ class Controllers:
             except (_cgroups.CgroupError, OSError):
                 cgroups = None
         if cgroups is not None:
-            env["VIRT_LXC_SPARE"] = json.dumps({"join": cgroups.procs_files(), "dirs": cgroups.all_dirs(),
+            env["VIRT_LXC_SPARE"] = json.dumps({"dirs": cgroups.all_dirs(),
                                                 "home": sorted(set(cgroups.home().values()))})
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             actions = [(os.POSIX_SPAWN_DUP2, theirs.fileno(), 0),
                        (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
                        (os.POSIX_SPAWN_DUP2, 1, 2)]
-            pid = os.posix_spawn(sys.executable, [sys.executable, "-S", "-E", "-s", _CONTROLLER], env,
-                                 file_actions=actions, setsid=True)
+            pid = os.posix_spawn(sys.executable, _CONTROLLER_ARGV, env, file_actions=actions, setsid=True)
         except BaseException:
             ours.close()
             if cgroups is not None:
@@ -166,6 +169,24 @@ class Controllers:
             raise
         finally:
             theirs.close()
+        if cgroups is not None:
+            # Moved into its cgroups while its interpreter starts: the kernel's grace period
+            # (the first move of a process costs one) overlaps that start-up.  It waits for
+            # our word before it forks its container's init-to-be.
+            moved: list[str] = []
+            try:
+                for procs in cgroups.procs_files():
+                    Path(procs).write_text(str(pid))
+                    moved.append(procs)
+                word = b"j"
+            except OSError:
+                word = b"n"
+                home = cgroups.home()
+                for procs in moved:
+                    with contextlib.suppress(OSError, KeyError):
+                        Path(home[os.path.dirname(procs)]).write_text(str(pid))
+            with contextlib.suppress(OSError):
+                ours.sendall(word)
         return Spare(pid, ours, cgroups)
 
     def take(self) -> Spare:
