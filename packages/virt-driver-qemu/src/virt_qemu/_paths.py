@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 import attrs
+from virt import driverkit
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._uri import URI
 
@@ -25,37 +26,16 @@ __all__ = ["Layout", "layout_for"]
 
 
 @attrs.frozen
-class Layout:
-    root: str  # what identifies this driver instance: the canonical URI
-    config: Path
-    autostart: Path
-    run: Path
-    log: Path
+class Layout(driverkit.Layout):
+    """The common layout (definitions, status, locks, logs) plus QEMU's own files."""
+
     save: Path
-
-    def config_file(self, name: str) -> Path:
-        return self.config / f"{name}.xml"
-
-    def autostart_link(self, name: str) -> Path:
-        return self.autostart / f"{name}.xml"
-
-    def status_file(self, uuid: str) -> Path:
-        return self.run / f"{uuid}.json"
-
-    def live_xml(self, uuid: str) -> Path:
-        return self.run / f"{uuid}.xml"
-
-    def lock_file(self, uuid: str) -> Path:
-        return self.run / f"{uuid}.lock"
 
     def monitor_socket(self, uuid: str) -> Path:
         return self.run / f"{uuid[:8]}.mon"
 
     def event_socket(self, uuid: str) -> Path:
         return self.run / f"{uuid[:8]}.evt"
-
-    def log_file(self, name: str) -> Path:
-        return self.log / f"{name}.log"
 
     def managed_save(self, name: str) -> Path:
         return self.save / f"{name}.save"
@@ -69,9 +49,8 @@ class Layout:
         """``snapshot/NAME/``: one ``SNAPSHOT.xml`` per snapshot of domain ``name``."""
         return self.snapshots / name
 
-    def make(self) -> None:
-        for path in (self.config, self.autostart, self.run, self.log, self.save):
-            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    def directories(self) -> tuple[Path, ...]:
+        return (*super().directories(), self.save)
 
 
 def _xdg(var: str, fallback: str) -> Path:
