@@ -6,8 +6,8 @@ over the same OpenSSH sshd that virt-remote's figures use: ``test+ssh://...?sock
 libvirt's client runs ``ssh`` and, on the far side, ``nc -U`` to that daemon's socket, as it
 does for any ``socket=``.  Stdlib + libvirt only; prints one JSON line.
 
-    python3 bench/libvirt_remote_ops.py URI N ROUNDS THREADS        # warm figures
-    python3 bench/libvirt_remote_ops.py --cold URI                  # import libvirt + first open
+    python3 bench/libvirt_remote_ops.py URI N THREADS   # steps named on stdin, a JSON line each
+    python3 bench/libvirt_remote_ops.py --cold URI      # import libvirt + first open, one JSON line
 """
 
 from __future__ import annotations
@@ -32,65 +32,98 @@ def cold(uri: str) -> dict[str, float]:
             "first_open_ms": (opened - start) * 1000}
 
 
-def warm(uri: str, n: int, rounds: int, threads: int) -> dict[str, list[float]]:
-    from concurrent.futures import ThreadPoolExecutor
+class Bench:
+    """One long-lived client process, measured step by step (``serve``): the caller alternates
+    these steps with its own, so that both sides see the same moments of a noisy machine."""
 
-    import libvirt
+    def __init__(self, uri: str, n: int, threads: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
 
-    libvirt.registerErrorHandler(lambda *_: None, None)
-    out: dict[str, list[float]] = {"open_ms": [], "lookup_us": [], "info_us": [], "sequential_ms": [],
-                                   "concurrent_ms": [], "list_info_ms": [], "list_loop_ms": []}
-    libvirt.open(uri).close()  # the daemon's first open of the test driver: not the client's to pay
-    for _ in range(rounds):
+        import libvirt
+
+        libvirt.registerErrorHandler(lambda *_: None, None)
+        self.libvirt = libvirt
+        self.uri, self.n = uri, n
+        libvirt.open(uri).close()  # the daemon's first open of the test driver: not the client's to pay
+        self.conn = libvirt.open(uri)
+        self.dom = self.conn.lookupByName("test")
+        self.pool = ThreadPoolExecutor(threads)
+        list(self.pool.map(lambda _i: self.conn.lookupByName("test"), range(threads * 4)))  # warm the threads
+        self.made: list[object] = []
+
+    def open_ms(self) -> float:
         start = time.perf_counter()
-        conn = libvirt.open(uri)
-        out["open_ms"].append((time.perf_counter() - start) * 1000)
+        conn = self.libvirt.open(self.uri)
+        elapsed = (time.perf_counter() - start) * 1000
         conn.close()
-    conn = libvirt.open(uri)
-    try:
-        dom = conn.lookupByName("test")
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(lambda _i: conn.lookupByName("test"), range(threads * 4)))  # warm the threads
-            for _ in range(rounds):
-                start = time.perf_counter()
-                for _i in range(n):
-                    conn.lookupByName("test")
-                elapsed = time.perf_counter() - start
-                out["lookup_us"].append(elapsed / n * 1e6)
-                out["sequential_ms"].append(elapsed * 1000)
-                start = time.perf_counter()
-                for _i in range(n):
-                    dom.info()
-                out["info_us"].append((time.perf_counter() - start) / n * 1e6)
-                start = time.perf_counter()
-                list(pool.map(lambda _i: conn.lookupByName("test"), range(n)))
-                out["concurrent_ms"].append((time.perf_counter() - start) * 1000)
+        return elapsed
+
+    def sequential_ms(self) -> float:
+        start = time.perf_counter()
+        for _i in range(self.n):
+            self.conn.lookupByName("test")
+        return (time.perf_counter() - start) * 1000
+
+    def info_us(self) -> float:
+        start = time.perf_counter()
+        for _i in range(self.n):
+            self.dom.info()
+        return (time.perf_counter() - start) / self.n * 1e6
+
+    def concurrent_ms(self) -> float:
+        start = time.perf_counter()
+        list(self.pool.map(lambda _i: self.conn.lookupByName("test"), range(self.n)))
+        return (time.perf_counter() - start) * 1000
+
+    def define(self) -> float:
         xml = ("<domain type='test'><name>bench-{0}</name><memory>131072</memory>"
                "<os><type>hvm</type></os></domain>")
-        made = [conn.defineXML(xml.format(i)) for i in range(n)]
-        try:
-            for _ in range(rounds):
-                # libvirt's one-round-trip listing with state: getAllDomainStats(STATE)
-                start = time.perf_counter()
-                stats = conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE)
-                out["list_info_ms"].append((time.perf_counter() - start) * 1000)
-                start = time.perf_counter()
-                looped = [(d, d.info()) for d in conn.listAllDomains()]
-                out["list_loop_ms"].append((time.perf_counter() - start) * 1000)
-                assert len(stats) == len(looped) >= n
-        finally:
-            for d in made:
-                d.undefine()
-    finally:
-        conn.close()
-    return out
+        self.made = [self.conn.defineXML(xml.format(i)) for i in range(self.n)]
+        return float(len(self.made))
+
+    def list_info_ms(self) -> float:
+        """libvirt's one-round-trip listing with state: ``getAllDomainStats(STATE)``."""
+        start = time.perf_counter()
+        stats = self.conn.getAllDomainStats(self.libvirt.VIR_DOMAIN_STATS_STATE)
+        elapsed = (time.perf_counter() - start) * 1000
+        assert len(stats) >= self.n
+        return elapsed
+
+    def list_loop_ms(self) -> float:
+        start = time.perf_counter()
+        looped = [(d, d.info()) for d in self.conn.listAllDomains()]
+        elapsed = (time.perf_counter() - start) * 1000
+        assert len(looped) >= self.n
+        return elapsed
+
+    def undefine(self) -> float:
+        for d in self.made:
+            d.undefine()  # type: ignore[attr-defined]
+        self.made = []
+        return 0.0
+
+
+def serve(uri: str, n: int, threads: int) -> None:
+    """Read step names, one a line, on stdin; answer each with ``{"step": value}`` on stdout."""
+    bench = Bench(uri, n, threads)
+    print(json.dumps({"ready": 1.0}), flush=True)
+    for line in sys.stdin:
+        step = line.strip()
+        if not step:
+            continue
+        if step.startswith("_") or not hasattr(bench, step):
+            print(json.dumps({"error": f"no step {step!r}"}), flush=True)
+            continue
+        print(json.dumps({step: getattr(bench, step)()}), flush=True)
+    bench.undefine()
+    bench.conn.close()
 
 
 def main(argv: list[str]) -> int:
     if argv[1] == "--cold":
         print(json.dumps(cold(argv[2])))
     else:
-        print(json.dumps(warm(argv[1], int(argv[2]), int(argv[3]), int(argv[4]))))
+        serve(argv[1], int(argv[2]), int(argv[3]))
     return 0
 
 

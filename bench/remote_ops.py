@@ -163,29 +163,94 @@ def _ssh_setup(tmp: Path, keys: Any) -> tuple[Path, dict[str, str]]:
     return config, dict(os.environ, PATH=f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}")
 
 
-def run_libvirt(sshd: Any, tmp: Path, n: int, rounds: int, threads: int) -> dict[str, Any]:
-    """libvirt's figures through ``sshd``, or ``{"error": why}``."""
-    from remote_testlib import USER
+class LibvirtSide:
+    """libvirt's client in a process of its own (``libvirt_remote_ops.py``), measured step by
+    step in alternation with virt's, through ``sshd``; ``error`` says why when it cannot run."""
 
-    missing = _libvirt_missing()
-    if missing:
-        return {"error": missing}
-    _config, env = _ssh_setup(tmp, sshd.keys)
-    try:
-        with private_libvirtd(tmp) as sock:
-            uri = (f"test+ssh://{USER}@127.0.0.1:{sshd.port}/default?socket={sock}"
-                   f"&keyfile={sshd.keys.client_key}")
-            script = str(HERE / "libvirt_remote_ops.py")
-            warm = _json_line([LIBVIRT_PYTHON, script, uri, str(n), str(rounds), str(threads)], env)
-            colds = [_json_line([LIBVIRT_PYTHON, script, "--cold", uri], env) for _ in range(rounds)]
-    except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
-        return {"error": str(exc)}
-    out = {k: _best(v) for k, v in warm.items()}
-    out["first_open_ms"] = _best([c["first_open_ms"] for c in colds])
-    out["import_ms"] = _best([c["import_ms"] for c in colds])
-    out["speedup"] = out["sequential_ms"] / out["concurrent_ms"]
-    out["measured"] = "libvirt 9.0 (Debian), this run, same sshd"
-    return out
+    def __init__(self, sshd: Any, tmp: Path, n: int, threads: int) -> None:
+        from remote_testlib import USER
+
+        self.samples: dict[str, list[float]] = {}
+        self.error = _libvirt_missing()
+        self.proc: subprocess.Popen[str] | None = None
+        self._stack = contextlib.ExitStack()
+        if self.error:
+            return
+        _config, self.env = _ssh_setup(tmp, sshd.keys)
+        self.script = str(HERE / "libvirt_remote_ops.py")
+        try:
+            sock = self._stack.enter_context(private_libvirtd(tmp))
+            self.uri = (f"test+ssh://{USER}@127.0.0.1:{sshd.port}/default?socket={sock}"
+                        f"&keyfile={sshd.keys.client_key}")
+            self.proc = subprocess.Popen([LIBVIRT_PYTHON, self.script, self.uri, str(n), str(threads)],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=open(tmp / "libvirt-client.err", "w"),  # noqa: SIM115
+                                         text=True, env=self.env)
+            self._stack.callback(self._stop)
+            self._answer()
+        except (RuntimeError, OSError, ValueError) as exc:
+            err = tmp / "libvirt-client.err"
+            self.error = f"{exc}: {err.read_text()[-300:] if err.exists() else ''}"
+            self.close()
+
+    def _answer(self) -> dict[str, float]:
+        assert self.proc is not None and self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("libvirt's client ended")
+        answer = dict(json.loads(line))
+        if "error" in answer:
+            raise RuntimeError(answer["error"])
+        return answer
+
+    def step(self, name: str) -> None:
+        if self.error or self.proc is None:
+            return
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(name + "\n")
+            self.proc.stdin.flush()
+            self.samples.setdefault(name, []).append(self._answer()[name])
+        except (RuntimeError, OSError, ValueError) as exc:
+            self.error = f"libvirt's client failed at {name}: {exc}"
+            self.close()
+
+    def cold(self) -> None:
+        if self.error:
+            return
+        try:
+            answer = _json_line([LIBVIRT_PYTHON, self.script, "--cold", self.uri], self.env)
+        except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
+            self.error = str(exc)
+            self.close()
+            return
+        for key in ("first_open_ms", "import_ms"):
+            self.samples.setdefault(key, []).append(answer[key])
+
+    def _stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def figures(self, n: int) -> dict[str, Any]:
+        if self.error:
+            return {"error": self.error}
+        out: dict[str, Any] = {k: _best(v) for k, v in self.samples.items()}
+        out["lookup_us"] = out["sequential_ms"] * 1000 / n
+        out["speedup"] = out["sequential_ms"] / out["concurrent_ms"]
+        out["measured"] = "libvirt 9.0 (Debian), this run, same sshd, steps alternated with virt's"
+        return out
 
 
 def run(n: int = 1000, rounds: int = 3, threads: int = 32, with_libvirt: bool = True) -> dict[str, Any]:
@@ -204,22 +269,30 @@ def run(n: int = 1000, rounds: int = 3, threads: int = 32, with_libvirt: bool = 
         daemon_sock = tmp / "virtd-sock"
         daemon = subprocess.Popen([sys.executable, "-m", "virt_remote._daemon", "--socket", str(daemon_sock)],
                                   stdin=subprocess.DEVNULL)
+        lv: LibvirtSide | None = None
         try:
-            if with_libvirt:
-                out["libvirt"] = run_libvirt(sshd, tmp, n, rounds, threads)
-            else:
-                out["libvirt"] = {"error": "--no-libvirt"}
+            lv = LibvirtSide(sshd, tmp, n, threads) if with_libvirt else None
             config = tmp / "ssh_config"
             if not config.exists():
                 _ssh_setup(tmp, keys)
             os.environ["VIRT_SSH_CONFIG"] = str(config)  # client=openssh reads the same ssh_config
             uri = sshd.uri()
-            colds = [_json_line([sys.executable, "-c", _COLD, uri]) for _ in range(rounds)]
+            colds = []
+            for _ in range(rounds):
+                if lv:
+                    lv.cold()
+                colds.append(_json_line([sys.executable, "-c", _COLD, uri]))
             out["first_open_ms"] = _best([c["first_open_ms"] for c in colds])
             out["import_ms"] = _best([c["import_ms"] for c in colds])
             virt.open(uri).close()  # asyncssh imported once per process, as a long-lived client does
+            while not daemon_sock.exists():
+                time.sleep(0.01)
+            daemon_uri = sshd.uri(mode="daemon", socket=daemon_sock)
+            virt.open(daemon_uri).close()  # the daemon's first open of the test driver: not ours to time
             opens, opens_daemon, pooled = [], [], []
             for _ in range(rounds):
+                if lv:
+                    lv.step("open_ms")
                 start = time.perf_counter()
                 conn = virt.open(uri)
                 opens.append((time.perf_counter() - start) * 1000)
@@ -227,11 +300,8 @@ def run(n: int = 1000, rounds: int = 3, threads: int = 32, with_libvirt: bool = 
                 virt.open(uri).close()
                 pooled.append((time.perf_counter() - start) * 1000)
                 conn.close()
-            while not daemon_sock.exists():
-                time.sleep(0.01)
-            daemon_uri = sshd.uri(mode="daemon", socket=daemon_sock)
-            virt.open(daemon_uri).close()  # the daemon's first open of the test driver: not ours to time
-            for _ in range(rounds):
+                if lv:
+                    lv.step("open_ms")
                 start = time.perf_counter()
                 conn = virt.open(daemon_uri)
                 opens_daemon.append((time.perf_counter() - start) * 1000)
@@ -239,14 +309,20 @@ def run(n: int = 1000, rounds: int = 3, threads: int = 32, with_libvirt: bool = 
             ossh_uri = sshd.uri(client="openssh")
             ossh_opens, ossh_lookups, ossh_infos = [], [], []
             for _ in range(rounds):
+                if lv:
+                    lv.step("open_ms")
                 start = time.perf_counter()
                 conn = virt.open(ossh_uri)
                 ossh_opens.append((time.perf_counter() - start) * 1000)
                 dom = conn.lookup_domain("test")
+                if lv:
+                    lv.step("sequential_ms")
                 start = time.perf_counter()
                 for _i in range(n):
                     conn.lookup_domain("test")
                 ossh_lookups.append((time.perf_counter() - start) / n * 1e6)
+                if lv:
+                    lv.step("info_us")
                 start = time.perf_counter()
                 for _i in range(n):
                     dom.info()
@@ -266,20 +342,31 @@ def run(n: int = 1000, rounds: int = 3, threads: int = 32, with_libvirt: bool = 
                 with ThreadPoolExecutor(threads) as pool:
                     list(pool.map(lambda _i: conn.lookup_domain("test"), range(threads * 4)))  # warm the threads
                     for _ in range(rounds):
+                        if lv:
+                            lv.step("sequential_ms")
                         start = time.perf_counter()
                         for _i in range(n):
                             conn.lookup_domain("test")
                         elapsed = time.perf_counter() - start
                         lookups.append(elapsed / n * 1e6)
                         seqs.append(elapsed * 1000)
+                        if lv:
+                            lv.step("info_us")
                         start = time.perf_counter()
                         for _i in range(n):
                             dom.info()
                         infos.append((time.perf_counter() - start) / n * 1e6)
+                        if lv:
+                            lv.step("concurrent_ms")
                         start = time.perf_counter()
                         list(pool.map(lambda _i: conn.lookup_domain("test"), range(n)))
                         concs.append((time.perf_counter() - start) * 1000)
-                out["concurrent_async_ms"] = _best([_gathered(uri, n) for _ in range(rounds)])
+                gathered = []
+                for _ in range(rounds):
+                    if lv:
+                        lv.step("concurrent_ms")
+                    gathered.append(_gathered(uri, n))
+                out["concurrent_async_ms"] = _best(gathered)
                 out["lookup_us"] = _best(lookups)
                 out["info_us"] = _best(infos)
                 out["lookup_us_median"] = statistics.median(lookups)
@@ -291,14 +378,20 @@ def run(n: int = 1000, rounds: int = 3, threads: int = 32, with_libvirt: bool = 
                 xml = ("<domain type='test'><name>bench-{0}</name><memory>131072</memory>"
                        "<os><type>hvm</type></os></domain>")
                 made = [conn.define_domain(xml.format(i)) for i in range(n)]
+                if lv:
+                    lv.step("define")
                 batched, loops, trips = [], [], []
                 peer = conn.driver.peer  # type: ignore[attr-defined]
                 for _ in range(rounds):
+                    if lv:
+                        lv.step("list_info_ms")
                     before = peer.requests
                     start = time.perf_counter()
                     listed = conn.list_domains_info()
                     batched.append((time.perf_counter() - start) * 1000)
                     trips.append(peer.requests - before)
+                    if lv:
+                        lv.step("list_loop_ms")
                     start = time.perf_counter()
                     looped = [(d, d.info()) for d in conn.list_domains()]
                     loops.append((time.perf_counter() - start) * 1000)
@@ -308,9 +401,14 @@ def run(n: int = 1000, rounds: int = 3, threads: int = 32, with_libvirt: bool = 
                 out["list_loop_ms"] = _best(loops)
                 for d in made:
                     d.undefine()
+                if lv:
+                    lv.step("undefine")
             finally:
                 conn.close()
+            out["libvirt"] = lv.figures(n) if lv else {"error": "--no-libvirt"}
         finally:
+            if lv:
+                lv.close()
             daemon.terminate()
             daemon.wait()
             sshd.stop()
