@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from virt.driverkit import DomainStore, Layout, Status, store_for
@@ -66,3 +67,54 @@ def test_ids_are_unique_across_processes(store: DomainStore) -> None:
 
 def test_one_store_per_layout_root(store: DomainStore) -> None:
     assert store_for(store.layout, _parse) is store_for(store.layout, _parse)
+
+
+# -- StoredDomains: lookups and listing over a store ------------------------------------------
+
+
+def _connection(store: DomainStore) -> object:
+    from virt import ErrorDomain
+    from virt.driverkit import StoredDomains
+
+    class Conn(StoredDomains):
+        error_domain = ErrorDomain.QEMU
+
+        def __init__(self) -> None:
+            self.store = store
+            self.settled: list[str] = []
+
+        def _settle(self, uuid: str, status: Status) -> Status | None:
+            self.settled.append(uuid)
+            return self.store.write_status(uuid, {**status, "state": 5, "reason": 1, "pid": 0})
+
+    return Conn()
+
+
+def test_stored_domains_lookups_and_list_flags(store: DomainStore) -> None:
+    from virt import ErrorNumber, VirtError
+
+    store.write_config(_parse(XML.format(name="a", uuid=U1).encode(), False))
+    store.write_config(_parse(XML.format(name="b", uuid=U2).encode(), False))
+    store.write_status(U2, {"uuid": U2, "name": "b", "state": 1, "reason": 1, "pid": os.getpid(), "id": 7,
+                            "started": None})
+    conn: Any = _connection(store)
+    ref = conn.virt_domain_lookup_by_name("a")
+    assert (ref.name, ref.uuid, ref.id) == ("a", U1, -1)
+    assert conn.virt_domain_lookup_by_id(7).name == "b"
+    assert conn.virt_domain_lookup_by_uuid(U2).id == 7
+    assert sorted(r.name for r in conn.virt_domain_list(0)) == ["a", "b"]
+    assert [r.name for r in conn.virt_domain_list(1)] == ["b"]  # active
+    assert [r.name for r in conn.virt_domain_list(2)] == ["a"]  # inactive
+    store.set_autostart("a", True)
+    assert [r.name for r in conn.virt_domain_list(1024)] == ["a"]  # autostart
+    with pytest.raises(VirtError) as err:
+        conn.virt_domain_lookup_by_name("nosuch")
+    assert err.value.code == ErrorNumber.NO_DOMAIN and "matching name 'nosuch'" in err.value.message
+
+
+def test_a_status_whose_process_is_gone_is_settled(store: DomainStore) -> None:
+    store.write_config(_parse(XML.format(name="b", uuid=U2).encode(), False))
+    store.write_status(U2, {"uuid": U2, "name": "b", "state": 1, "pid": 2 ** 22 + 12345, "id": 7})
+    conn: Any = _connection(store)
+    assert conn.virt_domain_lookup_by_name("b").id == -1
+    assert conn.settled == [U2]

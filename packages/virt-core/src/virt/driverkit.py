@@ -21,6 +21,10 @@ see consistent state, and definitions are parsed again only when their file chan
 
 A driver adds its own files by subclassing :class:`Layout` (an attrs class: add fields and
 methods), and what it records in a status is its own (``Status`` is a dict).
+
+:class:`StoredDomains` is the driver-side half: the lookup and listing hooks over a store,
+for a connection class that has a ``store`` and says how a domain whose process has gone is
+settled.
 """
 
 from __future__ import annotations
@@ -30,17 +34,19 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from virt._records import DomainState
-from virt._state_files import DomainLock, atomic_write, read_json, write_json
+from virt._errors import ErrorDomain, ErrorNumber, VirtError
+from virt._markers import hookimpl
+from virt._records import DomainRef, DomainState
+from virt._state_files import DomainLock, alive, atomic_write, read_json, write_json
 
 if TYPE_CHECKING:
     from virt.xml.domain import DomainDocument
 
-__all__ = ["DomainStore", "Layout", "Status", "store_for"]
+__all__ = ["DomainStore", "Layout", "Status", "StoredDomains", "store_for"]
 
 
 @attrs.frozen
@@ -256,3 +262,150 @@ def store_for(layout: Layout, parse: Parser) -> DomainStore:
         else:
             layout.make()  # someone may have removed the directories meanwhile
         return store
+
+
+# virConnectListAllDomainsFlags
+_LIST = {"active": 1, "inactive": 2, "persistent": 4, "transient": 8, "running": 16, "paused": 32,
+         "shutoff": 64, "other": 128, "managedsave": 256, "no_managedsave": 512, "autostart": 1024,
+         "no_autostart": 2048, "has_snapshot": 4096, "no_snapshot": 8192, "has_checkpoint": 16384,
+         "no_checkpoint": 32768}
+
+
+class StoredDomains:
+    """The lookup and listing hooks of a driver whose domains live in a :class:`DomainStore`:
+    ``virt_domain_lookup_by_name``/``_by_uuid``/``_by_id`` and ``virt_domain_list`` (with
+    libvirt's filter flags), as libvirt answers them.
+
+    A connection class mixes it in, has ``store``, and may override:
+
+    * :meth:`_settle`, what to make of a status whose process is gone (the driver records how
+      it ended and returns the new status, or None when nothing is left of the domain);
+    * :meth:`_has_managed_save` and :meth:`_snapshot_count`, for the list filters;
+    * :attr:`error_domain`, the domain of its NO_DOMAIN errors.
+    """
+
+    store: DomainStore
+    error_domain: ClassVar[ErrorDomain] = ErrorDomain.NONE
+
+    def _settle(self, uuid: str, status: Status) -> Status | None:
+        return status
+
+    def _has_managed_save(self, name: str) -> bool:
+        return False
+
+    def _snapshot_count(self, name: str) -> int:
+        return 0
+
+    def _no_domain(self, detail: str) -> VirtError:
+        return VirtError(ErrorNumber.NO_DOMAIN, detail, domain=self.error_domain)
+
+    # -- finding domains ----------------------------------------------------------------------
+
+    def _entries(self) -> dict[str, tuple[DomainDocument | None, Status | None]]:
+        """uuid -> (persistent definition, status) for every domain of the store."""
+        out: dict[str, tuple[DomainDocument | None, Status | None]] = {}
+        for config in self.store.configs():
+            out[config.uuid] = (config, None)
+        for status in self.store.statuses():
+            uuid = str(status["uuid"])
+            doc = out.get(uuid, (None, None))[0]
+            if doc is None and not status.active:
+                continue  # a leftover of a removed definition
+            out[uuid] = (doc, status)
+        return out
+
+    def _status(self, uuid: str) -> Status | None:
+        """The status of ``uuid``, settled first if its process has gone."""
+        status = self.store.status(uuid)
+        if status is not None and status.active and not alive(status.pid, status.get("started")):
+            status = self._settle(uuid, status)
+        return status
+
+    def _find(self, uuid: str) -> tuple[DomainDocument | None, Status | None, str]:
+        """(definition, status, name) of ``uuid``, or NO_DOMAIN."""
+        status = self._status(uuid)
+        name = str(status["name"]) if status is not None else None
+        doc = self.store.config(name) if name else None
+        if doc is None or doc.uuid != uuid:
+            doc = next((d for d in self.store.configs() if d.uuid == uuid), None)
+        if doc is None and (status is None or not status.active):
+            raise self._no_domain(f"no domain with matching uuid '{uuid}'")
+        if doc is not None:
+            name = doc.name
+        assert name is not None
+        return doc, status, name
+
+    def _ref(self, uuid: str, name: str, status: Status | None) -> DomainRef:
+        dom_id = int(status.get("id", -1)) if status is not None and status.active else -1
+        return DomainRef(name, uuid, dom_id)
+
+    @hookimpl
+    def virt_domain_lookup_by_name(self, name: str) -> DomainRef:
+        doc = self.store.config(name) if "/" not in name and not name.startswith(".") else None
+        if doc is not None and doc.name == name:
+            return self._ref(doc.uuid, name, self._status(doc.uuid))
+        for entry in self.store.statuses():
+            if entry.get("name") == name and entry.active:
+                uuid = str(entry["uuid"])
+                status = self._status(uuid)
+                if status is not None and status.active:
+                    return self._ref(uuid, name, status)
+        raise self._no_domain(f"no domain with matching name '{name}'")
+
+    @hookimpl
+    def virt_domain_lookup_by_uuid(self, uuid: str) -> DomainRef:
+        _, status, name = self._find(uuid)
+        return self._ref(uuid, name, status)
+
+    @hookimpl
+    def virt_domain_lookup_by_id(self, id: int) -> DomainRef:
+        for entry in self.store.statuses():
+            if entry.active and int(entry.get("id", -1)) == id:
+                uuid = str(entry["uuid"])
+                status = self._status(uuid)
+                if status is not None and status.active:
+                    return self._ref(uuid, str(status["name"]), status)
+        raise self._no_domain(f"no domain with matching id {id}")
+
+    @hookimpl
+    def virt_domain_list(self, flags: int) -> list[DomainRef]:
+        out = []
+        for uuid, (doc, status) in self._entries().items():
+            if status is not None and status.active and not alive(status.pid, status.get("started")):
+                status = self._settle(uuid, status)
+                if status is None and doc is None:
+                    continue
+            name = doc.name if doc is not None else str(status["name"]) if status is not None else ""
+            if flags and not self._matches(flags, doc, status, name):
+                continue
+            out.append(self._ref(uuid, name, status))
+        return out
+
+    def _matches(self, flags: int, doc: DomainDocument | None, status: Status | None, name: str) -> bool:
+        """virConnectListAllDomains' filter flags."""
+        active = status is not None and status.active
+        state = status.state if active and status is not None else DomainState.SHUTOFF
+        f = _LIST
+
+        def pair(yes: int, no: int, value: bool) -> bool:
+            if flags & (yes | no) in (0, yes | no):
+                return True
+            return bool(flags & yes) == value
+
+        if not pair(f["active"], f["inactive"], active) or not pair(f["persistent"], f["transient"], doc is not None):
+            return False
+        states = flags & (f["running"] | f["paused"] | f["shutoff"] | f["other"])
+        if states:
+            kind = ("running" if state == DomainState.RUNNING else "paused" if state == DomainState.PAUSED
+                    else "shutoff" if state == DomainState.SHUTOFF else "other")
+            if not flags & f[kind]:
+                return False
+        if flags & (f["managedsave"] | f["no_managedsave"]) and not pair(
+                f["managedsave"], f["no_managedsave"], self._has_managed_save(name)):
+            return False
+        if not pair(f["autostart"], f["no_autostart"], self.store.autostart(name)):
+            return False
+        if flags & (f["has_snapshot"] | f["no_snapshot"]) and not pair(
+                f["has_snapshot"], f["no_snapshot"], self._snapshot_count(name) > 0):
+            return False
+        return pair(f["has_checkpoint"], f["no_checkpoint"], False)

@@ -41,6 +41,7 @@ from virt._records import (
     VcpuInfo,
 )
 from virt._state_files import dispatch_event, short_socket_path
+from virt.driverkit import StoredDomains
 from virt.plugin import OpenRequest, listening
 from virt.xml.domain import DomainDocument
 
@@ -92,10 +93,6 @@ _DESTROY_GRACEFUL = 1
 _SAVE_RUNNING, _SAVE_PAUSED = 2, 4
 _UNDEFINE_MANAGED_SAVE, _UNDEFINE_SNAPSHOTS_METADATA = 1, 2
 _XML_SECURE, _XML_INACTIVE = 1, 2
-_LIST = {"active": 1, "inactive": 2, "persistent": 4, "transient": 8, "running": 16, "paused": 32,
-         "shutoff": 64, "other": 128, "managedsave": 256, "no_managedsave": 512, "autostart": 1024,
-         "no_autostart": 2048, "has_snapshot": 4096, "no_snapshot": 8192, "has_checkpoint": 16384,
-         "no_checkpoint": 32768}
 # virDomainStatsTypes
 STATS_STATE, STATS_CPU, STATS_BALLOON, STATS_VCPU, STATS_INTERFACE, STATS_BLOCK = 1, 2, 4, 8, 16, 32
 
@@ -142,10 +139,6 @@ def _arp_table() -> dict[str, list[str]]:
 
 def _not_running() -> VirtError:
     return _invalid("domain is not running")
-
-
-def _no_domain(detail: str) -> VirtError:
-    return VirtError(ErrorNumber.NO_DOMAIN, detail, domain=_D)
 
 
 def _failed(detail: str) -> VirtError:
@@ -431,7 +424,7 @@ def _log_tail(path: Path, offset: int) -> str:
 # -- the connection -----------------------------------------------------------------------
 
 
-class QemuConnection(SnapshotMixin, MetadataMixin):
+class QemuConnection(StoredDomains, SnapshotMixin, MetadataMixin):
     """One ``qemu:///`` connection (snapshots in :mod:`virt_qemu._snapshots`, metadata in
     :mod:`virt_qemu._metadata`)."""
 
@@ -520,113 +513,18 @@ class QemuConnection(SnapshotMixin, MetadataMixin):
 
         return domain_capabilities_xml(emulator, arch, machine, virttype)
 
-    # -- finding domains ----------------------------------------------------------------------
+    # -- finding domains (virt.driverkit.StoredDomains) ---------------------------------------
 
-    def _entries(self) -> dict[str, tuple[DomainDocument | None, Status | None]]:
-        """uuid -> (persistent definition, status) for every domain of this URI."""
-        out: dict[str, tuple[DomainDocument | None, Status | None]] = {}
-        for config in self.store.configs():
-            out[config.uuid] = (config, None)
-        for status in self.store.statuses():
-            uuid = str(status["uuid"])
-            doc = out.get(uuid, (None, None))[0]
-            if doc is None and not status.active:
-                continue  # a leftover of a removed definition
-            out[uuid] = (doc, status)
-        return out
+    error_domain = _D
 
-    def _status(self, uuid: str) -> Status | None:
-        status = self.store.status(uuid)
-        if status is not None and status.active and not _process.alive(status.pid, status.get("started")):
-            status = self.hub.settle(uuid, status)
-        return status
+    def _settle(self, uuid: str, status: Status) -> Status | None:
+        return self.hub.settle(uuid, status)
 
-    def _find(self, uuid: str) -> tuple[DomainDocument | None, Status | None, str]:
-        """(definition, status, name) of ``uuid``, or NO_DOMAIN."""
-        status = self._status(uuid)
-        name = str(status["name"]) if status is not None else None
-        doc = self.store.config(name) if name else None
-        if doc is None or doc.uuid != uuid:
-            doc = next((d for d in self.store.configs() if d.uuid == uuid), None)
-        if doc is None and (status is None or not status.active):
-            raise _no_domain(f"no domain with matching uuid '{uuid}'")
-        if doc is not None:
-            name = doc.name
-        assert name is not None
-        return doc, status, name
+    def _has_managed_save(self, name: str) -> bool:
+        return self.layout.managed_save(name).exists()
 
-    def _ref(self, uuid: str, name: str, status: Status | None) -> DomainRef:
-        dom_id = int(status.get("id", -1)) if status is not None and status.active else -1
-        return DomainRef(name, uuid, dom_id)
-
-    @hookimpl
-    def virt_domain_lookup_by_name(self, name: str) -> DomainRef:
-        doc = self.store.config(name) if "/" not in name and not name.startswith(".") else None
-        if doc is not None and doc.name == name:
-            return self._ref(doc.uuid, name, self._status(doc.uuid))
-        for entry in self.store.statuses():
-            if entry.get("name") == name and entry.active:
-                uuid = str(entry["uuid"])
-                status = self._status(uuid)
-                if status is not None and status.active:
-                    return self._ref(uuid, name, status)
-        raise _no_domain(f"no domain with matching name '{name}'")
-
-    @hookimpl
-    def virt_domain_lookup_by_uuid(self, uuid: str) -> DomainRef:
-        _, status, name = self._find(uuid)
-        return self._ref(uuid, name, status)
-
-    @hookimpl
-    def virt_domain_lookup_by_id(self, id: int) -> DomainRef:
-        for entry in self.store.statuses():
-            if entry.active and int(entry.get("id", -1)) == id:
-                uuid = str(entry["uuid"])
-                status = self._status(uuid)
-                if status is not None and status.active:
-                    return self._ref(uuid, str(status["name"]), status)
-        raise _no_domain(f"no domain with matching id {id}")
-
-    @hookimpl
-    def virt_domain_list(self, flags: int) -> list[DomainRef]:
-        out = []
-        for uuid, (doc, status) in self._entries().items():
-            if status is not None and status.active and not _process.alive(status.pid, status.get("started")):
-                status = self.hub.settle(uuid, status)
-                if status is None and doc is None:
-                    continue
-            name = doc.name if doc is not None else str(status["name"]) if status is not None else ""
-            if flags and not self._matches(flags, doc, status, name):
-                continue
-            out.append(self._ref(uuid, name, status))
-        return out
-
-    def _matches(self, flags: int, doc: DomainDocument | None, status: Status | None, name: str) -> bool:
-        active = status is not None and status.active
-        state = status.state if active and status is not None else S.SHUTOFF
-        f = _LIST
-
-        def pair(yes: int, no: int, value: bool) -> bool:
-            if flags & (yes | no) in (0, yes | no):
-                return True
-            return bool(flags & yes) == value
-
-        if not pair(f["active"], f["inactive"], active) or not pair(f["persistent"], f["transient"], doc is not None):
-            return False
-        states = flags & (f["running"] | f["paused"] | f["shutoff"] | f["other"])
-        if states:
-            kind = ("running" if state == S.RUNNING else "paused" if state == S.PAUSED
-                    else "shutoff" if state == S.SHUTOFF else "other")
-            if not flags & f[kind]:
-                return False
-        if not pair(f["managedsave"], f["no_managedsave"], self.layout.managed_save(name).exists()):
-            return False
-        if not pair(f["autostart"], f["no_autostart"], self.store.autostart(name)):
-            return False
-        if flags & (f["has_snapshot"] | f["no_snapshot"]) and not pair(
-                f["has_snapshot"], f["no_snapshot"], snapshot_count(self.layout, name) > 0):
-            return False
-        return pair(f["has_checkpoint"], f["no_checkpoint"], False)
+    def _snapshot_count(self, name: str) -> int:
+        return snapshot_count(self.layout, name)
 
     # -- definitions --------------------------------------------------------------------------
 
