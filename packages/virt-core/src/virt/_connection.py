@@ -11,7 +11,7 @@ import builtins
 import itertools
 import operator
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import pluggy
@@ -461,6 +461,13 @@ def _integer(value: Any, what: str) -> int:
         raise VirtError(ErrorNumber.INVALID_ARG, f"{what} must be an integer, not {value!r}") from None
 
 
+def _some_params(params: Mapping[str, Any], api: str) -> None:
+    """libvirt's ``virCheckPositiveArgGoto(nparams)`` of the setters that have it."""
+    if not params:
+        raise VirtError(ErrorNumber.INVALID_ARG, None, domain=ErrorDomain.DOMAIN,
+                        message=f"nparams in {api} must be greater than zero")
+
+
 def _norm_uuid(text: str) -> str:
     raw = text.replace("-", "").strip().lower() if isinstance(text, str) else ""
     if len(raw) != 32 or any(c not in "0123456789abcdef" for c in raw):
@@ -614,6 +621,26 @@ class Domain:
     def numa_parameters(self, flags: int = 0) -> dict[str, Any]:
         return dict(self._do("virt_domain_get_numa_parameters", flags=flags))
 
+    # tunables: libvirt's typed parameters as a dict (an int for its integer types, a str for
+    # its strings); a driver refuses names it does not know (ARGUMENT_UNSUPPORTED)
+    def set_scheduler_parameters(self, params: Mapping[str, Any], flags: int = 0) -> None:
+        """``virDomainSetSchedulerParametersFlags``: ``{"weight": 100}``."""
+        self._do("virt_domain_set_scheduler_parameters", params=dict(params), flags=flags)
+
+    def set_memory_parameters(self, params: Mapping[str, Any], flags: int = 0) -> None:
+        """``virDomainSetMemoryParameters``: ``{"hard_limit": 1048576}`` (KiB)."""
+        _some_params(params, "virDomainSetMemoryParameters")
+        self._do("virt_domain_set_memory_parameters", params=dict(params), flags=flags)
+
+    def set_blkio_parameters(self, params: Mapping[str, Any], flags: int = 0) -> None:
+        """``virDomainSetBlkioParameters``: ``{"weight": 500, "device_weight": "/dev/sda,100"}``."""
+        self._do("virt_domain_set_blkio_parameters", params=dict(params), flags=flags)
+
+    def set_numa_parameters(self, params: Mapping[str, Any], flags: int = 0) -> None:
+        """``virDomainSetNumaParameters``: ``{"numa_mode": 0, "numa_nodeset": "0-1"}``."""
+        _some_params(params, "virDomainSetNumaParameters")
+        self._do("virt_domain_set_numa_parameters", params=dict(params), flags=flags)
+
     def memory_stats(self, flags: int = 0) -> dict[str, int]:
         return dict(self._do("virt_domain_memory_stats", flags=flags))
 
@@ -667,6 +694,11 @@ class Domain:
     def time(self, flags: int = 0) -> tuple[int, int]:
         seconds, nseconds = self._do("virt_domain_get_time", flags=flags)
         return int(seconds), int(nseconds)
+
+    def set_time(self, seconds: int, nseconds: int = 0, flags: int = 0) -> None:
+        """``virDomainSetTime``; ``flags=virt.flags.DOMAIN_TIME_SYNC`` resyncs from the RTC."""
+        self._do("virt_domain_set_time", seconds=_integer(seconds, "seconds"),
+                 nseconds=_integer(nseconds, "nseconds"), flags=flags)
 
     def hostname(self, flags: int = 0) -> str:
         return str(self._do("virt_domain_get_hostname", flags=flags))

@@ -127,10 +127,20 @@ SPECS: dict[str, tuple[str, bool, tuple[str, ...], int, bool]] = {
         ('virDomainSaveFlags', True, ('uuid', 'path', 'xml', 'flags'), 4, True),
     'virt_domain_set_autostart':
         ('virDomainSetAutostart', True, ('uuid', 'autostart'), 2, True),
+    'virt_domain_set_blkio_parameters':
+        ('virDomainSetBlkioParameters', True, ('uuid', 'params', 'flags'), 3, True),
     'virt_domain_set_memory':
         ('virDomainSetMemoryFlags', True, ('uuid', 'memory', 'flags'), 3, True),
+    'virt_domain_set_memory_parameters':
+        ('virDomainSetMemoryParameters', True, ('uuid', 'params', 'flags'), 3, True),
     'virt_domain_set_metadata':
         ('virDomainSetMetadata', True, ('uuid', 'type', 'metadata', 'key', 'uri', 'flags'), 6, True),
+    'virt_domain_set_numa_parameters':
+        ('virDomainSetNumaParameters', True, ('uuid', 'params', 'flags'), 3, True),
+    'virt_domain_set_scheduler_parameters':
+        ('virDomainSetSchedulerParametersFlags', True, ('uuid', 'params', 'flags'), 3, True),
+    'virt_domain_set_time':
+        ('virDomainSetTime', True, ('uuid', 'seconds', 'nseconds', 'flags'), 4, True),
     'virt_domain_set_vcpus':
         ('virDomainSetVcpusFlags', True, ('uuid', 'nvcpus', 'flags'), 3, True),
     'virt_domain_shutdown':

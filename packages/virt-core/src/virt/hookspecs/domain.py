@@ -472,6 +472,70 @@ def virt_domain_get_numa_parameters(uuid: str, flags: int) -> dict[str, ParamVal
     """
 
 
+@operation("virDomainSetSchedulerParametersFlags", mutating=True)
+def virt_domain_set_scheduler_parameters(uuid: str, params: dict[str, ParamValue], flags: int) -> None:
+    """Change scheduler parameters (``virsh schedinfo --set``).
+
+    :param uuid: the domain.
+    :param params: typed parameters by name, among those
+        :func:`virt_domain_get_scheduler_parameters` reports (``weight``, ``cap``,
+        ``cpu_shares``...); an ``int`` stands for libvirt's integer types, a ``str`` for
+        ``VIR_TYPED_PARAM_STRING``.
+    :param flags: ``VIR_DOMAIN_AFFECT_*``.
+    :raises VirtError: ``ARGUMENT_UNSUPPORTED`` for a parameter the driver does not know,
+        ``INVALID_ARG`` for a value of the wrong type or out of range.
+
+    .. versionadded:: 0.2
+    """
+
+
+@operation("virDomainSetMemoryParameters", mutating=True)
+def virt_domain_set_memory_parameters(uuid: str, params: dict[str, ParamValue], flags: int) -> None:
+    """Change memory limits (``virsh memtune``), kept in the definition's ``<memtune>``.
+
+    :param uuid: the domain.
+    :param params: any of ``hard_limit``, ``soft_limit``, ``swap_hard_limit``,
+        ``min_guarantee`` (KiB, ``int``; 9007199254740991 means unlimited).
+    :param flags: ``VIR_DOMAIN_AFFECT_*`` (one of live and config).
+    :raises VirtError: ``ARGUMENT_UNSUPPORTED`` for a parameter the driver does not know,
+        ``INVALID_ARG`` for a bad value or a ``hard_limit`` above ``swap_hard_limit``.
+
+    .. versionadded:: 0.2
+    """
+
+
+@operation("virDomainSetBlkioParameters", mutating=True)
+def virt_domain_set_blkio_parameters(uuid: str, params: dict[str, ParamValue], flags: int) -> None:
+    """Change block I/O tuning (``virsh blkiotune``), kept in the definition's ``<blkiotune>``.
+
+    :param uuid: the domain.
+    :param params: any of ``weight`` (``int``) and the per-device lists ``device_weight``,
+        ``device_read_iops_sec``, ``device_write_iops_sec``, ``device_read_bytes_sec``,
+        ``device_write_bytes_sec`` (``str``: ``"/dev/sda,100,/dev/sdb,200"``; a device's 0
+        clears its value).
+    :param flags: ``VIR_DOMAIN_AFFECT_*`` (one of live and config).
+    :raises VirtError: ``ARGUMENT_UNSUPPORTED`` for a parameter the driver does not know,
+        ``INVALID_ARG`` for a malformed device list.
+
+    .. versionadded:: 0.2
+    """
+
+
+@operation("virDomainSetNumaParameters", mutating=True)
+def virt_domain_set_numa_parameters(uuid: str, params: dict[str, ParamValue], flags: int) -> None:
+    """Change NUMA memory tuning (``virsh numatune``), kept in the definition's ``<numatune>``.
+
+    :param uuid: the domain.
+    :param params: ``numa_mode`` (``int``: strict 0, preferred 1, interleave 2, restrictive
+        3) and/or ``numa_nodeset`` (``str``, a node list such as ``"0-3,^2"``).
+    :param flags: ``VIR_DOMAIN_AFFECT_*`` (one of live and config).
+    :raises VirtError: ``INVALID_ARG`` for an unknown mode or a malformed node list,
+        ``OPERATION_INVALID`` for a new mode on a running domain or an empty node set.
+
+    .. versionadded:: 0.2
+    """
+
+
 @operation("virDomainMemoryStats")
 def virt_domain_memory_stats(uuid: str, flags: int) -> dict[str, int]:
     """:param uuid: the running domain.
@@ -540,6 +604,20 @@ def virt_domain_get_time(uuid: str, flags: int) -> tuple[int, int]:
     :returns: the guest clock as ``(seconds, nanoseconds)`` since the epoch.
 
     .. versionadded:: 0.1
+    """
+
+
+@operation("virDomainSetTime", mutating=True)
+def virt_domain_set_time(uuid: str, seconds: int, nseconds: int, flags: int) -> None:
+    """Set the guest clock (``virsh domtime --time/--now/--sync``).
+
+    :param uuid: the running domain.
+    :param seconds: seconds since the epoch (ignored with ``VIR_DOMAIN_TIME_SYNC``).
+    :param nseconds: nanoseconds, below 10**9.
+    :param flags: ``VIR_DOMAIN_TIME_SYNC`` (1): resynchronise from the guest's RTC.
+    :raises VirtError: ``OPERATION_INVALID`` when the domain is not running.
+
+    .. versionadded:: 0.2
     """
 
 

@@ -9,6 +9,7 @@ number of domains except listing: names, UUIDs and running ids are indexed.
 from __future__ import annotations
 
 import os
+import re
 import struct
 import time
 from operator import attrgetter
@@ -90,6 +91,7 @@ _SAVE_TRAILER = b"\0virt-state:"
 _SAVE_MAX_XML = 4 * 1024 * 1024
 
 _NUMA_MODES = {"strict": 0, "preferred": 1, "interleave": 2, "restrictive": 3}
+_NUMA_MODE_NAMES = ("strict", "preferred", "interleave", "restrictive")
 _BLKIO_DEVICE_PARAMS = (
     ("device_weight", "weight"),
     ("device_read_iops_sec", "read_iops_sec"),
@@ -289,6 +291,208 @@ def _numatune(doc: DomainDocument) -> dict[str, int | str]:
     mode = _NUMA_MODES.get(memory.get("mode", "strict"), 0) if memory is not None else 0
     nodeset = memory.get("nodeset", "") if memory is not None else ""
     return {"numa_mode": mode, "numa_nodeset": nodeset}
+
+
+# -- setting the tunables (virDomainSet*Parameters) -------------------------------------------
+
+# virTypedParameterType names, and the range of each integer type
+_PARAM_RANGES = {"int": (-(1 << 31), (1 << 31) - 1), "uint": (0, (1 << 32) - 1),
+                 "llong": (-(1 << 63), (1 << 63) - 1), "ullong": (0, (1 << 64) - 1)}
+_MEMTUNE_SET_TYPES = {"hard_limit": "ullong", "soft_limit": "ullong", "swap_hard_limit": "ullong"}
+_BLKIO_SET_TYPES = {"weight": "uint", **{param: "string" for param, _ in _BLKIO_DEVICE_PARAMS}}
+_NUMA_SET_TYPES = {"numa_mode": "int", "numa_nodeset": "string"}
+_SCHED_SET_TYPES = {"weight": "uint"}
+_NUMA_PLACEMENT_DEFAULT, _NUMA_PLACEMENT_STATIC, _NUMA_PLACEMENT_AUTO = 0, 1, 2
+_TIME_SYNC = 1
+# strtoul's view of a number: leading blanks, a sign, digits (virStrToLong_uip and _ullp)
+_STRTOUL = re.compile(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)")
+
+
+def _typed_name(value: object) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, float):
+        return "double"
+    if isinstance(value, str):
+        return "string"
+    return "llong" if isinstance(value, int) and value < 0 else "ullong"
+
+
+def _validate_params(params: dict[str, Any], types: dict[str, str]) -> None:
+    """virTypedParamsValidate: every name known, every value of its type.  Python's int
+    stands for each of libvirt's integer types as long as it fits in that type's range."""
+    for name, value in params.items():
+        want = types.get(name)
+        if want is None:
+            raise VirtError(ErrorNumber.ARGUMENT_UNSUPPORTED, f"parameter '{name}' not supported")
+        if want == "string":
+            ok = isinstance(value, str)
+        else:
+            low, high = _PARAM_RANGES[want]
+            ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+        if not ok:
+            raise VirtError(ErrorNumber.INVALID_ARG,
+                            f"invalid type '{_typed_name(value)}' for parameter '{name}', expected '{want}'")
+
+
+def _sort_top(doc: DomainDocument) -> None:
+    from virt.xml._util import sort_children
+    from virt.xml.domain import _TOP_ORDER, _TOP_RANK
+
+    sort_children(doc.root, _TOP_RANK, ns_rank=len(_TOP_ORDER))
+
+
+def _top_child(doc: DomainDocument, tag: str) -> Element:
+    """``doc``'s top-level ``<tag>``, made (in libvirt's place) when missing."""
+    from virt.xml._base import sub
+
+    elem = doc.root.find(tag)
+    if elem is None:
+        elem = sub(doc.root, tag)
+        _sort_top(doc)
+    return elem
+
+
+def _set_memtune(doc: DomainDocument, values: dict[str, int]) -> None:
+    """``def->mem.*_limit = value`` and virDomainMemtuneFormat: a limit is written in KiB
+    unless unlimited; an empty ``<memtune>`` is left out."""
+    from virt.xml._base import sub
+    from virt.xml._util import sort_children
+
+    tune = _top_child(doc, "memtune")
+    for name, value in values.items():
+        for old in tune.findall(name):
+            tune.remove(old)
+        if value < MEMORY_UNLIMITED:
+            sub(tune, name, {"unit": "KiB"}, text=str(value))
+    sort_children(tune, {"hard_limit": 0, "soft_limit": 1, "min_guarantee": 2, "swap_hard_limit": 3})
+    if len(tune) == 0:
+        doc.root.remove(tune)
+
+
+def _blkio_devices(text: str, param: str) -> list[tuple[str, int]]:
+    """virDomainDriverParseBlkioDeviceStr: ``"/dev/sda,100,/dev/sdb,200"`` as (path, value)."""
+    if text == "":
+        return []
+    parse_error = domain_error(ErrorNumber.INVALID_ARG, f"unable to parse blkio device '{param}' '{text}'",
+                               conf=True)
+    if text.count(",") % 2 == 0:  # a valid string has an even number of fields
+        raise parse_error
+    limit = (1 << 64) - 1 if param.endswith("bytes_sec") else (1 << 32) - 1
+    out = []
+    pos = 0
+    while True:
+        comma = text.find(",", pos)
+        if comma < 0:
+            raise parse_error
+        path, pos = text[pos:comma], comma + 1
+        match = _STRTOUL.match(text, pos)
+        if match is None or match.group(1) == "-" or int(match.group(2)) > limit:
+            raise domain_error(ErrorNumber.INVALID_ARG, f"invalid value '{text[pos:]}' for parameter '{param}' "
+                               f"of device '{path}'", conf=True)
+        out.append((path, int(match.group(2))))
+        pos = match.end()
+        if pos == len(text):
+            return out
+        if text[pos] != ",":
+            raise parse_error
+        pos += 1
+
+
+def _set_blkio_device(tune: Element, tag: str, path: str, value: int) -> None:
+    """virDomainDriverMergeBlkioDevice for one device, on ``<blkiotune>``; values of 0 are
+    not written (virDomainDefFormatBlkiotune), nor a device left with none."""
+    from virt.xml._base import sub
+    from virt.xml._util import sort_children
+
+    device = next((dev for dev in tune.iterchildren("device") if (dev.findtext("path") or "") == path), None)
+    if device is None:
+        if not value:
+            return
+        device = sub(tune, "device")
+        sub(device, "path", text=path)
+    for old in device.findall(tag):
+        device.remove(old)
+    if value:
+        sub(device, tag, text=str(value))
+    sort_children(device, {"path": 0, "weight": 1, "read_iops_sec": 2, "write_iops_sec": 3,
+                           "read_bytes_sec": 4, "write_bytes_sec": 5})
+    if all(child.tag == "path" for child in device):
+        tune.remove(device)
+
+
+def _set_blkiotune(doc: DomainDocument, params: dict[str, Any]) -> None:
+    """virDomainDriverSetupPersistentDefBlkioParams: each parameter in turn; a malformed device
+    list is skipped (the others still apply) and reported at the end."""
+    from virt.xml._base import sub
+    from virt.xml._util import sort_children
+
+    tune = _top_child(doc, "blkiotune")
+    error: VirtError | None = None
+    tags = dict(_BLKIO_DEVICE_PARAMS)
+    for name, value in params.items():
+        if name == "weight":
+            for old in tune.findall("weight"):
+                tune.remove(old)
+            if value:
+                sub(tune, "weight", text=str(value), index=0)
+            continue
+        try:
+            devices = _blkio_devices(value, name)
+        except VirtError as exc:
+            error = exc
+            continue
+        for path, number in devices:
+            _set_blkio_device(tune, tags[name], path, number)
+    sort_children(tune, {"weight": 0, "device": 1})
+    if len(tune) == 0:
+        doc.root.remove(tune)
+    if error is not None:
+        raise error
+
+
+def _set_numatune(doc: DomainDocument, mode: int, nodeset: set[int] | None) -> None:
+    """virDomainNumatuneSet on ``<numatune><memory>``, and how virDomainNumatuneFormatXML
+    writes it (a mode, then a nodeset when static or ``placement='auto'``)."""
+    from virt.xml._base import sub
+    from virt.xml.domain import _format_bitmap, _parse_bitmap
+
+    if mode == -1 and nodeset is None:
+        return
+    memory = doc.root.find("numatune/memory")
+    placement = -1
+    if memory is None:
+        mode = 0 if mode == -1 else mode
+        placement = _NUMA_PLACEMENT_DEFAULT
+        cur_mode, cur_nodes = 0, None
+    else:
+        cur_mode = _NUMA_MODES.get(memory.get("mode", "strict"), 0)
+        raw = memory.get("nodeset") if memory.get("placement") != "auto" else None
+        cur_nodes = _parse_bitmap(raw) if raw else None
+    new_mode = cur_mode if mode == -1 else mode
+    new_nodes = cur_nodes
+    if nodeset is not None:
+        new_nodes = nodeset
+        if placement == -1:
+            placement = _NUMA_PLACEMENT_STATIC
+    if placement == _NUMA_PLACEMENT_DEFAULT:
+        vcpu = doc.root.find("vcpu")
+        static = vcpu is None or vcpu.get("placement", "static") == "static"
+        placement = _NUMA_PLACEMENT_STATIC if new_nodes or static else _NUMA_PLACEMENT_AUTO
+    if placement == _NUMA_PLACEMENT_STATIC and not new_nodes:
+        raise domain_error(ErrorNumber.CONFIG_UNSUPPORTED,
+                           "nodeset for NUMA memory tuning must be set if 'placement' is 'static'", conf=True)
+    if placement == -1:
+        placement = _NUMA_PLACEMENT_AUTO if memory is not None and memory.get("placement") == "auto" \
+            else _NUMA_PLACEMENT_STATIC
+    if memory is None:
+        memory = sub(_top_child(doc, "numatune"), "memory", index=0)
+    memory.attrib.clear()
+    memory.set("mode", _NUMA_MODE_NAMES[new_mode])
+    if placement == _NUMA_PLACEMENT_STATIC:
+        memory.set("nodeset", _format_bitmap(new_nodes or ()))
+    else:
+        memory.set("placement", "auto")
 
 
 def _lifecycle_action(doc: DomainDocument, tag: str, default: str) -> str:
@@ -929,6 +1133,67 @@ class DomainOps:
             return dict(_numatune(doc))
 
     @hookimpl
+    def virt_domain_set_scheduler_parameters(self, uuid: str, params: dict[str, Any], flags: int) -> None:
+        """testDomainSetSchedulerParametersFlags: ``weight`` is checked, then dropped (libvirt's
+        test driver keeps no scheduler state; its getter always reports 50)."""
+        check_flags(flags, 0, "testDomainSetSchedulerParametersFlags")
+        _validate_params(params, _SCHED_SET_TYPES)
+        with self.node.lock:
+            self.node.domain(uuid)
+
+    @hookimpl
+    def virt_domain_set_memory_parameters(self, uuid: str, params: dict[str, Any], flags: int) -> None:
+        check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG, "testDomainSetMemoryParameters")
+        _validate_params(params, _MEMTUNE_SET_TYPES)
+        with self.node.lock:
+            dom = self.node.domain(uuid)
+            doc, _ = one_def(dom, flags)
+            if "hard_limit" in params or "swap_hard_limit" in params:
+                # libvirt compares with the domain's current definition (vm->def), whichever
+                # definition the flags select
+                now = _memtune(dom.definition)
+                hard = params.get("hard_limit", now["hard_limit"])
+                swap = params.get("swap_hard_limit", now["swap_hard_limit"])
+                if hard > swap:
+                    raise _bad_arg("memory hard_limit tunable value must be lower than or equal to swap_hard_limit")
+            _set_memtune(doc, {name: params[name] for name in ("soft_limit", "hard_limit", "swap_hard_limit")
+                               if name in params})
+
+    @hookimpl
+    def virt_domain_set_blkio_parameters(self, uuid: str, params: dict[str, Any], flags: int) -> None:
+        check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG, "testDomainSetBlkioParameters")
+        _validate_params(params, _BLKIO_SET_TYPES)
+        with self.node.lock:
+            doc, _ = one_def(self.node.domain(uuid), flags)
+            _set_blkiotune(doc, params)
+
+    @hookimpl
+    def virt_domain_set_numa_parameters(self, uuid: str, params: dict[str, Any], flags: int) -> None:
+        from virt.xml.domain import _parse_bitmap
+
+        check_flags(flags, AFFECT_LIVE | AFFECT_CONFIG, "testDomainSetNumaParameters")
+        _validate_params(params, _NUMA_SET_TYPES)
+        with self.node.lock:
+            doc, live = one_def(self.node.domain(uuid), flags)
+            mode, nodeset = -1, None
+            for name, value in params.items():
+                if name == "numa_mode":
+                    mode = value
+                    if not 0 <= mode < len(_NUMA_MODE_NAMES):
+                        raise _bad_arg(f"unsupported numatune mode: '{mode}'")
+                else:
+                    try:
+                        nodeset = _parse_bitmap(value)
+                    except VirtError:
+                        raise VirtError(ErrorNumber.INVALID_ARG, f"Failed to parse bitmap '{value}'") from None
+                    if not nodeset:
+                        raise _invalid(f"Invalid nodeset of 'numatune': {value}")
+            memory = doc.root.find("numatune/memory")
+            if live and mode != -1 and memory is not None and _NUMA_MODES.get(memory.get("mode", "strict")) != mode:
+                raise _invalid("can't change numatune mode for running domain")
+            _set_numatune(doc, mode, nodeset)
+
+    @hookimpl
     def virt_domain_memory_stats(self, uuid: str, flags: int) -> dict[str, int]:
         check_flags(flags, 0, "testDomainMemoryStats")
         with self.node.lock:
@@ -1025,6 +1290,16 @@ class DomainOps:
             if dom.state != DomainState.RUNNING:
                 raise _invalid("domain is not running")
             return dom.time
+
+    @hookimpl
+    def virt_domain_set_time(self, uuid: str, seconds: int, nseconds: int, flags: int) -> None:
+        """testDomainSetTime: the clock virt_domain_get_time reports, kept while the domain
+        object lives (across restarts); ``TIME_SYNC`` sets it to the given time too."""
+        check_flags(flags, _TIME_SYNC, "testDomainSetTime")
+        with self.node.lock:
+            dom = self.node.domain(uuid)
+            _check_active(dom)
+            dom.time = (seconds, nseconds)
 
     @hookimpl
     def virt_domain_get_hostname(self, uuid: str, flags: int) -> str:
