@@ -29,6 +29,7 @@ _MEM_MAXIMUM = _VCPU_MAXIMUM = 4
 _VCPU_GUEST = 8
 _VCPU_HOTPLUGGABLE = 16
 _TYPED_PARAM_STRING_OKAY = 4
+_TIME_SYNC = 1
 _META_DESCRIPTION, _META_TITLE = 0, 1
 _MEMORY_UNLIMITED = 9007199254740991
 _LIST_FLAGS = {
@@ -522,8 +523,8 @@ def _params(ctx: Context, values: dict[str, Any], special: dict[str, Any] | None
         ctx.print(f"{name:<15}: {value}")
 
 
-@command("schedinfo", DOMAIN_OPT, Opt("set", help="parameter=value"), Opt("weight", "int", "weight for XEN_CREDIT"),
-         Opt("cap", "int", "cap for XEN_CREDIT"), *_AFFECT_OPTS,
+@command("schedinfo", DOMAIN_OPT, Opt("set", help="parameter=value"), Opt("weight", help="weight for XEN_CREDIT"),
+         Opt("cap", help="cap for XEN_CREDIT"), *_AFFECT_OPTS,
          help="show/set scheduler parameters", group=GROUP, json=True)
 def cmd_schedinfo(ctx: Context, opts: dict[str, Any]) -> None:
     flags = _affect_flags(opts)
@@ -531,9 +532,31 @@ def cmd_schedinfo(ctx: Context, opts: dict[str, Any]) -> None:
     kind, _ = dom.scheduler_type()
     if not ctx.want_json:
         ctx.print(f"{'Scheduler':<15}: {kind}")
-    if opts["set"] or opts["weight"] is not None or opts["cap"] is not None:
-        raise VirtError(ErrorNumber.NO_SUPPORT, "virDomainSetSchedulerParameters")
-    params = dom.scheduler_parameters(flags | (_TYPED_PARAM_STRING_OKAY if flags or opts["current"] else 0))
+    # virsh reads the parameters first (both --live and --config: the current ones), then
+    # types each new value as the one of that name (virTypedParamsAddFromString)
+    query = (0 if flags == _AFFECT_LIVE | _AFFECT_CONFIG else flags)
+    query |= _TYPED_PARAM_STRING_OKAY if flags or opts["current"] else 0
+    params = dom.scheduler_parameters(query)
+    updates: dict[str, Any] = {}
+    settings: list[tuple[str, str]] = []
+    if opts["set"] is not None:
+        name, eq, value = opts["set"].partition("=")
+        if not eq:
+            raise CommandError("Invalid syntax for --set, expecting name=value")
+        settings.append((name, value))
+    for name in ("cap", "weight"):
+        if opts[name] is not None:
+            settings.append((name, _nonempty(opts, name)))
+    for name, value in settings:
+        if name not in params:
+            raise CommandError(f"invalid scheduler option: {name}")
+        updates[name] = _typed_from_string(name, params[name], value)
+    if settings:
+        if len(updates) < len(settings):  # virTypedParamsValidate: a name given twice
+            repeated = next(name for name, _ in settings if sum(n == name for n, _ in settings) > 1)
+            raise VirtError(ErrorNumber.INVALID_ARG, f"parameter '{repeated}' occurs multiple times")
+        dom.set_scheduler_parameters(updates, flags)
+        params = dom.scheduler_parameters(query)
     if ctx.want_json:
         ctx.emit_json({"scheduler": kind, **params})
         return
@@ -646,6 +669,116 @@ def cmd_domblkinfo(ctx: Context, opts: dict[str, Any]) -> None:
 
 
 _MEMTUNE_SETTERS = ("hard-limit", "soft-limit", "swap-hard-limit", "min-guarantee")
+_INT_RANGE = (-(1 << 31), (1 << 31) - 1)
+_LLONG_RANGE = (-(1 << 63), (1 << 63) - 1)
+_C_NUMBER = re.compile(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)(.*)", re.DOTALL)
+_C_NUMBER_ANY_BASE = re.compile(r"[ \t\n\v\f\r]*([+-]?)(?:0[xX]([0-9a-fA-F]+)|0([0-7]*)|([1-9][0-9]*))")
+
+
+def _nonempty(opts: dict[str, Any], name: str) -> str:
+    """vshCommandOptStringReq: a string option's value, refused when empty."""
+    value: str = opts[name]
+    if value == "":
+        raise CommandError(f"Failed to get option '{name}': Option argument is empty")
+    return value
+
+
+def _c_long(text: str, low: int, high: int) -> int | None:
+    """virStrToLong_i/_ll with base 10 and no trailing text: the value, or None."""
+    match = _C_NUMBER.fullmatch(text)
+    if match is None or match.group(3):
+        return None
+    value = int(match.group(2)) * (-1 if match.group(1) == "-" else 1)
+    return value if low <= value <= high else None
+
+
+def _int_opt(opts: dict[str, Any], name: str, low: int, high: int) -> int | None:
+    """vshCommandOptInt / vshCommandOptLongLong: None when the option is absent."""
+    text = opts[name]
+    if text is None:
+        return None
+    value = _c_long(text, low, high)
+    if value is None:
+        raise CommandError(f"Numeric value '{text}' for <{name}> option is malformed or out of range")
+    return value
+
+
+# The types of libvirt's scheduler parameters (VIR_DOMAIN_SCHEDULER_*): a dict of the driver's
+# values says int, not which of libvirt's integer types; unknown names count as ullong.
+_SCHED_TYPES = {"weight": "uint", "cap": "uint", "cpu_shares": "ullong", "vcpu_period": "ullong",
+                "vcpu_quota": "llong", "emulator_period": "ullong", "emulator_quota": "llong",
+                "global_period": "ullong", "global_quota": "llong", "iothread_period": "ullong",
+                "iothread_quota": "llong", "reservation": "llong", "limit": "llong", "shares": "int"}
+_TYPE_WORDS = {"int": "int", "uint": "unsigned int", "llong": "long long", "ullong": "unsigned long long"}
+
+
+def _typed_from_string(name: str, current: Any, text: str) -> Any:
+    """virTypedParamsAddFromString, for the type of the parameter the driver reported."""
+    if isinstance(current, str):
+        return text
+    if isinstance(current, bool):
+        if text.lower() in ("1", "yes", "true"):
+            return True
+        if text.lower() in ("0", "no", "false"):
+            return False
+        raise VirtError(ErrorNumber.INVALID_ARG, f"Invalid boolean value for field '{name}'")
+    if isinstance(current, float):
+        try:
+            return float(text)
+        except ValueError:
+            raise VirtError(ErrorNumber.INVALID_ARG, f"Invalid value for field '{name}': expected double") from None
+    kind = _SCHED_TYPES.get(name, "ullong")
+    bits = 32 if kind in ("int", "uint") else 64
+    match = _C_NUMBER.fullmatch(text)
+    value = None
+    if match is not None and not match.group(3):
+        value = int(match.group(2))
+        if kind.startswith("u"):  # virStrToLong_ui/_ull: a negative number wraps
+            value = value if value < 1 << bits else None
+            if value is not None and match.group(1) == "-":
+                value = -value & ((1 << bits) - 1)
+        else:
+            value *= -1 if match.group(1) == "-" else 1
+            value = value if -(1 << (bits - 1)) <= value < 1 << (bits - 1) else None
+    if value is None:
+        raise VirtError(ErrorNumber.INVALID_ARG, f"Invalid value for field '{name}': expected {_TYPE_WORDS[kind]}")
+    return value
+
+
+def _memtune_size(opts: dict[str, Any], opt: str) -> int | None:
+    """virsh's virshMemtuneGetSize: KiB by default, a unit suffix scales it (at most
+    LLONG_MAX bytes), rounded up to KiB; a negative number means unlimited."""
+    text = opts[opt]
+    if text is None:
+        return None
+    failed = f"Unable to parse integer parameter {opt}"
+    match = _C_NUMBER.fullmatch(text)
+    if match is None:
+        raise CommandError(failed)
+    value = int(match.group(2)) * (-1 if match.group(1) == "-" else 1)
+    if not _LLONG_RANGE[0] <= value <= _LLONG_RANGE[1]:
+        raise CommandError(failed)
+    if value < 0:
+        return _MEMORY_UNLIMITED
+    suffix = match.group(3)
+    if not suffix:
+        scale = 1024
+    elif suffix.lower() in ("b", "byte", "bytes"):
+        scale = 1
+    else:
+        if len(suffix) == 1 or suffix[1:].lower() == "ib":
+            base = 1024
+        elif len(suffix) == 2 and suffix[1].lower() == "b":
+            base = 1000
+        else:
+            raise CommandError(failed, VirtError(ErrorNumber.INVALID_ARG, f"unknown suffix '{suffix}'"))
+        power = "kmgtpe".find(suffix[0].lower()) + 1
+        if power == 0:
+            raise CommandError(failed, VirtError(ErrorNumber.INVALID_ARG, f"unknown suffix '{suffix}'"))
+        scale = base**power
+    if value and value > _LLONG_RANGE[1] // scale:
+        raise CommandError(failed, VirtError(ErrorNumber.OVERFLOW, f"value too large: {value}{suffix}"))
+    return -(-value * scale // 1024)
 
 
 @command("memtune", DOMAIN_OPT, *(Opt(name, help=f"{name.replace('-', ' ')} in KiB") for name in _MEMTUNE_SETTERS),
@@ -653,9 +786,17 @@ _MEMTUNE_SETTERS = ("hard-limit", "soft-limit", "swap-hard-limit", "min-guarante
 def cmd_memtune(ctx: Context, opts: dict[str, Any]) -> None:
     flags = _affect_flags(opts)
     dom = _dom(ctx, opts)
-    if any(opts[name] is not None for name in _MEMTUNE_SETTERS):
-        raise CommandError("Unable to change memory parameters",
-                           VirtError(ErrorNumber.NO_SUPPORT, "virDomainSetMemoryParameters"))
+    updates = {}
+    for opt in _MEMTUNE_SETTERS:
+        value = _memtune_size(opts, opt)
+        if value is not None:
+            updates[opt.replace("-", "_")] = value
+    if updates:
+        try:
+            dom.set_memory_parameters(updates, flags)
+        except VirtError as exc:
+            raise CommandError("Unable to change memory parameters", exc) from None
+        return
     try:
         params = dom.memory_parameters(flags)
     except VirtError as exc:
@@ -666,6 +807,8 @@ def cmd_memtune(ctx: Context, opts: dict[str, Any]) -> None:
 
 _BLKIO_SETTERS = ("weight", "device-weights", "device-read-iops-sec", "device-write-iops-sec",
                   "device-read-bytes-sec", "device-write-bytes-sec")
+_BLKIO_PARAMS = ("weight", "device_weight", "device_read_iops_sec", "device_write_iops_sec",
+                 "device_read_bytes_sec", "device_write_bytes_sec")
 
 
 @command("blkiotune", DOMAIN_OPT, *(Opt(name, help=name) for name in _BLKIO_SETTERS), *_AFFECT_OPTS,
@@ -673,9 +816,23 @@ _BLKIO_SETTERS = ("weight", "device-weights", "device-read-iops-sec", "device-wr
 def cmd_blkiotune(ctx: Context, opts: dict[str, Any]) -> None:
     flags = _affect_flags(opts)
     dom = _dom(ctx, opts)
-    if any(opts[name] is not None for name in _BLKIO_SETTERS):
-        raise CommandError("Unable to change blkio parameters",
-                           VirtError(ErrorNumber.NO_SUPPORT, "virDomainSetBlkioParameters"))
+    updates: dict[str, Any] = {}
+    weight = _int_opt(opts, "weight", *_INT_RANGE)
+    if weight is not None:
+        if weight <= 0:
+            raise CommandError(f"Invalid value of {weight} for I/O weight")
+        updates["weight"] = weight
+    for opt, param in zip(_BLKIO_SETTERS[1:], _BLKIO_PARAMS[1:], strict=True):
+        if opts[opt] == "":
+            raise CommandError("Unable to parse string parameter")
+        if opts[opt] is not None:
+            updates[param] = opts[opt]
+    if updates:
+        try:
+            dom.set_blkio_parameters(updates, flags)
+        except VirtError as exc:
+            raise CommandError("Unable to change blkio parameters", exc) from None
+        return
     try:
         params = dom.blkio_parameters(flags)
     except VirtError as exc:
@@ -686,14 +843,38 @@ def cmd_blkiotune(ctx: Context, opts: dict[str, Any]) -> None:
 _NUMA_MODES = ("strict", "preferred", "interleave", "restrictive")
 
 
+def _numa_mode(text: str) -> int | None:
+    """A mode's name, or an int as virStrToLong_i reads it with base 0 (``0x2``, ``010``)."""
+    if text in _NUMA_MODES:
+        return _NUMA_MODES.index(text)
+    match = _C_NUMBER_ANY_BASE.fullmatch(text)
+    if match is None:
+        return None
+    hexa, octal, decimal = match.group(2), match.group(3), match.group(4)
+    value = int(hexa, 16) if hexa is not None else int(octal or "0", 8) if decimal is None else int(decimal)
+    value *= -1 if match.group(1) == "-" else 1
+    return value if _INT_RANGE[0] <= value <= _INT_RANGE[1] else None
+
+
 @command("numatune", DOMAIN_OPT, Opt("mode", help="NUMA mode"), Opt("nodeset", help="NUMA node selections to set"),
          *_AFFECT_OPTS, help="Get or set numa parameters", group=GROUP, json=True)
 def cmd_numatune(ctx: Context, opts: dict[str, Any]) -> None:
     flags = _affect_flags(opts)
     dom = _dom(ctx, opts)
-    if opts["mode"] is not None or opts["nodeset"] is not None:
-        raise CommandError("Unable to change numa parameters",
-                           VirtError(ErrorNumber.NO_SUPPORT, "virDomainSetNumaParameters"))
+    updates: dict[str, Any] = {}
+    if opts["nodeset"] is not None:  # virsh adds the nodeset first: the driver checks it first
+        updates["numa_nodeset"] = _nonempty(opts, "nodeset")
+    if opts["mode"] is not None:
+        mode = _numa_mode(_nonempty(opts, "mode"))
+        if mode is None:
+            raise CommandError(f"Invalid mode: {opts['mode']}")
+        updates["numa_mode"] = mode
+    if updates:
+        try:
+            dom.set_numa_parameters(updates, flags)
+        except VirtError as exc:
+            raise CommandError("Unable to change numa parameters", exc) from None
+        return
     try:
         params = dom.numa_parameters(flags)
     except VirtError as exc:
@@ -727,14 +908,19 @@ def cmd_domjobinfo(ctx: Context, opts: dict[str, Any]) -> None:
 @command("domtime", DOMAIN_OPT, Opt("now", "bool", "set to the time of the host running virsh"),
          Opt("pretty", "bool", "print domain's time in human readable form"),
          Opt("sync", "bool", "instead of setting given time, synchronize from domain's RTC"),
-         Opt("time", "int", "time to set"), help="domain time", group=GROUP, json=True)
+         Opt("time", help="time to set"), help="domain time", group=GROUP, json=True)
 def cmd_domtime(ctx: Context, opts: dict[str, Any]) -> None:
-    exclusive(opts, "time", "now")
-    exclusive(opts, "time", "sync")
-    exclusive(opts, "now", "sync")
+    given = {name: opts[name] is not None and opts[name] is not False for name in ("time", "now", "sync")}
+    for first, second in (("time", "now"), ("time", "sync"), ("now", "sync")):
+        if given[first] and given[second]:
+            raise CommandError(f"Options --{first} and --{second} are mutually exclusive")
     dom = _dom(ctx, opts)
-    if opts["now"] or opts["sync"] or opts["time"] is not None:
-        raise VirtError(ErrorNumber.NO_SUPPORT, "virDomainSetTime")
+    seconds = _int_opt(opts, "time", *_LLONG_RANGE)
+    if seconds is not None or opts["now"] or opts["sync"]:
+        if opts["now"]:
+            seconds = int(time.time())
+        dom.set_time(seconds or 0, 0, _TIME_SYNC if opts["sync"] else 0)
+        return
     seconds, nseconds = dom.time()
     if ctx.want_json:
         ctx.emit_json({"seconds": seconds, "nseconds": nseconds})
