@@ -6,7 +6,7 @@ nftables table of their own (:mod:`virt_host._nft`); ``<forward mode='bridge'>``
 ``<bridge name=...>`` names a host bridge made by someone else (starting it makes nothing).
 Link work goes through netlink (:mod:`virt_host._netlink`).
 
-State is in files (:mod:`virt_host._netpaths`): the persistent config ``<config>/NAME.xml``
+State is in files (:mod:`virt_host._paths`): the persistent config ``<config>/NAME.xml``
 (autostart: a symlink in ``<config>/autostart/``), and for a running network the live
 definition ``<run>/NAME.xml`` plus ``<run>/NAME.state.json``, which records what starting it
 made (the bridge, the nftables table, dnsmasq's pid, the network namespace).  A network runs
@@ -45,7 +45,7 @@ from virt.plugin import DriverSpec, OpenRequest, listening
 from virt.xml.network import NetworkDocument
 
 from virt_host._files import RootLock, atomic_write
-from virt_host._netpaths import NetworkLayout, network_layout_for
+from virt_host._paths import NetworkLayout, network_layout_for
 
 __all__ = ["NetworkProvider", "NetworkRoot", "Tap", "network_root_for", "plug_tap", "plug_veth", "unplug_tap"]
 
