@@ -671,8 +671,10 @@ def cmd_domblkinfo(ctx: Context, opts: dict[str, Any]) -> None:
 _MEMTUNE_SETTERS = ("hard-limit", "soft-limit", "swap-hard-limit", "min-guarantee")
 _INT_RANGE = (-(1 << 31), (1 << 31) - 1)
 _LLONG_RANGE = (-(1 << 63), (1 << 63) - 1)
-_C_NUMBER = re.compile(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)(.*)", re.DOTALL)
-_C_NUMBER_ANY_BASE = re.compile(r"[ \t\n\v\f\r]*([+-]?)(?:0[xX]([0-9a-fA-F]+)|0([0-7]*)|([1-9][0-9]*))")
+# strtol's view of a number (blanks, a sign, digits, the rest), and with base 0; compiled on
+# first use (re's cache), not at import: every CLI start imports this module
+_C_NUMBER = r"(?s)[ \t\n\v\f\r]*([+-]?)([0-9]+)(.*)"
+_C_NUMBER_ANY_BASE = r"[ \t\n\v\f\r]*([+-]?)(?:0[xX]([0-9a-fA-F]+)|0([0-7]*)|([1-9][0-9]*))"
 
 
 def _nonempty(opts: dict[str, Any], name: str) -> str:
@@ -685,7 +687,7 @@ def _nonempty(opts: dict[str, Any], name: str) -> str:
 
 def _c_long(text: str, low: int, high: int) -> int | None:
     """virStrToLong_i/_ll with base 10 and no trailing text: the value, or None."""
-    match = _C_NUMBER.fullmatch(text)
+    match = re.fullmatch(_C_NUMBER, text)
     if match is None or match.group(3):
         return None
     value = int(match.group(2)) * (-1 if match.group(1) == "-" else 1)
@@ -729,7 +731,7 @@ def _typed_from_string(name: str, current: Any, text: str) -> Any:
             raise VirtError(ErrorNumber.INVALID_ARG, f"Invalid value for field '{name}': expected double") from None
     kind = _SCHED_TYPES.get(name, "ullong")
     bits = 32 if kind in ("int", "uint") else 64
-    match = _C_NUMBER.fullmatch(text)
+    match = re.fullmatch(_C_NUMBER, text)
     value = None
     if match is not None and not match.group(3):
         value = int(match.group(2))
@@ -752,7 +754,7 @@ def _memtune_size(opts: dict[str, Any], opt: str) -> int | None:
     if text is None:
         return None
     failed = f"Unable to parse integer parameter {opt}"
-    match = _C_NUMBER.fullmatch(text)
+    match = re.fullmatch(_C_NUMBER, text)
     if match is None:
         raise CommandError(failed)
     value = int(match.group(2)) * (-1 if match.group(1) == "-" else 1)
@@ -847,7 +849,7 @@ def _numa_mode(text: str) -> int | None:
     """A mode's name, or an int as virStrToLong_i reads it with base 0 (``0x2``, ``010``)."""
     if text in _NUMA_MODES:
         return _NUMA_MODES.index(text)
-    match = _C_NUMBER_ANY_BASE.fullmatch(text)
+    match = re.fullmatch(_C_NUMBER_ANY_BASE, text)
     if match is None:
         return None
     hexa, octal, decimal = match.group(2), match.group(3), match.group(4)

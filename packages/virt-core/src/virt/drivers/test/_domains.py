@@ -9,7 +9,6 @@ number of domains except listing: names, UUIDs and running ids are indexed.
 from __future__ import annotations
 
 import os
-import re
 import struct
 import time
 from operator import attrgetter
@@ -304,8 +303,9 @@ _NUMA_SET_TYPES = {"numa_mode": "int", "numa_nodeset": "string"}
 _SCHED_SET_TYPES = {"weight": "uint"}
 _NUMA_PLACEMENT_DEFAULT, _NUMA_PLACEMENT_STATIC, _NUMA_PLACEMENT_AUTO = 0, 1, 2
 _TIME_SYNC = 1
-# strtoul's view of a number: leading blanks, a sign, digits (virStrToLong_uip and _ullp)
-_STRTOUL = re.compile(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)")
+# strtoul's view of a number: leading blanks, a sign, digits (virStrToLong_uip and _ullp);
+# compiled on first use (re's cache), not at import: every CLI start imports this module
+_STRTOUL = r"[ \t\n\v\f\r]*([+-]?)([0-9]+)"
 
 
 def _typed_name(value: object) -> str:
@@ -372,8 +372,11 @@ def _set_memtune(doc: DomainDocument, values: dict[str, int]) -> None:
 
 def _blkio_devices(text: str, param: str) -> list[tuple[str, int]]:
     """virDomainDriverParseBlkioDeviceStr: ``"/dev/sda,100,/dev/sdb,200"`` as (path, value)."""
+    import re
+
     if text == "":
         return []
+    strtoul = re.compile(_STRTOUL)
     parse_error = domain_error(ErrorNumber.INVALID_ARG, f"unable to parse blkio device '{param}' '{text}'",
                                conf=True)
     if text.count(",") % 2 == 0:  # a valid string has an even number of fields
@@ -386,7 +389,7 @@ def _blkio_devices(text: str, param: str) -> list[tuple[str, int]]:
         if comma < 0:
             raise parse_error
         path, pos = text[pos:comma], comma + 1
-        match = _STRTOUL.match(text, pos)
+        match = strtoul.match(text, pos)
         if match is None or match.group(1) == "-" or int(match.group(2)) > limit:
             raise domain_error(ErrorNumber.INVALID_ARG, f"invalid value '{text[pos:]}' for parameter '{param}' "
                                f"of device '{path}'", conf=True)
