@@ -130,15 +130,15 @@ def test_autostart_once_per_boot(plugins: None, uri: str, tmp_path: Path, root: 
         pool.set_autostart(True)
         assert not pool.is_active()
     # the next process after a boot starts it: forget this process's root and the marker
-    from virt_host import storage
+    from virt_host import _root
 
-    storage._ROOTS.clear()
+    _root._ROOTS.clear()
     (root / "run" / "storage" / "autostarted").unlink()
     with virt.open(uri) as conn:
         pool = conn.lookup_storage_pool("auto")
         assert pool.is_active()
         pool.destroy()
-    storage._ROOTS.clear()
+    _root._ROOTS.clear()
     with virt.open(uri) as conn:  # same boot: a stopped pool stays stopped
         assert not conn.lookup_storage_pool("auto").is_active()
 

@@ -32,7 +32,6 @@ import os
 import random
 import socket
 import threading
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +40,12 @@ from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
 from virt._records import NetworkDHCPLease, NetworkEvent, NetworkEventType, NetworkRef
 from virt._uri import URI, parse_uri
-from virt.plugin import DriverSpec, OpenRequest, listening
+from virt.plugin import DriverSpec, OpenRequest
 from virt.xml.network import NetworkDocument
 
-from virt_host._files import RootLock, atomic_write
+from virt_host._files import atomic_write
 from virt_host._paths import NetworkLayout, network_layout_for
+from virt_host._root import HostRoot, root_of
 
 __all__ = ["NetworkProvider", "NetworkRoot", "Tap", "network_root_for", "plug_tap", "plug_veth", "unplug_tap"]
 
@@ -137,17 +137,16 @@ def _has_own_bridge(doc: NetworkDocument) -> bool:
     return doc.forward_mode in _L3_MODES
 
 
-class NetworkRoot:
+class NetworkRoot(HostRoot):
     """The networks of one root, shared by every connection to it in this process (and,
     through its files, with every other process)."""
 
+    KIND = "network"
+    layout: NetworkLayout
+
     def __init__(self, layout: NetworkLayout) -> None:
-        self.layout = layout
-        self.lock = RootLock(layout.lock_file)
-        self._providers: weakref.WeakSet[NetworkProvider] = weakref.WeakSet()
-        self._providers_lock = threading.Lock()
+        super().__init__(layout)
         self._docs: dict[Path, tuple[tuple[int, int, int], NetworkDocument]] = {}
-        self._autostarted = False
 
     # -- reading the files --------------------------------------------------------------------
 
@@ -236,24 +235,6 @@ class NetworkRoot:
     def save_state(self, name: str, state: dict[str, Any]) -> None:
         _write_run(self.layout.run_file(name, "state.json"), json.dumps(state, sort_keys=True) + "\n")
 
-    def set_autostart(self, name: str, autostart: bool) -> None:
-        link = self.layout.autostart_link(name)
-        if autostart:
-            link.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            os.symlink(os.path.join("..", f"{name}.xml"), tmp)
-            os.replace(tmp, link)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(link)
-
-    def remove_config(self, name: str) -> None:
-        self.set_autostart(name, False)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.layout.config_file(name))
-
     def remove_run_files(self, name: str, *, leases: bool) -> None:
         suffixes = ["xml", "state.json", "conf", "hostsfile", "addnhosts", "pid"] + (["leases"] if leases else [])
         for suffix in suffixes:
@@ -293,68 +274,28 @@ class NetworkRoot:
 
     # -- events -------------------------------------------------------------------------------
 
-    def attach(self, provider: NetworkProvider) -> None:
-        with self._providers_lock:
-            self._providers.add(provider)
-
-    def detach(self, provider: NetworkProvider) -> None:
-        with self._providers_lock:
-            self._providers.discard(provider)
-
     def emit(self, net: _Net | NetworkDocument, event: NetworkEventType) -> None:
         """Tell every open connection of this root in this process."""
-        with self._providers_lock:
-            relays = [p.relay for p in self._providers if p.relay is not None]
-        record: NetworkEvent | None = None
-        for relay in relays:
-            if listening(relay, "virt_event_network"):
-                if record is None:
-                    record = NetworkEvent(name=net.name, uuid=net.uuid, event=event, detail=0)
-                relay.virt_event_network(event=record)
+        self._emit("virt_event_network", lambda: NetworkEvent(name=net.name, uuid=net.uuid, event=event, detail=0))
 
     # -- autostart ----------------------------------------------------------------------------
 
-    def autostart_once(self) -> None:
-        """Start the autostart networks once per boot of the host and network namespace."""
-        if self._autostarted:
-            return
-        self._autostarted = True
-        try:
-            with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
-                boot = fh.read().strip()
-        except OSError:
-            boot = "unknown"
-        boot += " " + _own_netns()
-        marker = self.layout.run / "autostarted"
-        try:
-            with self.lock.held():
+    def _boot(self) -> str:
+        # per boot of the host *and* network namespace: a new namespace has no bridges
+        return f"{super()._boot()} {_own_netns()}"
+
+    def _autostart(self) -> None:
+        for net in self.networks().values():
+            if net.autostart and not net.active and net.config is not None:
                 try:
-                    if marker.read_text(encoding="ascii").strip() == boot:
-                        return
-                except OSError:
-                    pass
-                for net in self.networks().values():
-                    if net.autostart and not net.active and net.config is not None:
-                        try:
-                            _start(self, net.config)
-                        except VirtError as exc:
-                            _log.warning("could not autostart network %s: %s", net.name, exc)
-                atomic_write(marker, boot + "\n")
-        except OSError as exc:
-            _log.debug("network autostart skipped for %s: %s", self.layout.key, exc)
-
-
-_ROOTS: dict[str, NetworkRoot] = {}
-_ROOTS_LOCK = threading.Lock()
+                    _start(self, net.config)
+                except VirtError as exc:
+                    _log.warning("could not autostart network %s: %s", net.name, exc)
 
 
 def network_root_for(layout: NetworkLayout) -> NetworkRoot:
     """The process's one :class:`NetworkRoot` of ``layout``."""
-    with _ROOTS_LOCK:
-        root = _ROOTS.get(layout.key)
-        if root is None:
-            root = _ROOTS[layout.key] = NetworkRoot(layout)
-        return root
+    return root_of(NetworkRoot, layout)
 
 
 # -- definitions: bridge names and MAC addresses ----------------------------------------------

@@ -16,8 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import stat
-import threading
-import weakref
 from typing import Any
 
 import attrs
@@ -25,12 +23,13 @@ from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
 from virt._records import PoolEvent, PoolEventType, PoolInfo, PoolRef, PoolState, VolumeInfo, VolumeRef, VolumeType
 from virt._uri import URI, parse_uri
-from virt.plugin import DriverSpec, OpenRequest, listening
+from virt.plugin import DriverSpec, OpenRequest
 from virt.xml.storage import PoolDocument, VolumeDocument
 
 from virt_host import _backends
-from virt_host._files import RootLock, atomic_write
+from virt_host._files import atomic_write
 from virt_host._paths import StorageLayout, layout_for
+from virt_host._root import HostRoot, root_of
 from virt_host._volumes import Volume, check_new_name, describe, describe_file, valid_name, volume_names, volume_xml
 from virt_host._volumes import find as find_file
 
@@ -129,24 +128,21 @@ def _file_id(st: os.stat_result) -> tuple[int, int, int]:
     return st.st_dev, st.st_ino, stat.S_IFMT(st.st_mode)
 
 
-class StorageRoot:
+class StorageRoot(HostRoot):
     """The pools of one storage root, shared by every connection to it in this process (and,
     through its files, with every other process)."""
 
+    KIND = "storage pool"
+    layout: StorageLayout
+
     def __init__(self, layout: StorageLayout) -> None:
-        self.layout = layout
-        self.lock = RootLock(layout.lock_file)
-        # the providers of open connections (weakly: a connection whose driver failed to open
-        # is never closed, and must not be kept)
-        self._providers: weakref.WeakSet[StorageProvider] = weakref.WeakSet()
-        self._providers_lock = threading.Lock()
+        super().__init__(layout)
         # path -> (identity, document, name, uuid) of each pool file read (paths as strings:
         # pools() runs on every call, and pathlib would be most of its cost)
         self._docs: dict[str, tuple[tuple[int, int, int], PoolDocument, str, str]] = {}
         self._config_dir, self._run_dir = os.fspath(layout.config), os.fspath(layout.run)
         self._autostart_dir = os.fspath(layout.autostart)
         self._located: dict[str, _Located] = {}
-        self._autostarted = False
 
     # -- reading the files --------------------------------------------------------------------
 
@@ -328,81 +324,21 @@ class StorageRoot:
         except FileNotFoundError:
             pass
 
-    def set_autostart(self, name: str, autostart: bool) -> None:
-        link = self.layout.autostart_link(name)
-        if autostart:
-            link.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            os.symlink(os.path.join("..", f"{name}.xml"), tmp)
-            os.replace(tmp, link)
-        else:
-            try:
-                os.unlink(link)
-            except FileNotFoundError:
-                pass
-
-    def remove_config(self, name: str) -> None:
-        self.set_autostart(name, False)
-        try:
-            os.unlink(self.layout.config_file(name))
-        except FileNotFoundError:
-            pass
-
     # -- events -------------------------------------------------------------------------------
-
-    def attach(self, provider: StorageProvider) -> None:
-        with self._providers_lock:
-            self._providers.add(provider)
-
-    def detach(self, provider: StorageProvider) -> None:
-        with self._providers_lock:
-            self._providers.discard(provider)
 
     def emit(self, pool: _Pool, event: PoolEventType) -> None:
         """Tell every open connection of this root in this process."""
-        with self._providers_lock:
-            relays = [p.relay for p in self._providers if p.relay is not None]
-        record: PoolEvent | None = None
-        for relay in relays:
-            if listening(relay, "virt_event_pool"):
-                if record is None:
-                    record = PoolEvent(name=pool.name, uuid=pool.uuid, event=event, detail=0)
-                relay.virt_event_pool(event=record)
+        self._emit("virt_event_pool", lambda: PoolEvent(name=pool.name, uuid=pool.uuid, event=event, detail=0))
 
     # -- autostart ----------------------------------------------------------------------------
 
-    def autostart_once(self) -> None:
-        """Start the autostart pools once per boot of the host (the first read-write open of
-        this root after a boot does it, as a daemon would at its start)."""
-        if self._autostarted:
-            return
-        self._autostarted = True
-        try:
-            with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
-                boot = fh.read().strip()
-        except OSError:
-            boot = "unknown"
-        marker = self.layout.run / "autostarted"
-        try:
-            with self.lock.held():
+    def _autostart(self) -> None:
+        for pool in self.pools().values():
+            if pool.autostart and not pool.active and pool.config is not None:
                 try:
-                    if marker.read_text(encoding="ascii").strip() == boot:
-                        return
-                except OSError:
-                    pass
-                for pool in self.pools().values():
-                    if pool.autostart and not pool.active and pool.config is not None:
-                        try:
-                            _start(self, pool, pool.config, 0)
-                        except VirtError as exc:
-                            _log.warning("could not autostart storage pool %s: %s", pool.name, exc)
-                atomic_write(marker, boot + "\n")
-        except OSError as exc:  # a read-only root (another user's): nothing to autostart
-            _log.debug("storage autostart skipped for %s: %s", self.layout.key, exc)
+                    _start(self, pool, pool.config, 0)
+                except VirtError as exc:
+                    _log.warning("could not autostart storage pool %s: %s", pool.name, exc)
 
 
 def _stored(doc: PoolDocument) -> str:
@@ -412,17 +348,9 @@ def _stored(doc: PoolDocument) -> str:
     return copy.to_string()
 
 
-_ROOTS: dict[str, StorageRoot] = {}
-_ROOTS_LOCK = threading.Lock()
-
-
 def root_for(layout: StorageLayout) -> StorageRoot:
     """The process's one :class:`StorageRoot` of ``layout``."""
-    with _ROOTS_LOCK:
-        root = _ROOTS.get(layout.key)
-        if root is None:
-            root = _ROOTS[layout.key] = StorageRoot(layout)
-        return root
+    return root_of(StorageRoot, layout)
 
 
 def _sizes(doc: PoolDocument, pool: _Pool) -> tuple[int, int, int]:
