@@ -11,6 +11,9 @@ from pathlib import Path
 import cgroupv2lab
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packages" / "virt-driver-lxc" / "tests"))
+import lxc_testlib
+
 pytestmark = pytest.mark.timeout(600)
 
 MODULE = "packages/virt-driver-lxc/tests/test_lxc_limits.py"
@@ -18,8 +21,11 @@ MODULE = "packages/virt-driver-lxc/tests/test_lxc_limits.py"
 
 def test_lxc_limits_on_a_cgroup_v2_only_host() -> None:
     lab = cgroupv2lab.lab_or_skip()
-    result = cgroupv2lab.run(cgroupv2lab.pytest_command("-q", "-rs", MODULE), env=cgroupv2lab.LAB_ENV,
-                             timeout=300, lab=lab)
+    # the containers' busybox: the host's (or the one the LXC tests fetched), on a share
+    busybox = lxc_testlib.busybox_or_skip().resolve()
+    result = cgroupv2lab.run(cgroupv2lab.pytest_command("-q", "-rs", MODULE),
+                             env={**cgroupv2lab.LAB_ENV, "VIRT_TEST_BUSYBOX": str(busybox)},
+                             timeout=300, lab=lab, extra_shares=(busybox.parent,))
     assert "cgroup2 /sys/fs/cgroup cgroup2" in result.serial and " cgroup " not in result.serial, result.serial
     assert result.rc == 0, result.output[-6000:]
     tests = len(re.findall(r"^def test_", (Path(cgroupv2lab.REPO) / MODULE).read_text(), re.M))
