@@ -371,3 +371,18 @@ def test_a_lone_driver_connection_never_imports_the_spec_modules() -> None:
     env = {"VIRT_DISABLE_PLUGIN_AUTOLOAD": "1", "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.strip() == "['virt.hookspecs.registration']"
+
+
+def test_a_lone_drivers_hooks_are_bound_on_first_use() -> None:
+    """Opening binds none of the driver's hundred-odd methods (that was most of the cost of an
+    open); supports(), calls and the close hook see them all the same."""
+    from virt._plugins import DirectHooks
+
+    with virt.open("test:///default") as conn:
+        table = conn._impl
+        assert isinstance(table, DirectHooks)
+        assert dict.__len__(table) == 0
+        assert conn.supports("virt_domain_suspend") and not conn.supports("virt_no_such_hook")
+        assert [d.name for d in conn.list_domains()] == ["test"]
+        assert dict.__contains__(table, "virt_domain_list") and not dict.__contains__(table, "virt_domain_suspend")
+        assert "virt_domain_list_info" in table.names()  # the core's defaults are there too

@@ -159,7 +159,10 @@ class Connection:
     # -- plumbing -------------------------------------------------------------------------
 
     def _call(self, hook: str, **kwargs: Any) -> Any:
-        caller = self._impl.get(hook)
+        try:
+            caller = self._impl[hook]  # a lone driver's hooks are bound on first use (DirectHooks)
+        except KeyError:
+            caller = None
         if caller is None or (self.readonly and hook in _plugins.MUTATING_HOOKS):
             raise self._refusal(hook)
         try:

@@ -481,7 +481,7 @@ class _LazyConnectionManager(_ConnectionManager):
     that reads its state) builds it, exactly as :func:`build_connection_manager` would have.
     """
 
-    def __init__(self, build: Callable[[_ConnectionManager], None], direct: dict[str, Any]) -> None:
+    def __init__(self, build: Callable[[_ConnectionManager], None], direct: DirectHooks) -> None:
         # pluggy's __init__ runs when the manager is first needed (__getattr__).
         self.__dict__["_virt_build"] = build
         self.__dict__["direct"] = direct
@@ -564,12 +564,52 @@ def _direct_plan(cls: type) -> dict[str, tuple[str, tuple[str, ...], tuple[str, 
     return plan
 
 
-def _direct_hooks(plugins: list[object]) -> dict[str, Any] | None:
+class DirectHooks(dict[str, Any]):
+    """hook name -> callable(**kwargs) of a lone driver's connection, bound on first use.
+
+    Binding the hundred-odd implementations of a driver at every open was most of the cost
+    of opening ``test:///default``; a connection calls a few of them.  ``in``, ``get`` and
+    ``[]`` see every implemented hook, bound or not (``[]`` of a hook nobody implements is a
+    KeyError, as for a dict)."""
+
+    __slots__ = ("_sources",)
+
+    def __init__(self, sources: list[tuple[object, dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]]]]) -> None:
+        super().__init__()
+        self._sources = sources  # (plugin, its class's plan), in the order pluggy would ask
+
+    def __missing__(self, hook: str) -> Any:
+        for plugin, plan in self._sources:
+            entry = plan.get(hook)
+            if entry is not None:
+                attr, argnames, spec_argnames = entry
+                bound = self[hook] = _bind(getattr(plugin, attr), argnames, spec_argnames)
+                return bound
+        raise KeyError(hook)
+
+    def __contains__(self, hook: object) -> bool:
+        return dict.__contains__(self, hook) or any(hook in plan for _, plan in self._sources)
+
+    def get(self, hook: str, default: Any = None) -> Any:
+        try:
+            return self[hook]
+        except KeyError:
+            return default
+
+    def names(self) -> set[str]:
+        return {hook for _, plan in self._sources for hook in plan}
+
+
+#: per pair of plugin classes: whether they implement a hook in common
+_OVERLAPS: dict[tuple[type, ...], bool] = {}
+
+
+def _direct_hooks(plugins: list[object]) -> DirectHooks | None:
     """hook name -> callable for ``plugins`` (the core's defaults, then the driver), as
     :func:`implemented_hooks` would bind them after pluggy registered them; None when pluggy
     must do it (an implementation :func:`_direct_plan` refuses, a hook two of them implement,
     a hook-named attribute on an instance)."""
-    out: dict[str, Any] = {}
+    sources = []
     for plugin in plugins:
         if isinstance(plugin, (ModuleType, type)):
             return None
@@ -582,11 +622,20 @@ def _direct_hooks(plugins: list[object]) -> dict[str, Any] | None:
             plan = _DIRECT_PLANS[cls] = _direct_plan(cls)
         if plan is None:
             return None
-        for hook, (attr, argnames, spec_argnames) in plan.items():
-            if hook in out:
-                return None
-            out[hook] = _bind(getattr(plugin, attr), argnames, spec_argnames)
-    return out
+        sources.append((plugin, plan))
+    key = tuple(type(plugin) for plugin, _ in sources)
+    overlap = _OVERLAPS.get(key)
+    if overlap is None:
+        seen: set[str] = set()
+        overlap = False
+        for _, plan in sources:
+            overlap = overlap or not seen.isdisjoint(plan)
+            seen.update(plan)
+        _OVERLAPS[key] = overlap
+    if overlap:
+        return None
+    # pluggy asks the newest registration first: the driver, then the core's defaults
+    return DirectHooks(sources[::-1])
 
 
 def build_connection_manager(spec: DriverSpec, uri: URI, readonly: bool) -> tuple[pluggy.PluginManager, object]:
@@ -654,8 +703,7 @@ def _open_lazily(spec: DriverSpec, uri: URI, readonly: bool) -> tuple[pluggy.Plu
         if opened:
             _register_driver(pm, spec, opened[0])
 
-    direct: dict[str, Any] = {}
-    pm = _LazyConnectionManager(build, direct)
+    pm = _LazyConnectionManager(build, DirectHooks([]))
     relay = _LazyRelay(pm)
     request = OpenRequest(uri=uri, readonly=readonly, hook=relay)
     try:
@@ -673,7 +721,7 @@ def _open_lazily(spec: DriverSpec, uri: URI, readonly: bool) -> tuple[pluggy.Plu
     if table is None:
         pm.hook  # noqa: B018 - built now, and pluggy checks the driver (or refuses it) here
     else:
-        direct.update(table)
+        pm.__dict__["direct"] = table
     return pm, driver
 
 
@@ -708,7 +756,7 @@ def implemented_hooks(pm: pluggy.PluginManager) -> dict[str, Any]:
     pluggy's multicall loop would only find the same answer more slowly.
     """
     if isinstance(pm, _LazyConnectionManager) and not pm.materialized:
-        return dict(pm.direct)
+        return pm.direct  # type: ignore[no-any-return]
     out: dict[str, Any] = {}
     direct = not os.environ.get("VIRT_TRACE")
     for name in _SPECS:
