@@ -120,6 +120,25 @@ def test_cpu_shares_and_quota(conn: virt.Connection, root: Path, busybox: Path) 
     dom.destroy()
 
 
+def test_cpu_shares_divide_a_busy_cpu(conn: virt.Connection, root: Path, busybox: Path) -> None:
+    """Two busy containers on one CPU: the one with four times the shares (cpu.shares, or the
+    cpu.weight they become on v2) gets about four times the CPU time."""
+    fs = make_rootfs(root / "shares-rootfs", busybox, BUSY_INIT)
+    doms = {}
+    for name, shares in (("lim-big", 1024), ("lim-small", 256)):
+        tune = f"<cputune><shares>{shares}</shares></cputune>"
+        doms[name] = conn.create_domain(domain_xml(name, fs, extra=tune).replace("<vcpu>1</vcpu>",
+                                                                                "<vcpu cpuset='0'>1</vcpu>"))
+    time.sleep(0.5)
+    before = {name: dom.info().cpu_time for name, dom in doms.items()}
+    time.sleep(2.0)
+    used = {name: dom.info().cpu_time - before[name] for name, dom in doms.items()}
+    ratio = used["lim-big"] / max(1, used["lim-small"])
+    assert 2.0 < ratio < 8.0, f"1024 vs 256 shares: {ratio:.2f} times the CPU time ({used})"
+    for dom in doms.values():
+        dom.destroy()
+
+
 PIDS_INIT = """trap 'exit 0' TERM
 while [ ! -e /share/go ]; do sleep 0.05; done
 sh -c 'i=0; while [ $i -lt 20 ]; do sleep 100 & i=$((i+1)); echo $i > /share/forked; done'
