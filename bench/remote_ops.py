@@ -12,7 +12,9 @@ file, sockets and pid file in the scratch directory, no TCP, no driver modules s
 only ``test:///``, inside a private mount namespace whose ``/run/libvirt`` is an empty tmpfs,
 so the machine's is never touched), reached as ``test+ssh://...?socket=SCRATCH/libvirt-sock``:
 libvirt's client runs ``ssh`` and the far side ``nc -U`` to that socket, as libvirt does for
-any ``socket=``.  Both ssh clients (libvirt's and ``client=openssh``) read one private
+any ``socket=``.  libvirt's client is one long-lived process measured step by step, each step
+alternated with virt's same step, so that both sides see the same moments of a noisy machine.
+Both ssh clients (libvirt's and ``client=openssh``) read one private
 ssh_config (the scratch known_hosts, strict checking): libvirt's ``ssh`` is a two-line
 ``exec ssh -F CONFIG "$@"`` script first on its ``PATH``, which costs it about a millisecond.
 
