@@ -1,4 +1,6 @@
-"""The controller of one container: ``python -S -E -s .../virt_lxc/_controller.py``.
+"""The controller of one container: ``python -S -E -s -c 'import _controller; ...'`` with
+this directory first on ``sys.path`` (imported, not run as a script, so that its compiled code
+is cached; see ``_driver._CONTROLLER_ARGV``).
 
 One small process per running container, as libvirt's ``libvirt_lxc``.  It imports only
 ``os``, ``select``, ``struct``, ``ctypes``, ``termios``, ``fcntl`` and the C modules
@@ -29,7 +31,7 @@ started it.  It:
   ``console``, ``shutdown``, ``reboot``, ``destroy``.
 
 This file must not import anything from ``virt`` or ``virt_lxc``: it runs with ``-S`` (no
-site-packages) from its path.
+site-packages), imported from its own directory.
 """
 
 from __future__ import annotations
