@@ -724,3 +724,21 @@ def test_a_pending_domain_settles_before_it_changes() -> None:
     dom = node.domains["6695eb01-f6a4-8304-79aa-97f2502e193f"]
     dom.live_def = None
     assert dom.pending_load is None and dom.persistent_def is not None and dom.live_def is None
+
+
+@pytest.mark.parametrize(("command", "err"), [
+    ("list --name --name", "error: option --name already seen\n"),
+    ("dominfo test --domain test", "error: option --domain already seen\n"),
+    ("dominfo --domain test test", "error: unexpected data 'test'\n"),
+])
+def test_an_option_given_twice_is_refused_as_virsh_does(command: str, err: str) -> None:
+    assert run_cli(command) == (1, "", err)
+
+
+def test_schedinfo_set_collects_every_use_and_the_data_words_after_it() -> None:
+    # virsh: --set is an argv option, so each --set and each later data word is one setting
+    for command in ("schedinfo test --set weight=1 cap=3", "schedinfo test weight=1 --set cap=3"):
+        rc, out, err = run_cli(command)
+        assert (rc, out, err) == (1, "Scheduler      : fair\n\n", "error: invalid scheduler option: cap\n")
+    rc, out, err = run_cli("schedinfo test --set weight=1 --set weight=2")
+    assert err == "error: invalid argument: parameter 'weight' occurs multiple times\n"

@@ -367,6 +367,8 @@ def bind(cmd: Command, words: Sequence[str]) -> dict[str, Any]:
             if found is None:
                 raise CommandError(f"command '{cmd.name}' doesn't support option --{name}")
             opt = found
+            if opt.name in values and opt.kind != "argv":  # an argv option collects every use
+                raise CommandError(f"option --{opt.name} already seen")
             if opt.kind == "bool":
                 if eq:
                     raise CommandError(f"invalid '=' after option --{name}")
@@ -377,7 +379,12 @@ def bind(cmd: Command, words: Sequence[str]) -> dict[str, Any]:
                     if i >= len(words):
                         raise CommandError(f"expected syntax: --{name} <{opt.kind}>")
                     inline = words[i]
-                values[opt.name] = _convert(cmd, opt, inline)
+                if opt.kind == "argv":
+                    values.setdefault(opt.name, []).append(inline)
+                    if opt.positional:
+                        argv_slot = opt  # data words join it from now on
+                else:
+                    values[opt.name] = _convert(cmd, opt, inline)
         elif argv_slot is not None:
             values[argv_slot.name].append(word)
         else:

@@ -523,7 +523,7 @@ def _params(ctx: Context, values: dict[str, Any], special: dict[str, Any] | None
         ctx.print(f"{name:<15}: {value}")
 
 
-@command("schedinfo", DOMAIN_OPT, Opt("set", help="parameter=value"), Opt("weight", help="weight for XEN_CREDIT"),
+@command("schedinfo", DOMAIN_OPT, Opt("set", "argv", positional=True, help="parameter=value"), Opt("weight", help="weight for XEN_CREDIT"),
          Opt("cap", help="cap for XEN_CREDIT"), *_AFFECT_OPTS,
          help="show/set scheduler parameters", group=GROUP, json=True)
 def cmd_schedinfo(ctx: Context, opts: dict[str, Any]) -> None:
@@ -539,8 +539,8 @@ def cmd_schedinfo(ctx: Context, opts: dict[str, Any]) -> None:
     params = dom.scheduler_parameters(query)
     updates: dict[str, Any] = {}
     settings: list[tuple[str, str]] = []
-    if opts["set"] is not None:
-        name, eq, value = opts["set"].partition("=")
+    for item in opts["set"] or ():
+        name, eq, value = item.partition("=")
         if not eq:
             raise CommandError("Invalid syntax for --set, expecting name=value")
         settings.append((name, value))
