@@ -523,7 +523,8 @@ def _params(ctx: Context, values: dict[str, Any], special: dict[str, Any] | None
         ctx.print(f"{name:<15}: {value}")
 
 
-@command("schedinfo", DOMAIN_OPT, Opt("set", "argv", positional=True, help="parameter=value"), Opt("weight", help="weight for XEN_CREDIT"),
+@command("schedinfo", DOMAIN_OPT, Opt("set", "argv", positional=True, help="parameter=value"),
+         Opt("weight", help="weight for XEN_CREDIT"),
          Opt("cap", help="cap for XEN_CREDIT"), *_AFFECT_OPTS,
          help="show/set scheduler parameters", group=GROUP, json=True)
 def cmd_schedinfo(ctx: Context, opts: dict[str, Any]) -> None:
