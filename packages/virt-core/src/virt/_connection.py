@@ -12,41 +12,43 @@ import itertools
 import operator
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 
-from virt import _plugins
+from virt import _plugins, _records
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
-from virt._records import (
-    BlockInfo,
-    BlockStats,
-    DomainEvent,
-    DomainInfo,
-    DomainInterface,
-    DomainRef,
-    DomainState,
-    Event,
-    InterfaceRef,
-    InterfaceStats,
-    NetworkDHCPLease,
-    NetworkEvent,
-    NetworkInfo,
-    NetworkRef,
-    NodeDeviceRef,
-    NodeInfo,
-    PoolEvent,
-    PoolInfo,
-    PoolRef,
-    SecretRef,
-    SecurityLabel,
-    SecurityModel,
-    VcpuInfo,
-    VolumeInfo,
-    VolumeRef,
-)
+from virt._records import DomainState
 from virt._uri import URI, resolve_uri
+
+if TYPE_CHECKING:  # the records are attrs classes made on first use (virt._records)
+    from virt._records import (
+        BlockInfo,
+        BlockStats,
+        DomainEvent,
+        DomainInfo,
+        DomainInterface,
+        DomainRef,
+        Event,
+        InterfaceRef,
+        InterfaceStats,
+        NetworkDHCPLease,
+        NetworkEvent,
+        NetworkInfo,
+        NetworkRef,
+        NodeDeviceRef,
+        NodeInfo,
+        PoolEvent,
+        PoolInfo,
+        PoolRef,
+        SecretRef,
+        SecurityLabel,
+        SecurityModel,
+        VcpuInfo,
+        VolumeInfo,
+        VolumeRef,
+    )
 
 __all__ = [
     "Connection",
@@ -134,10 +136,11 @@ class _EventDispatcher:
         self._deliver(event)
 
 
-_EVENT_NAMES: dict[str, type[Event]] = {
-    "lifecycle": DomainEvent, "domain-lifecycle": DomainEvent, "domain": DomainEvent,
-    "network-lifecycle": NetworkEvent, "network": NetworkEvent,
-    "pool-lifecycle": PoolEvent, "storage-pool-lifecycle": PoolEvent, "pool": PoolEvent,
+#: event name -> the name of its record class in virt._records
+_EVENT_NAMES: dict[str, str] = {
+    "lifecycle": "DomainEvent", "domain-lifecycle": "DomainEvent", "domain": "DomainEvent",
+    "network-lifecycle": "NetworkEvent", "network": "NetworkEvent",
+    "pool-lifecycle": "PoolEvent", "storage-pool-lifecycle": "PoolEvent", "pool": "PoolEvent",
 }
 
 
@@ -304,12 +307,12 @@ class Connection:
     # -- events ---------------------------------------------------------------------------
 
     def subscribe(self, callback: Callable[[Connection, Any], None],
-                  event: builtins.type[Event] | str = DomainEvent, *, uuid: str | None = None) -> int:
+                  event: builtins.type[Event] | str = "lifecycle", *, uuid: str | None = None) -> int:
         """Call ``callback(connection, event_record)`` for each event of that kind.
 
         :param event: a record class (:class:`virt.DomainEvent`, :class:`virt.NetworkEvent`,
-            :class:`virt.PoolEvent`) or a name (``"lifecycle"``, ``"network-lifecycle"``,
-            ``"pool-lifecycle"``).
+            :class:`virt.PoolEvent`) or a name (``"lifecycle"``, the default, is DomainEvent;
+            ``"network-lifecycle"``, ``"pool-lifecycle"``).
         :param uuid: only events about this object.
         :returns: a subscription id for :meth:`unsubscribe`.
 
@@ -317,10 +320,11 @@ class Connection:
         driver, the background loop's for drivers with live monitors); keep them short.
         """
         if isinstance(event, str):
-            kind = _EVENT_NAMES.get(event)
-            if kind is None:
+            record = _EVENT_NAMES.get(event)
+            if record is None:
                 raise VirtError(ErrorNumber.INVALID_ARG, f"unknown event '{event}'; expected one of "
                                 + ", ".join(sorted(_EVENT_NAMES)))
+            kind: builtins.type[Event] = getattr(_records, record)
         else:
             kind = event
         # The dispatcher joins the connection's plugins with its first subscription, so a
@@ -884,7 +888,7 @@ class Network:
         """What ``net-info`` shows besides name and UUID; ``bridge`` is None for drivers
         whose networks have none."""
         bridge = self.bridge_name() if self._conn.supports("virt_network_get_bridge_name") else None
-        return NetworkInfo(active=self.is_active(), persistent=self.is_persistent(),
+        return _records.NetworkInfo(active=self.is_active(), persistent=self.is_persistent(),
                            autostart=self.autostart, bridge=bridge)
 
     def xml(self, inactive: bool = False, flags: int = 0) -> str:

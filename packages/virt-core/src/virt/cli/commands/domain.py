@@ -6,12 +6,15 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from virt._errors import ErrorNumber, VirtError
-from virt._records import STATE_NAMES, DomainEvent, DomainState, state_reason_name
+from virt._records import STATE_NAMES, DomainState, state_reason_name
 from virt.cli._framework import CommandError, Context, Opt, command
 from virt.cli.commands.node import XPATH_OPTS, dump_xml, exclusive, format_capacity, parse_size, read_xml_file
+
+if TYPE_CHECKING:
+    from virt._records import DomainEvent
 
 __all__ = ["DOMAIN_OPT", "event_text", "lookup_domain"]
 
@@ -1331,7 +1334,7 @@ def cmd_event(ctx: Context, opts: dict[str, Any]) -> None:
                 done.set()
 
     conn = ctx.conn
-    sub = conn.subscribe(on_event, DomainEvent, uuid=uuid) if wants_lifecycle else None
+    sub = conn.subscribe(on_event, "lifecycle", uuid=uuid) if wants_lifecycle else None
     timed_out = False
     try:
         deadline = None if opts["timeout"] is None else time.monotonic() + opts["timeout"]

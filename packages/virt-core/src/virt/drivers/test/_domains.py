@@ -14,22 +14,10 @@ import time
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
+from virt import _records as R
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
-from virt._records import (
-    BlockInfo,
-    BlockStats,
-    DomainEvent,
-    DomainEventType,
-    DomainInfo,
-    DomainInterface,
-    DomainRef,
-    DomainState,
-    InterfaceStats,
-    IPAddress,
-    SecurityLabel,
-    VcpuInfo,
-)
+from virt._records import DomainEventType, DomainState
 from virt.drivers.test._host import MAX_VCPUS, RUNNING_LABEL
 from virt.drivers.test._state import DomainObj, NodeState, check_flags
 
@@ -137,12 +125,12 @@ def _check_active(dom: DomainObj) -> None:
 # -- definitions ----------------------------------------------------------------------------
 
 
-def _ref(dom: DomainObj) -> DomainRef:
+def _ref(dom: DomainObj) -> R.DomainRef:
     """``dom``'s (name, uuid, id); the same record again while they hold (the uuid never
     changes), since building one costs more than list and lookup do otherwise."""
-    ref: DomainRef | None = dom.ref
+    ref: R.DomainRef | None = dom.ref
     if ref is None or ref.id != dom.id or ref.name != dom.name:
-        ref = dom.ref = DomainRef(dom.name, dom.uuid, dom.id)
+        ref = dom.ref = R.DomainRef(dom.name, dom.uuid, dom.id)
     return ref
 
 
@@ -218,8 +206,8 @@ def _stop(node: NodeState, dom: DomainObj, reason: int) -> None:
 
 
 def emit(node: NodeState, dom: DomainObj, event: DomainEventType, detail: int) -> None:
-    if node.listening(DomainEvent):
-        node.emit(DomainEvent(name=dom.name, uuid=dom.uuid, event=event, detail=detail, id=dom.id))
+    if node.listening(R.DomainEvent):
+        node.emit(R.DomainEvent(name=dom.name, uuid=dom.uuid, event=event, detail=detail, id=dom.id))
 
 
 def _affect(dom: DomainObj, flags: int) -> tuple[bool, bool]:
@@ -668,7 +656,7 @@ class DomainOps:
     # -- define and look up ---------------------------------------------------------------
 
     @hookimpl
-    def virt_domain_define_xml(self, xml: str, flags: int) -> DomainRef:
+    def virt_domain_define_xml(self, xml: str, flags: int) -> R.DomainRef:
         check_flags(flags, _DEFINE_VALIDATE, "testDomainDefineXMLFlags")
         doc = _parse(xml, bool(flags & _DEFINE_VALIDATE))
         generate_ifnames(doc)
@@ -679,7 +667,7 @@ class DomainOps:
             return _ref(dom)
 
     @hookimpl
-    def virt_domain_create_xml(self, xml: str, flags: int) -> DomainRef:
+    def virt_domain_create_xml(self, xml: str, flags: int) -> R.DomainRef:
         check_flags(flags, _START_VALIDATE | _START_PAUSED | _START_AUTODESTROY, "testDomainCreateXML")
         doc = _parse(xml, bool(flags & _START_VALIDATE))
         generate_ifnames(doc)
@@ -711,7 +699,7 @@ class DomainOps:
                 self.node.remove_domain(dom)
 
     @hookimpl
-    def virt_domain_lookup_by_name(self, name: str) -> DomainRef:
+    def virt_domain_lookup_by_name(self, name: str) -> R.DomainRef:
         with self.node.lock:
             uuid = self.node.domain_names.get(name)
             if uuid is None:
@@ -719,12 +707,12 @@ class DomainOps:
             return _ref(self.node.domains[uuid])
 
     @hookimpl
-    def virt_domain_lookup_by_uuid(self, uuid: str) -> DomainRef:
+    def virt_domain_lookup_by_uuid(self, uuid: str) -> R.DomainRef:
         with self.node.lock:
             return _ref(self.node.domain(uuid))
 
     @hookimpl
-    def virt_domain_lookup_by_id(self, id: int) -> DomainRef:
+    def virt_domain_lookup_by_id(self, id: int) -> R.DomainRef:
         with self.node.lock:
             uuid = self.node.domain_ids.get(id)
             if uuid is None:
@@ -732,7 +720,7 @@ class DomainOps:
             return _ref(self.node.domains[uuid])
 
     @hookimpl
-    def virt_domain_list(self, flags: int) -> list[DomainRef]:
+    def virt_domain_list(self, flags: int) -> list[R.DomainRef]:
         check_flags(flags, _LIST_ALL, "testConnectListAllDomains")
         with self.node.lock:
             doms = list(self.node.domains.values())
@@ -840,7 +828,7 @@ class DomainOps:
             self._emit(dom, DomainEventType.STOPPED, STOPPED_SAVED)
 
     @hookimpl
-    def virt_domain_restore(self, path: str, xml: str | None, flags: int) -> DomainRef:
+    def virt_domain_restore(self, path: str, xml: str | None, flags: int) -> R.DomainRef:
         check_flags(flags, _SAVE_BYPASS_CACHE | _SAVE_RUNNING | _SAVE_PAUSED, "testDomainRestoreFlags")
         if xml:
             raise domain_error(ErrorNumber.ARGUMENT_UNSUPPORTED, "xml modification unsupported")
@@ -886,11 +874,11 @@ class DomainOps:
     # -- state and config -----------------------------------------------------------------
 
     @hookimpl
-    def virt_domain_get_info(self, uuid: str) -> DomainInfo:
+    def virt_domain_get_info(self, uuid: str) -> R.DomainInfo:
         with self.node.lock:
             dom = self.node.domain(uuid)
             max_memory, memory, vcpus = dom.definition.info_facts
-            return DomainInfo(dom.state, max_memory, memory, vcpus, _now_us() * 1000)
+            return R.DomainInfo(dom.state, max_memory, memory, vcpus, _now_us() * 1000)
 
     @hookimpl
     def virt_domain_get_state(self, uuid: str, flags: int) -> tuple[int, int]:
@@ -918,10 +906,11 @@ class DomainOps:
             return str(doc.to_string(inactive=inactive, secure=bool(flags & _XML_SECURE)))
 
     @hookimpl
-    def virt_domain_get_security_label(self, uuid: str) -> SecurityLabel:
+    def virt_domain_get_security_label(self, uuid: str) -> R.SecurityLabel:
         with self.node.lock:
             active = self.node.domain(uuid).active
-        return RUNNING_LABEL if active else SecurityLabel(label="", enforcing=False)
+        label, enforcing = RUNNING_LABEL if active else ("", False)
+        return R.SecurityLabel(label=label, enforcing=enforcing)
 
     @hookimpl
     def virt_domain_get_os_type(self, uuid: str) -> str:
@@ -1009,7 +998,7 @@ class DomainOps:
             return int(doc.max_vcpus if flags & _VCPU_MAXIMUM else doc.current_vcpus)
 
     @hookimpl
-    def virt_domain_get_vcpus(self, uuid: str) -> list[VcpuInfo]:
+    def virt_domain_get_vcpus(self, uuid: str) -> list[R.VcpuInfo]:
         with self.node.lock:
             dom = self.node.domain(uuid)
             if not dom.active:
@@ -1021,7 +1010,7 @@ class DomainOps:
             last = max((i for i, b in enumerate(bits) if b), default=-1)
             affinity = tuple(bits[:_CPUMAP_WIDTH]) + (False,) * max(0, _CPUMAP_WIDTH - len(bits))
             cpu_time = _now_us() // 10
-            return [VcpuInfo(number=i, state=1, cpu_time=cpu_time, cpu=last, affinity=affinity)
+            return [R.VcpuInfo(number=i, state=1, cpu_time=cpu_time, cpu=last, affinity=affinity)
                     for i in range(doc.current_vcpus)]
 
     @hookimpl
@@ -1213,7 +1202,7 @@ class DomainOps:
             }
 
     @hookimpl
-    def virt_domain_block_stats(self, uuid: str, disk: str) -> BlockStats:
+    def virt_domain_block_stats(self, uuid: str, disk: str) -> R.BlockStats:
         if not disk:
             raise domain_error(ErrorNumber.OPERATION_UNSUPPORTED, "summary statistics are not supported yet")
         with self.node.lock:
@@ -1222,22 +1211,22 @@ class DomainOps:
             if _disk_index(dom.live_def, disk) < 0:
                 raise _bad_arg(f"invalid path: {disk}")
         base = _now_us()
-        return BlockStats(rd_req=base // 10, rd_bytes=base // 20, wr_req=base // 30, wr_bytes=base // 40,
+        return R.BlockStats(rd_req=base // 10, rd_bytes=base // 20, wr_req=base // 30, wr_bytes=base // 40,
                           errs=base // 2000000)
 
     @hookimpl
-    def virt_domain_interface_stats(self, uuid: str, device: str) -> InterfaceStats:
+    def virt_domain_interface_stats(self, uuid: str, device: str) -> R.InterfaceStats:
         with self.node.lock:
             dom = self.node.domain(uuid)
             _check_active(dom)
             _find_net(dom.live_def, device)
         base = _now_us()
-        return InterfaceStats(rx_bytes=base // 10, rx_packets=base // 100, rx_errs=base // 1000000,
+        return R.InterfaceStats(rx_bytes=base // 10, rx_packets=base // 100, rx_errs=base // 1000000,
                               rx_drop=base // 2000000, tx_bytes=base // 20, tx_packets=base // 110,
                               tx_errs=base // 3000000, tx_drop=base // 4000000)
 
     @hookimpl
-    def virt_domain_get_block_info(self, uuid: str, disk: str, flags: int) -> BlockInfo:
+    def virt_domain_get_block_info(self, uuid: str, disk: str, flags: int) -> R.BlockInfo:
         check_flags(flags, 0, "testDomainGetBlockInfo")
         with self.node.lock:
             doc = self.node.domain(uuid).definition
@@ -1246,10 +1235,10 @@ class DomainOps:
                 raise _bad_arg(f"invalid path {disk} not assigned to domain")
             if not doc.disks()[index].source:
                 raise _bad_arg(f"disk '{disk}' does not currently have a source assigned")
-        return BlockInfo(capacity=1099506450432, allocation=1099511627776, physical=1099511627776)
+        return R.BlockInfo(capacity=1099506450432, allocation=1099511627776, physical=1099511627776)
 
     @hookimpl
-    def virt_domain_interface_addresses(self, uuid: str, source: int, flags: int) -> list[DomainInterface]:
+    def virt_domain_interface_addresses(self, uuid: str, source: int, flags: int) -> list[R.DomainInterface]:
         check_flags(flags, 0, "testDomainInterfaceAddresses")
         if not 0 <= source < 3:
             raise domain_error(ErrorNumber.ARGUMENT_UNSUPPORTED, f"Unknown IP address data source {source}")
@@ -1261,11 +1250,11 @@ class DomainOps:
                 if iface.type == "network":
                     addr = self._network_address(iface.source or "", 20 * (dom.id - 1) + i + 1)
                 else:
-                    addr = IPAddress(type=0, addr=f"192.168.0.{1 + i}", prefix=24)
-                result.append(DomainInterface(name=iface.target_dev or "", hwaddr=iface.mac or "", addrs=(addr,)))
+                    addr = R.IPAddress(type=0, addr=f"192.168.0.{1 + i}", prefix=24)
+                result.append(R.DomainInterface(name=iface.target_dev or "", hwaddr=iface.mac or "", addrs=(addr,)))
             return result
 
-    def _network_address(self, network: str, offset: int) -> IPAddress:
+    def _network_address(self, network: str, offset: int) -> R.IPAddress:
         """testDomainInterfaceAddressFromNet: the network's first DHCP address plus ``offset``."""
         import ipaddress
 
@@ -1281,8 +1270,8 @@ class DomainOps:
         if base.version == 6:
             packed = bytearray(base.packed)
             packed[15] = (packed[15] + offset) & 0xFF
-            return IPAddress(type=1, addr=str(ipaddress.IPv6Address(bytes(packed))), prefix=first.prefix)
-        return IPAddress(type=0, addr=str(ipaddress.IPv4Address((int(base) + offset) & 0xFFFFFFFF)),
+            return R.IPAddress(type=1, addr=str(ipaddress.IPv6Address(bytes(packed))), prefix=first.prefix)
+        return R.IPAddress(type=0, addr=str(ipaddress.IPv4Address((int(base) + offset) & 0xFFFFFFFF)),
                          prefix=first.prefix)
 
     @hookimpl

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from virt import _records as R
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
-from virt._records import InterfaceRef, NodeDeviceRef, NodeInfo, SecurityLabel, SecurityModel
 from virt.drivers.test._state import NodeState, Plain, check_flags
 
 # The XML modules (lxml) are imported where a document is made: a CLI start needs none of them.
@@ -278,8 +278,8 @@ def capabilities_xml(cells: list[NumaCell]) -> str:
         out += [f"            <cpu id='{cpu.id}' socket_id='{cpu.socket_id}' die_id='{cpu.die_id}' "
                 f"core_id='{cpu.core_id}' siblings='{escape(cpu.siblings)}'/>" for cpu in cell.cpus]
         out += ["          </cpus>", "        </cell>"]
-    out += ["      </cells>", "    </topology>", "    <secmodel>", f"      <model>{SECURITY.model}</model>",
-            f"      <doi>{SECURITY.doi}</doi>", "    </secmodel>", "  </host>", ""]
+    out += ["      </cells>", "    </topology>", "    <secmodel>", f"      <model>{SECURITY_MODEL}</model>",
+            f"      <doi>{SECURITY_DOI}</doi>", "    </secmodel>", "  </host>", ""]
     for os_type in ("hvm", "xen"):
         out += ["  <guest>", f"    <os_type>{os_type}</os_type>", "    <arch name='i686'>",
                 "      <wordsize>32</wordsize>", f"      <emulator>{_EMULATOR}</emulator>",
@@ -289,13 +289,13 @@ def capabilities_xml(cells: list[NumaCell]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _iface_ref(iface: InterfaceObj) -> InterfaceRef:
-    return InterfaceRef(name=iface.name, mac=iface.mac, active=iface.active)
+def _iface_ref(iface: InterfaceObj) -> R.InterfaceRef:
+    return R.InterfaceRef(name=iface.name, mac=iface.mac, active=iface.active)
 
 
 # libvirt's test driver: one security model, and one label on every running domain.
-SECURITY = SecurityModel(model="testSecurity", doi="")
-RUNNING_LABEL = SecurityLabel(label="libvirt-test", enforcing=True)
+SECURITY_MODEL, SECURITY_DOI = "testSecurity", ""
+RUNNING_LABEL = ("libvirt-test", True)
 
 
 class HostOps:
@@ -306,11 +306,11 @@ class HostOps:
     # -- the node ---------------------------------------------------------------------------
 
     @hookimpl
-    def virt_node_get_security_model(self) -> SecurityModel:
-        return SECURITY
+    def virt_node_get_security_model(self) -> R.SecurityModel:
+        return R.SecurityModel(model=SECURITY_MODEL, doi=SECURITY_DOI)
 
     @hookimpl
-    def virt_node_get_info(self) -> NodeInfo:
+    def virt_node_get_info(self) -> R.NodeInfo:
         return self.node.node_info
 
     @hookimpl
@@ -369,7 +369,7 @@ class HostOps:
     # -- node devices -----------------------------------------------------------------------
 
     @hookimpl
-    def virt_nodedev_list(self, cap: str | None, flags: int) -> list[NodeDeviceRef]:
+    def virt_nodedev_list(self, cap: str | None, flags: int) -> list[R.NodeDeviceRef]:
         check_flags(flags, _NODEDEV_CAP_FILTERS, "testConnectListAllNodeDevices")
         wanted = {name for name, bit in NODEDEV_CAP_BITS.items() if flags & bit}
         if cap is not None:
@@ -377,7 +377,7 @@ class HostOps:
             if not wanted:
                 return []
         with self.node.lock:
-            return [NodeDeviceRef(dev.name, dev.parent) for dev in self.node.nodedevs.values()
+            return [R.NodeDeviceRef(dev.name, dev.parent) for dev in self.node.nodedevs.values()
                     if not wanted or dev.caps & wanted]
 
     @hookimpl
@@ -399,7 +399,7 @@ class HostOps:
         return iface
 
     @hookimpl
-    def virt_interface_list(self, flags: int) -> list[InterfaceRef]:
+    def virt_interface_list(self, flags: int) -> list[R.InterfaceRef]:
         check_flags(flags, _IFACE_INACTIVE | _IFACE_ACTIVE, "testConnectListAllInterfaces")
         with self.node.lock:
             ifaces = [
@@ -411,7 +411,7 @@ class HostOps:
         return [_iface_ref(i) for i in ifaces]
 
     @hookimpl
-    def virt_interface_lookup_by_name(self, name: str) -> InterfaceRef:
+    def virt_interface_lookup_by_name(self, name: str) -> R.InterfaceRef:
         with self.node.lock:
             return _iface_ref(self._iface(name))
 

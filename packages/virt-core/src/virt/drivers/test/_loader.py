@@ -14,8 +14,9 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from virt import _records as R
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
-from virt._records import DomainState, NodeInfo
+from virt._records import DomainState
 from virt.drivers.test._state import DomainObj, NodeState, PendingDomainObj
 
 if TYPE_CHECKING:  # lxml is imported when a node file is first parsed
@@ -24,7 +25,7 @@ if TYPE_CHECKING:  # lxml is imported when a node file is first parsed
 __all__ = ["DEFAULT_NODE_INFO", "child_xml", "load_default", "load_file", "load_node"]
 
 # libvirt's test driver defaults (``defaultNodeInfo``), for what a node file leaves out.
-DEFAULT_NODE_INFO = NodeInfo(model="i686", memory=3 * 1024 * 1024, cpus=16, mhz=1400, nodes=2, sockets=2,
+DEFAULT_NODE_INFO = R.NodeInfo(model="i686", memory=3 * 1024 * 1024, cpus=16, mhz=1400, nodes=2, sockets=2,
                              cores=2, threads=2)
 
 _LONG = re.compile(r"\s*[+-]?\d+")
@@ -116,7 +117,7 @@ def _long(root: Element, path: str, what: str) -> int | None:
     return int(text)
 
 
-def _node_info(root: Element) -> NodeInfo:
+def _node_info(root: Element) -> R.NodeInfo:
     """``testParseNodeInfo``: the defaults overridden by what ``<cpu>``/``<memory>`` give."""
     base = DEFAULT_NODE_INFO
     nodes = _long(root, "cpu/nodes", "cpu nodes")
@@ -137,7 +138,7 @@ def _node_info(root: Element) -> NodeInfo:
     memory = _long(root, "memory", "memory")
     model = root.find("cpu/model")
     model_text = model.text if model is not None and model.text is not None else base.model
-    return NodeInfo(model=model_text, memory=base.memory if memory is None else memory, cpus=cpus,
+    return R.NodeInfo(model=model_text, memory=base.memory if memory is None else memory, cpus=cpus,
                     mhz=base.mhz if mhz is None else mhz, **info)
 
 

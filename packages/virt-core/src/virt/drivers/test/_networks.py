@@ -10,9 +10,10 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING
 
+from virt import _records as R
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
-from virt._records import NetworkEvent, NetworkEventType, NetworkRef
+from virt._records import NetworkEventType
 from virt.drivers.test._state import NodeState, Plain, check_flags
 
 # The XML modules (lxml) are imported where a document is made: a CLI start needs none of them.
@@ -51,8 +52,8 @@ class NetworkObj(Plain):
         self.autostart = autostart
 
 
-def _ref(net: NetworkObj) -> NetworkRef:
-    return NetworkRef(net.name, net.uuid)
+def _ref(net: NetworkObj) -> R.NetworkRef:
+    return R.NetworkRef(net.name, net.uuid)
 
 
 
@@ -132,11 +133,11 @@ class NetworkOps:
         return net
 
     def _emit_net(self, net: NetworkObj, event: NetworkEventType) -> None:
-        if self.node.listening(NetworkEvent):
-            self.node.emit(NetworkEvent(name=net.name, uuid=net.uuid, event=event, detail=0))
+        if self.node.listening(R.NetworkEvent):
+            self.node.emit(R.NetworkEvent(name=net.name, uuid=net.uuid, event=event, detail=0))
 
     @hookimpl
-    def virt_network_define_xml(self, xml: str, flags: int) -> NetworkRef:
+    def virt_network_define_xml(self, xml: str, flags: int) -> R.NetworkRef:
         from virt.xml.network import NetworkDocument
 
         check_flags(flags, _DEFINE_VALIDATE, "testNetworkDefineXMLFlags", _D)
@@ -147,7 +148,7 @@ class NetworkOps:
             return _ref(net)
 
     @hookimpl
-    def virt_network_create_xml(self, xml: str, flags: int) -> NetworkRef:
+    def virt_network_create_xml(self, xml: str, flags: int) -> R.NetworkRef:
         from virt.xml.network import NetworkDocument
 
         check_flags(flags, 0, "testNetworkCreateXMLFlags", _D)
@@ -168,7 +169,7 @@ class NetworkOps:
             _remove(self.node, net)
 
     @hookimpl
-    def virt_network_lookup_by_name(self, name: str) -> NetworkRef:
+    def virt_network_lookup_by_name(self, name: str) -> R.NetworkRef:
         with self.node.lock:
             uuid = self.node.network_names.get(name)
             if uuid is None:
@@ -176,12 +177,12 @@ class NetworkOps:
             return _ref(self.node.networks[uuid])
 
     @hookimpl
-    def virt_network_lookup_by_uuid(self, uuid: str) -> NetworkRef:
+    def virt_network_lookup_by_uuid(self, uuid: str) -> R.NetworkRef:
         with self.node.lock:
             return _ref(self._net(uuid))
 
     @hookimpl
-    def virt_network_list(self, flags: int) -> list[NetworkRef]:
+    def virt_network_list(self, flags: int) -> list[R.NetworkRef]:
         check_flags(flags, _LIST_ALL, "testConnectListAllNetworks", _D)
         with self.node.lock:
             nets = [n for n in self.node.networks.values() if _matches(n, flags)]

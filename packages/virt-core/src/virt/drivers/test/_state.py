@@ -6,8 +6,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from virt import _records as R
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
-from virt._records import DomainEvent, DomainState, Event, NetworkEvent, NodeInfo, PoolEvent
+from virt._records import DomainState
 from virt.plugin import listening
 
 __all__ = ["DomainObj", "NodeState", "PendingDomainObj", "Plain", "acquire", "check_flags", "release",
@@ -155,7 +156,7 @@ class NodeState(Plain):
                  "_volume_keys", "_volume_paths", "domain_ids", "domain_names", "domains", "key", "listeners",
                  "lock", "next_domain_id", "node_info", "pending")
 
-    def __init__(self, key: str, node_info: NodeInfo) -> None:
+    def __init__(self, key: str, node_info: R.NodeInfo) -> None:
         self.key = key
         self.node_info = node_info
         self.lock = threading.RLock()
@@ -225,22 +226,23 @@ class NodeState(Plain):
 
     # -- events ---------------------------------------------------------------------------
 
-    def listening(self, kind: type[Event]) -> bool:
+    def listening(self, kind: type[R.Event]) -> bool:
         """Whether a connection subscribed to events of ``kind``: callers build an event
         record only then."""
-        hook_name = _EVENT_HOOKS[kind]
+        hook_name = _EVENT_HOOKS[kind.__name__]
         return any(listening(relay, hook_name) for relay in self.listeners)
 
-    def emit(self, event: DomainEvent | NetworkEvent | PoolEvent) -> None:
+    def emit(self, event: R.DomainEvent | R.NetworkEvent | R.PoolEvent) -> None:
         """Send ``event`` to every connection that subscribed to its kind."""
-        hook_name = _EVENT_HOOKS[type(event)]
+        hook_name = _EVENT_HOOKS[type(event).__name__]
         for relay in list(self.listeners):
             if listening(relay, hook_name):
                 getattr(relay, hook_name)(event=event)
 
 
-_EVENT_HOOKS: dict[type[Event], str] = {
-    DomainEvent: "virt_event_domain", NetworkEvent: "virt_event_network", PoolEvent: "virt_event_pool",
+# by record name: naming the classes here would make them (virt._records makes each on first use)
+_EVENT_HOOKS: dict[str, str] = {
+    "DomainEvent": "virt_event_domain", "NetworkEvent": "virt_event_network", "PoolEvent": "virt_event_pool",
 }
 
 _registry_lock = threading.Lock()

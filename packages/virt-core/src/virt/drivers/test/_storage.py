@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from virt import _records as R
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
-from virt._records import PoolEvent, PoolEventType, PoolInfo, PoolRef, PoolState, VolumeInfo, VolumeRef, VolumeType
+from virt._records import PoolEventType, PoolState, VolumeType
 from virt.drivers.test._host import create_vport, destroy_vport
 from virt.drivers.test._state import NodeState, Plain, check_flags, unsupported_flags
 
@@ -120,12 +121,12 @@ def _check_volume_name(name: str) -> None:
         raise VirtError(ErrorNumber.INVALID_ARG, f"volume name '{name}' is not allowed", domain=_D)
 
 
-def _pool_ref(pool: PoolObj) -> PoolRef:
-    return PoolRef(pool.name, pool.uuid)
+def _pool_ref(pool: PoolObj) -> R.PoolRef:
+    return R.PoolRef(pool.name, pool.uuid)
 
 
-def _vol_ref(pool: PoolObj, vol: VolumeObj) -> VolumeRef:
-    return VolumeRef(pool=pool.name, name=vol.name, key=vol.key, path=vol.path)
+def _vol_ref(pool: PoolObj, vol: VolumeObj) -> R.VolumeRef:
+    return R.VolumeRef(pool=pool.name, name=vol.name, key=vol.key, path=vol.path)
 
 
 def _source_conflict(node: NodeState, doc: PoolDocument) -> None:
@@ -294,13 +295,13 @@ class StorageOps:
         return self._active_pool(vol.pool), vol
 
     def _emit_pool(self, pool: PoolObj, event: PoolEventType) -> None:
-        if self.node.listening(PoolEvent):
-            self.node.emit(PoolEvent(name=pool.name, uuid=pool.uuid, event=event, detail=0))
+        if self.node.listening(R.PoolEvent):
+            self.node.emit(R.PoolEvent(name=pool.name, uuid=pool.uuid, event=event, detail=0))
 
     # -- pools ------------------------------------------------------------------------------
 
     @hookimpl
-    def virt_pool_define_xml(self, xml: str, flags: int) -> PoolRef:
+    def virt_pool_define_xml(self, xml: str, flags: int) -> R.PoolRef:
         from virt.xml.storage import PoolDocument
 
         check_flags(flags, _POOL_DEFINE_VALIDATE, "testStoragePoolDefineXML", _D)
@@ -313,7 +314,7 @@ class StorageOps:
             return _pool_ref(pool)
 
     @hookimpl
-    def virt_pool_create_xml(self, xml: str, flags: int) -> PoolRef:
+    def virt_pool_create_xml(self, xml: str, flags: int) -> R.PoolRef:
         from virt.xml.storage import PoolDocument
 
         check_flags(flags, 0, "testStoragePoolCreateXML", _D)
@@ -352,7 +353,7 @@ class StorageOps:
             _remove_pool(self.node, pool)
 
     @hookimpl
-    def virt_pool_lookup_by_name(self, name: str) -> PoolRef:
+    def virt_pool_lookup_by_name(self, name: str) -> R.PoolRef:
         with self.node.lock:
             uuid = self.node.pool_names.get(name)
             if uuid is None:
@@ -361,12 +362,12 @@ class StorageOps:
             return _pool_ref(self.node.pools[uuid])
 
     @hookimpl
-    def virt_pool_lookup_by_uuid(self, uuid: str) -> PoolRef:
+    def virt_pool_lookup_by_uuid(self, uuid: str) -> R.PoolRef:
         with self.node.lock:
             return _pool_ref(self._pool(uuid))
 
     @hookimpl
-    def virt_pool_list(self, flags: int) -> list[PoolRef]:
+    def virt_pool_list(self, flags: int) -> list[R.PoolRef]:
         check_flags(flags, _LIST_ALL, "testConnectListAllStoragePools", _D)
         with self.node.lock:
             pools = [p for p in self.node.pools.values() if _matches(p, flags)]
@@ -412,12 +413,12 @@ class StorageOps:
             self._active_pool(uuid)
 
     @hookimpl
-    def virt_pool_get_info(self, uuid: str) -> PoolInfo:
+    def virt_pool_get_info(self, uuid: str) -> R.PoolInfo:
         with self.node.lock:
             pool = self._pool(uuid)
             doc = pool.definition
             state = PoolState.RUNNING if pool.active else PoolState.INACTIVE
-            return PoolInfo(state=state, capacity=doc.capacity, allocation=doc.allocation, available=doc.available)
+            return R.PoolInfo(state=state, capacity=doc.capacity, allocation=doc.allocation, available=doc.available)
 
     @hookimpl
     def virt_pool_get_xml(self, uuid: str, flags: int) -> str:
@@ -452,7 +453,7 @@ class StorageOps:
     # -- volumes ----------------------------------------------------------------------------
 
     @hookimpl
-    def virt_vol_list(self, pool: str, flags: int) -> list[VolumeRef]:
+    def virt_vol_list(self, pool: str, flags: int) -> list[R.VolumeRef]:
         check_flags(flags, 0, "testStoragePoolListAllVolumes", _D)
         with self.node.lock:
             obj = self._pool(pool)
@@ -461,7 +462,7 @@ class StorageOps:
             return [_vol_ref(obj, obj.volumes[name]) for name in sorted(obj.volumes)]
 
     @hookimpl
-    def virt_vol_lookup_by_name(self, pool: str, name: str) -> VolumeRef:
+    def virt_vol_lookup_by_name(self, pool: str, name: str) -> R.VolumeRef:
         with self.node.lock:
             obj = self._active_pool(pool)
             vol = obj.volumes.get(name)
@@ -470,7 +471,7 @@ class StorageOps:
             return _vol_ref(obj, vol)
 
     @hookimpl
-    def virt_vol_lookup_by_key(self, key: str) -> VolumeRef:
+    def virt_vol_lookup_by_key(self, key: str) -> R.VolumeRef:
         with self.node.lock:
             vol: VolumeObj | None = self.node.volume_keys.get(key)
             pool = self.node.pools.get(vol.pool) if vol is not None else None
@@ -479,7 +480,7 @@ class StorageOps:
             return _vol_ref(pool, vol)
 
     @hookimpl
-    def virt_vol_lookup_by_path(self, path: str) -> VolumeRef:
+    def virt_vol_lookup_by_path(self, path: str) -> R.VolumeRef:
         with self.node.lock:
             vol: VolumeObj | None = self.node.volume_paths.get(path)
             pool = self.node.pools.get(vol.pool) if vol is not None else None
@@ -497,7 +498,7 @@ class StorageOps:
             raise VirtError(ErrorNumber.OPERATION_FAILED, "storage vol already exists", domain=_D)
         return doc
 
-    def _place(self, pool: PoolObj, doc: VolumeDocument) -> VolumeRef:
+    def _place(self, pool: PoolObj, doc: VolumeDocument) -> R.VolumeRef:
         """Check the pool has room for ``doc`` and add it (path and key from the pool)."""
         pdoc = pool.definition
         if pdoc.allocation + doc.allocation > pdoc.capacity:
@@ -508,7 +509,7 @@ class StorageOps:
         return _vol_ref(pool, _add_volume(self.node, pool, doc))
 
     @hookimpl
-    def virt_vol_create_xml(self, pool: str, xml: str, flags: int) -> VolumeRef:
+    def virt_vol_create_xml(self, pool: str, xml: str, flags: int) -> R.VolumeRef:
         check_flags(flags, _VOL_CREATE_VALIDATE, "testStorageVolCreateXML", _D)
         with self.node.lock:
             obj = self._active_pool(pool)
@@ -518,7 +519,7 @@ class StorageOps:
             return self._place(obj, self._new_volume(obj, xml))
 
     @hookimpl
-    def virt_vol_create_xml_from(self, pool: str, xml: str, clone_key: str, flags: int) -> VolumeRef:
+    def virt_vol_create_xml_from(self, pool: str, xml: str, clone_key: str, flags: int) -> R.VolumeRef:
         check_flags(flags, 0, "testStorageVolCreateXMLFrom", _D)
         with self.node.lock:
             obj = self._active_pool(pool)
@@ -581,14 +582,14 @@ class StorageOps:
                 _account(pool, delta)
 
     @hookimpl
-    def virt_vol_get_info(self, key: str) -> VolumeInfo:
+    def virt_vol_get_info(self, key: str) -> R.VolumeInfo:
         with self.node.lock:
             pool, vol = self._vol(key)
             kind = _VOLUME_TYPE_OF_POOL.get(pool.type)
             if kind is None:
                 raise VirtError(ErrorNumber.INTERNAL_ERROR,
                                 f"Unexpected enum value {pool.type} for virStoragePoolType", domain=_D)
-            return VolumeInfo(type=kind, capacity=vol.definition.capacity, allocation=vol.definition.allocation)
+            return R.VolumeInfo(type=kind, capacity=vol.definition.capacity, allocation=vol.definition.allocation)
 
     @hookimpl
     def virt_vol_get_xml(self, key: str, flags: int) -> str:
