@@ -118,9 +118,10 @@ class SSHLink(Link):
 
     def send(self, frame: bytes) -> None:
         # Flow control: while the channel's window is full, the sender waits here.
-        while not self.writable.wait(0.5):
-            if self.peer.lost is not None:
-                break
+        if not self.writable.is_set():
+            while not self.writable.wait(0.5):
+                if self.peer.lost is not None:
+                    break
         lost = self.peer.lost
         if lost is not None:
             raise VirtError(lost.code, lost.detail, domain=lost.domain, message=lost.message)
