@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 
 
 def cold(uri: str) -> dict[str, float]:
@@ -32,6 +33,30 @@ def cold(uri: str) -> dict[str, float]:
             "first_open_ms": (opened - start) * 1000}
 
 
+def threaded(call: Callable[[], object], n: int, threads: int) -> float:
+    """``n`` calls from ``threads`` threads, each doing its share in a loop, all released at
+    once by a barrier; ms from the release to the last one's end (the threads' start is not
+    counted, nor any executor's bookkeeping per call).  ``remote_ops.py`` uses it too."""
+    import threading
+
+    barrier = threading.Barrier(threads + 1)
+    shares = [n // threads + (1 if i < n % threads else 0) for i in range(threads)]
+
+    def work(share: int) -> None:
+        barrier.wait()
+        for _ in range(share):
+            call()
+
+    workers = [threading.Thread(target=work, args=(share,)) for share in shares]
+    for worker in workers:
+        worker.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for worker in workers:
+        worker.join()
+    return (time.perf_counter() - start) * 1000
+
+
 class Bench:
     """One long-lived client process, measured step by step (``serve``): the caller alternates
     these steps with its own, so that both sides see the same moments of a noisy machine."""
@@ -43,7 +68,7 @@ class Bench:
 
         libvirt.registerErrorHandler(lambda *_: None, None)
         self.libvirt = libvirt
-        self.uri, self.n = uri, n
+        self.uri, self.n, self.threads = uri, n, threads
         libvirt.open(uri).close()  # the daemon's first open of the test driver: not the client's to pay
         self.conn = libvirt.open(uri)
         self.dom = self.conn.lookupByName("test")
@@ -74,6 +99,10 @@ class Bench:
         start = time.perf_counter()
         list(self.pool.map(lambda _i: self.conn.lookupByName("test"), range(self.n)))
         return (time.perf_counter() - start) * 1000
+
+    def threads_ms(self) -> float:
+        """The same N lookups from ``threads`` threads, each a share, released together."""
+        return threaded(lambda: self.conn.lookupByName("test"), self.n, self.threads)
 
     def define(self) -> float:
         xml = ("<domain type='test'><name>bench-{0}</name><memory>131072</memory>"
