@@ -92,3 +92,14 @@ def test_a_forked_child_waits_on_its_own_eventfd() -> None:
         os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_without_a_descriptor_left_the_wait_is_a_lock(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fd() -> None:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(_client, "_thread_fd", no_fd)
+    waiter = _Waiter()
+    assert waiter.lock is not None and waiter.fd is None
+    threading.Timer(0.05, waiter.wake).start()
+    assert waiter.wait(5)

@@ -65,9 +65,9 @@ class _ThreadFd:
         self.fd = os.eventfd(0, os.EFD_CLOEXEC)
         self.pid = os.getpid()
 
-    def __del__(self) -> None:
+    def __del__(self, _close: Callable[[int], None] = os.close) -> None:
         try:
-            os.close(self.fd)
+            _close(self.fd)  # bound at definition: at interpreter exit ``os`` may be gone
         except OSError:
             pass
 
@@ -104,8 +104,11 @@ class _Waiter:
         self.lock: threading.Lock | None = None
         self.fd: _ThreadFd | None = None
         if _EVENTFD and not shared:
-            self.fd = _thread_fd()
-        else:
+            try:
+                self.fd = _thread_fd()
+            except OSError:  # out of descriptors (one per calling thread): a lock will do
+                pass
+        if self.fd is None:
             self.lock = threading.Lock()
             self.lock.acquire()
 
