@@ -133,6 +133,55 @@ def test_open_may_follow_hello_without_waiting_for_its_answer(virtd_socket: str)
             client.close()
 
 
+_OLD_FAR_SIDE = """
+import json, os, struct, sys
+
+def read(n):
+    buf = b""
+    while len(buf) < n:
+        chunk = os.read(0, n - len(buf))
+        if not chunk:
+            sys.exit(0)
+        buf += chunk
+    return buf
+
+def send(msg):
+    body = json.dumps(msg).encode()
+    os.write(1, struct.pack(">I", len(body)) + body)
+
+refused = False
+while True:
+    (n,) = struct.unpack(">I", read(4))
+    kind, rid = json.loads(read(n))[:2]
+    if kind == "hello":
+        send(["ok", rid, {"version": 1, "features": [], "readonly": False, "pid": os.getpid()}])
+    elif kind == "open" and not refused:  # read before hello was answered, as an old server could
+        refused = True
+        send(["err", rid, {"code": 7, "domain": 7, "detail": None,
+                           "message": "internal error: the handshake (hello) must come first"}])
+    elif kind == "open":
+        send(["ok", rid, {"session": 1, "hooks": ["virt_connect_get_type"], "readonly": False}])
+    else:
+        send(["ok", rid, "OLD"])
+"""
+
+
+def test_a_far_side_that_refuses_the_pipelined_open_gets_it_again(tmp_path: Path) -> None:
+    """A far side of before the pipelined hello may refuse the open sent right behind it: the
+    client sends it again once hello is answered."""
+    import sys
+
+    script = tmp_path / "old-far-side"
+    script.write_text(f"#!{sys.executable}\n{_OLD_FAR_SIDE}")
+    script.chmod(0o755)
+    conn = virt.open(f"test+ext:///default?command={script}")
+    try:
+        assert conn.driver.peer.requests == 3  # type: ignore[attr-defined]  # hello, open, open
+        assert conn.supports("virt_connect_get_type")
+    finally:
+        conn.close()
+
+
 def test_unknown_hooks_and_event_hooks_are_refused(raw: RawClient) -> None:
     raw.hello()
     session = raw.open()
