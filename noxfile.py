@@ -54,12 +54,13 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(name="xen-lab")
 def xen_lab(session: nox.Session) -> None:
-    """The Xen driver on a real Xen 4.17 under QEMU TCG (tests/xenlab.py): ~12 min, ~1 GB of RAM."""
+    """The Xen driver on a real Xen 4.17 under QEMU TCG (tests/xenlab.py): ~18 min, ~1 GB of RAM."""
     session.install("-e", "packages/virt-core[cli]", "-e", "packages/virt-driver-xen", "-e", "packages/virt-remote",
                     *TEST_DEPS)
     session.run("python", "tests/xenlab.py", "build")
     session.run("pytest", "packages/virt-driver-xen/tests/test_xen_lab_lifecycle.py",
-                "packages/virt-driver-xen/tests/test_xen_lab_conformance.py", "--durations=10",
+                "packages/virt-driver-xen/tests/test_xen_lab_conformance.py",
+                "packages/virt-driver-xen/tests/test_xen_lab_features.py", "--durations=10",
                 *session.posargs, env={"VIRT_XEN_LAB": "1"})
 
 

@@ -56,11 +56,25 @@ def test_pv_config_and_uri() -> None:
     assert 'name = "g"' in cfg and xenlab.DOMU_KERNEL in cfg and "console=hvc0" in cfg
     lab = xenlab.XenLab(xenlab.Lab(Path("/x/xen"), Path("/x/k"), Path("/x/i")))
     try:
-        lab.port, lab.helper_port = 1234, 1235
+        lab.port, lab.helper_port, lab.ssh_port = 1234, 1235, 1236
         assert lab.toolstack == "tcp:127.0.0.1:1234"
         assert lab.remote_uri().startswith("xen+ext:///system?command=")
         argv = lab.argv()
         assert argv[argv.index("-initrd") + 1].startswith("/x/k console=hvc0")
         assert "hostfwd=tcp:127.0.0.1:1235-:7778" in argv[argv.index("-netdev") + 1]
+        assert "hostfwd=tcp:127.0.0.1:1236-:22" in argv[argv.index("-netdev") + 1]
+        assert argv[argv.index("-cpu") + 1] == "qemu64,+rdrand,+svm,+npt"  # Xen gets HAP: PVH guests run
     finally:
         lab.close()
+
+
+def test_ssh_uri_names_the_keys(tmp_path: Path) -> None:
+    keys = tmp_path / "lab" / "ssh"
+    keys.mkdir(parents=True)
+    (keys / "host_key.pub").write_text("ssh-ed25519 AAAAC3Nza xenlab-dom0\n")
+    lab = xenlab.XenLab(xenlab.Lab(tmp_path / "lab" / "xen", Path("/x/k"), Path("/x/i")), workdir=tmp_path)
+    lab.ssh_port = 2222
+    uri = lab.ssh_uri()
+    assert uri.startswith("xen+ssh://root@127.0.0.1:2222/system?keyfile=")
+    assert f"keyfile={keys}/client_key&known_hosts={tmp_path}/known_hosts" in uri
+    assert (tmp_path / "known_hosts").read_text() == "[127.0.0.1]:2222 ssh-ed25519 AAAAC3Nza\n"

@@ -72,6 +72,8 @@ from tinyguest import TinyGuestError, _Cpio
 READY_MARKER = "VIRT-XENLAB-DOM0-READY"
 DOMU_READY_MARKER = "VIRT-XENLAB-DOMU-READY"
 SERVER_PORT = 7777
+#: dom0's sshd (OpenSSH), for ``xen+ssh://``
+SSH_PORT = 22
 #: dom0's second listener: virt's remote helper (``virt-remote-helper``) serving xen:///system
 HELPER_PORT = 7778
 #: where :meth:`XenLab.install_virt` puts virt's code in dom0
@@ -81,6 +83,9 @@ DOMU_KERNEL = "/var/lib/xenlab/domu-vmlinuz"
 DOMU_RAMDISK = "/var/lib/xenlab/domu-initrd.img"
 DOMU_CMDLINE = "console=hvc0 quiet loglevel=3 panic=-1 mitigations=off"
 DOM0_MEMORY_MB = 512
+# QEMU's TCG emulates AMD-V (SVM) with nested paging: Xen then has HAP and runs HVM containers
+# (PVH guests); rdrand, or dom0 starves for entropy; -cpu max crashes dom0 under TCG
+CPU = "qemu64,+rdrand,+svm,+npt"
 VM_MEMORY_MB = 1024
 # two CPUs for Xen: dom0 keeps one (dom0_max_vcpus=1), a guest booting under TCG gets the other;
 # an idle TCG vCPU costs the host nothing
@@ -131,7 +136,31 @@ USER_PACKAGES = (
     "libreadline8",
     "libsqlite3-0",
     "media-types",
+    # OpenSSH's sshd, for xen+ssh:// (virt's remote plugin over SSH to the helper in dom0), and
+    # the libraries of its DT_NEEDED closure that the packages above do not bring
+    "openssh-server",
+    "libwrap0",
+    "libaudit1",
+    "libpam0g",
+    "libsystemd0",
+    "libselinux1",
+    "libgssapi-krb5-2",
+    "libkrb5-3",
+    "libk5crypto3",
+    "libkrb5support0",
+    "libkeyutils1",
+    "libnsl2",
+    "libtirpc3",
+    "libcap-ng0",
+    "libcap2",
+    "libgcrypt20",
+    "libgpg-error0",
+    "liblz4-1",
+    "libpcre2-8-0",
 )
+#: programs of /usr/bin copied into dom0 (xenstore-utils': the driver reads consoles' ptys there)
+USR_BIN_PROGRAMS = ("xenstore-read", "xenstore-write", "xenstore-rm", "xenstore-ls", "xenstore-exists",
+                    "xenstore-list", "xenstore")
 DOM0_MODULES = ("xen_evtchn", "xen_gntdev", "xen_gntalloc", "xen_privcmd", "xenfs", "e1000")
 
 # Xen's command line: its console on the first UART; dom0 gets a fixed 512 MiB (``xl save``
@@ -173,6 +202,8 @@ ip link set eth0 up
 ip route add default via 10.0.2.2
 nc -ll -p @PORT@ -e /usr/local/bin/xlserve &
 nc -ll -p @HELPER_PORT@ -e /usr/local/bin/virt-helper &
+mkdir -p /run/sshd && chmod 755 /run/sshd
+/usr/sbin/sshd -f /etc/ssh/sshd_config -E /tmp/sshd.log || echo "xenlab: sshd failed"
 echo "@MARKER@"
 export PS1='xenlab-dom0# ' HOME=/root
 while :; do setsid -c sh -i </dev/hvc0 >/dev/hvc0 2>&1 || sleep 1; done
@@ -196,7 +227,23 @@ _VIRT_HELPER = r"""#!/bin/sh
 export PATH=/usr/local/bin:@LIBEXEC@:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
 export LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu
 export PYTHONPATH=@PREFIX@ PYTHONDONTWRITEBYTECODE=1 VIRT_XEN_STATE=/var/lib/virt/xen
-exec python3.11 -c 'import sys, virt_remote_helper; sys.exit(virt_remote_helper.main())' 2>>/tmp/virt-helper.log
+exec python3.11 -c 'import sys, virt_remote_helper; sys.exit(virt_remote_helper.main())' "$@" 2>>/tmp/virt-helper.log
+"""
+
+# OpenSSH in dom0: root by public key only (the lab's client key), no PAM, nothing else
+_SSHD_CONFIG = """Port @SSH_PORT@
+HostKey /etc/ssh/ssh_host_ed25519_key
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+AuthorizedKeysFile /etc/ssh/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+UseDNS no
+PidFile /run/sshd.pid
+PrintMotd no
+LogLevel ERROR
 """
 
 _DOMU_INIT = r"""#!/bin/sh
@@ -270,8 +317,8 @@ def resolve_packages() -> dict[str, str]:
 
 def _content_hash() -> str:
     h = hashlib.sha256()
-    for part in (str(_FORMAT), _DOM0_INIT, _XLSERVE, _VIRT_HELPER, _DOMU_INIT, _DOMU_POWER, " ".join(DOM0_MODULES),
-                 " ".join(USER_PACKAGES)):
+    for part in (str(_FORMAT), _DOM0_INIT, _XLSERVE, _VIRT_HELPER, _SSHD_CONFIG, _DOMU_INIT, _DOMU_POWER,
+                 " ".join(DOM0_MODULES), " ".join(USER_PACKAGES), " ".join(USR_BIN_PROGRAMS)):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:12]
@@ -437,7 +484,8 @@ def _domu_initrd(busybox: Path) -> bytes:
     return gzip.compress(cpio.finish(), compresslevel=6, mtime=0)
 
 
-def _dom0_initrd(root: Path, modules: list[tuple[str, bytes]], domu_kernel: bytes, domu_initrd: bytes) -> bytes:
+def _dom0_initrd(root: Path, modules: list[tuple[str, bytes]], domu_kernel: bytes, domu_initrd: bytes,
+                 keys: Path) -> bytes:
     cpio = _Cpio()
     for d in ("dev", "proc", "sys", "tmp", "run", "root", "var/log", "var/lib", "lib/modules", "etc/xenlab"):
         cpio.mkdir(d)
@@ -449,6 +497,18 @@ def _dom0_initrd(root: Path, modules: list[tuple[str, bytes]], domu_kernel: byte
         _add_tree(cpio, root, sub, skip=("lib/modules", "usr/lib/debug", "usr/lib/python3.11/test",
                                          "usr/lib/python3.11/ensurepip", "usr/lib/python3.11/idlelib"))
     cpio.file("usr/bin/python3.11", (root / "usr/bin/python3.11").read_bytes(), 0o755)
+    for name in USR_BIN_PROGRAMS:
+        prog = root / "usr/bin" / name
+        if prog.is_symlink():
+            cpio.symlink(f"usr/bin/{name}", os.readlink(prog))
+        elif prog.is_file():
+            cpio.file(f"usr/bin/{name}", prog.read_bytes(), 0o755)
+    cpio.mkdir("etc/ssh")
+    cpio.file("etc/ssh/sshd_config", _SSHD_CONFIG.replace("@SSH_PORT@", str(SSH_PORT)).encode())
+    cpio.file("etc/ssh/ssh_host_ed25519_key", (keys / "host_key").read_bytes(), 0o600)
+    cpio.file("etc/ssh/ssh_host_ed25519_key.pub", (keys / "host_key.pub").read_bytes(), 0o644)
+    cpio.file("etc/ssh/authorized_keys", (keys / "client_key.pub").read_bytes(), 0o644)
+    cpio.symlink("usr/local/bin/virt-remote-helper", "virt-helper")
     for sub in ("usr/sbin",):
         base = root / sub
         for p in sorted(base.iterdir()) if base.is_dir() else []:
@@ -466,8 +526,8 @@ def _dom0_initrd(root: Path, modules: list[tuple[str, bytes]], domu_kernel: byte
         cpio.file(f"lib/modules/{name}.ko", data)
     cpio.file(DOMU_KERNEL, domu_kernel)
     cpio.file(DOMU_RAMDISK, domu_initrd)
-    cpio.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
-    cpio.file("etc/group", b"root:x:0:\n")
+    cpio.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\nsshd:x:100:65534::/run/sshd:/bin/false\n")
+    cpio.file("etc/group", b"root:x:0:\nnogroup:x:65534:\n")
     cpio.file("etc/hostname", b"xenlab-dom0\n")
     cpio.file("etc/hosts", b"127.0.0.1 localhost xenlab-dom0\n")
     return gzip.compress(cpio.finish(), compresslevel=1, mtime=0)
@@ -491,7 +551,11 @@ def build(dest: Path, versions: dict[str, str]) -> dict[str, Any]:
                 tinyguest._extract(deb, root)
         libexec = root / XEN_LIBEXEC.lstrip("/")
         check_closure(root, [p for p in sorted(libexec.iterdir()) if p.is_file() and not p.is_symlink()]
-                      + [root / "usr/bin/python3.11"])
+                      + [root / "usr/bin/python3.11", root / "usr/sbin/sshd"]
+                      + [root / "usr/bin" / n for n in USR_BIN_PROGRAMS
+                         if (root / "usr/bin" / n).is_file() and not (root / "usr/bin" / n).is_symlink()])
+        keys = dest / "ssh"
+        make_keys(keys)
         xen_gz = sorted((root / "boot").glob("xen-*.gz"))
         if not xen_gz:
             raise XenLabError(f"{XEN_PACKAGE} has no /boot/xen-*.gz")
@@ -502,7 +566,7 @@ def build(dest: Path, versions: dict[str, str]) -> dict[str, Any]:
         modules = _collect_modules(moddir, DOM0_MODULES)
         domu_kernel = sorted((ku / "boot").glob("vmlinuz-*"))[-1].read_bytes()
         domu_initrd = _domu_initrd(root / "bin" / "busybox")
-        (dest / "dom0-initrd.img").write_bytes(_dom0_initrd(root, modules, domu_kernel, domu_initrd))
+        (dest / "dom0-initrd.img").write_bytes(_dom0_initrd(root, modules, domu_kernel, domu_initrd, keys))
         manifest = {
             "packages": versions,
             "dom0_kernel_version": moddir.name,
@@ -516,8 +580,22 @@ def build(dest: Path, versions: dict[str, str]) -> dict[str, Any]:
         return manifest
 
 
+def make_keys(keys: Path) -> None:
+    """The lab's SSH keys (OpenSSH's ssh-keygen, ed25519, no passphrase): dom0's host key and the
+    client key whose public half dom0's sshd accepts for root."""
+    keygen = shutil.which("ssh-keygen")
+    if keygen is None:
+        raise XenLabError("ssh-keygen not found: the lab's sshd needs keys (Debian package openssh-client)")
+    keys.mkdir(parents=True, exist_ok=True)
+    for name, comment in (("host_key", "xenlab-dom0"), ("client_key", "xenlab-client")):
+        proc = _run([keygen, "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(keys / name)])
+        if proc.returncode != 0:
+            raise XenLabError(f"ssh-keygen failed: {proc.stderr.strip()[-300:]}")
+
+
 def _complete(directory: Path) -> bool:
-    return all((directory / n).is_file() for n in ("xen", "dom0-vmlinux", "dom0-initrd.img", "manifest.json"))
+    return all((directory / n).is_file() for n in ("xen", "dom0-vmlinux", "dom0-initrd.img", "manifest.json",
+                                                     "ssh/client_key", "ssh/host_key.pub"))
 
 
 def _lab_from(directory: Path) -> Lab:
@@ -606,6 +684,7 @@ class XenLab:
         self.memory_mb = memory_mb
         self.port = 0
         self.helper_port = 0
+        self.ssh_port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self.timings: dict[str, float] = {}
 
@@ -623,7 +702,7 @@ class XenLab:
             tinyguest.qemu_binary() or tinyguest.QEMU_BINARY,
             "-accel", "tcg",
             "-machine", "pc",
-            "-cpu", "qemu64,+rdrand",
+            "-cpu", CPU,
             "-m", str(self.memory_mb),
             "-smp", str(VM_CPUS),
             "-nodefaults", "-no-user-config", "-display", "none",
@@ -632,13 +711,14 @@ class XenLab:
             "-initrd", f"{lab.dom0_kernel} {DOM0_CMDLINE},{lab.dom0_initrd}",
             "-serial", f"file:{self.console_log}",
             "-netdev", f"user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{self.port}-:{SERVER_PORT}"
-                       f",hostfwd=tcp:127.0.0.1:{self.helper_port}-:{HELPER_PORT}",
+                       f",hostfwd=tcp:127.0.0.1:{self.helper_port}-:{HELPER_PORT}"
+                       f",hostfwd=tcp:127.0.0.1:{self.ssh_port}-:{SSH_PORT}",
             "-device", "e1000,netdev=n0",
         ]
 
     def start(self, timeout: float = 180.0) -> XenLab:
         for _attempt in range(3):
-            self.port, self.helper_port = _free_port(), _free_port()
+            self.port, self.helper_port, self.ssh_port = _free_port(), _free_port(), _free_port()
             t0 = time.monotonic()
             with open(self.workdir / "qemu.err", "wb") as errfile:
                 self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -718,6 +798,18 @@ class XenLab:
         """A ``xen+ext://`` URI: virt's remote plugin, its helper in dom0 serving ``xen:///system``."""
         command = f"{sys.executable} {Path(__file__).resolve()} relay {self.helper_port}"
         return "xen+ext:///system?command=" + urllib.parse.quote(command, safe="/")
+
+    def ssh_uri(self) -> str:
+        """A ``xen+ssh://`` URI: virt's remote plugin over SSH (asyncssh) to dom0's sshd, which
+        runs the helper serving ``xen:///system`` there; the lab's client key, and a known_hosts
+        file naming dom0's host key at this boot's forwarded port."""
+        keys = self.lab.xen.parent / "ssh"
+        known = self.workdir / "known_hosts"
+        host_key = (keys / "host_key.pub").read_text().split()
+        known.write_text(f"[127.0.0.1]:{self.ssh_port} {host_key[0]} {host_key[1]}\n")
+        query = (f"keyfile={urllib.parse.quote(str(keys / 'client_key'), safe='/')}"
+                 f"&known_hosts={urllib.parse.quote(str(known), safe='/')}")
+        return f"xen+ssh://root@127.0.0.1:{self.ssh_port}/system?{query}"
 
     def guest_console(self, name: str) -> str:
         """What the guest ``name`` wrote on its console (xenconsoled's log in dom0)."""

@@ -37,18 +37,34 @@ def xen_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[xenlab.XenLab]
 
 
 @pytest.fixture(scope="session")
-def xen_remote_uri(xen_lab: xenlab.XenLab) -> str:
-    """``xen+ext:///system``: virt's remote plugin, with virt itself (the driver, on the local
-    ``xl``) running inside the lab's dom0 behind its remote helper."""
+def xen_virt_in_dom0(xen_lab: xenlab.XenLab) -> xenlab.XenLab:
+    """The lab with this checkout's virt copied into dom0 (its remote helper serves xen:///system)."""
     seconds = xen_lab.install_virt()
     print(f"\nxenlab: virt copied into dom0 in {seconds:.1f} s")
-    return xen_lab.remote_uri()
+    return xen_lab
 
 
-@pytest.fixture(params=["host", "dom0"])
+@pytest.fixture(scope="session")
+def xen_remote_uri(xen_virt_in_dom0: xenlab.XenLab) -> str:
+    """``xen+ext:///system``: virt's remote plugin, with virt itself (the driver, on the local
+    ``xl``) running inside the lab's dom0 behind its remote helper."""
+    return xen_virt_in_dom0.remote_uri()
+
+
+@pytest.fixture(scope="session")
+def xen_ssh_uri(xen_virt_in_dom0: xenlab.XenLab) -> str:
+    """``xen+ssh://root@127.0.0.1:PORT/system?keyfile=...&known_hosts=...``: virt's remote plugin
+    over SSH (asyncssh) to OpenSSH's sshd in dom0, which runs the helper there."""
+    return xen_virt_in_dom0.ssh_uri()
+
+
+@pytest.fixture(params=["host", "dom0", "ssh"])
 def xen_uri(request: pytest.FixtureRequest, xen_lab: xenlab.XenLab) -> str:
-    """Both ways of driving the lab: the driver here with xl forwarded into dom0 ("host"), or
-    the driver inside dom0 reached through virt's remote plugin ("dom0")."""
+    """The three ways of driving the lab: the driver here with xl forwarded into dom0 ("host"),
+    or the driver inside dom0 reached through virt's remote plugin, over the ``ext`` transport
+    ("dom0") or over SSH to dom0's sshd ("ssh")."""
     if request.param == "host":
         return "xen:///system"
+    if request.param == "ssh":
+        return str(request.getfixturevalue("xen_ssh_uri"))
     return str(request.getfixturevalue("xen_remote_uri"))

@@ -1,7 +1,8 @@
 """A guest's whole life through virt's API on a real Xen 4.17 (the lab: tests/xenlab.py).
 
-Each test runs twice: with the driver here and ``xl`` forwarded into dom0 ("host"), and with
-the driver itself inside dom0, reached through virt's remote plugin (``xen+ext://``, "dom0").
+Each test runs three times: with the driver here and ``xl`` forwarded into dom0 ("host"), and
+with the driver itself inside dom0, reached through virt's remote plugin over the ``ext``
+transport (``xen+ext://``, "dom0") and over SSH to dom0's sshd (``xen+ssh://``, "ssh").
 
 define, start, state, info, vCPUs, pause/unpause, save/restore, reboot, shutdown, destroy,
 undefine, with the lifecycle events each step reports; every step is checked against what
@@ -42,7 +43,9 @@ def xen_says(lab: xenlab.XenLab, name: str) -> str:
 
 
 def test_connection_facts(conn: virt.Connection) -> None:
-    assert conn.type() == "Xen" and conn.uri.split("?")[0] in ("xen:///system", "xen+ext:///system")
+    assert conn.type() == "Xen"
+    assert conn.uri.split("?")[0] in ("xen:///system", "xen+ext:///system") or conn.uri.startswith(
+        "xen+ssh://root@127.0.0.1:")
     assert conn.version() // 1000 == 4017
     assert conn.hostname() == "xenlab-dom0"
     info = conn.node_info()
