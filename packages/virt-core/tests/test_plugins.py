@@ -360,17 +360,16 @@ def test_spec_table_is_fresh() -> None:
 
 def test_a_lone_driver_connection_never_imports_the_spec_modules() -> None:
     """Opening test:///default and calling its hooks binds them directly: the spec modules
-    (and their import cost) stay out of the process."""
+    and pluggy (and their import cost) stay out of the process."""
     import subprocess
 
     code = ("import sys, virt\n"
             "with virt.open('test:///default') as c:\n"
             "    [d.info() for d in c.list_domains()]\n"
-            "print(sorted(m for m in sys.modules if m.startswith('virt.hookspecs.')))\n")
-    # registration specs (the process-wide manager that finds drivers) are a small module
+            "print(sorted(m for m in sys.modules if m.startswith('virt.hookspecs.')), 'pluggy' in sys.modules)\n")
     env = {"VIRT_DISABLE_PLUGIN_AUTOLOAD": "1", "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
-    assert out.strip() == "['virt.hookspecs.registration']"
+    assert out.strip() == "[] False"  # nor pluggy: the driver's methods are bound directly
 
 
 def test_a_lone_drivers_hooks_are_bound_on_first_use() -> None:
@@ -386,3 +385,38 @@ def test_a_lone_drivers_hooks_are_bound_on_first_use() -> None:
         assert [d.name for d in conn.list_domains()] == ["test"]
         assert dict.__contains__(table, "virt_domain_list") and not dict.__contains__(table, "virt_domain_suspend")
         assert "virt_domain_list_info" in table.names()  # the core's defaults are there too
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"tryfirst": True}, {"trylast": True}, {"optionalhook": True}, {"specname": "virt_domain_create"},
+    {"wrapper": True}, {"hookwrapper": True},
+])
+def test_our_hookimpl_marks_as_pluggys_does(options: dict[str, Any]) -> None:
+    """virt's hookimpl is pluggy-free (a CLI start never imports pluggy), so it must leave
+    exactly the mark pluggy's HookimplMarker leaves."""
+    import pluggy
+    from virt._markers import HookimplMarker
+
+    def one() -> None: ...
+
+    def two() -> None: ...
+
+    pluggy.HookimplMarker("virt")(**options)(one) if options else pluggy.HookimplMarker("virt")(one)
+    HookimplMarker("virt")(**options)(two) if options else HookimplMarker("virt")(two)
+    assert two.virt_impl == one.virt_impl  # type: ignore[attr-defined]
+
+
+def test_registration_hooks_are_the_registration_specs() -> None:
+    from virt._plugins import REGISTRATION_HOOKS
+
+    specs = {name: fn for name, fn in vars(registration).items() if name.startswith("virt_")}
+    assert set(REGISTRATION_HOOKS) == set(specs)
+    assert all(fn.__code__.co_argcount == 0 for fn in specs.values())  # the registry calls them bare
+
+
+def test_plugin_manager_is_built_with_every_registered_plugin() -> None:
+    register_plugin(DriverPlugin("early"), name="early-plugin")
+    pm = virt._plugins.plugin_manager()
+    register_plugin(DriverPlugin("late"), name="late-plugin")
+    assert pm.get_plugin("early-plugin") is not None and pm.get_plugin("late-plugin") is not None
+    assert {"early", "late"} <= set(known_drivers())

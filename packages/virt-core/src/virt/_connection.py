@@ -14,8 +14,6 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-import pluggy
-
 from virt import _plugins, _records
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
@@ -23,6 +21,8 @@ from virt._records import DomainState
 from virt._uri import URI, resolve_uri
 
 if TYPE_CHECKING:  # the records are attrs classes made on first use (virt._records)
+    import pluggy
+
     from virt._records import (
         BlockInfo,
         BlockStats,
@@ -199,7 +199,7 @@ class Connection:
 
     @property
     def plugin_manager(self) -> pluggy.PluginManager:
-        return self._pm
+        return _plugins.real_manager(self._pm)
 
     def close(self) -> None:
         if self._closed:

@@ -24,16 +24,16 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from types import FunctionType, MemberDescriptorType, MethodType, ModuleType
-from typing import Any, ClassVar, NamedTuple, cast
-
-import pluggy
-from pluggy import HookimplOpts, HookspecOpts
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import PROJECT, hookimpl
 from virt._spectable import SPECS as _SPECS
 from virt._uri import URI
 from virt.plugin import DRIVER_GROUP, PLUGIN_GROUP, ConnectionPlugin, DriverSpec, OpenRequest
+
+if TYPE_CHECKING:  # pluggy itself is imported only where a manager is built (virt._pm)
+    import pluggy
 
 __all__ = [
     "LIBVIRT_API",
@@ -66,10 +66,12 @@ class PluginProblem(Warning):
 class _Registry:
     """Everything the process knows about plugins; :func:`reset` starts a new one."""
 
-    __slots__ = ("conn_plugins", "drivers", "entry_points", "loaded_groups", "pm", "problems")
+    __slots__ = ("conn_plugins", "drivers", "entry_points", "loaded_groups", "plugins", "pm", "problems")
 
     def __init__(self) -> None:
-        self.pm: pluggy.PluginManager | None = None
+        # the registration plugins, by name, in the order they were registered
+        self.plugins: list[tuple[str, object]] = []
+        self.pm: pluggy.PluginManager | None = None  # built from ``plugins`` when asked for
         self.drivers: dict[str, DriverSpec] | None = None  # by scheme, derived from pm
         self.conn_plugins: list[ConnectionPlugin] | None = None  # derived from pm
         self.entry_points: dict[str, list[_EntryPoint]] | None = None
@@ -85,14 +87,23 @@ def _autoload() -> bool:
     return not os.environ.get("VIRT_DISABLE_PLUGIN_AUTOLOAD")
 
 
+#: the registration hooks (virt.hookspecs.registration), none of which takes an argument
+REGISTRATION_HOOKS = ("virt_register_drivers", "virt_register_connection_plugins")
+
+
 def plugin_manager() -> pluggy.PluginManager:
-    """The one process-wide manager of registration hooks."""
+    """The registration plugins in a pluggy manager of the registration hooks (built when
+    first asked for: the core itself calls the registration hooks without one)."""
     with _lock:
         if _state.pm is None:
+            import pluggy
+
             from virt.hookspecs import registration
 
             pm = pluggy.PluginManager(PROJECT)
             pm.add_hookspecs(registration)
+            for name, plugin in _state.plugins:
+                pm.register(plugin, name=name)
             _state.pm = pm
         return _state.pm
 
@@ -132,25 +143,83 @@ def _report(message: str) -> None:
 
 
 def register_plugin(plugin: ModuleType | object, name: str | None = None) -> None:
-    """Register a plugin object or module by hand (embedding, tests, autoload off)."""
+    """Register a plugin object or module by hand (embedding, tests, autoload off).
+
+    It is checked as pluggy's ``register`` and ``check_pending`` would check it: every
+    function marked with :data:`~virt.plugin.hookimpl` must implement a registration hook
+    and take none of the arguments it does not have; a plugin that fails is reported
+    (:class:`PluginProblem`) and skipped."""
     with _lock:
-        pm = plugin_manager()
-        if pm.is_registered(plugin) or (name is not None and pm.get_plugin(name) is not None):
+        key = name if name is not None else str(id(plugin))
+        if any(p is plugin or n == key for n, p in _state.plugins):
             return
         try:
-            registered = pm.register(plugin, name=name)
+            problem = _registration_problem(plugin, key)
         except Exception as exc:  # noqa: BLE001 - a third party's bug must not break us
-            _report(f"plugin {name or plugin!r} could not be registered: {exc}")
+            problem = f"{type(exc).__name__}: {exc}"
+        if problem is None and _state.pm is not None:
+            try:
+                _state.pm.register(plugin, name=key)
+            except Exception as exc:  # noqa: BLE001
+                problem = str(exc)
+        if problem is not None:
+            _report(f"plugin {name or plugin!r} could not be registered: {problem}")
             return
-        try:
-            pm.check_pending()
-        except pluggy.PluginValidationError as exc:
-            # A hook implementation with no spec: almost always a misspelt hook name.
-            pm.unregister(name=registered)
-            _report(f"plugin {name or plugin!r} could not be registered: {exc}")
-            return
+        _state.plugins.append((key, plugin))
         _state.drivers = None
         _state.conn_plugins = None
+
+
+def _marked(plugin: object) -> Iterator[tuple[str, Any, dict[str, Any]]]:
+    """(attribute name, function, hookimpl options) of every marked function of ``plugin``,
+    found as pluggy finds them (statically: no property is run)."""
+    if isinstance(plugin, ModuleType):
+        items: Iterable[tuple[str, object]] = list(vars(plugin).items())
+    elif isinstance(plugin, type):
+        items = [(attr, _class_attribute(plugin, attr)) for attr in dir(plugin)]
+    else:
+        own = getattr(plugin, "__dict__", {})
+        items = [(attr, own[attr] if attr in own else _class_attribute(type(plugin), attr)) for attr in dir(plugin)]
+    for attr, value in items:
+        opts = _marker_opts(value, PROJECT + "_impl")
+        if opts is None:
+            continue
+        function = getattr(plugin, attr)
+        yield attr, function, opts
+
+
+def _registration_problem(plugin: object, name: str) -> str | None:
+    """Why pluggy would refuse ``plugin`` as a registration plugin (None when it would not)."""
+    for attr, function, opts in _marked(plugin):
+        hook = opts.get("specname") or attr
+        if hook not in REGISTRATION_HOOKS:
+            if opts.get("optionalhook"):
+                continue
+            return f"unknown hook {hook!r} in plugin {plugin!r}"
+        if opts.get("wrapper") or opts.get("hookwrapper"):
+            return f"plugin {name!r}: a registration hook ({hook!r}) cannot be a wrapper"
+        code = getattr(function, "__code__", None)
+        if code is None:
+            return f"plugin {name!r}: {hook!r} is not a function"
+        bound = 1 if isinstance(function, MethodType) else 0
+        params = code.co_varnames[bound:code.co_argcount + code.co_kwonlyargcount]
+        if params:
+            return (f"Plugin {name!r} for hook {hook!r}: argument(s) {set(params)} are declared in the hookimpl "
+                    f"but can not be found in the hookspec")
+    return None
+
+
+def _registration_impls(hook: str) -> list[tuple[str, Callable[[], Any]]]:
+    """(plugin name, function) of every implementation of registration hook ``hook``, in
+    the order pluggy lists them: trylast ones, the others, tryfirst ones, each in the order
+    their plugins were registered."""
+    found: list[tuple[int, str, Callable[[], Any]]] = []
+    for name, plugin in _state.plugins:
+        for attr, function, opts in _marked(plugin):
+            if (opts.get("specname") or attr) == hook:
+                found.append((2 if opts.get("tryfirst") else 0 if opts.get("trylast") else 1, name, function))
+    found.sort(key=lambda item: item[0])
+    return [(name, function) for _, name, function in found]
 
 
 class _EntryPoint(NamedTuple):
@@ -299,26 +368,24 @@ def _load_driver_entry_points(scheme: str | None) -> None:
 def _collect_drivers() -> dict[str, DriverSpec]:
     if _state.drivers is None:
         drivers: dict[str, DriverSpec] = {}
-        pm = plugin_manager()
         owners: dict[str, str] = {}
-        # get_hookimpls() lists implementations in registration order: the first loaded wins.
-        for impl in pm.hook.virt_register_drivers.get_hookimpls():
+        # in registration order: the first loaded wins
+        for plugin_name, register in _registration_impls("virt_register_drivers"):
             try:
-                register: Callable[[], Iterable[Any] | None] = impl.function  # type: ignore[assignment]
                 specs = list(register() or ())
             except Exception as exc:  # noqa: BLE001
-                _report(f"plugin {impl.plugin_name} failed in virt_register_drivers: {exc}")
+                _report(f"plugin {plugin_name} failed in virt_register_drivers: {exc}")
                 continue
             for spec in specs:
                 if not isinstance(spec, DriverSpec):
-                    _report(f"plugin {impl.plugin_name} returned {spec!r}, not a DriverSpec")
+                    _report(f"plugin {plugin_name} returned {spec!r}, not a DriverSpec")
                     continue
                 if spec.scheme in drivers:
                     _report(f"URI scheme '{spec.scheme}' is claimed twice: by plugin {owners[spec.scheme]} and "
-                            f"by plugin {impl.plugin_name}; the first loaded ({owners[spec.scheme]}) is used")
+                            f"by plugin {plugin_name}; the first loaded ({owners[spec.scheme]}) is used")
                     continue
                 drivers[spec.scheme] = spec
-                owners[spec.scheme] = impl.plugin_name
+                owners[spec.scheme] = plugin_name
         _state.drivers = drivers
     return _state.drivers
 
@@ -351,20 +418,13 @@ def _connection_plugins() -> list[ConnectionPlugin]:
                 _load_entry_point(ep)
     if _state.conn_plugins is None:
         found: list[ConnectionPlugin] = []
-        for impl in plugin_manager().hook.virt_register_connection_plugins.get_hookimpls():
+        for plugin_name, register_plugins in _registration_impls("virt_register_connection_plugins"):
             try:
-                register_plugins: Callable[[], Iterable[ConnectionPlugin] | None]
-                register_plugins = impl.function  # type: ignore[assignment]
                 found.extend(register_plugins() or ())
             except Exception as exc:  # noqa: BLE001
-                _report(f"plugin {impl.plugin_name} failed in virt_register_connection_plugins: {exc}")
+                _report(f"plugin {plugin_name} failed in virt_register_connection_plugins: {exc}")
         _state.conn_plugins = found
     return _state.conn_plugins
-
-
-def _tracer(pm: pluggy.PluginManager) -> Callable[[], None]:
-    pm.trace.root.setwriter(sys.stderr.write)
-    return pm.enable_tracing()
 
 
 def _marker_opts(holder: object, attrname: str) -> dict[str, Any] | None:
@@ -389,57 +449,6 @@ def _class_attribute(cls: type, name: str) -> object:
         if name in namespace:
             return namespace[name]
     return _MISSING
-
-
-class _ConnectionManager(pluggy.PluginManager):
-    """A connection's plugin manager: pluggy's, with hook discovery memoised and cheaper.
-
-    Adding the spec modules and registering an object make pluggy inspect every attribute
-    statically (``inspect.getattr_static``), and the spec modules, the driver and the
-    dispatcher have hundreds: that was most of the cost of opening a connection.  The markers
-    sit on module functions and on the class's functions, so the answer for (module, name)
-    and for (class, name) does not change, and it is found by reading the module's or the
-    classes' ``__dict__``, as getattr_static would.  Names an instance shadows in its own
-    ``__dict__``, slots, anything that is not a plain function, staticmethod, classmethod or
-    bound method, and modules and classes registered as plugins, are left to pluggy.
-    """
-
-    _opts_by_class: ClassVar[dict[tuple[type, str], HookimplOpts | None]] = {}
-    _spec_opts: ClassVar[dict[tuple[object, str], HookspecOpts | None]] = {}
-
-    def parse_hookspec_opts(self, module_or_class: Any, name: str) -> HookspecOpts | None:
-        key = (module_or_class, name)
-        try:
-            opts = self._spec_opts[key]
-        except KeyError:
-            value = (module_or_class.__dict__.get(name, _MISSING)
-                     if isinstance(module_or_class, ModuleType) and not name.startswith("__") else _MISSING)
-            if type(value) is FunctionType:
-                opts = cast("HookspecOpts | None", _marker_opts(value, self.project_name + "_spec"))
-            else:
-                opts = super().parse_hookspec_opts(module_or_class, name)
-            self._spec_opts[key] = opts
-        return None if opts is None else cast(HookspecOpts, dict(opts))
-
-    def parse_hookimpl_opts(self, plugin: object, name: str) -> HookimplOpts | None:
-        if isinstance(plugin, (ModuleType, type)) or name in getattr(plugin, "__dict__", ()):
-            return super().parse_hookimpl_opts(plugin, name)
-        key = (type(plugin), name)
-        try:
-            opts = self._opts_by_class[key]
-        except KeyError:
-            value = _class_attribute(type(plugin), name)
-            if isinstance(value, _HOOKABLE):
-                opts = cast("HookimplOpts | None", _marker_opts(value, self.project_name + "_impl"))
-            elif isinstance(value, MethodType):
-                opts = cast("HookimplOpts | None", _marker_opts(value.__func__, self.project_name + "_impl"))
-            elif value is _MISSING or isinstance(value, MemberDescriptorType):
-                opts = super().parse_hookimpl_opts(plugin, name)
-            else:
-                opts = None  # a property, a constant, ...: pluggy skips these too
-            self._opts_by_class[key] = opts
-        # pluggy normalises (mutates) the options it is given: hand out a copy.
-        return None if opts is None else cast(HookimplOpts, dict(opts))
 
 
 class CoreDefaults:
@@ -469,36 +478,50 @@ class CoreDefaults:
         return out
 
 
-class _LazyConnectionManager(_ConnectionManager):
+class _LazyConnectionManager:
     """The plugin manager of a connection whose only plugin is its driver, built by pluggy
     when something first needs it.
 
     Adding the spec modules and registering a driver's hundred-odd implementations costs a
-    few milliseconds, more than the rest of ``virt.open("test:///default")``; a connection
-    that only calls operation hooks never needs it: :func:`implemented_hooks` binds them to
-    the driver's methods directly (``direct``), as it would from pluggy's registrations.
-    The first read of any attribute the manager has not got yet (``hook``, or any method
-    that reads its state) builds it, exactly as :func:`build_connection_manager` would have.
+    few milliseconds, more than the rest of ``virt.open("test:///default")``, and importing
+    pluggy a few more; a connection that only calls operation hooks never needs either:
+    :func:`implemented_hooks` binds them to the driver's methods directly (``direct``), as
+    it would from pluggy's registrations.  Anything else read of this object is the real
+    manager's, built then, exactly as :func:`build_connection_manager` would have built it.
     """
 
-    def __init__(self, build: Callable[[_ConnectionManager], None], direct: DirectHooks) -> None:
-        # pluggy's __init__ runs when the manager is first needed (__getattr__).
-        self.__dict__["_virt_build"] = build
-        self.__dict__["direct"] = direct
+    __slots__ = ("_build", "_real", "direct")
+
+    def __init__(self, build: Callable[[pluggy.PluginManager], None], direct: DirectHooks) -> None:
+        self._build = build
+        self._real: pluggy.PluginManager | None = None
+        self.direct = direct
 
     @property
     def materialized(self) -> bool:
-        return "_virt_build" not in self.__dict__
+        return self._real is not None
+
+    def manager(self) -> pluggy.PluginManager:
+        """The real (pluggy) manager, built on the first call."""
+        with _lock:
+            if self._real is None:
+                from virt._pm import ConnectionManager
+
+                pm = ConnectionManager(PROJECT)
+                self._build(pm)
+                self._real = pm
+            return self._real
 
     def __getattr__(self, name: str) -> Any:
-        with _lock:
-            build = self.__dict__.pop("_virt_build", None)
-            if build is not None:
-                _ConnectionManager.__init__(self, PROJECT)
-                build(self)
-        if build is None and name not in self.__dict__:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        return getattr(self, name)
+        return getattr(self.manager(), name)
+
+    def __repr__(self) -> str:
+        return f"<lazy {self._real!r}>" if self._real is not None else "<lazy plugin manager (not built yet)>"
+
+
+def real_manager(pm: Any) -> pluggy.PluginManager:
+    """The pluggy manager behind a connection's manager (built now if it was not yet)."""
+    return pm.manager() if isinstance(pm, _LazyConnectionManager) else pm
 
 
 class _LazyRelay:
@@ -511,7 +534,7 @@ class _LazyRelay:
         self._pm = pm
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._pm.hook, name)
+        return getattr(self._pm.manager().hook, name)
 
     def __repr__(self) -> str:
         return f"<hook relay of {self._pm!r}>" if self._pm.materialized else "<hook relay (not built yet)>"
@@ -653,9 +676,10 @@ def build_connection_manager(spec: DriverSpec, uri: URI, readonly: bool) -> tupl
         lazy = _open_lazily(spec, uri, readonly)
         if lazy is not None:
             return lazy
+    from virt._pm import ConnectionManager
     from virt.hookspecs import OPERATION_MODULES
 
-    pm = _ConnectionManager(PROJECT)
+    pm = ConnectionManager(PROJECT)
     for module in OPERATION_MODULES:
         pm.add_hookspecs(module)
     pm.register(CoreDefaults(pm.hook), name="virt:defaults")
@@ -684,7 +708,9 @@ def build_connection_manager(spec: DriverSpec, uri: URI, readonly: bool) -> tupl
                         f"driver '{spec.scheme}' failed to open {uri}: {type(exc).__name__}: {exc}") from exc
     _register_driver(pm, spec, driver)
     if os.environ.get("VIRT_TRACE"):
-        _tracer(pm)
+        from virt._pm import tracer
+
+        tracer(pm)
     return pm, driver
 
 
@@ -694,7 +720,7 @@ def _open_lazily(spec: DriverSpec, uri: URI, readonly: bool) -> tuple[pluggy.Plu
 
     opened: list[object] = []  # the driver, once its open() returned
 
-    def build(pm: _ConnectionManager) -> None:
+    def build(pm: pluggy.PluginManager) -> None:
         from virt.hookspecs import OPERATION_MODULES
 
         for module in OPERATION_MODULES:
@@ -715,21 +741,23 @@ def _open_lazily(spec: DriverSpec, uri: URI, readonly: bool) -> tuple[pluggy.Plu
                         f"driver '{spec.scheme}' failed to open {uri}: {type(exc).__name__}: {exc}") from exc
     opened.append(driver)
     if pm.materialized:  # the driver called a hook while it opened: register it as usual
-        _register_driver(pm, spec, driver)
-        return pm, driver
+        _register_driver(pm.manager(), spec, driver)
+        return pm, driver  # type: ignore[return-value]
     table = _direct_hooks([CoreDefaults(relay), driver])
     if table is None:
-        pm.hook  # noqa: B018 - built now, and pluggy checks the driver (or refuses it) here
+        pm.manager()  # built now, and pluggy checks the driver (or refuses it) here
     else:
-        pm.__dict__["direct"] = table
-    return pm, driver
+        pm.direct = table
+    return pm, driver  # type: ignore[return-value]
 
 
 def _register_driver(pm: pluggy.PluginManager, spec: DriverSpec, driver: object) -> None:
+    from virt._pm import PluginValidationError
+
     try:
         pm.register(driver, name=f"driver:{spec.scheme}")
         pm.check_pending()
-    except pluggy.PluginValidationError as exc:
+    except PluginValidationError as exc:
         close = getattr(driver, "virt_connect_close", None)
         if callable(close):
             close()
@@ -756,7 +784,7 @@ def implemented_hooks(pm: pluggy.PluginManager) -> dict[str, Any]:
     pluggy's multicall loop would only find the same answer more slowly.
     """
     if isinstance(pm, _LazyConnectionManager) and not pm.materialized:
-        return pm.direct  # type: ignore[no-any-return]
+        return pm.direct
     out: dict[str, Any] = {}
     direct = not os.environ.get("VIRT_TRACE")
     for name in _SPECS:

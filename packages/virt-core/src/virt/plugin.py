@@ -21,12 +21,15 @@ URI scheme it serves, pointing at a module that implements
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from virt._markers import hookimpl, hookspec
+from virt._markers import hookimpl
 from virt._uri import URI
+
+if TYPE_CHECKING:
+    from virt._markers import hookspec
 
 __all__ = [
     "DRIVER_GROUP",
@@ -100,6 +103,14 @@ class ConnectionPlugin:
     kind: Literal["provider", "wrapper"]
     factory: Callable[[OpenRequest, DriverSpec], object | None]
     area: str = ""
+
+
+def __getattr__(name: str) -> Any:
+    if name == "hookspec":  # pluggy's marker, imported when first named (see virt._markers)
+        from virt import _markers
+
+        return _markers.hookspec
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def listening(hook: Any, event_hook: str) -> bool:
