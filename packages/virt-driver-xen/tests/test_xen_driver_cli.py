@@ -228,3 +228,49 @@ def test_domain0_as_libvirt_shows_it(monkeypatch: pytest.MonkeyPatch, tmp_path: 
         assert err.value.code == ErrorNumber.OPERATION_INVALID
         assert [d.name for d in conn.list_domains(flags=2048)] == ["Domain-0"]  # NO_AUTOSTART
         assert conn.list_domains(flags=1024) == []  # AUTOSTART
+
+
+PV_XML = """<domain type='xen'>
+  <name>auto</name>
+  <uuid>c7a5fdb2-cdaf-9455-926a-d65c16db1809</uuid>
+  <memory unit='KiB'>131072</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='xenpv'>linux</type><kernel>/k</kernel></os>
+</domain>
+"""
+
+
+def test_autostart_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The autostart mark is a symlink to the definition; the first connection since Xen booted
+    (no note in xenstore yet) starts the marked domains and writes the note; later ones do not."""
+    fake_dom0(monkeypatch, tmp_path)
+    store = tmp_path / "xenstore"
+    (tmp_path / "xenstore-read").write_text(f"#!/bin/sh\n[ -f {store} ] && exec cat {store}\n"
+                                            "echo \"xenstore-read: couldn't read path $1\" >&2\nexit 1\n")
+    (tmp_path / "xenstore-write").write_text(f"#!/bin/sh\necho \"$2\" > {store}\n")
+    for name in ("xenstore-read", "xenstore-write"):
+        (tmp_path / name).chmod(0o755)
+    with virt.open("xen:///system") as conn:  # the first: nothing marked yet, the note is written
+        assert store.exists()
+        dom = conn.define_domain(PV_XML)
+        assert not dom.autostart
+        dom.set_autostart(True)
+        assert dom.autostart and (tmp_path / "state/autostart/auto.xml").resolve() == (
+            tmp_path / "state/config/auto.xml")
+        assert [d.name for d in conn.list_domains(flags=1024)] == ["auto"]
+        assert [d.name for d in conn.list_domains(flags=2048)] == ["Domain-0"]
+        assert dom.stats() == {"state.state": 5, "state.reason": 0, "balloon.current": 131072,
+                               "balloon.maximum": 131072, "vcpu.current": 1, "vcpu.maximum": 1}
+        with pytest.raises(VirtError) as err:
+            dom.console_path()
+        assert err.value.code == ErrorNumber.OPERATION_INVALID
+    with virt.open("xen:///system"):  # the same boot: nothing is started
+        pass
+    assert "Failed to autostart" not in caplog.text
+    store.unlink()  # Xen booted again: the fake xl cannot create, and the failure is logged
+    with caplog.at_level("ERROR", logger="virt_xen"), virt.open("xen:///system") as conn:
+        assert conn.lookup_domain("auto").state()[0] == virt.DomainState.SHUTOFF
+    assert "Failed to autostart VM 'auto'" in caplog.text
+    with virt.open("xen:///system") as conn:
+        conn.lookup_domain("auto").undefine()
+        assert not (tmp_path / "state/autostart/auto.xml").exists()
