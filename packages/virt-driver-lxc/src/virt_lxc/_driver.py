@@ -31,6 +31,7 @@ from virt import _state_files as files
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
 from virt._records import DomainEvent, DomainEventType, DomainInfo, DomainRef, DomainState
+from virt.driverkit import StoredDomains
 from virt.plugin import OpenRequest, listening
 from virt.xml.domain import DomainDocument
 
@@ -61,10 +62,6 @@ STOPPED_SHUTDOWN, STOPPED_DESTROYED, STOPPED_CRASHED, STOPPED_FAILED = 0, 1, 2, 
 _SHUTDOWN_INITCTL, _SHUTDOWN_SIGNAL = 4, 8
 _DESTROY_GRACEFUL = 1
 _XML_SECURE, _XML_INACTIVE = 1, 2
-_LIST = {"active": 1, "inactive": 2, "persistent": 4, "transient": 8, "running": 16, "paused": 32,
-         "shutoff": 64, "other": 128, "managedsave": 256, "no_managedsave": 512, "autostart": 1024,
-         "no_autostart": 2048, "has_snapshot": 4096, "no_snapshot": 8192, "has_checkpoint": 16384,
-         "no_checkpoint": 32768}
 STATS_STATE, STATS_CPU, STATS_BALLOON, STATS_VCPU, STATS_INTERFACE, STATS_BLOCK = 1, 2, 4, 8, 16, 32
 
 _CONTROLLER = str(Path(__file__).with_name("_controller.py"))
@@ -87,10 +84,6 @@ def _invalid(detail: str) -> VirtError:
 
 def _not_running() -> VirtError:
     return _invalid("domain is not running")
-
-
-def _no_domain(detail: str) -> VirtError:
-    return VirtError(ErrorNumber.NO_DOMAIN, detail, domain=_D)
 
 
 def _failed(detail: str) -> VirtError:
@@ -470,7 +463,7 @@ def hub_for(layout: Layout) -> Hub:
 # -- the connection -----------------------------------------------------------------------
 
 
-class LxcConnection:
+class LxcConnection(StoredDomains):
     """One ``lxc:///`` connection."""
 
     def __init__(self, request: OpenRequest) -> None:
@@ -552,109 +545,12 @@ class LxcConnection:
 
         return capabilities_xml()
 
-    # -- finding domains ----------------------------------------------------------------------
+    # -- finding domains (virt.driverkit.StoredDomains) ---------------------------------------
 
-    def _entries(self) -> dict[str, tuple[DomainDocument | None, Status | None]]:
-        out: dict[str, tuple[DomainDocument | None, Status | None]] = {}
-        for config in self.store.configs():
-            out[config.uuid] = (config, None)
-        for status in self.store.statuses():
-            uuid = str(status["uuid"])
-            doc = out.get(uuid, (None, None))[0]
-            if doc is None and not status.active:
-                continue
-            out[uuid] = (doc, status)
-        return out
+    error_domain = ErrorDomain.LXC
 
-    def _status(self, uuid: str) -> Status | None:
-        status = self.store.status(uuid)
-        if status is not None and status.active and not files.alive(status.pid, status.get("started")):
-            status = self.hub.settle(uuid, status)
-        return status
-
-    def _find(self, uuid: str) -> tuple[DomainDocument | None, Status | None, str]:
-        status = self._status(uuid)
-        name = str(status["name"]) if status is not None else None
-        doc = self.store.config(name) if name else None
-        if doc is None or doc.uuid != uuid:
-            doc = next((d for d in self.store.configs() if d.uuid == uuid), None)
-        if doc is None and (status is None or not status.active):
-            raise _no_domain(f"no domain with matching uuid '{uuid}'")
-        if doc is not None:
-            name = doc.name
-        assert name is not None
-        return doc, status, name
-
-    def _ref(self, uuid: str, name: str, status: Status | None) -> DomainRef:
-        dom_id = int(status.get("id", -1)) if status is not None and status.active else -1
-        return DomainRef(name, uuid, dom_id)
-
-    @hookimpl
-    def virt_domain_lookup_by_name(self, name: str) -> DomainRef:
-        doc = self.store.config(name) if "/" not in name and not name.startswith(".") else None
-        if doc is not None and doc.name == name:
-            return self._ref(doc.uuid, name, self._status(doc.uuid))
-        for entry in self.store.statuses():
-            if entry.get("name") == name and entry.active:
-                uuid = str(entry["uuid"])
-                status = self._status(uuid)
-                if status is not None and status.active:
-                    return self._ref(uuid, name, status)
-        raise _no_domain(f"no domain with matching name '{name}'")
-
-    @hookimpl
-    def virt_domain_lookup_by_uuid(self, uuid: str) -> DomainRef:
-        _, status, name = self._find(uuid)
-        return self._ref(uuid, name, status)
-
-    @hookimpl
-    def virt_domain_lookup_by_id(self, id: int) -> DomainRef:
-        for entry in self.store.statuses():
-            if entry.active and int(entry.get("id", -1)) == id:
-                uuid = str(entry["uuid"])
-                status = self._status(uuid)
-                if status is not None and status.active:
-                    return self._ref(uuid, str(status["name"]), status)
-        raise _no_domain(f"no domain with matching id {id}")
-
-    @hookimpl
-    def virt_domain_list(self, flags: int) -> list[DomainRef]:
-        out = []
-        for uuid, (doc, status) in self._entries().items():
-            if status is not None and status.active and not files.alive(status.pid, status.get("started")):
-                status = self.hub.settle(uuid, status)
-                if status is None and doc is None:
-                    continue
-            name = doc.name if doc is not None else str(status["name"]) if status is not None else ""
-            if flags and not self._matches(flags, doc, status, name):
-                continue
-            out.append(self._ref(uuid, name, status))
-        return out
-
-    def _matches(self, flags: int, doc: DomainDocument | None, status: Status | None, name: str) -> bool:
-        active = status is not None and status.active
-        state = status.state if active and status is not None else S.SHUTOFF
-        f = _LIST
-
-        def pair(yes: int, no: int, value: bool) -> bool:
-            if flags & (yes | no) in (0, yes | no):
-                return True
-            return bool(flags & yes) == value
-
-        if not pair(f["active"], f["inactive"], active) or not pair(f["persistent"], f["transient"], doc is not None):
-            return False
-        states = flags & (f["running"] | f["paused"] | f["shutoff"] | f["other"])
-        if states:
-            kind = ("running" if state == S.RUNNING else "paused" if state == S.PAUSED
-                    else "shutoff" if state == S.SHUTOFF else "other")
-            if not flags & f[kind]:
-                return False
-        if not pair(f["managedsave"], f["no_managedsave"], False):
-            return False
-        if not pair(f["autostart"], f["no_autostart"], self.store.autostart(name)):
-            return False
-        return pair(f["has_snapshot"], f["no_snapshot"], False) and pair(f["has_checkpoint"], f["no_checkpoint"],
-                                                                          False)
+    def _settle(self, uuid: str, status: Status) -> Status | None:
+        return self.hub.settle(uuid, status)
 
     # -- definitions --------------------------------------------------------------------------
 
@@ -663,7 +559,6 @@ class LxcConnection:
         if "/" in doc.name or doc.name.startswith("."):
             raise VirtError(ErrorNumber.XML_ERROR, f"name {doc.name} cannot contain '/' or start with '.'",
                             domain=ErrorDomain.DOMAIN)
-        _lxc_consoles(doc)
         check_definition(doc)
         return doc
 
@@ -1132,17 +1027,6 @@ else:
     from virt_lxc._container import attach_interfaces
 
     interface_hooks.append(attach_interfaces)
-
-
-def _lxc_consoles(doc: DomainDocument) -> None:
-    """A console of an LXC domain is of target type 'lxc', as libvirt's LXC driver makes it
-    (the generic normaliser gives a console without a target type a 'serial' one; an LXC
-    domain has no serial devices for it to be)."""
-    if doc.type != "lxc":
-        return
-    for target in doc.root.iterfind("devices/console/target"):
-        if target.get("type") in (None, "serial"):
-            target.set("type", "lxc")
 
 
 def _fill_live(live: DomainDocument, tty: str) -> None:

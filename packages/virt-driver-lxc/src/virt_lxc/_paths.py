@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 import attrs
+from virt import driverkit
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._uri import URI
 
@@ -22,28 +23,10 @@ __all__ = ["Layout", "layout_for"]
 
 
 @attrs.frozen
-class Layout:
-    root: str  # the canonical URI: what identifies this driver instance
-    config: Path
-    autostart: Path
-    run: Path
-    log: Path
+class Layout(driverkit.Layout):
+    """The common layout (definitions, status, locks, logs) plus the controllers' files."""
+
     confine: Path | None  # filesystem sources must lie below this (embed), or None
-
-    def config_file(self, name: str) -> Path:
-        return self.config / f"{name}.xml"
-
-    def autostart_link(self, name: str) -> Path:
-        return self.autostart / f"{name}.xml"
-
-    def status_file(self, uuid: str) -> Path:
-        return self.run / f"{uuid}.json"
-
-    def live_xml(self, uuid: str) -> Path:
-        return self.run / f"{uuid}.xml"
-
-    def lock_file(self, uuid: str) -> Path:
-        return self.run / f"{uuid}.lock"
 
     def record_file(self, uuid: str) -> Path:
         """What the controller writes: the init's pid, the console, why the init exited."""
@@ -51,13 +34,6 @@ class Layout:
 
     def control_socket(self, uuid: str) -> Path:
         return self.run / f"{uuid[:8]}.ctl"
-
-    def log_file(self, name: str) -> Path:
-        return self.log / f"{name}.log"
-
-    def make(self) -> None:
-        for path in (self.config, self.autostart, self.run, self.log):
-            path.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
 def layout_for(uri: URI) -> Layout:
