@@ -9,7 +9,7 @@ import time
 
 import pytest
 from virt import ErrorNumber, VirtError
-from virt_remote import _client
+from virt_remote import _wake
 from virt_remote._client import Link, Peer, _Waiter
 
 
@@ -83,12 +83,12 @@ def test_answers_reach_their_own_threads() -> None:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_waits_on_its_own_eventfd() -> None:
-    if not _client._EVENTFD:
+    if not _wake.EVENTFD:
         pytest.skip("waiters use locks here")
-    parent_fd = _client._thread_fd()
+    parent_fd = _wake.thread_fd()
     pid = os.fork()
     if pid == 0:  # the child: a fresh eventfd, not the parent's
-        code = 0 if _client._thread_fd() is not parent_fd and _client._thread_fd().pid == os.getpid() else 1
+        code = 0 if _wake.thread_fd() is not parent_fd and _wake.thread_fd().pid == os.getpid() else 1
         os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
@@ -98,7 +98,7 @@ def test_without_a_descriptor_left_the_wait_is_a_lock(monkeypatch: pytest.Monkey
     def no_fd() -> None:
         raise OSError(24, "Too many open files")
 
-    monkeypatch.setattr(_client, "_thread_fd", no_fd)
+    monkeypatch.setattr(_wake, "thread_fd", no_fd)
     waiter = _Waiter()
     assert waiter.lock is not None and waiter.fd is None
     threading.Timer(0.05, waiter.wake).start()

@@ -25,6 +25,7 @@ from virt._markers import hookimpl
 from virt.plugin import OpenRequest
 
 from virt_remote import _wire
+from virt_remote._wake import Wake
 from virt_remote._wire import ProtocolError
 
 __all__ = ["Peer", "RemoteConnection", "RemoteStream", "open_remote"]
@@ -52,91 +53,17 @@ def error_from_body(body: Any) -> VirtError:
                      message=message if isinstance(message, str) else None)
 
 
-_EVENTFD = hasattr(os, "eventfd") and os.environ.get("VIRT_REMOTE_WAKE") != "lock"
-_local = threading.local()
+class _Waiter(Wake):
+    """Where a synchronous caller waits for its answer: on the calling thread's eventfd, so
+    that the reader's wake-up does not make it wake into a GIL the reader holds
+    (:mod:`virt_remote._wake`); on a lock where another thread may wait (``shared``)."""
 
-
-class _ThreadFd:
-    """This thread's eventfd, closed when the thread ends (its thread-local goes)."""
-
-    __slots__ = ("fd", "pid")
-
-    def __init__(self) -> None:
-        self.fd = os.eventfd(0, os.EFD_CLOEXEC)
-        self.pid = os.getpid()
-
-    def __del__(self, _close: Callable[[int], None] = os.close) -> None:
-        try:
-            _close(self.fd)  # bound at definition: at interpreter exit ``os`` may be gone
-        except OSError:
-            pass
-
-
-def _thread_fd() -> _ThreadFd:
-    mine: _ThreadFd | None = getattr(_local, "fd", None)
-    if mine is None or mine.pid != os.getpid():  # a forked child shares its parent's: not that one
-        mine = _local.fd = _ThreadFd()
-    return mine
-
-
-class _Waiter:
-    """Where a synchronous caller waits for its answer.
-
-    By default on the calling thread's eventfd rather than on a lock: the reader wakes the
-    caller with a write, a system call during which it does not hold the GIL, so the caller
-    woken takes the GIL at once and runs on, instead of waking while the reader holds the GIL,
-    preempting it and falling asleep again on the GIL (two wasted context switches per call,
-    which a busy machine makes slow).  A waiter that another thread may wait on (``shared``)
-    uses a lock.  ``done`` is set before the wake-up, so a wake-up left over from a waiter
-    that was never waited for is harmless: the wait goes on until its own ``done``.
-    """
-
-    __slots__ = ("done", "fd", "lock", "ok", "value")
-
-    # ``fd`` is the thread's _ThreadFd object, not its number: a waiter still referenced (one
-    # whose caller was interrupted, say) keeps the descriptor open, so a late wake-up never
-    # writes to a number reused by another file.
+    __slots__ = ("ok", "value")
 
     def __init__(self, shared: bool = False) -> None:
+        super().__init__(shared)
         self.ok = False
         self.value: Any = None
-        self.done = False
-        self.lock: threading.Lock | None = None
-        self.fd: _ThreadFd | None = None
-        if _EVENTFD and not shared:
-            try:
-                self.fd = _thread_fd()
-            except OSError:  # out of descriptors (one per calling thread): a lock will do
-                pass
-        if self.fd is None:
-            self.lock = threading.Lock()
-            self.lock.acquire()
-
-    def wake(self) -> None:
-        self.done = True
-        if self.lock is not None:
-            self.lock.release()
-        else:
-            os.eventfd_write(self.fd.fd, 1)  # type: ignore[union-attr]
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """True once woken; False if ``timeout`` passed first."""
-        if self.lock is not None:
-            return self.lock.acquire(timeout=-1 if timeout is None else timeout)
-        fd = self.fd.fd  # type: ignore[union-attr]
-        if timeout is None:
-            while not self.done:
-                os.eventfd_read(fd)
-            return True
-        import select
-
-        deadline = time.monotonic() + timeout
-        while not self.done:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                return self.done
-            os.eventfd_read(fd)
-        return True
 
 
 class _AsyncWaiter:

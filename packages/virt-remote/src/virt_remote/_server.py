@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from virt_remote import _wire
+from virt_remote._wake import Wake
 from virt_remote._wire import ProtocolError
 
 __all__ = ["FEATURES", "MAX_THREADS", "PROTOCOL_VERSION", "Service"]
@@ -192,7 +193,8 @@ class Service:
         self._ids = itertools.count(1)
         self._greeted = False
         self._stopped = False
-        self._leader = threading.Lock()
+        self._reading = False
+        self._followers: list[Wake] = []
         self._state = threading.Lock()
         self._idle = 0
         self._total = 1
@@ -286,9 +288,7 @@ class Service:
                 else:
                     self._idle += 1
             if task is None:
-                self._leader.acquire()
-                with self._state:
-                    self._idle -= 1
+                self._lead()
                 spawn = False
                 try:
                     while not self._stopped:
@@ -307,7 +307,7 @@ class Service:
                     if task is None:
                         self._stopped = True
                         self._done.set()
-                    self._leader.release()
+                    self._hand_over()
                 if spawn:
                     threading.Thread(target=self._worker, name="virt-remote-worker", daemon=True).start()
                 if task is None:
@@ -316,6 +316,28 @@ class Service:
                 self._run(task)
             except Exception:
                 log.exception("virt-remote: a request failed")
+
+    def _lead(self) -> None:
+        """Become the reader: at once if nobody reads, else when the reader hands over (to
+        the follower that went idle last).  Followers wait on their own eventfd, so that the
+        hand-over does not wake one into a GIL the reader holds (:mod:`virt_remote._wake`)."""
+        with self._state:
+            if not self._reading:
+                self._reading = True
+                self._idle -= 1
+                return
+            follower = Wake()
+            self._followers.append(follower)
+        follower.wait()
+
+    def _hand_over(self) -> None:
+        with self._state:
+            if not self._followers:
+                self._reading = False
+                return
+            follower = self._followers.pop()
+            self._idle -= 1
+        follower.wake()
 
     def _read_task(self) -> list[Any] | None:
         """Read until there is a call to run; answer what is cheap on the way.  None at the end."""

@@ -1,0 +1,94 @@
+"""Waking one waiting thread without a GIL hand-off in between.
+
+A thread blocked on a ``threading.Lock`` that another thread releases wakes while the
+releaser still holds the GIL: on a busy machine it preempts the releaser, finds the GIL taken
+and sleeps again, two context switches for nothing.  Here a waiting thread reads its own
+eventfd instead, and the waker writes to it, a system call made without the GIL, so the woken
+thread takes the GIL at once.  Each thread keeps one eventfd (closed with the thread); where
+``os.eventfd`` is missing, the descriptors run out, or ``VIRT_REMOTE_WAKE=lock``, a lock.
+
+A wait goes on until its own flag is set (the flag is set before the write), so a wake-up
+left over in a thread's eventfd from an earlier wait never ends a later one early.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+
+__all__ = ["EVENTFD", "Wake", "thread_fd"]
+
+EVENTFD = hasattr(os, "eventfd") and os.environ.get("VIRT_REMOTE_WAKE") != "lock"
+_local = threading.local()
+
+
+class ThreadFd:
+    """A thread's eventfd, closed when the thread ends (its thread-local goes) and no waiter
+    refers to it any more, so that a late wake-up never writes to a number reused by another
+    file."""
+
+    __slots__ = ("fd", "pid")
+
+    def __init__(self) -> None:
+        self.fd = os.eventfd(0, os.EFD_CLOEXEC)
+        self.pid = os.getpid()
+
+    def __del__(self, _close: Callable[[int], None] = os.close) -> None:
+        try:
+            _close(self.fd)  # bound at definition: at interpreter exit ``os`` may be gone
+        except OSError:
+            pass
+
+
+def thread_fd() -> ThreadFd:
+    mine: ThreadFd | None = getattr(_local, "fd", None)
+    if mine is None or mine.pid != os.getpid():  # a forked child shares its parent's: not that one
+        mine = _local.fd = ThreadFd()
+    return mine
+
+
+class Wake:
+    """One wait of the thread that made it (or of any thread, with ``shared``: a lock)."""
+
+    __slots__ = ("done", "fd", "lock")
+
+    def __init__(self, shared: bool = False) -> None:
+        self.done = False
+        self.lock: threading.Lock | None = None
+        self.fd: ThreadFd | None = None
+        if EVENTFD and not shared:
+            try:
+                self.fd = thread_fd()
+            except OSError:  # out of descriptors: a lock will do
+                pass
+        if self.fd is None:
+            self.lock = threading.Lock()
+            self.lock.acquire()
+
+    def wake(self) -> None:
+        self.done = True
+        if self.fd is not None:
+            os.eventfd_write(self.fd.fd, 1)
+        else:
+            self.lock.release()  # type: ignore[union-attr]
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once woken; False if ``timeout`` passed first."""
+        if self.fd is None:
+            return self.lock.acquire(timeout=-1 if timeout is None else timeout)  # type: ignore[union-attr]
+        fd = self.fd.fd
+        if timeout is None:
+            while not self.done:
+                os.eventfd_read(fd)
+            return True
+        import select
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not self.done:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return self.done
+            os.eventfd_read(fd)
+        return True
