@@ -276,19 +276,81 @@ class StoredDomains:
     ``virt_domain_lookup_by_name``/``_by_uuid``/``_by_id`` and ``virt_domain_list`` (with
     libvirt's filter flags), as libvirt answers them.
 
-    A connection class mixes it in, has ``store``, and may override:
+    It also has what such a connection does when it opens (:meth:`_reconnect`: follow the
+    domains whose process lives, settle the others, start the autostart ones once) and the
+    connection hooks that say where it is (host name, URI, secure, not encrypted: the
+    connection is in this process).
+
+    A connection class mixes it in, has ``store``, ``uri``, ``readonly`` and a
+    ``virt_domain_create`` hook, and may override:
 
     * :meth:`_settle`, what to make of a status whose process is gone (the driver records how
       it ended and returns the new status, or None when nothing is left of the domain);
+    * :meth:`_follow`, what to do about a live one an earlier process started (watch it);
     * :meth:`_has_managed_save` and :meth:`_snapshot_count`, for the list filters;
     * :attr:`error_domain`, the domain of its NO_DOMAIN errors.
     """
 
     store: DomainStore
+    uri: str
+    readonly: bool
     error_domain: ClassVar[ErrorDomain] = ErrorDomain.NONE
 
     def _settle(self, uuid: str, status: Status) -> Status | None:
         return status
+
+    def _follow(self, status: Status) -> None:
+        """Watch a live domain an earlier process started (by default: nothing to do)."""
+
+    def virt_domain_create(self, uuid: str, flags: int) -> None:
+        raise NotImplementedError
+
+    # -- opening --------------------------------------------------------------------------------
+
+    def _reconnect(self) -> None:
+        """Find the domains earlier processes started: follow the live ones, settle the dead;
+        then, on a read-write connection, start the autostart ones (once per run directory:
+        once per boot for a run directory on a tmpfs)."""
+        for status in self.store.statuses():
+            if not status.active:
+                continue
+            if alive(status.pid, status.get("started")):
+                self._follow(status)
+            else:
+                self._settle(str(status["uuid"]), status)
+        if not self.readonly:
+            self._autostart()
+
+    def _autostart(self) -> None:
+        marker = self.store.layout.run / "autostarted"
+        with self.store.driver_lock():
+            if marker.exists():
+                return
+            marker.touch()
+        for doc in self.store.configs():
+            if self.store.autostart(doc.name):
+                with contextlib.suppress(VirtError):
+                    self.virt_domain_create(doc.uuid, 0)
+
+    # -- where the connection is ------------------------------------------------------------------
+
+    @hookimpl
+    def virt_connect_get_hostname(self) -> str:
+        import socket
+
+        return socket.gethostname()
+
+    @hookimpl
+    def virt_connect_get_uri(self) -> str:
+        return self.uri
+
+    @hookimpl
+    def virt_connect_is_secure(self) -> bool:
+        return True
+
+    @hookimpl
+    def virt_connect_is_encrypted(self) -> bool:
+        return False
 
     def _has_managed_save(self, name: str) -> bool:
         return False

@@ -480,28 +480,8 @@ class LxcConnection(StoredDomains):
     def open(cls, request: OpenRequest) -> LxcConnection:
         return cls(request)
 
-    def _reconnect(self) -> None:
-        """Find the containers earlier processes started: follow the live, settle the dead."""
-        for status in self.store.statuses():
-            if not status.active:
-                continue
-            if files.alive(status.pid, status.get("started")):
-                self.hub.watch(status)
-            else:
-                self.hub.settle(str(status["uuid"]), status)
-        if not self.readonly:
-            self._autostart()
-
-    def _autostart(self) -> None:
-        marker = self.layout.run / "autostarted"
-        with self.store.driver_lock():
-            if marker.exists():
-                return
-            marker.touch()
-        for doc in self.store.configs():
-            if self.store.autostart(doc.name):
-                with contextlib.suppress(VirtError):
-                    self.virt_domain_create(doc.uuid, 0)
+    def _follow(self, status: Status) -> None:
+        self.hub.watch(status)
 
     # -- connection hooks -------------------------------------------------------------------
 
@@ -518,22 +498,6 @@ class LxcConnection(StoredDomains):
         release = os.uname().release.split("-")[0].split(".")
         nums = [int("".join(c for c in p if c.isdigit()) or 0) for p in ([*release, "0", "0"])[:3]]
         return nums[0] * 1_000_000 + nums[1] * 1_000 + nums[2]
-
-    @hookimpl
-    def virt_connect_get_hostname(self) -> str:
-        return socket.gethostname()
-
-    @hookimpl
-    def virt_connect_get_uri(self) -> str:
-        return self.uri
-
-    @hookimpl
-    def virt_connect_is_secure(self) -> bool:
-        return True
-
-    @hookimpl
-    def virt_connect_is_encrypted(self) -> bool:
-        return False
 
     @hookimpl
     def virt_connect_get_max_vcpus(self, type: str | None) -> int:

@@ -442,28 +442,8 @@ class QemuConnection(StoredDomains, SnapshotMixin, MetadataMixin):
     def open(cls, request: OpenRequest) -> QemuConnection:
         return cls(request)
 
-    def _reconnect(self) -> None:
-        """Find the guests earlier processes started: follow the live ones, settle the dead."""
-        for status in self.store.statuses():
-            if not status.active:
-                continue
-            if _process.alive(status.pid, status.get("started")):
-                self.hub.watch(status)
-            else:
-                self.hub.settle(str(status["uuid"]), status)
-        if not self.readonly:
-            self._autostart()
-
-    def _autostart(self) -> None:
-        marker = self.layout.run / "autostarted"
-        with self.store.driver_lock():
-            if marker.exists():
-                return
-            marker.touch()
-        for doc in self.store.configs():
-            if self.store.autostart(doc.name):
-                with contextlib.suppress(VirtError):
-                    self.virt_domain_create(doc.uuid, 0)
+    def _follow(self, status: Status) -> None:
+        self.hub.watch(status)
 
     # -- connection hooks -------------------------------------------------------------------
 
@@ -479,22 +459,6 @@ class QemuConnection(StoredDomains, SnapshotMixin, MetadataMixin):
     def virt_connect_get_version(self) -> int:
         emulator = find_emulator("x86_64")
         return qemu_version(emulator) if emulator else 0
-
-    @hookimpl
-    def virt_connect_get_hostname(self) -> str:
-        return socket.gethostname()
-
-    @hookimpl
-    def virt_connect_get_uri(self) -> str:
-        return self.uri
-
-    @hookimpl
-    def virt_connect_is_secure(self) -> bool:
-        return True
-
-    @hookimpl
-    def virt_connect_is_encrypted(self) -> bool:
-        return False
 
     @hookimpl
     def virt_connect_get_max_vcpus(self, type: str | None) -> int:
