@@ -103,3 +103,29 @@ def test_without_a_descriptor_left_the_wait_is_a_lock(monkeypatch: pytest.Monkey
     assert waiter.lock is not None and waiter.fd is None
     threading.Timer(0.05, waiter.wake).start()
     assert waiter.wait(5)
+
+
+def test_beyond_the_eventfd_cap_threads_wait_on_locks(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not _wake.EVENTFD:
+        pytest.skip("waiters use locks here")
+    monkeypatch.setattr(_wake, "MAX_FDS", 0)
+    seen: list[object] = []
+
+    def in_a_new_thread() -> None:  # a thread that has no eventfd yet
+        waiter = _Waiter()
+        seen.append(waiter.fd)
+        threading.Timer(0.05, waiter.wake).start()
+        seen.append(waiter.wait(5))
+
+    worker = threading.Thread(target=in_a_new_thread)
+    worker.start()
+    worker.join(10)
+    assert seen == [None, True]
+
+
+def test_a_wait_with_a_timeout_on_an_eventfd_is_woken_before_it() -> None:
+    waiter = _Waiter()
+    threading.Timer(0.05, waiter.wake).start()
+    start = time.monotonic()
+    assert waiter.wait(5) and time.monotonic() - start < 4
+    assert not _Waiter().wait(0.05)

@@ -5,7 +5,8 @@ releaser still holds the GIL: on a busy machine it preempts the releaser, finds 
 and sleeps again, two context switches for nothing.  Here a waiting thread reads its own
 eventfd instead, and the waker writes to it, a system call made without the GIL, so the woken
 thread takes the GIL at once.  Each thread keeps one eventfd (closed with the thread); where
-``os.eventfd`` is missing, the descriptors run out, or ``VIRT_REMOTE_WAKE=lock``, a lock.
+``os.eventfd`` is missing, the descriptors run out, more than :data:`MAX_FDS` threads of the
+process already keep one, or ``VIRT_REMOTE_WAKE=lock``, a lock.
 
 A wait goes on until its own flag is set (the flag is set before the write), so a wake-up
 left over in a thread's eventfd from an earlier wait never ends a later one early.
@@ -20,7 +21,12 @@ from collections.abc import Callable
 __all__ = ["EVENTFD", "Wake", "thread_fd"]
 
 EVENTFD = hasattr(os, "eventfd") and os.environ.get("VIRT_REMOTE_WAKE") != "lock"
+#: at most this many threads of a process keep an eventfd (a daemon with many clients, or a
+#: program with many calling threads, must not spend its descriptors on them): beyond, locks
+MAX_FDS = 256
 _local = threading.local()
+_count_lock = threading.Lock()
+_count = 0
 
 
 class ThreadFd:
@@ -31,13 +37,27 @@ class ThreadFd:
     __slots__ = ("fd", "pid")
 
     def __init__(self) -> None:
-        self.fd = os.eventfd(0, os.EFD_CLOEXEC)
+        global _count
+        self.fd = -1
+        with _count_lock:
+            if _count >= MAX_FDS:
+                raise OSError(f"more than {MAX_FDS} threads wait on eventfds")
+            self.fd = os.eventfd(0, os.EFD_CLOEXEC)
+            _count += 1
         self.pid = os.getpid()
 
     def __del__(self, _close: Callable[[int], None] = os.close) -> None:
+        global _count
+        if self.fd < 0:
+            return
         try:
             _close(self.fd)  # bound at definition: at interpreter exit ``os`` may be gone
         except OSError:
+            pass
+        try:
+            with _count_lock:
+                _count -= 1
+        except Exception:  # noqa: BLE001 - interpreter exit
             pass
 
 
@@ -85,10 +105,12 @@ class Wake:
         import select
         import time
 
+        poller = select.poll()  # not select(): descriptors may be above FD_SETSIZE
+        poller.register(fd, select.POLLIN)
         deadline = time.monotonic() + timeout
         while not self.done:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
+            if left <= 0 or not poller.poll(left * 1000):
                 return self.done
             os.eventfd_read(fd)
         return True
