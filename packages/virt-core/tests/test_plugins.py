@@ -420,3 +420,19 @@ def test_plugin_manager_is_built_with_every_registered_plugin() -> None:
     register_plugin(DriverPlugin("late"), name="late-plugin")
     assert pm.get_plugin("early-plugin") is not None and pm.get_plugin("late-plugin") is not None
     assert {"early", "late"} <= set(known_drivers())
+
+
+def test_asking_whether_anyone_listens_builds_no_manager() -> None:
+    """A driver asks virt.plugin.listening before each event; on a lone driver's connection
+    nobody can listen until someone subscribes (which builds the manager)."""
+    events: list[Any] = []
+    with virt.open("test:///default") as conn:
+        dom = conn.lookup_domain("test")
+        dom.suspend()
+        dom.resume()
+        assert not conn._pm.materialized
+        conn.subscribe(lambda _c, event: events.append(event))
+        assert conn._pm.materialized
+        dom.suspend()
+        dom.resume()
+    assert [e.event.name for e in events] == ["SUSPENDED", "RESUMED"]

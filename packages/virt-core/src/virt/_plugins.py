@@ -534,7 +534,14 @@ class _LazyRelay:
         self._pm = pm
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._pm.manager().hook, name)
+        real = self._pm._real
+        return getattr((real if real is not None else self._pm.manager()).hook, name)
+
+    def listening(self, event_hook: str) -> bool:
+        """:func:`virt.plugin.listening` without building the manager: subscribers join it,
+        so while it is not built nobody listens."""
+        real = self._pm._real
+        return real is not None and bool(getattr(real.hook, event_hook).get_hookimpls())
 
     def __repr__(self) -> str:
         return f"<hook relay of {self._pm!r}>" if self._pm.materialized else "<hook relay (not built yet)>"

@@ -121,4 +121,7 @@ def listening(hook: Any, event_hook: str) -> bool:
     Subscribers join a connection only when someone subscribes, so a driver can ask this
     before building an event record nobody would receive.
     """
+    own = getattr(type(hook), "listening", None)  # a lazily built connection's relay knows cheaply
+    if own is not None:
+        return bool(own(hook, event_hook))
     return bool(getattr(hook, event_hook).get_hookimpls())
