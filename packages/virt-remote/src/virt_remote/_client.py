@@ -669,7 +669,6 @@ def _finish_greeting(peer: Peer, hello: _Waiter) -> None:
     peer.start_keepalive()
 
 
-
 def _keepalive_params(uri: Any) -> tuple[float, int]:
     try:
         interval = float(uri.param("keepalive_interval", "5"))
