@@ -66,7 +66,7 @@ KERNEL_META = "linux-image-amd64"
 CMDLINE = " ".join([*tinyguest.CMDLINE.split(), "cgroup_no_v1=all", "systemd.unified_cgroup_hierarchy=1"])
 MEMORY_MB = 768
 
-_FORMAT = 1
+_FORMAT = 2  # 2: /tmp and /run are mounted before the shares
 
 # The first stage, in the initramfs: modules, a tmpfs root with the host's directories on 9p,
 # then the second stage (in the job directory) in it.
@@ -82,6 +82,8 @@ done
 R=/newroot
 mount -t tmpfs -o mode=755 root $R || fail "no tmpfs"
 mkdir -p $R/job $R/proc $R/sys $R/dev $R/tmp $R/run $R/root $R/var/tmp $R/etc $R/.lab
+# /tmp and /run before the shares: a checkout (or a venv) below them is mounted on top
+mount -t tmpfs tmp $R/tmp && mount -t tmpfs run $R/run || fail "no tmpfs for /tmp, /run"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 job $R/job || fail "cannot mount the job share"
 while read -r kind a b; do
     case "$kind" in
@@ -101,8 +103,6 @@ B=/.lab/busybox
 $B mkdir -p /dev/pts /dev/shm
 $B mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 $B mount -t tmpfs shm /dev/shm
-$B mount -t tmpfs tmp /tmp
-$B mount -t tmpfs run /run
 $B mount -t cgroup2 cgroup2 /sys/fs/cgroup
 $B ip link set lo up
 echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd
