@@ -24,7 +24,10 @@ def _nothing_left(root: Path, rootfs: Path) -> None:
     leftovers = [p.name for p in run.iterdir() if p.suffix in (".json", ".ctl", ".xml")]
     assert leftovers == [], leftovers
     assert host_mounts_mentioning(str(rootfs)) == []
-    for base in Path("/sys/fs/cgroup").rglob("virt-lxc"):
+    # the driver's cgroups sit right below a hierarchy's root (v1) or the root itself (v2);
+    # not rglob: a spare's own cgroups come and go meanwhile, and a walk into one fails
+    top = Path("/sys/fs/cgroup")
+    for base in [*top.glob("virt-lxc"), *top.glob("*/virt-lxc")]:
         # a spare controller waits in cgroups of its own: those are not leftovers
         assert not [p for p in base.iterdir() if p.is_dir() and not p.name.startswith("spare-")], \
             f"cgroups left in {base}"
