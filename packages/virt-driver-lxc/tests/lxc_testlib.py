@@ -237,8 +237,12 @@ def remove_empty_parents() -> None:
     from virt_lxc._driver import _controllers
 
     _controllers.close()
-    wait_until(lambda: not any(Path("/sys/fs/cgroup").rglob("spare-*")), timeout=5)
-    for parent in Path("/sys/fs/cgroup").rglob("virt-lxc"):
+    top = Path("/sys/fs/cgroup")
+    # where the driver makes them: right below a hierarchy's root (v1) or the root (v2); a
+    # walk of every cgroup fails when one vanishes under it
+    parents = [*top.glob("virt-lxc"), *top.glob("*/virt-lxc")]
+    wait_until(lambda: not any(p.glob("spare-*") for p in parents), timeout=5)
+    for parent in parents:
         with contextlib.suppress(OSError):
             parent.rmdir()
 
