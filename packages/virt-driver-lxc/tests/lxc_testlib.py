@@ -241,7 +241,7 @@ def remove_empty_parents() -> None:
     # where the driver makes them: right below a hierarchy's root (v1) or the root (v2); a
     # walk of every cgroup fails when one vanishes under it
     parents = [*top.glob("virt-lxc"), *top.glob("*/virt-lxc")]
-    wait_until(lambda: not any(p.glob("spare-*") for p in parents), timeout=5)
+    wait_until(lambda: not any(next(p.glob("spare-*"), None) for p in parents), timeout=5)
     for parent in parents:
         with contextlib.suppress(OSError):
             parent.rmdir()
