@@ -92,11 +92,13 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Speed, side by side with Debian's libvirt where it is installed (ratios, not times)."""
     session.install("-e", "packages/virt-core[cli]", "-e", "packages/virt-host", "-e", "packages/virt-driver-qemu",
-                    "-e", "packages/virt-driver-lxc", "rich")
+                    "-e", "packages/virt-driver-lxc", "-e", "packages/virt-remote", "rich")
     session.run("python", "bench/run.py", *session.posargs)
     session.run("python", "bench/storage_ops.py")
     session.run("python", "bench/network_ops.py")  # in a network namespace of its own; needs root
     session.run("python", "bench/lxc_ops.py")  # containers against bare unshare; needs root
+    # over SSH to an sshd of its own on 127.0.0.1, side by side with a private libvirtd (root)
+    session.run("python", "bench/remote_ops.py")
     # the QEMU driver against bare QEMU (real guests under TCG); skipped without qemu-system
     if _which("qemu-system-x86_64"):
         session.run("python", "bench/qemu_ops.py")
