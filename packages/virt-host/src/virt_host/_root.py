@@ -11,12 +11,13 @@ import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from virt.plugin import listening
+from virt._markers import hookimpl
+from virt.plugin import DriverSpec, OpenRequest, listening
 
 from virt_host._files import RootLock, atomic_write
 from virt_host._paths import HostLayout
 
-__all__ = ["HostRoot", "root_of"]
+__all__ = ["HostProvider", "HostRoot", "root_of"]
 
 _log = logging.getLogger("virt_host")
 
@@ -129,3 +130,34 @@ def root_of(kind: type[R], layout: HostLayout) -> R:
             root = _ROOTS[(kind, layout.key)] = kind(layout)
         assert isinstance(root, kind)
         return root
+
+
+P = TypeVar("P", bound="HostProvider")
+
+
+class HostProvider:
+    """The operation hooks one connection gets from a root: a subclass names its root
+    (:meth:`root_for`, None for a URI without one: the provider then stays out)."""
+
+    def __init__(self, root: Any, request: OpenRequest) -> None:
+        self.root = root
+        self.relay = request.hook
+
+    @classmethod
+    def root_for(cls, request: OpenRequest) -> HostRoot | None:
+        raise NotImplementedError
+
+    @classmethod
+    def open(cls: type[P], request: OpenRequest, spec: DriverSpec | None = None) -> P | None:
+        root = cls.root_for(request)
+        if root is None:
+            return None
+        provider = cls(root, request)
+        root.attach(provider)
+        if not request.readonly:
+            root.autostart_once()
+        return provider
+
+    @hookimpl
+    def virt_connect_close(self) -> None:
+        self.root.detach(self)

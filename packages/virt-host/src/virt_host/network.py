@@ -40,12 +40,12 @@ from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
 from virt._records import NetworkDHCPLease, NetworkEvent, NetworkEventType, NetworkRef
 from virt._uri import URI, parse_uri
-from virt.plugin import DriverSpec, OpenRequest
+from virt.plugin import OpenRequest
 from virt.xml.network import NetworkDocument
 
 from virt_host._files import atomic_write
 from virt_host._paths import NetworkLayout, network_layout_for
-from virt_host._root import HostRoot, root_of
+from virt_host._root import HostProvider, HostRoot, root_of
 
 __all__ = ["NetworkProvider", "NetworkRoot", "Tap", "network_root_for", "plug_tap", "plug_veth", "unplug_tap"]
 
@@ -519,28 +519,15 @@ def _matches(net: _Net, flags: int) -> bool:
     return True
 
 
-class NetworkProvider:
+class NetworkProvider(HostProvider):
     """The network operation hooks of one connection (``virt.hookspecs.network``)."""
 
-    def __init__(self, root: NetworkRoot, request: OpenRequest) -> None:
-        self.root = root
-        self.relay = request.hook
+    root: NetworkRoot
 
     @classmethod
-    def open(cls, request: OpenRequest, spec: DriverSpec | None = None) -> NetworkProvider | None:
+    def root_for(cls, request: OpenRequest) -> NetworkRoot | None:
         layout = network_layout_for(request.uri)
-        if layout is None:
-            return None
-        root = network_root_for(layout)
-        provider = cls(root, request)
-        root.attach(provider)
-        if not request.readonly:
-            root.autostart_once()
-        return provider
-
-    @hookimpl
-    def virt_connect_close(self) -> None:
-        self.root.detach(self)
+        return None if layout is None else network_root_for(layout)
 
     @hookimpl
     def virt_network_define_xml(self, xml: str, flags: int) -> NetworkRef:

@@ -23,13 +23,13 @@ from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
 from virt._records import PoolEvent, PoolEventType, PoolInfo, PoolRef, PoolState, VolumeInfo, VolumeRef, VolumeType
 from virt._uri import URI, parse_uri
-from virt.plugin import DriverSpec, OpenRequest
+from virt.plugin import OpenRequest
 from virt.xml.storage import PoolDocument, VolumeDocument
 
 from virt_host import _backends
 from virt_host._files import atomic_write
 from virt_host._paths import StorageLayout, layout_for
-from virt_host._root import HostRoot, root_of
+from virt_host._root import HostProvider, HostRoot, root_of
 from virt_host._volumes import Volume, check_new_name, describe, describe_file, valid_name, volume_names, volume_xml
 from virt_host._volumes import find as find_file
 
@@ -439,28 +439,15 @@ def _new_ref(root: StorageRoot, pool: _Pool, name: str) -> VolumeRef:
     return VolumeRef(pool=pool.name, name=name, key=path, path=path)
 
 
-class StorageProvider:
+class StorageProvider(HostProvider):
     """The storage operation hooks of one connection (``virt.hookspecs.storage``)."""
 
-    def __init__(self, root: StorageRoot, request: OpenRequest) -> None:
-        self.root = root
-        self.relay = request.hook
+    root: StorageRoot
 
     @classmethod
-    def open(cls, request: OpenRequest, spec: DriverSpec | None = None) -> StorageProvider | None:
+    def root_for(cls, request: OpenRequest) -> StorageRoot | None:
         layout = layout_for(request.uri)
-        if layout is None:
-            return None
-        root = root_for(layout)
-        provider = cls(root, request)
-        root.attach(provider)
-        if not request.readonly:
-            root.autostart_once()
-        return provider
-
-    @hookimpl
-    def virt_connect_close(self) -> None:
-        self.root.detach(self)
+        return None if layout is None else root_for(layout)
 
     # -- pools ------------------------------------------------------------------------------
 
