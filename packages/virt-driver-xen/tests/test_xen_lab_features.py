@@ -102,6 +102,8 @@ def test_stats_and_console(conn: virt.Connection, xen_lab: xenlab.XenLab, xen_ur
         path = dom.console_path() if xen_uri == "xen:///system" else None
         rc, tty, _ = xen_lab.run(f"xenstore-read /local/domain/{dom.id}/console/tty")
         assert rc == 0 and tty.decode().strip().startswith("/dev/pts/")
+        pty = tty.decode().strip()  # the running XML names it, as libvirt's does
+        assert f"<console type='pty' tty='{pty}'>\n      <source path='{pty}'/>" in dom.xml()
         if path is not None:  # the driver here: the pty is dom0's, and the channel carries no streams
             assert path == tty.decode().strip()
             with pytest.raises(VirtError) as err:

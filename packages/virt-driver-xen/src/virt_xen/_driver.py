@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
+from lxml import etree
 from virt import VirtError
 from virt._errcodes import ErrorDomain, ErrorNumber
 from virt._markers import hookimpl
@@ -772,10 +773,55 @@ class XenConnection:
             live = self.store.live(uuid)
             if live is not None:
                 live.set_id(int(status.get("domid", -1)))
+                self._fill_ttys(uuid, live, int(status.get("domid", -1)))
                 return live.to_string()
         if doc is None:
             raise _no_domain(f"no domain with matching uuid '{uuid}'")
         return doc.to_string(inactive=True)
+
+    def _fill_ttys(self, uuid: str, live: DomainDocument, domid: int) -> None:
+        """The running XML names the ptys of pty consoles and serials (``tty=``, ``<source
+        path=>``), as libvirt's libxl driver fills them in once Xen has made them.  They are read
+        from xenstore without waiting and kept in the status until the domid changes."""
+        devices = live.root.find("devices")
+        if devices is None or domid < 0:
+            return
+        wanted = []
+        for elem in devices:
+            if elem.tag in ("console", "serial") and elem.get("type") == "pty":
+                target = elem.find("target")
+                if elem.tag == "serial" or (target is not None and target.get("type") == "serial"):
+                    port = int((target.get("port") if target is not None else None) or 0)
+                    wanted.append((elem, "serial", port))
+                else:
+                    wanted.append((elem, "console", len([w for w in wanted if w[1] == "console"])))
+        if not wanted:
+            return
+        with self.store.lock(uuid):
+            status = self.store.status(uuid) or {}
+            ttys: dict[str, str] = dict(status.get("ttys") or {}) if status.get("ttys_domid") == domid else {}
+            changed = False
+            for _elem, kind, port in wanted:
+                key = f"{kind}{port}"
+                if key not in ttys:
+                    path = self._xenstore_tty(domid, kind, port)
+                    if path:
+                        ttys[key] = path
+                        changed = True
+            if changed and status.get("active") and status.get("domid") == domid:
+                status.update(ttys=ttys, ttys_domid=domid)
+                self.store.write_status(status)
+        for elem, kind, port in wanted:
+            tty = ttys.get(f"{kind}{port}")
+            if not tty:
+                continue
+            if elem.tag == "console":
+                elem.set("tty", tty)
+            source = elem.find("source")
+            if source is None:
+                source = etree.Element("source")
+                elem.insert(0, source)
+            source.set("path", tty)
 
     # -- starting ------------------------------------------------------------------------------
 
@@ -1230,6 +1276,14 @@ class XenConnection:
                 raise VirtError(ErrorNumber.INTERNAL_ERROR, f"cannot find the console's pty in xenstore ({key}): "
                                 f"{result.err.strip()[-200:] or 'not there yet'}", domain=_D)
             time.sleep(0.2)
+
+    def _xenstore_tty(self, domid: int, kind: str, port: int) -> str:
+        """The pty of a console or serial if xenstore names it now, else ""."""
+        key = (f"/local/domain/{domid}/serial/{port}/tty" if kind == "serial" else
+               f"/local/domain/{domid}/console/tty" if port == 0 else
+               f"/local/domain/{domid}/device/console/{port}/tty")
+        result = self._hub.toolstack.tool(["xenstore-read", key])
+        return result.out.strip() if result.rc == 0 else ""
 
     @hookimpl
     def virt_domain_open_console(self, uuid: str, dev_name: str | None, flags: int) -> str:
