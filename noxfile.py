@@ -54,7 +54,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(name="xen-lab")
 def xen_lab(session: nox.Session) -> None:
-    """The Xen driver on a real Xen 4.17 under QEMU TCG (tests/xenlab.py): ~18 min, ~1 GB of RAM."""
+    """The Xen driver on a real Xen 4.17 under QEMU TCG (tests/xenlab.py): ~19 min, ~2.3 GB of RAM."""
     session.install("-e", "packages/virt-core[cli]", "-e", "packages/virt-driver-xen", "-e", "packages/virt-remote",
                     *TEST_DEPS)
     session.run("python", "tests/xenlab.py", "build")
