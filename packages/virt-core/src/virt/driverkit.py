@@ -42,6 +42,7 @@ from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
 from virt._records import DomainRef, DomainState
 from virt._state_files import DomainLock, alive, atomic_write, read_json, write_json
+from virt.plugin import LocalConnection
 
 if TYPE_CHECKING:
     from virt.xml.domain import DomainDocument
@@ -271,15 +272,14 @@ _LIST = {"active": 1, "inactive": 2, "persistent": 4, "transient": 8, "running":
          "no_checkpoint": 32768}
 
 
-class StoredDomains:
+class StoredDomains(LocalConnection):
     """The lookup and listing hooks of a driver whose domains live in a :class:`DomainStore`:
     ``virt_domain_lookup_by_name``/``_by_uuid``/``_by_id`` and ``virt_domain_list`` (with
     libvirt's filter flags), as libvirt answers them.
 
     It also has what such a connection does when it opens (:meth:`_reconnect`: follow the
     domains whose process lives, settle the others, start the autostart ones once) and the
-    connection hooks that say where it is (host name, URI, secure, not encrypted: the
-    connection is in this process).
+    connection hooks that say where it is (:class:`virt.plugin.LocalConnection`).
 
     A connection class mixes it in, has ``store``, ``uri``, ``readonly`` and a
     ``virt_domain_create`` hook, and may override:
@@ -331,26 +331,6 @@ class StoredDomains:
             if self.store.autostart(doc.name):
                 with contextlib.suppress(VirtError):
                     self.virt_domain_create(doc.uuid, 0)
-
-    # -- where the connection is ------------------------------------------------------------------
-
-    @hookimpl
-    def virt_connect_get_hostname(self) -> str:
-        import socket
-
-        return socket.gethostname()
-
-    @hookimpl
-    def virt_connect_get_uri(self) -> str:
-        return self.uri
-
-    @hookimpl
-    def virt_connect_is_secure(self) -> bool:
-        return True
-
-    @hookimpl
-    def virt_connect_is_encrypted(self) -> bool:
-        return False
 
     def _has_managed_save(self, name: str) -> bool:
         return False

@@ -35,6 +35,7 @@ __all__ = [
     "DRIVER_GROUP",
     "PLUGIN_GROUP",
     "ConnectionPlugin",
+    "LocalConnection",
     "DriverSpec",
     "OpenRequest",
     "hookimpl",
@@ -103,6 +104,32 @@ class ConnectionPlugin:
     kind: Literal["provider", "wrapper"]
     factory: Callable[[OpenRequest, DriverSpec], object | None]
     area: str = ""
+
+
+class LocalConnection:
+    """The connection hooks of a driver that runs in the caller's process (mix it into the
+    connection class, which has ``uri``): the host's name, the URI, secure (nothing crosses
+    a network) and so not encrypted."""
+
+    uri: str
+
+    @hookimpl
+    def virt_connect_get_hostname(self) -> str:
+        import socket  # not at the top: 2-3 ms of every CLI start, for this one call
+
+        return socket.gethostname()
+
+    @hookimpl
+    def virt_connect_get_uri(self) -> str:
+        return self.uri
+
+    @hookimpl
+    def virt_connect_is_secure(self) -> bool:
+        return True
+
+    @hookimpl
+    def virt_connect_is_encrypted(self) -> bool:
+        return False
 
 
 def __getattr__(name: str) -> Any:

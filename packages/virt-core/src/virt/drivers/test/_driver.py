@@ -14,14 +14,14 @@ from virt.drivers.test._loader import load_default, load_file
 from virt.drivers.test._networks import NetworkOps
 from virt.drivers.test._snapshots import SnapshotOps
 from virt.drivers.test._storage import StorageOps
-from virt.plugin import OpenRequest
+from virt.plugin import LocalConnection, OpenRequest
 
 __all__ = ["TestConnection"]
 
 DEFAULT_KEY = "default"
 
 
-class TestConnection(DomainOps, SnapshotOps, NetworkOps, StorageOps, HostOps):
+class TestConnection(DomainOps, SnapshotOps, NetworkOps, StorageOps, HostOps, LocalConnection):
     """One connection to a test node.  The node (``self.node``) may be shared."""
 
     def __init__(self, node: _state.NodeState, uri: str, shared_key: str | None, hook: Any) -> None:
@@ -63,21 +63,3 @@ class TestConnection(DomainOps, SnapshotOps, NetworkOps, StorageOps, HostOps):
     @hookimpl
     def virt_connect_get_version(self) -> int:
         return 2
-
-    @hookimpl
-    def virt_connect_get_hostname(self) -> str:
-        import socket  # not at the top: 2-3 ms of every CLI start, for this one call
-
-        return socket.gethostname()
-
-    @hookimpl
-    def virt_connect_get_uri(self) -> str:
-        return self.uri
-
-    @hookimpl
-    def virt_connect_is_secure(self) -> bool:
-        return True
-
-    @hookimpl
-    def virt_connect_is_encrypted(self) -> bool:
-        return False
