@@ -8,7 +8,6 @@ depend on the clock or the host.
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import sys
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from virt.testing import run_cli
 from virt_corpus import conformance_dir
 
 _DIR = conformance_dir()
@@ -26,17 +26,6 @@ if _DIR is not None:
     _CASES = json.loads((_DIR / "testdriver/golden/virsh.json").read_text())["default"]
 
 
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    from virt.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    old = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err
-    try:
-        rc = main(list(argv))
-    finally:
-        sys.stdout, sys.stderr = old
-    return rc, out.getvalue(), err.getvalue()
 
 
 _NUMBER = re.compile(r"\d+(\.\d+)?")

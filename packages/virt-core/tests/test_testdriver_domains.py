@@ -16,6 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from virt import VirtError
 from virt._errors import ErrorNumber
 from virt._records import DomainEvent, DomainEventType, DomainState
+from virt.testing import run_cli
 
 EMPTY_NODE = """<node>
   <network>
@@ -523,22 +524,6 @@ def test_many_domains_lookup_by_id_and_list(conn: Any) -> None:
 
 
 # -- the CLI over these domains --------------------------------------------------------------------
-
-
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    import io
-    import sys
-
-    from virt.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    old = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err
-    try:
-        rc = main(list(argv))
-    finally:
-        sys.stdout, sys.stderr = old
-    return rc, out.getvalue(), err.getvalue()
 
 
 def test_cli_event_loop_prints_lifecycle_events_like_virsh() -> None:

@@ -6,7 +6,6 @@ so tests do not see each other's changes.
 
 from __future__ import annotations
 
-import io
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,16 +75,9 @@ def raises(code: ErrorNumber, call: Any, *args: Any, **kwargs: Any) -> VirtError
 
 
 def run_cli(*argv: str) -> tuple[int, str, str]:
-    from virt.cli import main
+    from virt.testing import run_cli as run
 
-    out, err = io.StringIO(), io.StringIO()
-    old = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err
-    try:
-        rc = main(["--plain", "-c", "test:///default", *argv])
-    finally:
-        sys.stdout, sys.stderr = old
-    return rc, out.getvalue(), err.getvalue()
+    return run("--plain", "-c", "test:///default", *argv)
 
 
 # -- networks ---------------------------------------------------------------------------------

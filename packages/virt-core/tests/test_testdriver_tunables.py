@@ -15,9 +15,7 @@ that these tests need no libvirt:
 
 from __future__ import annotations
 
-import io
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ import pytest
 import virt
 from virt import VirtError
 from virt.flags import DOMAIN_TIME_SYNC
+from virt.testing import run_cli
 
 _GOLDEN = json.loads((Path(__file__).with_name("tunables_golden.json")).read_text(encoding="utf-8"))
 _OFF_XML = """<domain type='test'><name>off</name><uuid>1353b1ec-718b-4f3b-9b66-7ea03c13a507</uuid>
@@ -105,17 +104,6 @@ def test_tunables_survive_restart_in_the_config_only() -> None:
                                            "swap_hard_limit": 9007199254740991}
 
 
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    from virt.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    old = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err
-    try:
-        rc = main(list(argv))
-    finally:
-        sys.stdout, sys.stderr = old
-    return rc, out.getvalue(), err.getvalue()
 
 
 @pytest.mark.parametrize("case", _GOLDEN["cli"], ids=[c["line"] for c in _GOLDEN["cli"]])

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
-import sys
 from pathlib import Path
 
 import pytest
 import virt
 from virt import VirtError
 from virt._errcodes import ErrorNumber
+from virt.testing import run_cli
 from virt_xen import _driver
 from virt_xen.xlconfig import domain_xml_from_native, domain_xml_to_native
 from xentest_corpus import ABSENT, XEN_DIR, read
@@ -19,17 +18,6 @@ XML = "xl/test-paravirt-maxvcpus.xml"
 needs_corpus = pytest.mark.skipif(not (XEN_DIR / CFG).is_file(), reason=ABSENT)
 
 
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    from virt.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    old = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err
-    try:
-        rc = main(list(argv))
-    finally:
-        sys.stdout, sys.stderr = old
-    return rc, out.getvalue(), err.getvalue()
 
 
 def fake_dom0(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
