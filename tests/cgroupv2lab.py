@@ -161,34 +161,12 @@ def _cache_key(versions: dict[str, str]) -> str:
 def resolve_packages() -> dict[str, str]:
     """{package: candidate version}: the generic kernel's real package and busybox-static
     (remembered while apt's lists do not change: apt-cache is slow here)."""
-    fingerprint = tinyguest._apt_lists_fingerprint()
-    memo = cache_root() / "resolved.json"
-    if fingerprint:
-        with contextlib.suppress(OSError, ValueError):
-            saved = json.loads(memo.read_text())
-            if saved.get("fingerprint") == fingerprint and saved.get("versions"):
-                return dict(saved["versions"])
-    try:
+
+    def resolve() -> dict[str, str]:
         wanted = [xenlab._real_kernel(KERNEL_META, "amd64"), tinyguest.BUSYBOX_PACKAGE]
-        proc = tinyguest._run(["apt-cache", "policy", *wanted])
-    except OSError as exc:
-        raise LabError(f"apt-cache not found ({exc}): the cgroup v2 lab needs Debian's apt") from exc
-    versions: dict[str, str] = {}
-    for block in re.split(r"^(?=\S)", proc.stdout, flags=re.M):
-        name = block.split(":", 1)[0].strip()
-        cand = re.search(r"^\s*Candidate:\s*(\S+)", block, re.M)
-        if name in wanted and cand and cand.group(1) != "(none)":
-            versions[name] = cand.group(1)
-    missing = [p for p in wanted if p not in versions]
-    if missing:
-        raise LabError(f"apt has no candidate version of {', '.join(missing)}; run `apt-get update` first")
-    if fingerprint:
-        with contextlib.suppress(OSError):
-            memo.parent.mkdir(parents=True, exist_ok=True)
-            tmp = memo.with_name(f".resolved.{os.getpid()}.json")
-            tmp.write_text(json.dumps({"fingerprint": fingerprint, "versions": versions}))
-            os.replace(tmp, memo)
-    return versions
+        return tinyguest.candidate_versions(wanted, LabError, "the cgroup v2 lab")
+
+    return tinyguest.remembered(cache_root() / "resolved.json", resolve)
 
 
 def build(dest: Path, versions: dict[str, str]) -> dict[str, Any]:

@@ -62,6 +62,7 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -291,6 +292,45 @@ def _apt_lists_fingerprint() -> str | None:
     return hashlib.sha256("\n".join(entries).encode()).hexdigest()[:16]
 
 
+def candidate_versions(wanted: list[str] | tuple[str, ...], error: type[Exception],
+                       what: str = "the tiny guest") -> dict[str, str]:
+    """{package: apt's candidate version} of every package in ``wanted``, or ``error`` saying
+    which one apt does not know (the labs share this)."""
+    try:
+        proc = _run(["apt-cache", "policy", *wanted])
+    except OSError as exc:
+        raise error(f"apt-cache not found ({exc}): {what} needs Debian's apt") from exc
+    versions: dict[str, str] = {}
+    for block in re.split(r"^(?=\S)", proc.stdout, flags=re.M):
+        name = block.split(":", 1)[0].strip()
+        cand = re.search(r"^\s*Candidate:\s*(\S+)", block, re.M)
+        if name in wanted and cand and cand.group(1) != "(none)":
+            versions[name] = cand.group(1)
+    missing = [p for p in wanted if p not in versions]
+    if missing:
+        raise error(f"apt has no candidate version of {', '.join(missing)}; run `apt-get update` first")
+    return versions
+
+
+def remembered(memo: Path, resolve: Callable[[], dict[str, str]]) -> dict[str, str]:
+    """``resolve()``, remembered in ``memo`` for as long as apt's lists do not change
+    (apt-cache takes ~0.5 s a call on these machines: there is no binary package cache)."""
+    fingerprint = _apt_lists_fingerprint()
+    if fingerprint:
+        with contextlib.suppress(OSError, ValueError):
+            saved = json.loads(memo.read_text())
+            if saved.get("fingerprint") == fingerprint and saved.get("versions"):
+                return dict(saved["versions"])
+    versions = resolve()
+    if fingerprint:
+        with contextlib.suppress(OSError):
+            memo.parent.mkdir(parents=True, exist_ok=True)
+            tmp = memo.with_name(f".resolved.{os.getpid()}.json")
+            tmp.write_text(json.dumps({"fingerprint": fingerprint, "versions": versions}))
+            os.replace(tmp, memo)
+    return versions
+
+
 def _query_apt() -> dict[str, str]:
     try:
         proc = _run(["apt-cache", "depends", KERNEL_META_PACKAGE])
@@ -302,40 +342,13 @@ def _query_apt() -> dict[str, str]:
             f"apt does not know {KERNEL_META_PACKAGE} ({(proc.stderr or proc.stdout).strip()[:200]}); "
             "run `apt-get update` first"
         )
-    wanted = (m.group(1), BUSYBOX_PACKAGE)
-    proc = _run(["apt-cache", "policy", *wanted])
-    versions: dict[str, str] = {}
-    for block in re.split(r"^(?=\S)", proc.stdout, flags=re.M):
-        name = block.split(":", 1)[0].strip()
-        cand = re.search(r"^\s*Candidate:\s*(\S+)", block, re.M)
-        if name in wanted and cand and cand.group(1) != "(none)":
-            versions[name] = cand.group(1)
-    for pkg in wanted:
-        if pkg not in versions:
-            raise TinyGuestError(f"apt has no candidate version of {pkg}; run `apt-get update` first")
-    return versions
+    return candidate_versions((m.group(1), BUSYBOX_PACKAGE), TinyGuestError)
 
 
 def resolve_packages() -> dict[str, str]:
-    """{package: version} of the real kernel package and busybox-static, from apt's lists.
-
-    apt-cache takes ~0.5 s a call on these machines (no binary package cache), so the answer is
-    remembered in the cache directory for as long as apt's lists do not change."""
-    fingerprint = _apt_lists_fingerprint()
-    memo = cache_root() / "resolved.json"
-    if fingerprint:
-        with contextlib.suppress(OSError, ValueError):
-            saved = json.loads(memo.read_text())
-            if saved.get("fingerprint") == fingerprint and saved.get("versions"):
-                return dict(saved["versions"])
-    versions = _query_apt()
-    if fingerprint:
-        with contextlib.suppress(OSError):
-            memo.parent.mkdir(parents=True, exist_ok=True)
-            tmp = memo.with_name(f".resolved.{os.getpid()}.json")
-            tmp.write_text(json.dumps({"fingerprint": fingerprint, "versions": versions}))
-            os.replace(tmp, memo)
-    return versions
+    """{package: version} of the real kernel package and busybox-static, from apt's lists
+    (remembered while they do not change)."""
+    return remembered(cache_root() / "resolved.json", _query_apt)
 
 
 def _content_hash() -> str:

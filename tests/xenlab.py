@@ -299,20 +299,7 @@ def resolve_packages() -> dict[str, str]:
     """{package: candidate version} of everything the lab is made of."""
     wanted = [XEN_PACKAGE, _real_kernel(DOM0_KERNEL_META, "amd64"), _real_kernel(DOMU_KERNEL_META, "cloud-amd64"),
               *USER_PACKAGES]
-    try:
-        proc = _run(["apt-cache", "policy", *wanted])
-    except OSError as exc:
-        raise XenLabError(f"apt-cache not found ({exc}): the Xen lab needs Debian's apt") from exc
-    versions: dict[str, str] = {}
-    for block in re.split(r"^(?=\S)", proc.stdout, flags=re.M):
-        name = block.split(":", 1)[0].strip()
-        cand = re.search(r"^\s*Candidate:\s*(\S+)", block, re.M)
-        if name in wanted and cand and cand.group(1) != "(none)":
-            versions[name] = cand.group(1)
-    missing = [p for p in wanted if p not in versions]
-    if missing:
-        raise XenLabError(f"apt has no candidate version of {', '.join(missing)}; run `apt-get update` first")
-    return versions
+    return tinyguest.candidate_versions(wanted, XenLabError, "the Xen lab")
 
 
 def _content_hash() -> str:
