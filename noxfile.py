@@ -55,12 +55,14 @@ def tests(session: nox.Session) -> None:
 @nox.session(name="xen-lab")
 def xen_lab(session: nox.Session) -> None:
     """The Xen driver on a real Xen 4.17 under QEMU TCG (tests/xenlab.py): ~19 min, ~2.3 GB of RAM."""
+    # virt-driver-qemu too: the lab VM is also launched by virt's own QEMU driver (<qemu:commandline>)
     session.install("-e", "packages/virt-core[cli]", "-e", "packages/virt-driver-xen", "-e", "packages/virt-remote",
-                    *TEST_DEPS)
+                    "-e", "packages/virt-host", "-e", "packages/virt-driver-qemu", *TEST_DEPS)
     session.run("python", "tests/xenlab.py", "build")
     session.run("pytest", "packages/virt-driver-xen/tests/test_xen_lab_lifecycle.py",
                 "packages/virt-driver-xen/tests/test_xen_lab_conformance.py",
-                "packages/virt-driver-xen/tests/test_xen_lab_features.py", "--durations=10",
+                "packages/virt-driver-xen/tests/test_xen_lab_features.py",
+                "tests/test_xenlab_on_qemu_driver.py", "--durations=10",
                 *session.posargs, env={"VIRT_XEN_LAB": "1"})
 
 

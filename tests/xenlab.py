@@ -703,6 +703,36 @@ class XenLab:
             "-device", "e1000,netdev=n0",
         ]
 
+    def domain_xml(self, name: str = "xenlab") -> str:
+        """The same VM as :meth:`argv`, as a domain of virt's own QEMU driver: the machine,
+        memory, vCPUs, the multiboot kernel and modules and the serial log in libvirt's XML,
+        and QEMU's user network with its forwards as ``<qemu:commandline>`` arguments (libvirt's
+        passthrough).  ``self.port`` and friends must be set (:func:`_free_port`)."""
+        from xml.sax.saxutils import escape, quoteattr
+
+        lab = self.lab
+        netdev = (f"user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{self.port}-:{SERVER_PORT}"
+                  f",hostfwd=tcp:127.0.0.1:{self.helper_port}-:{HELPER_PORT}"
+                  f",hostfwd=tcp:127.0.0.1:{self.ssh_port}-:{SSH_PORT}")
+        model, *features = CPU.split(",")
+        cpu_features = "".join(f"<feature policy='require' name={quoteattr(f.lstrip('+'))}/>" for f in features)
+        args = "".join(f"<qemu:arg value={quoteattr(a)}/>" for a in ("-netdev", netdev, "-device", "e1000,netdev=n0"))
+        return (
+            "<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>"
+            f"<name>{escape(name)}</name>"
+            f"<memory unit='MiB'>{self.memory_mb}</memory><vcpu>{VM_CPUS}</vcpu>"
+            "<os><type arch='x86_64' machine='pc'>hvm</type>"
+            f"<kernel>{escape(str(lab.xen))}</kernel>"
+            f"<initrd>{escape(f'{lab.dom0_kernel} {DOM0_CMDLINE},{lab.dom0_initrd}')}</initrd>"
+            f"<cmdline>{escape(XEN_CMDLINE)}</cmdline></os>"
+            "<features><acpi/><apic/></features>"  # Xen finds its CPUs in ACPI (no <acpi/>: -machine acpi=off)
+            f"<cpu mode='custom' match='exact'><model>{escape(model)}</model>{cpu_features}</cpu>"
+            "<on_poweroff>destroy</on_poweroff>"
+            f"<devices><serial type='file'><source path={quoteattr(str(self.console_log))}/></serial></devices>"
+            f"<qemu:commandline>{args}</qemu:commandline>"
+            "</domain>"
+        )
+
     def start(self, timeout: float = 180.0) -> XenLab:
         for _attempt in range(3):
             self.port, self.helper_port, self.ssh_port = _free_port(), _free_port(), _free_port()
