@@ -668,6 +668,27 @@ def _direct_hooks(plugins: list[object]) -> DirectHooks | None:
     return DirectHooks(sources[::-1])
 
 
+def _add_core(pm: pluggy.PluginManager) -> None:
+    """The operation hook specs and the core's defaults, the first things of every
+    connection's manager."""
+    from virt.hookspecs import OPERATION_MODULES
+
+    for module in OPERATION_MODULES:
+        pm.add_hookspecs(module)
+    pm.register(CoreDefaults(pm.hook), name="virt:defaults")
+
+
+def _open_driver(spec: DriverSpec, request: OpenRequest) -> object:
+    """``spec.open(request)``; a driver's bug is an INTERNAL_ERROR naming it, not a traceback."""
+    try:
+        return spec.open(request)
+    except VirtError:
+        raise
+    except Exception as exc:
+        raise VirtError(ErrorNumber.INTERNAL_ERROR, f"driver '{spec.scheme}' failed to open {request.uri}: "
+                        f"{type(exc).__name__}: {exc}") from exc
+
+
 def build_connection_manager(spec: DriverSpec, uri: URI, readonly: bool) -> tuple[pluggy.PluginManager, object]:
     """Build one connection's plugin manager: the core's defaults, providers, wrappers, then
     the driver's connection object (registered last so that pluggy, which calls the newest
@@ -684,12 +705,9 @@ def build_connection_manager(spec: DriverSpec, uri: URI, readonly: bool) -> tupl
         if lazy is not None:
             return lazy
     from virt._pm import ConnectionManager
-    from virt.hookspecs import OPERATION_MODULES
 
     pm = ConnectionManager(PROJECT)
-    for module in OPERATION_MODULES:
-        pm.add_hookspecs(module)
-    pm.register(CoreDefaults(pm.hook), name="virt:defaults")
+    _add_core(pm)
     request = OpenRequest(uri=uri, readonly=readonly, hook=pm.hook)
     wanted: list[tuple[str, object]] = []
     for cp in plugins:
@@ -706,13 +724,7 @@ def build_connection_manager(spec: DriverSpec, uri: URI, readonly: bool) -> tupl
             wanted.append((cp.name, obj))
     for name, obj in wanted:
         pm.register(obj, name=name)
-    try:
-        driver = spec.open(request)
-    except VirtError:
-        raise
-    except Exception as exc:
-        raise VirtError(ErrorNumber.INTERNAL_ERROR,
-                        f"driver '{spec.scheme}' failed to open {uri}: {type(exc).__name__}: {exc}") from exc
+    driver = _open_driver(spec, request)
     _register_driver(pm, spec, driver)
     if os.environ.get("VIRT_TRACE"):
         from virt._pm import tracer
@@ -728,24 +740,13 @@ def _open_lazily(spec: DriverSpec, uri: URI, readonly: bool) -> tuple[pluggy.Plu
     opened: list[object] = []  # the driver, once its open() returned
 
     def build(pm: pluggy.PluginManager) -> None:
-        from virt.hookspecs import OPERATION_MODULES
-
-        for module in OPERATION_MODULES:
-            pm.add_hookspecs(module)
-        pm.register(CoreDefaults(pm.hook), name="virt:defaults")
+        _add_core(pm)
         if opened:
             _register_driver(pm, spec, opened[0])
 
     pm = _LazyConnectionManager(build, DirectHooks([]))
     relay = _LazyRelay(pm)
-    request = OpenRequest(uri=uri, readonly=readonly, hook=relay)
-    try:
-        driver = spec.open(request)
-    except VirtError:
-        raise
-    except Exception as exc:
-        raise VirtError(ErrorNumber.INTERNAL_ERROR,
-                        f"driver '{spec.scheme}' failed to open {uri}: {type(exc).__name__}: {exc}") from exc
+    driver = _open_driver(spec, OpenRequest(uri=uri, readonly=readonly, hook=relay))
     opened.append(driver)
     if pm.materialized:  # the driver called a hook while it opened: register it as usual
         _register_driver(pm.manager(), spec, driver)
