@@ -32,22 +32,23 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
+from virt import _records as R
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
-from virt._records import DomainRef, DomainState
-from virt._state_files import DomainLock, alive, atomic_write, read_json, write_json
-from virt.plugin import LocalConnection
+from virt._records import DomainEventType, DomainState
+from virt._state_files import DomainLock, alive, atomic_write, dispatch_event, read_json, write_json
+from virt.plugin import LocalConnection, listening
 
 if TYPE_CHECKING:
     from virt.xml.domain import DomainDocument
 
-__all__ = ["DomainStore", "Layout", "Status", "StoredDomains", "store_for"]
+__all__ = ["DomainStore", "Layout", "Status", "StoredDomains", "emit_domain_event", "store_for"]
 
 
 @attrs.frozen
@@ -250,6 +251,21 @@ class DomainStore:
                 os.unlink(link)
 
 
+def emit_domain_event(connections: Iterable[Any], name: str, uuid: str, event: DomainEventType, detail: int,
+                      dom_id: int = -1) -> None:
+    """A lifecycle event to every connection (an object with the ``hook`` relay its driver was
+    opened with) that listens, through the process's event thread (the record is made once,
+    and only if one listens)."""
+    record: R.DomainEvent | None = None
+    for conn in list(connections):
+        hook = conn.hook
+        if hook is None or not listening(hook, "virt_event_domain"):
+            continue
+        if record is None:
+            record = R.DomainEvent(name=name, uuid=uuid, event=event, detail=detail, id=dom_id)
+        dispatch_event(hook.virt_event_domain, record)
+
+
 _stores: dict[str, DomainStore] = {}
 _stores_guard = threading.Lock()
 
@@ -377,12 +393,12 @@ class StoredDomains(LocalConnection):
         assert name is not None
         return doc, status, name
 
-    def _ref(self, uuid: str, name: str, status: Status | None) -> DomainRef:
+    def _ref(self, uuid: str, name: str, status: Status | None) -> R.DomainRef:
         dom_id = int(status.get("id", -1)) if status is not None and status.active else -1
-        return DomainRef(name, uuid, dom_id)
+        return R.DomainRef(name, uuid, dom_id)
 
     @hookimpl
-    def virt_domain_lookup_by_name(self, name: str) -> DomainRef:
+    def virt_domain_lookup_by_name(self, name: str) -> R.DomainRef:
         doc = self.store.config(name) if "/" not in name and not name.startswith(".") else None
         if doc is not None and doc.name == name:
             return self._ref(doc.uuid, name, self._status(doc.uuid))
@@ -395,12 +411,12 @@ class StoredDomains(LocalConnection):
         raise self._no_domain(f"no domain with matching name '{name}'")
 
     @hookimpl
-    def virt_domain_lookup_by_uuid(self, uuid: str) -> DomainRef:
+    def virt_domain_lookup_by_uuid(self, uuid: str) -> R.DomainRef:
         _, status, name = self._find(uuid)
         return self._ref(uuid, name, status)
 
     @hookimpl
-    def virt_domain_lookup_by_id(self, id: int) -> DomainRef:
+    def virt_domain_lookup_by_id(self, id: int) -> R.DomainRef:
         for entry in self.store.statuses():
             if entry.active and int(entry.get("id", -1)) == id:
                 uuid = str(entry["uuid"])
@@ -410,7 +426,7 @@ class StoredDomains(LocalConnection):
         raise self._no_domain(f"no domain with matching id {id}")
 
     @hookimpl
-    def virt_domain_list(self, flags: int) -> list[DomainRef]:
+    def virt_domain_list(self, flags: int) -> list[R.DomainRef]:
         out = []
         for uuid, (doc, status) in self._entries().items():
             if status is not None and status.active and not alive(status.pid, status.get("started")):

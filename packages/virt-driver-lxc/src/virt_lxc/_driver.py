@@ -30,9 +30,9 @@ from typing import Any
 from virt import _state_files as files
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
-from virt._records import DomainEvent, DomainEventType, DomainInfo, DomainRef, DomainState
-from virt.driverkit import StoredDomains
-from virt.plugin import OpenRequest, listening
+from virt._records import DomainEventType, DomainInfo, DomainRef, DomainState
+from virt.driverkit import StoredDomains, emit_domain_event
+from virt.plugin import OpenRequest
 from virt.xml.domain import DomainDocument
 
 from virt_lxc import _cgroups
@@ -365,14 +365,7 @@ class Hub:
         self._guard = threading.Lock()
 
     def emit(self, name: str, uuid: str, event: DomainEventType, detail: int, dom_id: int = -1) -> None:
-        record: DomainEvent | None = None
-        for conn in list(self.connections):
-            hook = conn.hook
-            if hook is None or not listening(hook, "virt_event_domain"):
-                continue
-            if record is None:
-                record = DomainEvent(name=name, uuid=uuid, event=event, detail=detail, id=dom_id)
-            files.dispatch_event(hook.virt_event_domain, record)
+        emit_domain_event(self.connections, name, uuid, event, detail, dom_id)
 
     def watch(self, status: Status) -> None:
         """Follow the controller of ``status`` from this process, once."""

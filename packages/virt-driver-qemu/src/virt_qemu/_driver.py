@@ -28,7 +28,6 @@ from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
 from virt._records import (
     BlockInfo,
-    DomainEvent,
     DomainEventType,
     DomainInfo,
     DomainInterface,
@@ -40,9 +39,9 @@ from virt._records import (
     SecurityModel,
     VcpuInfo,
 )
-from virt._state_files import dispatch_event, short_socket_path
-from virt.driverkit import StoredDomains
-from virt.plugin import OpenRequest, listening
+from virt._state_files import short_socket_path
+from virt.driverkit import StoredDomains, emit_domain_event
+from virt.plugin import OpenRequest
 from virt.xml.domain import DomainDocument
 
 from virt_qemu import _loop, _process
@@ -161,14 +160,7 @@ class Hub:
     # -- events -----------------------------------------------------------------------------
 
     def emit(self, name: str, uuid: str, event: DomainEventType, detail: int, dom_id: int = -1) -> None:
-        record: DomainEvent | None = None
-        for conn in list(self.connections):
-            hook = conn.hook
-            if hook is None or not listening(hook, "virt_event_domain"):
-                continue
-            if record is None:
-                record = DomainEvent(name=name, uuid=uuid, event=event, detail=detail, id=dom_id)
-            dispatch_event(hook.virt_event_domain, record)
+        emit_domain_event(self.connections, name, uuid, event, detail, dom_id)
 
     # -- watching running guests ------------------------------------------------------------
 

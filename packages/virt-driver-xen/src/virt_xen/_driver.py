@@ -36,9 +36,10 @@ from lxml import etree
 from virt import VirtError
 from virt._errcodes import ErrorDomain, ErrorNumber
 from virt._markers import hookimpl
-from virt._records import DomainEvent, DomainEventType, DomainInfo, DomainRef, DomainState, NodeInfo, VcpuInfo
-from virt._state_files import DomainLock, atomic_write, dispatch_event, read_json, write_json
-from virt.plugin import OpenRequest, listening
+from virt._records import DomainEventType, DomainInfo, DomainRef, DomainState, NodeInfo, VcpuInfo
+from virt._state_files import DomainLock, atomic_write, read_json, write_json
+from virt.driverkit import emit_domain_event
+from virt.plugin import OpenRequest
 from virt.xml.domain import DomainDocument
 
 from virt_xen import _caps, xlconfig
@@ -292,14 +293,7 @@ class Hub:
         self._stop = threading.Event()
 
     def emit(self, name: str, uuid: str, event: DomainEventType, detail: int, dom_id: int = -1) -> None:
-        record: DomainEvent | None = None
-        for conn in list(self.connections):
-            hook = conn.hook
-            if hook is None or not listening(hook, "virt_event_domain"):
-                continue
-            if record is None:
-                record = DomainEvent(name=name, uuid=uuid, event=event, detail=detail, id=dom_id)
-            dispatch_event(hook.virt_event_domain, record)
+        emit_domain_event(self.connections, name, uuid, event, detail, dom_id)
 
     def xl(self, *args: str, stdin: bytes | None = None) -> XlResult:
         t0 = time.monotonic()
