@@ -14,7 +14,7 @@ from virt import _records as R
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
 from virt._records import NetworkEventType
-from virt.drivers.test._state import NodeState, Plain, check_flags
+from virt.drivers.test._state import Defined, NodeState, check_flags
 
 # The XML modules (lxml) are imported where a document is made: a CLI start needs none of them.
 if TYPE_CHECKING:
@@ -36,20 +36,12 @@ _DEFINE_VALIDATE = 1
 _UPDATE_LIVE, _UPDATE_CONFIG = 1, 2
 
 
-class NetworkObj(Plain):
+class NetworkObj(Defined):
     """One network of a test node."""
 
-    __slots__ = ("active", "autostart", "definition", "name", "new_def", "persistent", "uuid")
-
-    def __init__(self, uuid: str, name: str, definition: NetworkDocument, new_def: NetworkDocument | None = None,
-                 active: bool = False, persistent: bool = True, autostart: bool = False) -> None:
-        self.uuid = uuid
-        self.name = name
-        self.definition = definition
-        self.new_def = new_def  # persistent config saved while running
-        self.active = active
-        self.persistent = persistent
-        self.autostart = autostart
+    __slots__ = ()
+    definition: NetworkDocument
+    new_def: NetworkDocument | None
 
 
 def _ref(net: NetworkObj) -> R.NetworkRef:

@@ -11,7 +11,7 @@ from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._records import DomainState
 from virt.plugin import listening
 
-__all__ = ["DomainObj", "NodeState", "PendingDomainObj", "Plain", "acquire", "check_flags", "release",
+__all__ = ["Defined", "DomainObj", "NodeState", "PendingDomainObj", "Plain", "acquire", "check_flags", "release",
            "unsupported_flags"]
 
 
@@ -39,6 +39,23 @@ class Plain:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for klass in reversed(type(self).__mro__)
                           for name in klass.__dict__.get("__slots__", ()) if name not in self._hidden)
         return f"{type(self).__name__}({shown})"
+
+
+class Defined(Plain):
+    """A network or pool of a test node: its definition (and the persistent one saved while it
+    runs), whether it runs, whether it is persistent, autostart."""
+
+    __slots__ = ("active", "autostart", "definition", "name", "new_def", "persistent", "uuid")
+
+    def __init__(self, uuid: str, name: str, definition: Any, new_def: Any = None, active: bool = False,
+                 persistent: bool = True, autostart: bool = False) -> None:
+        self.uuid = uuid
+        self.name = name
+        self.definition = definition
+        self.new_def = new_def  # persistent config saved while running
+        self.active = active
+        self.persistent = persistent
+        self.autostart = autostart
 
 
 class DomainObj(Plain):

@@ -16,7 +16,7 @@ from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
 from virt._records import PoolEventType, PoolState, VolumeType
 from virt.drivers.test._host import create_vport, destroy_vport
-from virt.drivers.test._state import NodeState, Plain, check_flags, unsupported_flags
+from virt.drivers.test._state import Defined, NodeState, Plain, check_flags, unsupported_flags
 
 # The documents' modules are imported where a document is made: a CLI start needs none of them.
 if TYPE_CHECKING:
@@ -79,21 +79,17 @@ class VolumeObj(Plain):
         return self.definition.target_path or ""
 
 
-class PoolObj(Plain):
+class PoolObj(Defined):
     """One storage pool of a test node."""
 
-    __slots__ = ("active", "autostart", "definition", "name", "new_def", "persistent", "uuid", "volumes")
+    __slots__ = ("volumes",)
+    definition: PoolDocument
+    new_def: PoolDocument | None
 
     def __init__(self, uuid: str, name: str, definition: PoolDocument, new_def: PoolDocument | None = None,
                  active: bool = False, persistent: bool = True, autostart: bool = False,
                  volumes: dict[str, VolumeObj] | None = None) -> None:
-        self.uuid = uuid
-        self.name = name
-        self.definition = definition
-        self.new_def = new_def  # persistent config saved while running
-        self.active = active
-        self.persistent = persistent
-        self.autostart = autostart
+        super().__init__(uuid, name, definition, new_def, active, persistent, autostart)
         self.volumes: dict[str, VolumeObj] = {} if volumes is None else volumes  # by name
 
     @property
