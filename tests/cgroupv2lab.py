@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import gzip
 import hashlib
 import json
@@ -226,23 +225,7 @@ def ensure_lab() -> Lab:
             raise
         return _lab_from(found[-1])
     final = root / _cache_key(versions)
-    if not _complete(final):
-        root.mkdir(parents=True, exist_ok=True)
-        with open(root / ".lock", "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not _complete(final):
-                tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=root))
-                try:
-                    build(tmp, versions)
-                    if final.exists():
-                        shutil.rmtree(final)
-                    os.chmod(tmp, 0o755)
-                    os.rename(tmp, final)
-                    for old in root.iterdir():  # other versions or init revisions
-                        if old != final and old.is_dir() and not old.name.startswith("."):
-                            shutil.rmtree(old, ignore_errors=True)
-                finally:
-                    shutil.rmtree(tmp, ignore_errors=True)
+    tinyguest.cached_build(root, final, lambda tmp: build(tmp, versions), _complete, keep_others=False)
     return _lab_from(final)
 
 

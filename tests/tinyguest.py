@@ -607,10 +607,34 @@ def _newest_cached(root: Path) -> Path | None:
     return max(found, key=lambda d: d.stat().st_mtime) if found else None
 
 
-def _remove_stale_builds(root: Path) -> None:
-    """Temporary build directories left by a killed build (we hold the lock: none is live)."""
-    for leftover in root.glob(".build-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+def cached_build(root: Path, final: Path, build: Callable[[Path], object], complete: Callable[[Path], bool], *,
+                 keep_others: bool = True) -> None:
+    """Make ``final`` (a directory of ``root``) with ``build(tmp)`` unless ``complete(final)``:
+    under an ``flock`` of ``root/.lock`` (several processes may ask at once), in a temporary
+    directory renamed into place (a killed build leaves no half of one).  ``keep_others=False``
+    then removes the other builds (other versions, older init revisions) of ``root``."""
+    if complete(final):
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if complete(final):
+            return
+        for leftover in root.glob(".build-*"):  # a killed build's (we hold the lock: none is live)
+            shutil.rmtree(leftover, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=root))
+        try:
+            build(tmp)
+            if final.exists():  # an incomplete leftover
+                shutil.rmtree(final)
+            os.chmod(tmp, 0o755)
+            os.rename(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if not keep_others:
+            for old in root.iterdir():
+                if old != final and old.is_dir() and not old.name.startswith("."):
+                    shutil.rmtree(old, ignore_errors=True)
 
 
 _memo: dict[Path, Guest] = {}
@@ -636,29 +660,14 @@ def ensure_guest() -> Guest:
         _memo[root] = guest = _guest_from(cached)
         return guest
     final = root / _cache_key(versions)
-    if not _complete(final):
-        root.mkdir(parents=True, exist_ok=True)
-        with open(root / ".lock", "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not _complete(final):
-                _remove_stale_builds(root)
-                tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=root))
-                try:
-                    try:
-                        build(tmp, versions)
-                    except TinyGuestError as exc:
-                        cached = _newest_cached(root)
-                        if cached is None:
-                            raise
-                        warnings.warn(f"tinyguest: {exc}; using the cached {cached.name}", stacklevel=2)
-                        final = cached
-                    else:
-                        if final.exists():  # an incomplete leftover
-                            shutil.rmtree(final)
-                        os.chmod(tmp, 0o755)
-                        os.rename(tmp, final)
-                finally:
-                    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        cached_build(root, final, lambda tmp: build(tmp, versions), _complete)
+    except TinyGuestError as exc:
+        cached = _newest_cached(root)
+        if cached is None:
+            raise
+        warnings.warn(f"tinyguest: {exc}; using the cached {cached.name}", stacklevel=2)
+        final = cached
     _memo[root] = guest = _guest_from(final)
     return guest
 

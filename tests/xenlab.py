@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import gzip
 import hashlib
 import io
@@ -607,26 +606,8 @@ def ensure_lab() -> Lab:
             raise
         return _lab_from(cached)
     final = root / _cache_key(versions)
-    if not _complete(final):
-        root.mkdir(parents=True, exist_ok=True)
-        with open(root / ".lock", "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not _complete(final):
-                for leftover in root.glob(".build-*"):
-                    shutil.rmtree(leftover, ignore_errors=True)
-                tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=root))
-                try:
-                    build(tmp, versions)
-                    if final.exists():
-                        shutil.rmtree(final)
-                    os.chmod(tmp, 0o755)
-                    os.rename(tmp, final)
-                    # ~100 MB each: older builds (other versions or init revisions) go
-                    for old in root.glob("xen_*"):
-                        if old != final and old.is_dir():
-                            shutil.rmtree(old, ignore_errors=True)
-                finally:
-                    shutil.rmtree(tmp, ignore_errors=True)
+    # ~100 MB each: older builds (other versions or init revisions) go
+    tinyguest.cached_build(root, final, lambda tmp: build(tmp, versions), _complete, keep_others=False)
     return _lab_from(final)
 
 
