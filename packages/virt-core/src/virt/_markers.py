@@ -80,7 +80,8 @@ def operation(libvirt_api: str, *, mutating: bool = False) -> Callable[[F], F]:
     """
 
     def mark(fn: F) -> F:
-        fn = __getattr__("hookspec")(firstresult=True)(fn)
+        marker = globals().get("hookspec") or __getattr__("hookspec")  # made once, on first use
+        fn = marker(firstresult=True)(fn)
         fn.virt_libvirt_api = libvirt_api  # type: ignore[attr-defined]
         fn.virt_mutating = mutating  # type: ignore[attr-defined]
         return fn
