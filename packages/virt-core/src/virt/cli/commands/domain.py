@@ -787,6 +787,21 @@ def _memtune_size(opts: dict[str, Any], opt: str) -> int | None:
     return -(-value * scale // 1024)
 
 
+def _tune(updates: dict[str, Any], setter: Any, getter: Any, flags: int, what: str,
+          get_failed: str) -> dict[str, Any] | None:
+    """virsh's ``*tune`` commands: set what was given (None: nothing to print), or read them all."""
+    if updates:
+        try:
+            setter(updates, flags)
+        except VirtError as exc:
+            raise CommandError(f"Unable to change {what} parameters", exc) from None
+        return None
+    try:
+        return dict(getter(flags))
+    except VirtError as exc:
+        raise CommandError(get_failed, exc) from None
+
+
 @command("memtune", DOMAIN_OPT, *(Opt(name, help=f"{name.replace('-', ' ')} in KiB") for name in _MEMTUNE_SETTERS),
          *_AFFECT_OPTS, help="Get or set memory parameters", group=GROUP, json=True)
 def cmd_memtune(ctx: Context, opts: dict[str, Any]) -> None:
@@ -797,16 +812,10 @@ def cmd_memtune(ctx: Context, opts: dict[str, Any]) -> None:
         value = _memtune_size(opts, opt)
         if value is not None:
             updates[opt.replace("-", "_")] = value
-    if updates:
-        try:
-            dom.set_memory_parameters(updates, flags)
-        except VirtError as exc:
-            raise CommandError("Unable to change memory parameters", exc) from None
+    params = _tune(updates, dom.set_memory_parameters, dom.memory_parameters, flags, "memory",
+                   "Unable to get number of memory parameters")
+    if params is None:
         return
-    try:
-        params = dom.memory_parameters(flags)
-    except VirtError as exc:
-        raise CommandError("Unable to get number of memory parameters", exc) from None
     unlimited = {name: (lambda v: "unlimited" if v == _MEMORY_UNLIMITED else v) for name in params}
     _params(ctx, params, unlimited)
 
@@ -833,17 +842,10 @@ def cmd_blkiotune(ctx: Context, opts: dict[str, Any]) -> None:
             raise CommandError("Unable to parse string parameter")
         if opts[opt] is not None:
             updates[param] = opts[opt]
-    if updates:
-        try:
-            dom.set_blkio_parameters(updates, flags)
-        except VirtError as exc:
-            raise CommandError("Unable to change blkio parameters", exc) from None
-        return
-    try:
-        params = dom.blkio_parameters(flags)
-    except VirtError as exc:
-        raise CommandError("Unable to get number of blkio parameters", exc) from None
-    _params(ctx, params)
+    params = _tune(updates, dom.set_blkio_parameters, dom.blkio_parameters, flags, "blkio",
+                   "Unable to get number of blkio parameters")
+    if params is not None:
+        _params(ctx, params)
 
 
 _NUMA_MODES = ("strict", "preferred", "interleave", "restrictive")
@@ -875,16 +877,10 @@ def cmd_numatune(ctx: Context, opts: dict[str, Any]) -> None:
         if mode is None:
             raise CommandError(f"Invalid mode: {opts['mode']}")
         updates["numa_mode"] = mode
-    if updates:
-        try:
-            dom.set_numa_parameters(updates, flags)
-        except VirtError as exc:
-            raise CommandError("Unable to change numa parameters", exc) from None
+    params = _tune(updates, dom.set_numa_parameters, dom.numa_parameters, flags, "numa",
+                   "Unable to get numa parameters")
+    if params is None:
         return
-    try:
-        params = dom.numa_parameters(flags)
-    except VirtError as exc:
-        raise CommandError("Unable to get numa parameters", exc) from None
     mode_name = {"numa_mode": lambda v: _NUMA_MODES[v] if isinstance(v, int) and 0 <= v < 4 else v}
     if ctx.want_json:
         params = {k: mode_name[k](v) if k in mode_name else v for k, v in params.items()}
