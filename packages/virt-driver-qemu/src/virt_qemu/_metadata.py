@@ -60,14 +60,8 @@ class MetadataMixin:
         with self.store.lock(uuid):
             live, config = self._defs(uuid, flags)
             for doc in (live, config):
-                if doc is None:
-                    continue
-                if type == _META_TITLE:
-                    doc.title = metadata or None
-                elif type == _META_DESCRIPTION:
-                    doc.description = metadata or None
-                else:
-                    doc.set_metadata_element(metadata, key or "", uri or "")
+                if doc is not None:
+                    doc.set_metadata(type, metadata, key, uri)
             if live is not None:
                 self.store.write_live(uuid, live)
             if config is not None:

@@ -2916,6 +2916,17 @@ class DomainDocument(XMLDocument):
     def description(self, value: str | None) -> None:
         self._set_optional_text("description", value)
 
+    def set_metadata(self, kind: int, metadata: str | None, key: str | None, uri: str | None) -> None:
+        """``virDomainSetMetadata`` on this document, the type already checked: 0 the
+        description, 1 the title (None or "" removes either), 2 the ``<metadata>`` element of
+        namespace ``uri``."""
+        if kind == 1:
+            self.title = metadata or None
+        elif kind == 0:
+            self.description = metadata or None
+        else:
+            self.set_metadata_element(metadata, key or "", uri or "")
+
     def set_metadata_element(self, metadata: str | None, key: str, uri: str) -> None:
         """``virDomainSetMetadata(VIR_DOMAIN_METADATA_ELEMENT)``: replace the ``<metadata>``
         child in namespace ``uri`` by ``metadata`` (an XML element, put in ``uri`` under the

@@ -1034,14 +1034,8 @@ class DomainOps:
             dom = self.node.domain(uuid)
             live, persistent = _defs(dom, flags)
             for doc in (live, persistent):
-                if doc is None:
-                    continue
-                if type == _META_TITLE:
-                    doc.title = metadata or None
-                elif type == _META_DESCRIPTION:
-                    doc.description = metadata or None
-                else:
-                    doc.set_metadata_element(metadata, key or "", uri or "")
+                if doc is not None:
+                    doc.set_metadata(type, metadata, key, uri)
 
     @hookimpl
     def virt_domain_get_metadata(self, uuid: str, type: int, uri: str | None, flags: int) -> str:
