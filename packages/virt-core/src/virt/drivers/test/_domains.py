@@ -186,12 +186,15 @@ def generate_ifnames(doc: DomainDocument) -> None:
 
 
 def _start(node: NodeState, dom: DomainObj, reason: int, live: DomainDocument | None = None) -> None:
-    """libvirt's testDomainStartState: a new id, a live copy of the config, running."""
-    if live is None:
-        base = dom.live_def if dom.live_def is not None else dom.persistent_def
-        live = base.copy()
-    dom.live_def = live
-    live.set_id(node.assign_id(dom))
+    """libvirt's testDomainStartState: a new id, a live copy of the config (made when first
+    needed, see DomainObj), running."""
+    if live is not None:
+        dom.live_def = live
+    elif dom.live_def is not None:
+        dom.live_def = dom.live_def.copy()
+    else:
+        dom.run_on_config()
+    dom.set_live_id(node.assign_id(dom))
     dom.state, dom.reason = DomainState.RUNNING, reason
     dom.managed_save = False
 
@@ -877,7 +880,7 @@ class DomainOps:
     def virt_domain_get_info(self, uuid: str) -> R.DomainInfo:
         with self.node.lock:
             dom = self.node.domain(uuid)
-            max_memory, memory, vcpus = dom.definition.info_facts
+            max_memory, memory, vcpus = dom.facts_def.info_facts
             return R.DomainInfo(dom.state, max_memory, memory, vcpus, _now_us() * 1000)
 
     @hookimpl

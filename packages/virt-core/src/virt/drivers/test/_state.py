@@ -59,9 +59,18 @@ class Defined(Plain):
 
 
 class DomainObj(Plain):
-    """One domain: its persistent definition, its live one while running, and its state."""
+    """One domain: its persistent definition, its live one while running, and its state.
 
-    __slots__ = ("autostart", "current_snapshot", "id", "live_def", "managed_save", "name", "persistent_def",
+    Starting a persistent domain does not copy its definition at once: the live definition
+    *is* the persistent one (``_shared``) until code asks for either to change it.  Reading
+    ``live_def``, ``persistent_def`` or ``definition``, or setting the persistent one, first
+    makes the live copy (with the running ``id``), so what callers get can be edited as
+    before; :attr:`facts_def` reads the facts without copying.  A start and destroy that no
+    one looks at in between copy and free no tree (libvirt copies the definition at every
+    start).
+    """
+
+    __slots__ = ("_live", "_persistent", "_shared", "autostart", "current_snapshot", "id", "managed_save", "name",
                  "reason", "ref", "snapshots", "state", "time", "uuid")
     _hidden = ("ref",)
 
@@ -72,8 +81,9 @@ class DomainObj(Plain):
                  time: tuple[int, int] = (627319920, 0), ref: Any = None) -> None:
         self.uuid = uuid
         self.name = name
-        self.persistent_def: Any = persistent_def  # DomainDocument, None for a transient domain
-        self.live_def: Any = live_def  # DomainDocument while active
+        self._shared = False
+        self._persistent: Any = persistent_def  # DomainDocument, None for a transient domain
+        self._live: Any = live_def  # DomainDocument while active
         self.state = state
         self.reason = reason
         self.id = id
@@ -88,17 +98,64 @@ class DomainObj(Plain):
         self.ref: Any = ref
 
     @property
+    def live_def(self) -> Any:
+        """The live definition (a DomainDocument) while active, else None."""
+        if self._shared:
+            self._unshare()
+        return self._live
+
+    @live_def.setter
+    def live_def(self, value: Any) -> None:
+        self._shared = False
+        self._live = value
+
+    @property
+    def persistent_def(self) -> Any:
+        """The persistent definition, None for a transient domain."""
+        if self._shared:
+            self._unshare()
+        return self._persistent
+
+    @persistent_def.setter
+    def persistent_def(self, value: Any) -> None:
+        if self._shared:
+            self._unshare()
+        self._persistent = value
+
+    def run_on_config(self) -> None:
+        """Make the persistent definition the live one, copied only when either is asked for
+        (see the class).  The caller gives the domain its id next."""
+        self._live = self._persistent
+        self._shared = True
+
+    def set_live_id(self, dom_id: int) -> None:
+        """Put the running id in the live definition (a shared one gets it when copied)."""
+        if not self._shared:
+            self._live.set_id(dom_id)
+
+    def _unshare(self) -> None:
+        live = self._live.copy()
+        live.set_id(self.id)
+        self._live, self._shared = live, False
+
+    @property
     def active(self) -> bool:
         return self.id >= 0
 
     @property
     def persistent(self) -> bool:
-        return self.persistent_def is not None
+        return self._persistent is not None
 
     @property
     def definition(self) -> Any:
         """The definition that describes the domain now: live when running."""
-        return self.live_def if self.live_def is not None else self.persistent_def
+        return self.live_def if self._live is not None else self.persistent_def
+
+    @property
+    def facts_def(self) -> Any:
+        """The document to read ``definition``'s facts from (name, uuid, memory, vCPUs:
+        everything but the id), without copying a shared live definition.  Not to edit."""
+        return self._live if self._live is not None else self._persistent
 
 
 def _pending_slot(name: str) -> Any:
@@ -138,8 +195,8 @@ class PendingDomainObj(DomainObj):
         if load is not None:
             load(self)
 
-    persistent_def = _pending_slot("persistent_def")
-    live_def = _pending_slot("live_def")
+    _persistent = _pending_slot("_persistent")
+    _live = _pending_slot("_live")
     snapshots = _pending_slot("snapshots")
     current_snapshot = _pending_slot("current_snapshot")
 
