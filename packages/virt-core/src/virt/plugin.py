@@ -21,9 +21,7 @@ URI scheme it serves, pointing at a module that implements
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Literal
-
-import attrs
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from virt._markers import hookimpl
 from virt._uri import URI
@@ -49,8 +47,38 @@ DRIVER_GROUP = "virt.drivers"
 PLUGIN_GROUP = "virt.plugins"
 
 
-@attrs.frozen
-class OpenRequest:
+class _Frozen:
+    """Slotted, immutable, compared and hashed by value, shown by field: what ``attrs.frozen``
+    makes, written out for these three.  Every process that opens a connection builds them
+    (the CLI included), and attrs compiles each class's methods at import, ~0.5 ms a class.
+    The records that hooks take and return stay attrs classes (``virt._records``)."""
+
+    __slots__ = ()
+    _FIELDS: ClassVar[tuple[str, ...]] = ()  # in the constructor's order
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable: cannot delete {name!r}")
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self._FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash((self.__class__, *self._fields()))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
+        return f"{type(self).__name__}({shown})"
+
+
+class OpenRequest(_Frozen):
     """What a driver's ``open`` is given.
 
     :ivar uri: the parsed URI being opened.
@@ -59,17 +87,20 @@ class OpenRequest:
         (``request.hook.virt_event_domain(event=...)``).
     """
 
+    __slots__ = ("hook", "readonly", "uri")
+    _FIELDS = ("uri", "readonly", "hook")
     uri: URI
-    readonly: bool = False
-    hook: Any = None
+    readonly: bool
+    hook: Any
+
+    def __init__(self, uri: URI, readonly: bool = False, hook: Any = None) -> None:
+        init = object.__setattr__
+        init(self, "uri", uri)
+        init(self, "readonly", readonly)
+        init(self, "hook", hook)
 
 
-def _str_set(value: Iterable[str]) -> frozenset[str]:
-    return frozenset(value)
-
-
-@attrs.frozen
-class DriverSpec:
+class DriverSpec(_Frozen):
     """A hypervisor driver.
 
     :ivar scheme: the URI scheme served (``test``, ``qemu``); also the entry-point name.
@@ -81,15 +112,25 @@ class DriverSpec:
     :ivar description: one line for ``virt drivers``.
     """
 
+    __slots__ = ("accepts", "description", "open", "remote", "scheme")
+    _FIELDS = ("scheme", "open", "accepts", "remote", "description")
     scheme: str
     open: Callable[[OpenRequest], object]
-    accepts: frozenset[str] = attrs.field(default=frozenset(), converter=_str_set)
-    remote: bool = False
-    description: str = ""
+    accepts: frozenset[str]
+    remote: bool
+    description: str
+
+    def __init__(self, scheme: str, open: Callable[[OpenRequest], object], accepts: Iterable[str] = frozenset(),
+                 remote: bool = False, description: str = "") -> None:
+        init = object.__setattr__
+        init(self, "scheme", scheme)
+        init(self, "open", open)
+        init(self, "accepts", frozenset(accepts))
+        init(self, "remote", remote)
+        init(self, "description", description)
 
 
-@attrs.frozen
-class ConnectionPlugin:
+class ConnectionPlugin(_Frozen):
     """A plugin added to connections next to the driver.
 
     :ivar name: unique name (shown by tracing and in errors).
@@ -100,10 +141,20 @@ class ConnectionPlugin:
     :ivar area: what a provider provides (``"storage"``, ``"network"``...).
     """
 
+    __slots__ = ("area", "factory", "kind", "name")
+    _FIELDS = ("name", "kind", "factory", "area")
     name: str
     kind: Literal["provider", "wrapper"]
     factory: Callable[[OpenRequest, DriverSpec], object | None]
-    area: str = ""
+    area: str
+
+    def __init__(self, name: str, kind: Literal["provider", "wrapper"],
+                 factory: Callable[[OpenRequest, DriverSpec], object | None], area: str = "") -> None:
+        init = object.__setattr__
+        init(self, "name", name)
+        init(self, "kind", kind)
+        init(self, "factory", factory)
+        init(self, "area", area)
 
 
 class LocalConnection:

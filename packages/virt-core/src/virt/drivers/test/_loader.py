@@ -22,11 +22,13 @@ from virt.drivers.test._state import DomainObj, NodeState, PendingDomainObj
 if TYPE_CHECKING:  # lxml is imported when a node file is first parsed
     from virt.xml._base import Element
 
-__all__ = ["DEFAULT_NODE_INFO", "child_xml", "load_default", "load_file", "load_node"]
+__all__ = ["child_xml", "default_node_info", "load_default", "load_file", "load_node"]
 
-# libvirt's test driver defaults (``defaultNodeInfo``), for what a node file leaves out.
-DEFAULT_NODE_INFO = R.NodeInfo(model="i686", memory=3 * 1024 * 1024, cpus=16, mhz=1400, nodes=2, sockets=2,
-                             cores=2, threads=2)
+
+def default_node_info() -> R.NodeInfo:
+    """libvirt's test driver defaults (``defaultNodeInfo``), for what a node file leaves out."""
+    return R.NodeInfo(model="i686", memory=3 * 1024 * 1024, cpus=16, mhz=1400, nodes=2, sockets=2, cores=2,
+                      threads=2)
 
 _LONG = re.compile(r"\s*[+-]?\d+")
 
@@ -57,7 +59,7 @@ def load_default() -> NodeState:
     (running since the node was made), each a :class:`PendingDomainObj` whose definitions
     and snapshots come from a whole parse of the file the first time anything reads them;
     the host objects, networks and pools load on first use too (``NodeState.pending``)."""
-    node = NodeState(key="default", node_info=DEFAULT_NODE_INFO)
+    node = NodeState(key="default", node_info=default_node_info)
     parsed: list[NodeState] = []  # the file's own node, parsed whole when first needed
 
     def whole() -> NodeState:
@@ -119,7 +121,7 @@ def _long(root: Element, path: str, what: str) -> int | None:
 
 def _node_info(root: Element) -> R.NodeInfo:
     """``testParseNodeInfo``: the defaults overridden by what ``<cpu>``/``<memory>`` give."""
-    base = DEFAULT_NODE_INFO
+    base = default_node_info()
     nodes = _long(root, "cpu/nodes", "cpu nodes")
     sockets = _long(root, "cpu/sockets", "cpu sockets")
     cores = _long(root, "cpu/cores", "cpu cores")

@@ -226,13 +226,13 @@ class NodeState(Plain):
     of one of its attributes runs it (``test:///default``: ``list --all`` needs no network).
     """
 
-    __slots__ = ("_cells", "_interfaces", "_network_names", "_networks", "_nodedevs", "_pool_names", "_pools",
-                 "_volume_keys", "_volume_paths", "domain_ids", "domain_names", "domains", "key", "listeners",
-                 "lock", "next_domain_id", "node_info", "pending")
+    __slots__ = ("_cells", "_interfaces", "_network_names", "_networks", "_node_info", "_nodedevs", "_pool_names",
+                 "_pools", "_volume_keys", "_volume_paths", "domain_ids", "domain_names", "domains", "key", "listeners",
+                 "lock", "next_domain_id", "pending")
 
-    def __init__(self, key: str, node_info: R.NodeInfo) -> None:
+    def __init__(self, key: str, node_info: R.NodeInfo | Callable[[], R.NodeInfo]) -> None:
         self.key = key
-        self.node_info = node_info
+        self._node_info = node_info
         self.lock = threading.RLock()
         self.pending: dict[str, Callable[[], None]] = {}
         self.domains: dict[str, DomainObj] = {}  # by uuid
@@ -260,6 +260,15 @@ class NodeState(Plain):
     nodedevs = _area("host", "_nodedevs")  # by name; see _host
     cells = _area("host", "_cells")  # NUMA cells (NumaCell); see _host
 
+
+    @property
+    def node_info(self) -> R.NodeInfo:
+        """The node's NodeInfo; a function given for it runs on first read (making the
+        record class is not free, and ``list --all`` does not need it)."""
+        info = self._node_info
+        if callable(info):
+            info = self._node_info = info()
+        return info
     def load_pending(self, area: str) -> None:
         """Load the objects of ``area`` now if that is still pending."""
         with self.lock:
