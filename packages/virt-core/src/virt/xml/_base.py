@@ -283,15 +283,14 @@ def format_element(elem: Element, indent: int = 0, out: list[str] | None = None)
 def sub(parent: Element, tag: str, attrib: dict[str, str] | None = None, text: str | None = None,
         index: int | None = None) -> Element:
     """Make a child element (at ``index`` when given) with ordered attributes and text."""
-    child = etree.Element(tag)
-    for key, value in (attrib or {}).items():
-        child.set(key, value)
+    if index is None:
+        # made in place: an Element made apart is a document of its own, moved in by append
+        child = etree.SubElement(parent, tag, attrib) if attrib else etree.SubElement(parent, tag)
+    else:
+        child = etree.Element(tag, attrib) if attrib else etree.Element(tag)
+        parent.insert(index, child)
     if text is not None:
         child.text = text
-    if index is None:
-        parent.append(child)
-    else:
-        parent.insert(index, child)
     return child
 
 
