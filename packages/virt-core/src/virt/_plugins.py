@@ -20,7 +20,6 @@ import importlib
 import os
 import sys
 import threading
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from types import FunctionType, MemberDescriptorType, MethodType, ModuleType
@@ -243,7 +242,9 @@ def _cache_file(paths: str) -> str:
     """The cache file of one interpreter and ``sys.path``: one file each, rewritten when the
     stamp inside it no longer matches (so the directory does not fill up)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    name = f"{zlib.crc32(paths.encode()):08x}{zlib.adler32(paths.encode()):08x}"
+    # a tuple of ints hashes the same in every process (str hashes are salted per process),
+    # and needs no zlib import at each start
+    name = f"{hash(tuple(paths.encode())) & 0xFFFFFFFFFFFFFFFF:016x}"
     return os.path.join(base, "virt", f"entry-points-{name}.txt")
 
 

@@ -5,7 +5,6 @@ and the helpers the network, storage and node device commands share (sizes, XML 
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -172,10 +171,12 @@ def dump_xml(ctx: Context, xml: str, xpath: str | None, wrap: bool) -> None:
     if not isinstance(found, list):  # a number, string or boolean: virXPathNodeSet refuses it
         raise CommandError(None, VirtError(ErrorNumber.INTERNAL_ERROR, f"Incorrect xpath '{xpath}'"))
     if wrap:
+        from copy import deepcopy  # here: a start that prints no XPath result does not import it
+
         nodes = etree.Element("nodes")
         for node in found:
             if isinstance(node, etree._Element):
-                nodes.append(copy.deepcopy(node))
+                nodes.append(deepcopy(node))
             elif getattr(node, "is_attribute", False):
                 nodes.set(node.attrname, str(node))
             elif len(nodes):

@@ -9,7 +9,6 @@ number of domains except listing: names, UUIDs and running ids are indexed.
 from __future__ import annotations
 
 import os
-import struct
 import time
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
@@ -1313,6 +1312,8 @@ def _network_ips(node: NodeState, name: str) -> tuple[Any, ...] | None:
 
 def _write_image(path: str, dom: DomainObj, paused: bool) -> None:
     xml = dom.live_def.to_string(inactive=False, secure=True).encode("utf-8")
+    import struct
+
     data = (_SAVE_MAGIC + struct.pack("=i", len(xml)) + xml + _SAVE_TRAILER
             + (b"paused" if paused else b"running"))
     try:
@@ -1345,6 +1346,8 @@ def _read_image(path: str) -> tuple[DomainDocument, bool]:
     rest = data[len(_SAVE_MAGIC):]
     if len(rest) < 4:
         raise domain_error(ErrorNumber.SYSTEM_ERROR, f"failed to read metadata length in '{path}': Success")
+    import struct
+
     (length,) = struct.unpack("=i", rest[:4])
     if length < 1 or length > _SAVE_MAX_XML:
         raise _internal("length of metadata out of range")
