@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import pytest
 from virt import ErrorDomain, ErrorNumber, VirtError
@@ -72,3 +73,27 @@ def test_dot_names_are_refused_for_every_kind(name: str) -> None:
             assert info.value.code == ErrorNumber.XML_ERROR
             assert f"name '{name}' is not allowed" in info.value.message
         assert (len(conn.list_domains()), len(conn.list_networks()), len(conn.list_storage_pools())) == before
+
+
+@pytest.mark.parametrize("name", ["ErrorNumber", "ErrorDomain"])
+def test_error_enums_are_the_enums_their_source_declares(name: str) -> None:
+    """``virt._errcodes`` makes its two enums with CPython's fast path (``enum._simple_enum``):
+    they must be what the usual ``class X(enum.IntEnum)`` of the same body gives."""
+    import ast
+    import enum
+
+    import virt._errcodes as codes
+
+    tree = ast.parse(Path(codes.__file__).read_text())
+    body = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == name).body
+    members = {stmt.targets[0].id: stmt.value.value for stmt in body  # type: ignore[attr-defined]
+               if isinstance(stmt, ast.Assign)}
+    made = getattr(codes, name)
+    usual = enum.IntEnum(name, members, module=made.__module__, qualname=made.__qualname__)  # type: ignore[misc]
+    usual.__doc__ = made.__doc__
+    assert issubclass(made, enum.IntEnum)
+    assert [(m.name, m.value) for m in made] == [(m.name, m.value) for m in usual]
+    if hasattr(enum, "_test_simple_enum"):
+        enum._test_simple_enum(usual, made)
+    with pytest.raises(ValueError):
+        made(10**6)

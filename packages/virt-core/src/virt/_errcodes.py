@@ -3,9 +3,34 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    _IntEnum = enum.IntEnum
+
+    def _int_enum(cls: Any) -> Any:
+        return cls
+else:
+    _IntEnum = object
+    try:
+        # CPython makes the enums of its own modules (re, ssl, http) this way at import: the
+        # same IntEnum, without the metaclass's per-member checks.  These two have 180
+        # members and every process imports them: 1.8 ms against 0.8 ms here.
+        from enum import _simple_enum
+
+        _int_enum: Callable[[type], Any] = _simple_enum(enum.IntEnum)
+    except ImportError:  # another Python: the usual way
+
+        def _int_enum(cls: type) -> Any:
+            members = {k: v for k, v in vars(cls).items() if not k.startswith("_")}
+            made = enum.IntEnum(cls.__name__, members, module=cls.__module__, qualname=cls.__qualname__)
+            made.__doc__ = cls.__doc__
+            return made
 
 
-class ErrorNumber(enum.IntEnum):
+@_int_enum
+class ErrorNumber(_IntEnum):
     """libvirt's ``virErrorNumber`` (``VIR_ERR_*``) without the prefix."""
 
     OK = 0
@@ -115,7 +140,8 @@ class ErrorNumber(enum.IntEnum):
     MULTIPLE_DOMAINS = 110
 
 
-class ErrorDomain(enum.IntEnum):
+@_int_enum
+class ErrorDomain(_IntEnum):
     """libvirt's ``virErrorDomain`` (``VIR_FROM_*``) without the prefix."""
 
     NONE = 0
