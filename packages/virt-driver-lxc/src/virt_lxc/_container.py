@@ -23,6 +23,7 @@ Anything else is ``CONFIG_UNSUPPORTED`` naming it: nothing is silently dropped.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -119,20 +120,60 @@ def plug_interfaces(doc: DomainDocument) -> None:
         raise _unsupported(f"unsupported interface type '{kind}' for an LXC container")
 
 
-def attach_interfaces(uri: str, doc: DomainDocument, init_pid: int) -> None:
+def attach_interfaces(uri: str, doc: DomainDocument, init_pid: int) -> list[str]:
     """Plug each ``<interface>`` of ``doc`` into its bridge, its other end into the namespace
-    of the container's init (``<guest dev=...>`` names it inside, else ``ethN``)."""
+    of the container's init (``<guest dev=...>`` names it inside, else ``ethN``).  Returns the
+    host ends' names (``vethN``), one per interface, in the definition's order: what
+    :func:`name_interfaces` writes into the live definition."""
     from virt_host.network import plug_veth
 
+    hosts: list[str] = []
     for index, nic in enumerate(doc.root.iterfind("devices/interface")):
         source = nic.find("source")
         mac = nic.find("mac")
         guest = nic.find("guest")
         kind = nic.get("type")
-        plug_veth(uri, network=source.get("network") if kind == "network" and source is not None else None,
-                  bridge=source.get("bridge") if kind == "bridge" and source is not None else None,
-                  mac=mac.get("address", "") if mac is not None else "", domain_name=doc.name, index=index,
-                  netns_pid=init_pid, guest_name=guest.get("dev") if guest is not None else None)
+        hosts.append(plug_veth(
+            uri, network=source.get("network") if kind == "network" and source is not None else None,
+            bridge=source.get("bridge") if kind == "bridge" and source is not None else None,
+            mac=mac.get("address", "") if mac is not None else "", domain_name=doc.name, index=index,
+            netns_pid=init_pid, guest_name=guest.get("dev") if guest is not None else None))
+    return hosts
+
+
+#: libvirt's order of an ``<interface>``'s children from ``<target>`` on (virDomainNetDefFormat)
+_AFTER_TARGET = ("guest", "model", "driver", "backend", "filterref", "tune", "teaming", "link", "mtu",
+                 "coalesce", "port", "boot", "alias", "master", "acpi", "rom", "address")
+
+
+def name_interfaces(live: DomainDocument, hosts: Sequence[str]) -> None:
+    """What libvirt's live definition of a running container says of its veths: the host end
+    as ``<target dev='vethN'/>`` (``net->ifname``) and the name inside as ``<guest dev='ethN'/>``
+    (``net->ifname_guest``, ``ethN`` when the definition names none).  Only for the live
+    definition: the persistent one never carries them."""
+    from lxml import etree
+
+    for index, (nic, host) in enumerate(zip(live.root.iterfind("devices/interface"), hosts, strict=False)):
+        guest = nic.find("guest")
+        if guest is None:
+            guest = etree.Element("guest")
+            _insert_in_order(nic, guest)
+        if not guest.get("dev"):
+            guest.set("dev", f"eth{index}")
+        target = nic.find("target")
+        if target is None:
+            target = etree.Element("target")
+            _insert_in_order(nic, target)
+        target.set("dev", host)
+
+
+def _insert_in_order(nic: Any, child: Any) -> None:
+    later = _AFTER_TARGET[_AFTER_TARGET.index(child.tag) + 1:] if child.tag in _AFTER_TARGET else _AFTER_TARGET
+    for position, other in enumerate(nic):
+        if other.tag in later:
+            nic.insert(position, child)
+            return
+    nic.append(child)
 
 
 def _check_source(source: str, layout: Layout, state_dirs: tuple[Path, ...]) -> str:

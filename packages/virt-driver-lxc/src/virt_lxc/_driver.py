@@ -23,20 +23,20 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from virt import _state_files as files
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
-from virt._records import DomainEventType, DomainInfo, DomainRef, DomainState
+from virt._records import DomainEventType, DomainInfo, DomainRef, DomainState, InterfaceStats
 from virt.driverkit import StoredDomains, emit_domain_event
 from virt.plugin import OpenRequest
 from virt.xml.domain import DomainDocument
 
 from virt_lxc import _cgroups
-from virt_lxc._container import build_spec, check_definition
+from virt_lxc._container import build_spec, check_definition, name_interfaces
 from virt_lxc._paths import Layout, layout_for
 from virt_lxc._store import Status, Store, parse_definition, store_for
 
@@ -566,7 +566,17 @@ class LxcConnection(StoredDomains):
             live = self.store.live(uuid)
             if live is not None:
                 return live.to_string(secure=bool(flags & _XML_SECURE))
-        assert doc is not None
+        if doc is None:  # a running transient domain: its live definition, less what the start added
+            live = self.store.live(uuid)
+            if live is None:
+                raise _not_running()
+            live = live.copy()
+            for nic in live.root.iterfind("devices/interface"):
+                target = nic.find("target")
+                if target is not None and (target.get("dev") or "").startswith("veth") \
+                        and target.get("managed") != "no":
+                    nic.remove(target)
+            doc = live
         return doc.to_string(secure=bool(flags & _XML_SECURE), inactive=True)
 
     @hookimpl
@@ -712,8 +722,12 @@ class LxcConnection(StoredDomains):
                 if reply.get("held"):
                     # the init is waiting before its execve: what needs its pid happens now
                     try:
+                        hosts: Sequence[str] | None = None
                         for attach in interface_hooks:
-                            attach(self.uri, doc, int(reply["init"]))
+                            hosts = attach(self.uri, doc, int(reply["init"])) or hosts
+                        if hosts:  # libvirt's live XML names the host ends (<target dev='vethN'/>)
+                            name_interfaces(live, hosts)
+                            self.store.write_live(uuid, live)
                     except BaseException:
                         chan.sendall(b"abort\n")
                         _read_reply(chan)
@@ -930,6 +944,32 @@ class LxcConnection(StoredDomains):
         return out
 
     @hookimpl
+    def virt_domain_interface_stats(self, uuid: str, device: str) -> InterfaceStats:
+        """``virsh domifstat``: the counters of an interface named by its host veth
+        (``<target dev>`` of the live definition) or its MAC, as libvirt's
+        lxcDomainInterfaceStats (virDomainNetFind), seen from the container: what the host end
+        sends, the container receives."""
+        self._running(uuid)
+        live = self.store.live(uuid)
+        nics = live.root.findall("devices/interface") if live is not None else []
+        mac = _mac_or_none(device)
+        for nic in nics:
+            target = nic.find("target")
+            dev = target.get("dev") if target is not None else None
+            if mac is not None:
+                mac_el = nic.find("mac")
+                hit = mac_el is not None and _mac_or_none(mac_el.get("address", "")) == mac
+            else:
+                hit = dev == device
+            if hit and dev:
+                counters = _veth_counters(dev)
+                if counters is not None:
+                    return counters
+                raise _failed(f"cannot read the counters of interface '{dev}'")
+        raise VirtError(ErrorNumber.INVALID_ARG, f"'{device}' is not a known interface", domain=_D,
+                        message=f"invalid argument: '{device}' is not a known interface")
+
+    @hookimpl
     def virt_domain_open_console(self, uuid: str, dev_name: str | None, flags: int) -> str:
         status, _ = self._running(uuid)
         if dev_name not in (None, "console0"):
@@ -972,10 +1012,12 @@ def _read_reply(chan: socket.socket) -> dict[str, Any]:
 
 #: The networking hook point: callables ``(uri, doc, init_pid)`` run while a starting
 #: container's init waits before its ``execve``, its network namespace made; they move what
-#: the definition's ``<interface>``s need into it (``ip link set DEV netns PID``).  The host
-#: networking plugin will add the one that plugs a veth into a bridge; until it does,
-#: ``_container.plug_interfaces`` refuses such interfaces before a start gets here.
-interface_hooks: list[Callable[[str, DomainDocument, int], None]] = []
+#: the definition's ``<interface>``s need into it (``ip link set DEV netns PID``), and may
+#: return the host ends' names, one per ``<interface>`` (written into the live definition by
+#: ``_container.name_interfaces``).  With the host networking plugin, ``attach_interfaces``
+#: plugs a veth into a bridge; without it ``_container.plug_interfaces`` refuses such
+#: interfaces before a start gets here.
+interface_hooks: list[Callable[[str, DomainDocument, int], Sequence[str] | None]] = []
 try:  # the host networking plugin plugs veths; without it plug_interfaces refuses them earlier
     import virt_host.network  # noqa: F401
 except ImportError:
@@ -984,6 +1026,31 @@ else:
     from virt_lxc._container import attach_interfaces
 
     interface_hooks.append(attach_interfaces)
+
+
+def _mac_or_none(text: str) -> str | None:
+    """``text`` as a MAC address (lower case, colons), or None when it is not one."""
+    parts = text.replace("-", ":").split(":")
+    if len(parts) != 6 or not all(1 <= len(p) <= 2 and all(c in "0123456789abcdefABCDEF" for c in p) for p in parts):
+        return None
+    return ":".join(p.lower().zfill(2) for p in parts)
+
+
+def _veth_counters(dev: str) -> InterfaceStats | None:
+    """A host veth's counters from the container's side (libvirt reads a bridged interface's
+    host end swapped: virNetDevTapInterfaceStats with !virDomainNetTypeSharesHostView)."""
+    base = f"/sys/class/net/{dev}/statistics/"
+
+    def read(name: str) -> int:
+        with open(base + name) as src:
+            return int(src.read())
+
+    try:
+        return InterfaceStats(rx_bytes=read("tx_bytes"), rx_packets=read("tx_packets"), rx_errs=read("tx_errors"),
+                              rx_drop=read("tx_dropped"), tx_bytes=read("rx_bytes"), tx_packets=read("rx_packets"),
+                              tx_errs=read("rx_errors"), tx_drop=read("rx_dropped"))
+    except (OSError, ValueError):
+        return None
 
 
 def _fill_live(live: DomainDocument, tty: str) -> None:

@@ -6,8 +6,10 @@ init before its ``execve`` and runs this, once per reboot, with the full interpr
 what the driver does on a start: each of :data:`virt_lxc._driver.interface_hooks` with the
 container's live definition (the MACs the start used) and the held init's pid
 (``virt_host.network.plug_veth``: a new veth pair into the same bridge).  Exit status 0 when
-every interface is plugged; otherwise the error goes to stderr (the controller's log) and the
-reboot fails, as a start would.
+every interface is plugged and the live definition names the new host ends (``<target
+dev='vethN'/>``, written atomically: a replug's names may differ from the last boot's);
+otherwise the error goes to stderr (the controller's log) and the reboot fails, as a start
+would.
 """
 
 from __future__ import annotations
@@ -20,17 +22,25 @@ def main(argv: list[str]) -> int:
         print("usage: python -m virt_lxc._replug URI LIVE_XML INIT_PID", file=sys.stderr)
         return 2
     uri, live_xml, pid = argv[0], argv[1], int(argv[2])
-    from virt._errors import VirtError
-    from virt.xml.domain import DomainDocument
+    from collections.abc import Sequence
+    from pathlib import Path
 
+    from virt._errors import VirtError
+    from virt._state_files import atomic_write
+
+    from virt_lxc._container import name_interfaces
     from virt_lxc._driver import interface_hooks
-    from virt_lxc._store import _ARCH
+    from virt_lxc._store import parse_definition
 
     try:
         with open(live_xml, "rb") as src:
-            doc = DomainDocument.from_string(src.read(), inactive=False, default_arch=_ARCH)
+            doc = parse_definition(src.read(), live=True)
+        hosts: Sequence[str] | None = None
         for attach in interface_hooks:
-            attach(uri, doc, pid)
+            hosts = attach(uri, doc, pid) or hosts
+        if hosts:
+            name_interfaces(doc, hosts)
+            atomic_write(Path(live_xml), doc.to_string(secure=True), durable=False)
     except (VirtError, OSError, ValueError) as exc:
         print(f"cannot plug the interfaces of the rebooting container: {exc}", file=sys.stderr)
         return 1
