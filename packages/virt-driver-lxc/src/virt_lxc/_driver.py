@@ -566,17 +566,13 @@ class LxcConnection(StoredDomains):
             live = self.store.live(uuid)
             if live is not None:
                 return live.to_string(secure=bool(flags & _XML_SECURE))
-        if doc is None:  # a running transient domain: its live definition, less what the start added
-            live = self.store.live(uuid)
-            if live is None:
+        if doc is None:
+            # a running transient domain has no other definition than its live one: libvirt
+            # formats that with the INACTIVE flag, which keeps <target dev='vethN'/> (the LXC
+            # driver's XML options have no netPrefix; only vnet/macvtap/macvlan are left out)
+            doc = self.store.live(uuid)
+            if doc is None:
                 raise _not_running()
-            live = live.copy()
-            for nic in live.root.iterfind("devices/interface"):
-                target = nic.find("target")
-                if target is not None and (target.get("dev") or "").startswith("veth") \
-                        and target.get("managed") != "no":
-                    nic.remove(target)
-            doc = live
         return doc.to_string(secure=bool(flags & _XML_SECURE), inactive=True)
 
     @hookimpl
