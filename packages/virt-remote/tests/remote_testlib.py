@@ -18,11 +18,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 HELPER = str(Path(sys.executable).with_name("virt-remote-helper"))
 USER = pwd.getpwuid(os.geteuid()).pw_name
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+
+
+def _skip(why: str) -> None:
+    """pytest's skip in the tests; the benchmark (whose venv has no pytest) stops with ``why``."""
+    try:
+        import pytest
+    except ImportError:
+        raise RuntimeError(why) from None
+    pytest.skip(why)
 
 
 def die_with_parent() -> list[str]:
@@ -61,7 +68,7 @@ class Keys:
         self.other_key = where / "other_ed25519"
         self.other_host_key = where / "otherhost_ed25519"
         if shutil.which("ssh-keygen") is None:
-            pytest.skip("ssh-keygen is not installed (apt-get install openssh-client)")
+            _skip("ssh-keygen is not installed (apt-get install openssh-client)")
         for key in (self.host_key, self.client_key, self.other_key, self.other_host_key):
             if not key.exists():
                 subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", key.name, "-f", str(key)],
@@ -94,7 +101,7 @@ class Sshd:
 
     def start(self) -> Sshd:
         if not os.path.exists(SSHD):
-            pytest.skip("OpenSSH's sshd is not installed (apt-get install openssh-server)")
+            _skip("OpenSSH's sshd is not installed (apt-get install openssh-server)")
         if os.geteuid() == 0:
             os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege separation directory
         # As root, sshd serves root; as anyone else, it can only serve the user who runs it.
