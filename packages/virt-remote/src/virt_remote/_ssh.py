@@ -48,6 +48,8 @@ __all__ = ["connect_ssh"]
 
 _HEADER = struct.Struct(">I")
 CONNECT_TIMEOUT = 30.0
+#: frames up to this size may be written by the calling thread (:meth:`SSHLink.write_directly`)
+DIRECT_MAX = 16384
 
 
 class _Session(asyncssh.SSHClientSession[bytes]):
@@ -105,16 +107,65 @@ class SSHLink(Link):
         self._queue: list[bytes] = []
         self._queue_lock = threading.Lock()
         self._scheduled = False
+        # Whoever touches the SSH connection's state holds this: the loop thread while it
+        # handles what arrives (``conn.data_received``, ``connection_lost``) and flushes the
+        # queue, a calling thread while it writes its frame itself (:meth:`send`).
+        self._io = threading.RLock()
+        self._transport: Any = None
+
+    def write_directly(self) -> None:
+        """Let calling threads write their frames themselves (under ``_io``) instead of waking
+        the loop thread for each: half of a sequential call's thread hand-offs.  Only on
+        asyncio's own selector loop, whose transport sends at once from any thread when its
+        buffer is empty (the only case taken here); else every frame goes through the loop."""
+        conn, loop = self.conn, self.loop
+        transport = getattr(conn, "_transport", None)
+        if transport is None or not type(loop).__module__.startswith("asyncio"):
+            return
+        if not callable(getattr(transport, "get_write_buffer_size", None)):
+            return
+        received, lost = conn.data_received, conn.connection_lost
+        io = self._io
+
+        def locked_received(data: bytes) -> None:
+            with io:
+                received(data)
+
+        def locked_lost(exc: Exception | None) -> None:
+            with io:
+                lost(exc)
+
+        conn.data_received = locked_received  # type: ignore[method-assign,assignment]
+        conn.connection_lost = locked_lost  # type: ignore[method-assign,assignment]
+        self._transport = transport
+
+    def _write(self, chan: asyncssh.SSHClientChannel[bytes], data: bytes) -> None:
+        try:
+            chan.write(data)
+        except (asyncssh.Error, OSError) as exc:
+            self.peer.fail(lost_error(f"cannot send data to {self.description}: {exc}"))
 
     def _flush(self) -> None:
-        with self._queue_lock:
-            frames, self._queue, self._scheduled = self._queue, [], False
-        chan = self.chan
-        if chan is not None and self.peer.lost is None and frames:
-            try:
-                chan.write(frames[0] if len(frames) == 1 else b"".join(frames))
-            except (asyncssh.Error, OSError) as exc:
-                self.peer.fail(lost_error(f"cannot send data to {self.description}: {exc}"))
+        with self._io:  # first: no frame written directly may overtake the ones queued
+            with self._queue_lock:
+                frames, self._queue, self._scheduled = self._queue, [], False
+            chan = self.chan
+            if chan is not None and self.peer.lost is None and frames:
+                self._write(chan, frames[0] if len(frames) == 1 else b"".join(frames))
+
+    def _try_direct(self, frame: bytes) -> bool:
+        transport, chan = self._transport, self.chan
+        if transport is None or chan is None or len(frame) > DIRECT_MAX or not self._io.acquire(blocking=False):
+            return False
+        try:
+            # Frames queued (``_scheduled`` falls only in _flush, under ``_io``) or bytes the
+            # transport holds back: this one goes behind them, through the loop.
+            if self._scheduled or transport.get_write_buffer_size() or transport.is_closing():
+                return False
+            self._write(chan, frame)
+            return True
+        finally:
+            self._io.release()
 
     def send(self, frame: bytes) -> None:
         # Flow control: while the channel's window is full, the sender waits here.
@@ -125,6 +176,8 @@ class SSHLink(Link):
         lost = self.peer.lost
         if lost is not None:
             raise VirtError(lost.code, lost.detail, domain=lost.domain, message=lost.message)
+        if self._try_direct(frame):
+            return
         with self._queue_lock:
             self._queue.append(frame)
             if self._scheduled:
@@ -202,6 +255,8 @@ async def _connect(peer: Peer, uri: Any, command: str) -> SSHLink:
         conn.close()
         raise
     link.chan = chan
+    if os.environ.get("VIRT_REMOTE_DIRECT", "1") != "0":
+        link.write_directly()
     return link
 
 
