@@ -94,7 +94,13 @@ def test_container_on_a_nat_network(uri: str, root: Path, busybox: Path, share: 
         assert 0 < stats.rx_packets <= sent_by_host
         with pytest.raises(virt.VirtError, match="'veth999' is not a known interface"):
             dom.interface_stats("veth999")
+        # domstats' net group: the same interface, the same counters (the host end's, swapped)
+        group = dom.stats(16)  # VIR_DOMAIN_STATS_INTERFACE
+        assert group["net.count"] == 1 and group["net.0.name"] == veth
+        assert 0 < group["net.0.rx.pkts"] <= int(Path(f"/sys/class/net/{veth}/statistics/tx_packets").read_text())
+        assert group["net.0.tx.bytes"] > 0
         dom.destroy()
+        assert dom.stats(16) == {"net.count": 0}
         assert wait_until(lambda: not ({name for name in links() if name.startswith("veth")} - before), 5)
         # stopped: nothing of the start remains in the definition
         assert host_veths(dom.xml()) == [None]

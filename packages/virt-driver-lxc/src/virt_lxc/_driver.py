@@ -31,7 +31,7 @@ from virt import _state_files as files
 from virt._errors import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
 from virt._records import DomainEventType, DomainInfo, DomainRef, DomainState, InterfaceStats
-from virt.driverkit import StoredDomains, emit_domain_event
+from virt.driverkit import StoredDomains, emit_domain_event, host_device_counters, interface_stats_group
 from virt.plugin import OpenRequest
 from virt.xml.domain import DomainDocument
 
@@ -934,7 +934,7 @@ class LxcConnection(StoredDomains):
             out["vcpu.current"] = live.current_vcpus
             out["vcpu.maximum"] = live.max_vcpus
         if groups & STATS_INTERFACE:
-            out["net.count"] = 0
+            out.update(interface_stats_group(live, active))
         if groups & STATS_BLOCK:
             out["block.count"] = 0
         return out
@@ -958,7 +958,7 @@ class LxcConnection(StoredDomains):
             else:
                 hit = dev == device
             if hit and dev:
-                counters = _veth_counters(dev)
+                counters = host_device_counters(dev)
                 if counters is not None:
                     return counters
                 raise _failed(f"cannot read the counters of interface '{dev}'")
@@ -1030,23 +1030,6 @@ def _mac_or_none(text: str) -> str | None:
     if len(parts) != 6 or not all(1 <= len(p) <= 2 and all(c in "0123456789abcdefABCDEF" for c in p) for p in parts):
         return None
     return ":".join(p.lower().zfill(2) for p in parts)
-
-
-def _veth_counters(dev: str) -> InterfaceStats | None:
-    """A host veth's counters from the container's side (libvirt reads a bridged interface's
-    host end swapped: virNetDevTapInterfaceStats with !virDomainNetTypeSharesHostView)."""
-    base = f"/sys/class/net/{dev}/statistics/"
-
-    def read(name: str) -> int:
-        with open(base + name) as src:
-            return int(src.read())
-
-    try:
-        return InterfaceStats(rx_bytes=read("tx_bytes"), rx_packets=read("tx_packets"), rx_errs=read("tx_errors"),
-                              rx_drop=read("tx_dropped"), tx_bytes=read("rx_bytes"), tx_packets=read("rx_packets"),
-                              tx_errs=read("rx_errors"), tx_drop=read("rx_dropped"))
-    except (OSError, ValueError):
-        return None
 
 
 def _fill_live(live: DomainDocument, tty: str) -> None:

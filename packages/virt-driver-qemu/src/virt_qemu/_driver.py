@@ -40,7 +40,7 @@ from virt._records import (
     VcpuInfo,
 )
 from virt._state_files import short_socket_path
-from virt.driverkit import StoredDomains, emit_domain_event
+from virt.driverkit import StoredDomains, emit_domain_event, host_device_counters, interface_stats_group
 from virt.plugin import OpenRequest
 from virt.xml.domain import DomainDocument
 
@@ -323,22 +323,6 @@ def _unplug_taps(names: list[str]) -> None:
     for name in names:
         with contextlib.suppress(Exception):
             unplug_tap(name)
-
-
-def _tap_counters(tap: str) -> InterfaceStats | None:
-    """A tap's counters from the guest's side: what the tap sends, the guest receives."""
-    base = f"/sys/class/net/{tap}/statistics/"
-
-    def read(name: str) -> int:
-        with open(base + name) as src:
-            return int(src.read())
-
-    try:
-        return InterfaceStats(rx_bytes=read("tx_bytes"), rx_packets=read("tx_packets"), rx_errs=read("tx_errors"),
-                              rx_drop=read("tx_dropped"), tx_bytes=read("rx_bytes"), tx_packets=read("rx_packets"),
-                              tx_errs=read("rx_errors"), tx_drop=read("rx_dropped"))
-    except (OSError, ValueError):
-        return None
 
 
 def _append_log(path: Path, line: str) -> None:
@@ -1121,7 +1105,7 @@ class QemuConnection(StoredDomains, SnapshotMixin, MetadataMixin):
         live = self.store.live(uuid)
         for nic in live.interfaces() if live is not None else ():
             if device in (nic.target_dev, nic.mac) and nic.target_dev:
-                counters = _tap_counters(nic.target_dev)
+                counters = host_device_counters(nic.target_dev)
                 if counters is not None:
                     return counters
         raise VirtError(ErrorNumber.INVALID_ARG, f"invalid path, '{device}' is not a known interface",
@@ -1164,18 +1148,7 @@ class QemuConnection(StoredDomains, SnapshotMixin, MetadataMixin):
                     out[f"vcpu.{index}.state"] = state
                     out[f"vcpu.{index}.time"] = ns
         if groups & STATS_INTERFACE:
-            nics = live.interfaces()
-            out["net.count"] = len(nics) if active else 0
-            if active:
-                for index, nic in enumerate(nics):
-                    out[f"net.{index}.name"] = nic.target_dev or f"net{index}"
-                    counters = _tap_counters(nic.target_dev) if nic.target_dev else None
-                    if counters is not None:
-                        for key, value in (("rx.bytes", counters.rx_bytes), ("rx.pkts", counters.rx_packets),
-                                           ("rx.errs", counters.rx_errs), ("rx.drop", counters.rx_drop),
-                                           ("tx.bytes", counters.tx_bytes), ("tx.pkts", counters.tx_packets),
-                                           ("tx.errs", counters.tx_errs), ("tx.drop", counters.tx_drop)):
-                            out[f"net.{index}.{key}"] = value
+            out.update(interface_stats_group(live, active))
         if groups & STATS_BLOCK:
             disks = live.disks()
             if active and status is not None:
