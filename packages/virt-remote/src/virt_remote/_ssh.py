@@ -195,9 +195,12 @@ class SSHLink(Link):
 
     def close(self) -> None:
         def shut() -> None:
-            if self.chan is not None:
-                self.chan.close()
-            self.conn.close()
+            # under _io as every other send: a caller writing its frame itself (see send) must
+            # not be in asyncssh's packet path while the close packets are made
+            with self._io:
+                if self.chan is not None:
+                    self.chan.close()
+                self.conn.close()
 
         try:
             self.loop.call_soon_threadsafe(shut)
