@@ -125,7 +125,7 @@ class SSHLink(Link):
             return
         if not callable(getattr(transport, "get_write_buffer_size", None)):
             return
-        received, lost = conn.data_received, conn.connection_lost
+        received, lost, send_packet = conn.data_received, conn.connection_lost, conn.send_packet
         io = self._io
 
         def locked_received(data: bytes) -> None:
@@ -136,8 +136,16 @@ class SSHLink(Link):
             with io:
                 lost(exc)
 
+        def locked_send_packet(*args: Any, **kwargs: Any) -> None:
+            # Every outgoing packet, including those asyncssh sends from its own tasks (a
+            # rekey's key exchange, global requests) outside data_received: two threads in
+            # its send path at once would share a sequence number and a cipher nonce.
+            with io:
+                send_packet(*args, **kwargs)
+
         conn.data_received = locked_received  # type: ignore[method-assign,assignment]
         conn.connection_lost = locked_lost  # type: ignore[method-assign,assignment]
+        conn.send_packet = locked_send_packet  # type: ignore[method-assign]
         self._transport = transport
 
     def _write(self, chan: asyncssh.SSHClientChannel[bytes], data: bytes) -> None:
