@@ -178,6 +178,15 @@ def kill_leftovers(root: Path) -> None:
                     time.sleep(0.01)
 
 
+def written(path: Path) -> bool:
+    """Whether a container's ``echo ... > path`` is done: the shell makes the file (the
+    redirection) before echo writes the line, so the file alone can still be empty."""
+    try:
+        return path.read_text().endswith("\n")
+    except FileNotFoundError:
+        return False
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.01) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import virt
-from lxc_testlib import COUNTER_INIT, domain_xml, make_rootfs, read_int, wait_until
+from lxc_testlib import COUNTER_INIT, domain_xml, make_rootfs, read_int, wait_until, written
 from virt import DomainState
 from virt_lxc import _cgroups
 
@@ -80,7 +80,7 @@ while :; do sleep 1; done"""
     else:
         assert _read(memory, "memory.limit_in_bytes") == str(24 << 20)
         assert _read(memory, "memory.soft_limit_in_bytes") == str(16 << 20)
-    assert wait_until(lambda: (share / "small").exists(), 60)
+    assert wait_until(lambda: written(share / "small"), 60)
     assert (share / "big").read_text().split() == ["big", "137"]  # the OOM killer's SIGKILL
     assert (share / "small").read_text().split() == ["small", "0"]
     if cg.is_v2("memory"):
@@ -156,7 +156,7 @@ def test_pids_limit(conn: virt.Connection, root: Path, busybox: Path, share: Pat
     # as an administrator would: a low limit, then the container forks past it
     Path(pids, "pids.max").write_text("8")
     (share / "go").write_text("")
-    assert wait_until(lambda: (share / "rc").exists(), 60)
+    assert wait_until(lambda: written(share / "rc"), 60)
     assert (share / "rc").read_text().split() != ["rc", "0"]  # its shell could not fork
     assert (read_int(share / "forked") or 0) < 20
     assert int(_read(pids, "pids.current")) <= 8

@@ -14,7 +14,7 @@ pytest.importorskip("virt_host", reason="requires the virt-host distribution (ho
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "virt-host" / "tests"))
 
 import virt
-from lxc_testlib import domain_xml, make_rootfs, wait_until
+from lxc_testlib import domain_xml, make_rootfs, wait_until, written
 from nettest_lib import isolated, links, net_xml, netns_guard  # noqa: F401 (netns_guard: autouse)
 
 MAC = "52:54:00:ab:cd:ef"
@@ -65,7 +65,7 @@ def test_container_on_a_nat_network(uri: str, root: Path, busybox: Path, share: 
         before = {name for name in links() if name.startswith("veth")}
         dom = conn.define_domain(domain_xml("netc", rootfs, share=share, devices=nic))
         dom.start()
-        assert wait_until(lambda: (share / "result").exists(), 20), "the container never pinged"
+        assert wait_until(lambda: written(share / "result"), 20), "the container never pinged"
         assert MAC in (share / "link").read_text()
         assert (share / "result").read_text().strip() == "ok", (share / "ping").read_text() + \
             (share / "addr").read_text()
