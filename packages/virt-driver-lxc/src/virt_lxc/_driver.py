@@ -1034,17 +1034,9 @@ def _mac_or_none(text: str) -> str | None:
 
 def _fill_live(live: DomainDocument, tty: str) -> None:
     """The console's pty path, in the live XML, as libvirt shows it."""
-    from lxml import etree
-
     console = live.root.find("devices/console")
-    if console is None or console.get("type", "pty") != "pty" or not tty:
-        return
-    console.set("tty", tty)
-    source = console.find("source")
-    if source is None:
-        source = etree.Element("source")
-        console.insert(0, source)
-    source.set("path", tty)
+    if console is not None and console.get("type", "pty") == "pty" and tty:
+        live.set_pty_path(console, tty)
 
 
 _INITCTL_MAGIC = 0x03091969

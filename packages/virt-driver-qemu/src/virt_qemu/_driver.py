@@ -1463,15 +1463,8 @@ def _fill_live(live: DomainDocument, ptys: dict[str, str], vnc_port: int | None)
             alias = f"console{console_index}"
             console_index += 1
         path = ptys.get(alias)
-        if elem.get("type") != "pty" or not path:
-            continue
-        if tag == "console":
-            elem.set("tty", path)
-        source = elem.find("source")
-        if source is None:
-            source = etree.Element("source")
-            elem.insert(0, source)
-        source.set("path", path)
+        if elem.get("type") == "pty" and path:
+            live.set_pty_path(elem, path)
     if vnc_port is not None:
         for graphics in devices.iter("graphics"):
             if graphics.get("type") == "vnc":

@@ -32,7 +32,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from lxml import etree
 from virt import VirtError
 from virt._errcodes import ErrorDomain, ErrorNumber
 from virt._markers import hookimpl
@@ -807,15 +806,8 @@ class XenConnection:
                 self.store.write_status(status)
         for elem, kind, port in wanted:
             tty = ttys.get(f"{kind}{port}")
-            if not tty:
-                continue
-            if elem.tag == "console":
-                elem.set("tty", tty)
-            source = elem.find("source")
-            if source is None:
-                source = etree.Element("source")
-                elem.insert(0, source)
-            source.set("path", tty)
+            if tty:
+                live.set_pty_path(elem, tty)
 
     # -- starting ------------------------------------------------------------------------------
 

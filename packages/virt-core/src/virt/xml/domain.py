@@ -3085,6 +3085,17 @@ class DomainDocument(XMLDocument):
         value = _to_int(raw) if raw is not None else None
         return -1 if value is None else value
 
+    def set_pty_path(self, chardev: Element, path: str) -> None:
+        """Show where a pty character device of this document (``<console>``, ``<serial>``...)
+        was opened, as libvirt's live XML does: ``<source path=...>`` first, and ``tty=`` on a
+        console."""
+        if chardev.tag == "console":
+            chardev.set("tty", path)
+        source = _first(chardev, "source")
+        if source is None:
+            source = sub(chardev, "source", index=0)
+        source.set("path", path)
+
     def set_id(self, dom_id: int) -> None:
         """Set the live ``id`` attribute (``-1`` removes it)."""
         if dom_id < 0:
