@@ -44,3 +44,38 @@ def test_calls_survive_rekeys_while_callers_write_directly(sshd: Sshd, rekey_oft
         assert names == ["test"] * 1500
         assert conn.lookup_domain("test").info().state == virt.DomainState.RUNNING
     assert len(rekey_often) > 5, "asyncssh did not re-key: the test tests nothing"
+
+
+def test_no_ignore_packet_before_each_data_packet(sshd: Sshd, monkeypatch: pytest.MonkeyPatch) -> None:
+    """asyncssh puts an empty IGNORE packet before every data packet (a CBC countermeasure);
+    with the ciphers negotiated here (AES-GCM, else ChaCha20 or CTR) the client sends none."""
+    import asyncssh.connection
+
+    sent: list[int] = []
+    real = asyncssh.connection.SSHConnection.send_packet
+
+    def counted(self: Any, pkttype: int, *args: Any, **kwargs: Any) -> None:
+        sent.append(pkttype)
+        real(self, pkttype, *args, **kwargs)
+
+    monkeypatch.setattr(asyncssh.connection.SSHConnection, "send_packet", counted)
+    with virt.open(sshd.uri(keepalive_interval=0)) as conn:
+        conn.lookup_domain("test")
+        sent.clear()
+        for _ in range(50):
+            conn.lookup_domain("test")
+        data = sent.count(94)  # SSH_MSG_CHANNEL_DATA
+        ignores = sent.count(2)  # SSH_MSG_IGNORE
+    assert data >= 50 and ignores == 0, f"{ignores} IGNORE packets for {data} data packets"
+
+
+def test_ignore_packets_are_kept_for_cbc() -> None:
+    class Conn:
+        def __init__(self, cipher: str | None) -> None:
+            self.cipher = cipher
+
+        def get_extra_info(self, name: str) -> str | None:
+            return self.cipher if name == "send_cipher" else None
+
+    assert ssh._cbc(Conn("aes128-cbc")) and ssh._cbc(Conn(None))
+    assert not ssh._cbc(Conn("aes128-gcm@openssh.com")) and not ssh._cbc(Conn("chacha20-poly1305@openssh.com"))
