@@ -224,7 +224,7 @@ class InProcessServer:
 
         self.commands.append(process.command or "")
         ours, theirs = socket.socketpair()
-        service = Service(theirs.recv, theirs.sendall, keepalive_interval=0, name="test")
+        service = Service(theirs.recv, theirs.sendall, keepalive_interval=0, name="test", fileno=theirs.fileno())
         self.services.append(service)
 
         def serve() -> None:

@@ -274,7 +274,7 @@ class _InProcess:
         from virt_remote._server import FrameReader, Service
 
         self.ours, self.theirs = socket.socketpair()
-        self.service = Service(self.theirs.recv, self.theirs.sendall, name="fuzz")
+        self.service = Service(self.theirs.recv, self.theirs.sendall, name="fuzz", fileno=self.theirs.fileno())
         self.thread = threading.Thread(target=self.service.serve, daemon=True)
         self.thread.start()
         self.ours.settimeout(10)

@@ -3,10 +3,12 @@ client of the daemon's unix socket).
 
 Threads, not asyncio: the local drivers are synchronous.  The calls of one peer run in a
 *leader/follower* pool: one thread at a time reads the next frame (the leader); when it has a
-call, it hands the leadership to an idle thread (starting one when none is idle, up to
-:data:`MAX_THREADS`) and runs the call itself.  Overlapping calls therefore really overlap,
-and a call costs no hand-off to another thread.  Keepalive pings are answered by the leader
-without giving up the leadership, so a long call never starves them.
+call, it runs the call itself, and the leadership goes to an idle thread (starting one when
+none is idle, up to :data:`MAX_THREADS`) as soon as the peer sends more: a :class:`_Watch`
+tells while the call runs.  Overlapping calls therefore really overlap, a call costs no
+hand-off to another thread, and a call alone in flight wakes no other thread at all.
+Keepalive pings are answered by the leader without giving up the leadership, so a long call
+never starves them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import gc
 import itertools
 import logging
 import os
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +38,9 @@ FEATURES = ("events", "streams", "keepalive", "readonly")
 MAX_THREADS = 32
 
 _RPC = 7  # ErrorDomain.RPC
+# what Service._read_as_leader returns besides a call to run
+_ENDED: list[Any] = ["(ended)"]
+_LOST: list[Any] = ["(lost the leadership)"]
 _STREAM_WINDOW = 256 * 1024
 
 
@@ -86,6 +92,78 @@ class FrameReader:
         body = bytes(self._buf[4:4 + length])
         del self._buf[:4 + length]
         return body
+
+    def buffered(self) -> bool:
+        """Bytes of a next frame were read already (the descriptor will not tell of them)."""
+        return bool(self._buf)
+
+
+class _Watch:
+    """Calls ``on_input`` when the peer's descriptor has something to read while armed: a
+    thread of its own blocked in ``epoll_wait``, armed (one shot) by the leader before it runs
+    a call and disarmed after, two ``epoll_ctl`` calls and no wake-up when nothing comes.
+    Only where ``select.epoll`` and ``os.eventfd`` exist (Linux); elsewhere the leader hands
+    the reading over before every call, as it always did."""
+
+    def __init__(self, fd: int, on_input: Callable[[], None]) -> None:
+        self.fd = fd
+        self._on_input = on_input
+        self._lock = threading.Lock()
+        self._epoll = select.epoll()
+        self._stop = os.eventfd(0, os.EFD_CLOEXEC)
+        try:
+            self._epoll.register(self._stop, select.EPOLLIN)
+            # One shot even when disarmed: a hang-up, which epoll reports whatever the mask,
+            # fires once and not in a loop.
+            self._epoll.register(fd, select.EPOLLONESHOT)
+        except OSError:
+            self._epoll.close()
+            os.close(self._stop)
+            raise
+        threading.Thread(target=self._run, name="virt-remote-watch", daemon=True).start()
+
+    @classmethod
+    def make(cls, fd: int | None, on_input: Callable[[], None]) -> _Watch | None:
+        if fd is None or not hasattr(select, "epoll") or not hasattr(os, "eventfd"):
+            return None
+        try:
+            return cls(fd, on_input)
+        except OSError:  # not a descriptor epoll can watch (a regular file), or out of them
+            return None
+
+    def arm(self) -> None:
+        try:
+            self._epoll.modify(self.fd, select.EPOLLIN | select.EPOLLONESHOT)
+        except (OSError, ValueError):  # closed: the service is stopping
+            pass
+
+    def disarm(self) -> None:
+        try:
+            self._epoll.modify(self.fd, select.EPOLLONESHOT)
+        except (OSError, ValueError):
+            pass
+
+    def close(self) -> None:
+        with self._lock:
+            if self._stop >= 0:
+                os.eventfd_write(self._stop, 1)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                ready = self._epoll.poll()
+                if any(fd == self._stop for fd, _events in ready):
+                    return
+                if ready:
+                    try:
+                        self._on_input()
+                    except Exception:  # a bug: say so, and keep watching
+                        log.exception("virt-remote: handing the reading over failed")
+        finally:
+            with self._lock:
+                stop, self._stop = self._stop, -1
+                self._epoll.close()
+                os.close(stop)
 
 
 class _Session:
@@ -175,12 +253,18 @@ class Service:
     :param recv: blocking read of at most n bytes (b"" at end of file).
     :param send_bytes: blocking write of all the bytes (called under the send lock).
     :param readonly: every session is opened read-only, whatever the peer asks.
+    :param fileno: the descriptor ``recv`` reads, if any: then the leader keeps the reading
+        through a call until the peer sends more (see :class:`_Watch`).
     """
 
     def __init__(self, recv: Callable[[int], bytes], send_bytes: Callable[[bytes], None], *,
                  readonly: bool = False, keepalive_interval: float = 0.0, keepalive_count: int = 5,
-                 max_frame: int = _wire.MAX_FRAME, name: str = "peer") -> None:
+                 max_frame: int = _wire.MAX_FRAME, name: str = "peer", fileno: int | None = None) -> None:
         self.reader = FrameReader(recv, max_frame)
+        self._fileno = fileno
+        self._watch: _Watch | None = None
+        #: the leader runs a call and keeps the reading meanwhile (see _run_leading)
+        self._away = False
         self._send_bytes = send_bytes
         self._send_lock = threading.Lock()
         self._queue_lock = threading.Lock()
@@ -247,9 +331,12 @@ class Service:
             threading.Thread(target=self._pinger, name="virt-remote-keepalive", daemon=True).start()
         # The workers are daemon threads: a peer dropped by the keepalive leaves one blocked in
         # a read, which must not keep the helper alive.
+        self._watch = _Watch.make(self._fileno, self._peer_sent)
         threading.Thread(target=self._worker, name="virt-remote-worker", daemon=True).start()
         self._done.wait()
         self._drain()
+        if self._watch is not None:
+            self._watch.close()
         self._shutdown()
 
     def _drain(self, timeout: float = 2.0) -> None:
@@ -289,33 +376,90 @@ class Service:
                     self._idle += 1
             if task is None:
                 self._lead()
-                spawn = False
-                try:
-                    while not self._stopped:
-                        task = self._read_task()
-                        if task is None:
-                            break
-                        with self._state:
-                            if self._idle > 0 or self._total < MAX_THREADS:
-                                if self._idle == 0:
-                                    self._total += 1
-                                    spawn = True
-                                break
-                            self._backlog.append(task)
-                            task = None
-                finally:
-                    if task is None:
-                        self._stopped = True
-                        self._done.set()
-                    self._hand_over()
-                if spawn:
-                    threading.Thread(target=self._worker, name="virt-remote-worker", daemon=True).start()
-                if task is None:
+                task = self._read_as_leader()
+                if task is _ENDED:
                     return
+                if task is _LOST:
+                    continue
             try:
                 self._run(task)
             except Exception:
                 log.exception("virt-remote: a request failed")
+
+    def _read_as_leader(self) -> list[Any]:
+        """Read, as the leader, until there is a call for this thread to run after handing the
+        reading over; :data:`_ENDED` when the stream ended; :data:`_LOST` when the leadership
+        went to another thread while this one ran a call (see :meth:`_run_leading`)."""
+        spawn = False
+        task: list[Any] | None = None
+        try:
+            while not self._stopped:
+                task = self._read_task()
+                if task is None:
+                    break
+                if self._watch is not None and not self.reader.buffered():
+                    if not self._run_leading(task):
+                        return _LOST
+                    task = None
+                    continue
+                with self._state:
+                    if self._idle > 0 or self._total < MAX_THREADS:
+                        if self._idle == 0:
+                            self._total += 1
+                            spawn = True
+                        break
+                    self._backlog.append(task)
+                    task = None
+        except BaseException:
+            self._stopped = True
+            self._done.set()
+            self._hand_over()
+            raise
+        if task is None:
+            self._stopped = True
+            self._done.set()
+        self._hand_over()
+        if spawn:
+            threading.Thread(target=self._worker, name="virt-remote-worker", daemon=True).start()
+        return _ENDED if task is None else task
+
+    def _run_leading(self, task: list[Any]) -> bool:
+        """Run a call and stay the leader: the watch hands the reading over (:meth:`_peer_sent`)
+        only if the peer sends more meanwhile.  True when this thread is still the leader.
+        The watch is disarmed before the answer leaves: the peer's next call, sent on it,
+        must find the leader reading, not wake another thread."""
+        assert self._watch is not None
+        with self._state:
+            self._away = True
+        self._watch.arm()
+        answer: list[Any] | None = None
+        try:
+            answer = self._answer(task)
+        except Exception:
+            log.exception("virt-remote: a request failed")
+        with self._state:
+            kept, self._away = self._away, False
+        if kept:
+            self._watch.disarm()
+        if answer is not None:
+            self.send(answer)
+        return kept
+
+    def _peer_sent(self) -> None:
+        """The watch's thread: the peer sent while the leader runs a call; another thread reads."""
+        spawn = False
+        with self._state:
+            if not self._away or self._stopped:
+                return
+            if self._idle == 0 and self._total >= MAX_THREADS:
+                return  # nobody can take it: the leader reads on when its call is over
+            self._away = False
+            if self._idle == 0:
+                self._total += 1
+                spawn = True
+        self._hand_over()
+        if spawn:
+            threading.Thread(target=self._worker, name="virt-remote-worker", daemon=True).start()
 
     def _lead(self) -> None:
         """Become the reader: at once if nobody reads, else when the reader hands over (to
@@ -377,24 +521,24 @@ class Service:
     # -- requests --------------------------------------------------------------------------
 
     def _run(self, message: list[Any]) -> None:
+        self.send(self._answer(message))
+
+    def _answer(self, message: list[Any]) -> list[Any]:
+        """Run a request; its answer (not sent yet)."""
         kind = message[0]
         rid = message[1] if len(message) > 1 and type(message[1]) is int else 0
         handler = _HANDLERS.get(kind)
         if handler is None or not rid:
-            self.send(["err", rid, rpc_error(f"unknown or malformed request {kind!r}")])
-            return
+            return ["err", rid, rpc_error(f"unknown or malformed request {kind!r}")]
         if kind != "hello" and not self._greeted:
-            self.send(["err", rid, rpc_error("the handshake (hello) must come first")])
-            return
+            return ["err", rid, rpc_error("the handshake (hello) must come first")]
         try:
             result = handler(self, message)
         except ProtocolError as exc:
-            self.send(["err", rid, rpc_error(str(exc))])
-            return
+            return ["err", rid, rpc_error(str(exc))]
         except Exception as exc:  # noqa: BLE001 - VirtError, or a bug reported as an error
-            self.send(["err", rid, error_body(exc)])
-            return
-        self.send(["ok", rid, result])
+            return ["err", rid, error_body(exc)]
+        return ["ok", rid, result]
 
     def _hello(self, message: list[Any]) -> Any:
         body = _arg(message, 2, dict, "hello")
@@ -579,6 +723,7 @@ def serve_fds(read_fd: int, write_fd: int, *, readonly: bool = False, keepalive_
             view = view[os.write(write_fd, view):]
 
     service = Service(lambda n: os.read(read_fd, n), send_all, readonly=readonly,
-                      keepalive_interval=keepalive_interval, keepalive_count=keepalive_count, name=name)
+                      keepalive_interval=keepalive_interval, keepalive_count=keepalive_count, name=name,
+                      fileno=read_fd)
     service.gc_paused = gc_paused and not gc.isenabled()
     service.serve()
