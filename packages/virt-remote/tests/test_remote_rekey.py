@@ -79,3 +79,38 @@ def test_ignore_packets_are_kept_for_cbc() -> None:
 
     assert ssh._cbc(Conn("aes128-cbc")) and ssh._cbc(Conn(None))
     assert not ssh._cbc(Conn("aes128-gcm@openssh.com")) and not ssh._cbc(Conn("chacha20-poly1305@openssh.com"))
+
+
+def test_quick_acks_on_tcp_only() -> None:
+    """What arrives on the SSH connection's TCP socket is acknowledged at once (sshd's second
+    packet of a pair would otherwise wait for Linux's delayed ACK, 40 ms); a proxy command's
+    socket pair is left alone."""
+    import socket
+
+    class Conn:
+        def __init__(self, sock: socket.socket) -> None:
+            self.sock = sock
+            self.got: list[bytes] = []
+
+        def get_extra_info(self, name: str) -> Any:
+            return self.sock if name == "socket" else None
+
+        def data_received(self, data: bytes, datatype: Any = None) -> None:
+            self.got.append(data)
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        client = socket.create_connection(server.getsockname())
+        far, _ = server.accept()
+        with client, far:
+            conn = Conn(client)
+            ssh._quick_acks(conn)
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 0)
+            conn.data_received(b"x")
+            assert conn.got == [b"x"]
+            assert client.getsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK) == 1
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        conn = Conn(ours)
+        plain = conn.data_received
+        ssh._quick_acks(conn)
+        assert conn.data_received == plain
