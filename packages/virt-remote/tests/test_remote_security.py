@@ -211,6 +211,25 @@ def test_wrong_argument_types_are_refused(raw: RawClient) -> None:
     assert error["code"] == ErrorNumber.INVALID_CONN
 
 
+def test_bad_stream_opens_are_refused(raw: RawClient) -> None:
+    raw.hello()
+    session = raw.open()
+    cases = [
+        ("vol-download", {"key": 5}, ErrorNumber.RPC, "argument 'key' must be str"),
+        ("vol-download", {"key": "k", "offset": 0, "length": True, "flags": 0}, ErrorNumber.RPC,
+         "argument 'length' must be int"),
+        ("vol-upload", {"key": "k", "length": 5}, ErrorNumber.RPC, "unknown argument(s) length"),
+        ("vol-upload", {"key": "k", "offset": -1}, ErrorNumber.INVALID_ARG, "must not be negative"),
+        ("vol-frobnicate", {}, ErrorNumber.RPC, "unknown stream kind"),
+        # well formed, but the test driver keeps no volume content
+        ("vol-download", {"key": "k", "offset": 0, "length": 0, "flags": 0}, ErrorNumber.NO_SUPPORT, ""),
+    ]
+    for kind, args, code, why in cases:
+        error = _error(raw.request("sopen", session, kind, args))
+        assert error["code"] == code and why in error["message"], (kind, args, error)
+    assert raw.request("call", session, "virt_connect_get_type", {})[2] == "TEST"  # type: ignore[index]
+
+
 def test_far_side_refuses_remote_uris(raw: RawClient) -> None:
     raw.hello()
     error = _error(raw.request("open", {"uri": "test+ssh://elsewhere/default", "readonly": False}))

@@ -1054,13 +1054,22 @@ class StorageVolume:
 
         offset, length = self._stream_args("virt_vol_download", offset, length)
         total = self._stream_total(offset, length) if progress is not None else None
+        stream = self._open_stream("download", offset, length, flags)
         created = isinstance(target, str) and not os.path.exists(target)
-        out = builtins.open(target, "wb") if isinstance(target, str) else target  # noqa: SIM115 (closed below)
         done = 0
         try:
+            out = builtins.open(target, "wb") if isinstance(target, str) else target  # noqa: SIM115 (closed below)
+        except BaseException:
+            if stream is not None:
+                stream.close()
+            raise
+        try:
             while not length or done < length:
-                want = self.CHUNK if not length else min(self.CHUNK, length - done)
-                chunk = self._do("virt_vol_download", offset=offset + done, length=want, flags=flags)
+                if stream is not None:
+                    chunk = stream.read(self.CHUNK)
+                else:
+                    want = self.CHUNK if not length else min(self.CHUNK, length - done)
+                    chunk = self._do("virt_vol_download", offset=offset + done, length=want, flags=flags)
                 if not chunk:
                     break
                 out.write(chunk)
@@ -1068,6 +1077,8 @@ class StorageVolume:
                 if progress is not None:
                     progress(done, total)
         except BaseException:
+            if stream is not None:
+                stream.close()
             if created:
                 out.close()
                 os.unlink(target)
@@ -1075,7 +1086,18 @@ class StorageVolume:
         finally:
             if out is not target:
                 out.close()
+        if stream is not None:
+            stream.close()
         return done
+
+    def _open_stream(self, mode: str, offset: int, length: int, flags: int) -> Any:
+        """The driver's stream of the volume's content, if it carries one (the remote proxy
+        does: ``open_volume_stream(key, mode, offset, length, flags)`` on its connection
+        object, a window of data in flight instead of a round trip per chunk); else None."""
+        opener = getattr(self._conn.driver, "open_volume_stream", None)
+        if not callable(opener):
+            return None
+        return opener(key=self.key, mode=mode, offset=offset, length=length, flags=flags)
 
     def upload(self, source: str | Any, offset: int = 0, length: int = 0,
                progress: Callable[[int, int | None], None] | None = None, flags: int = 0) -> int:
@@ -1087,7 +1109,9 @@ class StorageVolume:
         offset, length = self._stream_args("virt_vol_upload", offset, length)
         src = builtins.open(source, "rb") if isinstance(source, str) else source  # noqa: SIM115 (closed below)
         done = 0
+        stream = None
         try:
+            stream = self._open_stream("upload", offset, length, flags)
             total: int | None = length or None
             if total is None and progress is not None:
                 try:
@@ -1099,11 +1123,18 @@ class StorageVolume:
                 chunk = src.read(want)
                 if not chunk:
                     break
-                self._do("virt_vol_upload", offset=offset + done, data=bytes(chunk), flags=flags)
+                if stream is not None:
+                    stream.write(chunk)
+                else:
+                    self._do("virt_vol_upload", offset=offset + done, data=bytes(chunk), flags=flags)
                 done += len(chunk)
                 if progress is not None:
                     progress(done, total)
+            if stream is not None:
+                stream.finish()  # every byte written on the far side, or its error
         finally:
+            if stream is not None:
+                stream.close()
             if src is not source:
                 src.close()
         return done

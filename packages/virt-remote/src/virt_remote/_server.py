@@ -34,7 +34,7 @@ log = logging.getLogger("virt.remote")
 
 PROTOCOL_VERSION = 1
 #: What this side understands, announced in the handshake.
-FEATURES = ("events", "streams", "keepalive", "readonly")
+FEATURES = ("events", "streams", "keepalive", "readonly", "volume-streams")
 MAX_THREADS = 32
 
 _RPC = 7  # ErrorDomain.RPC
@@ -42,6 +42,10 @@ _RPC = 7  # ErrorDomain.RPC
 _ENDED: list[Any] = ["(ended)"]
 _LOST: list[Any] = ["(lost the leadership)"]
 _STREAM_WINDOW = 256 * 1024
+#: a volume stream's window (bytes sent and not yet acknowledged) and the most one ``sdata``
+#: carries; the client uses the same figures (``virt_remote._client``)
+VOLUME_WINDOW = 4 << 20
+VOLUME_PIECE = 1 << 20
 
 
 def error_body(exc: BaseException) -> dict[str, Any]:
@@ -247,6 +251,119 @@ class _ConsoleRelay:
         self.service.streams.pop(self.id, None)
 
 
+class _VolumeDownload:
+    """A volume's content read on this side (``virt_vol_download``, a piece at a time) and
+    sent to the peer as one stream, as far as the peer's ``sack`` credit goes; the stream ends
+    with ``sclose`` (and the error, if a read failed).  The credit starts at nothing: the peer
+    grants its window once it knows the stream's id, so no data can arrive before it does."""
+
+    def __init__(self, service: Service, sid: int, conn: Any, args: dict[str, Any]) -> None:
+        self.service = service
+        self.id = sid
+        self.conn = conn
+        self.key, self.offset, self.length, self.flags = args["key"], args["offset"], args["length"], args["flags"]
+        self.credit = 0
+        self.cond = threading.Condition()
+        self.closed = False
+        threading.Thread(target=self._pump, name=f"virt-remote-stream-{sid}", daemon=True).start()
+
+    def _pump(self) -> None:
+        error: dict[str, Any] | None = None
+        done = 0
+        try:
+            while not self.length or done < self.length:
+                with self.cond:
+                    while self.credit <= 0 and not self.closed:
+                        self.cond.wait()
+                    if self.closed:
+                        return
+                    want = min(self.credit, VOLUME_PIECE)
+                if self.length:
+                    want = min(want, self.length - done)
+                data = self.conn._call("virt_vol_download", key=self.key, offset=self.offset + done, length=want,
+                                       flags=self.flags)
+                if not data:
+                    break
+                done += len(data)
+                with self.cond:
+                    self.credit -= len(data)
+                self.service.send(["sdata", self.id, _wire.to_wire(bytes(data))])
+        except Exception as exc:  # noqa: BLE001 - a VirtError (or a bug) ends the stream with it
+            error = error_body(exc)
+        finally:
+            if not self.closed:
+                self.service.send(["sclose", self.id, error])
+                self.close()
+
+    def ack(self, count: int) -> None:
+        with self.cond:
+            self.credit += count
+            self.cond.notify_all()
+
+    def write(self, data: bytes) -> None:
+        pass  # a download carries nothing towards the volume
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+        self.service.streams.pop(self.id, None)
+
+
+class _VolumeUpload:
+    """Bytes from the peer written into a volume (``virt_vol_upload``) by a thread of its own,
+    each ``sdata`` acknowledged once written: the peer keeps at most :data:`VOLUME_WINDOW`
+    unacknowledged, which bounds what waits here.  A failed write ends the stream with
+    ``sclose`` and the error; what arrives after it is dropped."""
+
+    def __init__(self, service: Service, sid: int, conn: Any, args: dict[str, Any]) -> None:
+        self.service = service
+        self.id = sid
+        self.conn = conn
+        self.key, self.offset, self.flags = args["key"], args["offset"], args["flags"]
+        self.pending: collections.deque[bytes | None] = collections.deque()
+        self.cond = threading.Condition()
+        self.closed = False
+        threading.Thread(target=self._pump, name=f"virt-remote-stream-{sid}", daemon=True).start()
+
+    def _pump(self) -> None:
+        done = 0
+        while True:
+            with self.cond:
+                while not self.pending:
+                    self.cond.wait()
+                data = self.pending.popleft()
+            if data is None:
+                return
+            try:
+                self.conn._call("virt_vol_upload", key=self.key, offset=self.offset + done, data=data,
+                                flags=self.flags)
+            except Exception as exc:  # noqa: BLE001 - a VirtError (or a bug) ends the stream with it
+                self.service.send(["sclose", self.id, error_body(exc)])
+                self.close()
+                return
+            done += len(data)
+            self.service.send(["sack", self.id, len(data)])
+
+    def ack(self, count: int) -> None:
+        pass  # nothing goes to the peer but acknowledgements
+
+    def write(self, data: bytes) -> None:
+        with self.cond:
+            if not self.closed:
+                self.pending.append(data)
+                self.cond.notify_all()
+
+    def close(self) -> None:
+        with self.cond:
+            if self.closed:
+                return
+            self.closed = True
+            self.pending.append(None)  # after what was received before the close: it is written
+            self.cond.notify_all()
+        self.service.streams.pop(self.id, None)
+
+
 class Service:
     """The protocol's server side on one peer.
 
@@ -273,7 +390,7 @@ class Service:
         self.readonly = readonly
         self.name = name
         self.sessions: dict[int, _Session] = {}
-        self.streams: dict[int, _ConsoleRelay] = {}
+        self.streams: dict[int, _ConsoleRelay | _VolumeDownload | _VolumeUpload] = {}
         self._ids = itertools.count(1)
         self._greeted = False
         self._stopped = False
@@ -623,6 +740,8 @@ class Service:
         session = self._session(message)
         what = _arg(message, 3, str, "stream kind")
         args = _arg(message, 4, dict, "stream arguments")
+        if what in ("vol-download", "vol-upload"):
+            return self._volume_stream_open(session, what, args)
         if what != "console":
             raise ProtocolError(f"unknown stream kind {what!r}")
         kwargs = {"uuid": args.get("uuid"), "dev_name": args.get("dev_name"), "flags": args.get("flags", 0)}
@@ -637,6 +756,33 @@ class Service:
             from virt import ErrorNumber, VirtError
 
             raise VirtError(ErrorNumber.OPERATION_FAILED, f"cannot open console {path}: {exc}") from None
+        self.streams[sid] = relay
+        return sid
+
+    def _volume_stream_open(self, session: _Session, what: str, args: dict[str, Any]) -> int:
+        """``vol-download``: ``{key, offset, length (0: to the end), flags}``;
+        ``vol-upload``: ``{key, offset, flags}`` (the client sends what it has, then ``sclose``)."""
+        from virt import ErrorDomain, ErrorNumber, VirtError
+        from virt._plugins import MUTATING_HOOKS
+
+        hook = "virt_vol_download" if what == "vol-download" else "virt_vol_upload"
+        known = {"key", "offset", "length", "flags"} if what == "vol-download" else {"key", "offset", "flags"}
+        if not set(args) <= known:
+            raise ProtocolError(f"{what}: unknown argument(s) {', '.join(sorted(set(args) - known))}")
+        fields = {"key": args.get("key"), "offset": args.get("offset", 0), "flags": args.get("flags", 0)}
+        if what == "vol-download":
+            fields["length"] = args.get("length", 0)
+        problem = _wire.check_arguments(hook, {**fields, **({"data": b""} if what == "vol-upload" else {})})
+        if problem is not None:
+            raise ProtocolError(problem)
+        if fields["offset"] < 0 or fields.get("length", 0) < 0:
+            raise VirtError(ErrorNumber.INVALID_ARG, "offset and length must not be negative",
+                            domain=ErrorDomain.STORAGE)
+        conn = session.conn
+        if not conn.supports(hook) or (conn.readonly and hook in MUTATING_HOOKS):
+            raise conn._refusal(hook)
+        sid = next(self._ids)
+        relay = (_VolumeDownload if what == "vol-download" else _VolumeUpload)(self, sid, conn, fields)
         self.streams[sid] = relay
         return sid
 

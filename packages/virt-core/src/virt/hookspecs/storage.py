@@ -296,7 +296,8 @@ def virt_vol_download(key: str, offset: int, length: int, flags: int) -> bytes:
     """Read one chunk of a volume's content (``virsh vol-download`` calls it in a loop).
 
     A download is a series of plain calls, so a remote proxy carries it like any other hook;
-    the caller advances ``offset`` by the size of each chunk it gets.
+    the caller advances ``offset`` by the size of each chunk it gets.  (virt's remote proxy
+    calls it on the far side for a ``vol-download`` stream, with a window of pieces in flight.)
 
     :param key: the volume key.
     :param offset: byte offset in the volume's content (its file, for file volumes).
