@@ -40,6 +40,8 @@ ssh_config (the scratch known_hosts, strict checking): libvirt's ``ssh`` is a tw
   barrier (the library's cost without the executor's); ``concurrent_async_ms`` /
   ``speedup_async``: the same N gathered at once through the asyncio twin
   (``virt_remote.aio``) on one connection.  libvirt's threaded figures are made the same ways.
+* ``vol_*_mibs``: a 64 MiB volume uploaded and downloaded over ``qemu+ssh`` (a dir pool of
+  virt-host), as streams of the protocol and as chunked calls, alternated; virt only.
 * ``list_info_ms``: N domains with their info through ``Connection.list_domains_info`` and the
   round trips it took (target: 1), against ``list_loop_ms`` (list, then info per domain);
   libvirt's: ``getAllDomainStats(STATE)`` (its one round trip) and its own loop.
@@ -426,6 +428,7 @@ def run(n: int = 1000, rounds: int = 3, threads: int = 32, with_libvirt: bool = 
             finally:
                 conn.close()
             out["libvirt"] = lv.figures(n) if lv else {"error": "--no-libvirt"}
+            out.update(_volumes(sshd, tmp, rounds))
         finally:
             if lv:
                 lv.close()
@@ -434,6 +437,52 @@ def run(n: int = 1000, rounds: int = 3, threads: int = 32, with_libvirt: bool = 
             sshd.stop()
     out["load_after"] = os.getloadavg()[0]
     return out
+
+
+def _volumes(sshd: Any, tmp: Path, rounds: int, size: int = 64 << 20) -> dict[str, Any]:
+    """Volume upload and download over ``qemu+ssh`` (a dir pool of virt-host), as streams of
+    the protocol and, alternated with them, as chunked calls (what a far side without the
+    ``volume-streams`` feature gets), in MiB/s, best of the rounds; virt only (libvirt's test
+    driver keeps no volume content, and the bench's private libvirtd loads no storage driver)."""
+    try:
+        import virt_host  # noqa: F401
+        import virt_qemu  # noqa: F401
+    except ImportError as exc:
+        return {"volumes_error": f"needs virt-host and the QEMU driver ({exc})"}
+    import virt
+
+    root = tmp / "vol-embed"
+    root.mkdir()
+    source, target = tmp / "vol-in.bin", tmp / "vol-out.bin"
+    source.write_bytes(os.urandom(size))
+    speeds: dict[str, list[float]] = {}
+    with virt.open(sshd.uri("qemu", "/embed", root=root)) as conn:
+        pool = conn.define_storage_pool(f"<pool type='dir'><name>bench</name><target><path>{root / 'images'}"
+                                        "</path></target></pool>")
+        pool.build()
+        pool.start()
+        vol = pool.create_volume(f"<volume><name>bench.raw</name><capacity>{size}</capacity>"
+                                 "<target><format type='raw'/></target></volume>")
+        peer = conn.driver.peer  # type: ignore[attr-defined]
+        features = peer.features
+        try:
+            for _ in range(rounds):
+                for mode in ("stream", "chunked"):
+                    peer.features = features if mode == "stream" else features - {"volume-streams"}
+                    for step, run in (("upload", lambda: vol.upload(str(source))),
+                                      ("download", lambda: vol.download(str(target)))):
+                        start = time.perf_counter()
+                        run()
+                        speeds.setdefault(f"vol_{step}_{mode}_mibs", []).append(
+                            size / (time.perf_counter() - start) / 2**20)
+        finally:
+            peer.features = features
+            vol.delete()
+            pool.destroy()
+            pool.undefine()
+    if target.read_bytes() != source.read_bytes():
+        raise RuntimeError("the volume's content came back different")
+    return {key: max(values) for key, values in speeds.items()} | {"vol_size_mib": size >> 20}
 
 
 def report(result: dict[str, Any]) -> str:
@@ -489,6 +538,13 @@ def report(result: dict[str, Any]) -> str:
              + f"; asyncio twin {result['speedup_async']:.1f}x")
     lines.append(f"concurrent speedup over sequential (target >= 3x) -- {speed}")
     lines.append(f"batched listing: {result['list_info_round_trips']} round trip(s)")
+    if "volumes_error" in result:
+        lines.append(f"volume upload/download not measured: {result['volumes_error']}")
+    elif "vol_upload_stream_mibs" in result:
+        lines.append(f"volume upload / download over qemu+ssh ({result['vol_size_mib']} MiB, MiB/s): as streams "
+                     f"{result['vol_upload_stream_mibs']:.0f} / {result['vol_download_stream_mibs']:.0f}, as "
+                     f"chunked calls {result['vol_upload_chunked_mibs']:.0f} / "
+                     f"{result['vol_download_chunked_mibs']:.0f}")
     return "\n".join(lines)
 
 
