@@ -257,9 +257,13 @@ class InProcessServer:
                 await process.stdout.drain()
 
         up = asyncio.ensure_future(upstream())
-        await downstream()
-        up.cancel()
-        writer.close()
+        try:
+            await downstream()
+        finally:
+            up.cancel()
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
         process.exit(0)
 
     def stop(self) -> None:

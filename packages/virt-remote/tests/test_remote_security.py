@@ -5,8 +5,10 @@ read-only connections; each refused with a clear error while the server goes on 
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import virt
@@ -375,3 +377,75 @@ def test_a_silent_far_side_times_out_the_handshake(sshd: Sshd, monkeypatch: pyte
     monkeypatch.setattr(_client, "HANDSHAKE_TIMEOUT", 1.0)
     error = _open_error(sshd.uri(command=silent, keepalive_interval=0))
     assert error.code == ErrorNumber.SYSTEM_ERROR and "did not answer 'hello'" in error.message
+
+
+class _Gated:
+    """A session's connection whose volume writes wait at a gate (a disk slower than the
+    peer), recording what reached it."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.gate = threading.Event()
+        self.written: list[int] = []
+
+    def _call(self, hook: str, **kwargs: Any) -> None:
+        assert hook == "virt_vol_upload"
+        self.gate.wait(10)
+        self.written.append(len(kwargs["data"]))
+
+
+class _Sent:
+    """What a stream relay sends to its peer."""
+
+    def __init__(self) -> None:
+        self.messages: list[list[Any]] = []
+        self.streams: dict[int, Any] = {}
+
+    def send(self, message: list[Any]) -> None:
+        self.messages.append(message)
+
+
+def test_a_peer_that_ignores_an_uploads_window_is_cut_off() -> None:
+    """A client that sends past the window of an upload stream without waiting for the far
+    side's acknowledgements gets the stream closed with an RPC error: nothing piles up."""
+    from virt_remote._server import VOLUME_PIECE, VOLUME_WINDOW, _VolumeUpload
+
+    conn, service = _Gated(), _Sent()
+    relay = _VolumeUpload(service, 7, conn, {"key": "k", "offset": 0, "flags": 0})  # type: ignore[arg-type]
+    service.streams[7] = relay
+    for _ in range(VOLUME_WINDOW // VOLUME_PIECE + 1):  # the window, then one piece more
+        relay.write(b"\0" * VOLUME_PIECE)
+    closing = [m for m in service.messages if m[0] == "sclose"]
+    assert len(closing) == 1 and closing[0][1] == 7
+    assert closing[0][2]["code"] == ErrorNumber.RPC and "window" in closing[0][2]["message"]
+    assert 7 not in service.streams and relay.queued <= VOLUME_WINDOW
+    relay.write(b"more")  # dropped
+    conn.gate.set()
+    deadline = time.monotonic() + 10
+    while sum(conn.written) < VOLUME_WINDOW and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
+    assert sum(conn.written) == VOLUME_WINDOW  # what came within the window is still written
+
+
+def test_a_far_side_that_ignores_a_downloads_window_is_cut_off() -> None:
+    from virt_remote._client import RemoteStream
+
+    class Peer:
+        lost = None
+
+        def __init__(self) -> None:
+            self.sent: list[list[Any]] = []
+
+        def notify(self, message: list[Any]) -> None:
+            self.sent.append(message)
+
+    peer = Peer()
+    stream = RemoteStream(peer, 3, send_window=1024, piece=256)  # type: ignore[arg-type]
+    stream._on_message(["sdata", 3, b"x" * 1000])
+    stream._on_message(["sdata", 3, b"x" * 100])  # 1100 unread bytes: past the 1024 granted
+    with pytest.raises(VirtError) as info:
+        stream.read()
+    assert info.value.code == ErrorNumber.RPC and "window" in info.value.message
+    assert peer.sent == [["sclose", 3, None]]

@@ -578,7 +578,8 @@ class RemoteStream:
     wrote), and waits for the rest.
     """
 
-    def __init__(self, peer: Peer, sid: int, send_window: int = 256 * 1024, piece: int = 65536) -> None:
+    def __init__(self, peer: Peer, sid: int, send_window: int = 256 * 1024, piece: int = 65536,
+                 recv_window: int | None = None) -> None:
         self._peer = peer
         self.id = sid
         self._buf = bytearray()
@@ -588,19 +589,37 @@ class RemoteStream:
         self._window = send_window
         self._piece = min(piece, send_window)
         self._credit = send_window
+        #: the most the far side may have sent and this side not yet read (its window)
+        self._recv_window = send_window if recv_window is None else recv_window
         self.closed = False
 
     def _on_message(self, message: list[Any]) -> None:
+        overrun = False
         with self._cond:
             if message[0] == "sdata" and type(message[2]) is bytes:
-                self._buf += message[2]
-            elif message[0] == "sack" and type(message[2]) is int:
+                if self._eof:
+                    return
+                if len(self._buf) + len(message[2]) > self._recv_window:
+                    # a far side that ignores our acknowledgements must not fill memory here
+                    overrun = True
+                    self._buf.clear()
+                    self._eof = True
+                    self._error = VirtError(ErrorNumber.RPC, f"the far side sent more than the stream's window of "
+                                            f"{self._recv_window} bytes unacknowledged", domain=ErrorDomain.RPC)
+                else:
+                    self._buf += message[2]
+            elif message[0] == "sack" and type(message[2]) is int and message[2] > 0:
                 self._credit += message[2]
             elif message[0] == "sclose":
                 self._eof = True
                 if message[2] is not None:
                     self._error = error_from_body(message[2])
             self._cond.notify_all()
+        if overrun:
+            try:
+                self._peer.notify(["sclose", self.id, None])
+            except VirtError:
+                pass
 
     def _gone(self) -> bool:
         return self._eof or self._peer.lost is not None

@@ -322,6 +322,7 @@ class _VolumeUpload:
         self.conn = conn
         self.key, self.offset, self.flags = args["key"], args["offset"], args["flags"]
         self.pending: collections.deque[bytes | None] = collections.deque()
+        self.queued = 0  # bytes received and not yet written: never more than the window
         self.cond = threading.Condition()
         self.closed = False
         threading.Thread(target=self._pump, name=f"virt-remote-stream-{sid}", daemon=True).start()
@@ -333,6 +334,8 @@ class _VolumeUpload:
                 while not self.pending:
                     self.cond.wait()
                 data = self.pending.popleft()
+                if data is not None:
+                    self.queued -= len(data)
             if data is None:
                 return
             try:
@@ -350,9 +353,19 @@ class _VolumeUpload:
 
     def write(self, data: bytes) -> None:
         with self.cond:
-            if not self.closed:
+            if self.closed:
+                return
+            if self.queued + len(data) > VOLUME_WINDOW:
+                overrun = True
+            else:
+                overrun = False
+                self.queued += len(data)
                 self.pending.append(data)
                 self.cond.notify_all()
+        if overrun:  # a peer that ignores the window must not fill this side's memory
+            self.service.send(["sclose", self.id, rpc_error(
+                f"the peer sent more than the stream's window of {VOLUME_WINDOW} bytes unacknowledged")])
+            self.close()
 
     def close(self) -> None:
         with self.cond:
@@ -796,7 +809,7 @@ class Service:
             except OSError as exc:
                 self.send(["sclose", relay.id, rpc_error(f"console write failed: {exc}", "SYSTEM_ERROR")])
                 relay.close()
-        elif message[0] == "sack" and type(message[2]) is int:
+        elif message[0] == "sack" and type(message[2]) is int and message[2] > 0:
             relay.ack(message[2])
         elif message[0] == "sclose":
             relay.close()
