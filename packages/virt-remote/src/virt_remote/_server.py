@@ -179,35 +179,81 @@ class _Session:
         self.subscriptions: dict[str, int] = {}
 
 
-class _ConsoleRelay:
+class _Sender:
+    """A stream this side sends on, as far as the peer's ``sack`` credit goes; a thread of
+    its own runs :meth:`_pump`."""
+
+    def __init__(self, service: Service, sid: int, credit: int) -> None:
+        self.service = service
+        self.id = sid
+        self.credit = credit
+        self.cond = threading.Condition()
+        self.closed = False
+
+    def _start(self) -> None:
+        threading.Thread(target=self._pump, name=f"virt-remote-stream-{self.id}", daemon=True).start()
+
+    def _pump(self) -> None:
+        raise NotImplementedError
+
+    def _room(self, most: int) -> int:
+        """Wait for credit; how many bytes may go now (at most ``most``); 0 once closed."""
+        with self.cond:
+            while self.credit <= 0 and not self.closed:
+                self.cond.wait()
+            return 0 if self.closed else min(self.credit, most)
+
+    def _send(self, data: bytes) -> None:
+        with self.cond:
+            self.credit -= len(data)
+        self.service.send(["sdata", self.id, _wire.to_wire(data)])
+
+    def _end(self, error: dict[str, Any] | None) -> None:
+        if not self.closed:
+            self.service.send(["sclose", self.id, error])
+            self.close()
+
+    def ack(self, count: int) -> None:
+        with self.cond:
+            self.credit += count
+            self.cond.notify_all()
+
+    def write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._close()
+
+    def _close(self) -> bool:
+        """Close once; True for the call that did."""
+        with self.cond:
+            if self.closed:
+                return False
+            self.closed = True
+            self.cond.notify_all()
+        self.service.streams.pop(self.id, None)
+        return True
+
+
+class _ConsoleRelay(_Sender):
     """A console's pty on this side, relayed to the peer as one stream with a send window."""
 
     def __init__(self, service: Service, sid: int, path: str) -> None:
         import termios
         import tty
 
-        self.service = service
-        self.id = sid
+        super().__init__(service, sid, _STREAM_WINDOW)
         self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
         try:
             tty.setraw(self.fd, termios.TCSANOW)
         except termios.error:
             pass
-        self.credit = _STREAM_WINDOW
-        self.cond = threading.Condition()
-        self.closed = False
-        threading.Thread(target=self._pump, name=f"virt-remote-stream-{sid}", daemon=True).start()
+        self._start()
 
     def _pump(self) -> None:
         error: dict[str, Any] | None = None
         try:
-            while True:
-                with self.cond:
-                    while self.credit <= 0 and not self.closed:
-                        self.cond.wait()
-                    if self.closed:
-                        return
-                    want = min(self.credit, 65536)
+            while want := self._room(65536):
                 try:
                     data = os.read(self.fd, want)
                 except OSError as exc:
@@ -218,18 +264,9 @@ class _ConsoleRelay:
                         error = rpc_error(f"console read failed: {exc}", "SYSTEM_ERROR")
                 if not data:
                     break
-                with self.cond:
-                    self.credit -= len(data)
-                self.service.send(["sdata", self.id, _wire.to_wire(data)])
+                self._send(data)
         finally:
-            if not self.closed:
-                self.service.send(["sclose", self.id, error])
-                self.close()
-
-    def ack(self, count: int) -> None:
-        with self.cond:
-            self.credit += count
-            self.cond.notify_all()
+            self._end(error)
 
     def write(self, data: bytes) -> None:
         view = memoryview(data)
@@ -239,45 +276,33 @@ class _ConsoleRelay:
         self.service.send(["sack", self.id, len(data)])
 
     def close(self) -> None:
-        with self.cond:
-            if self.closed:
-                return
-            self.closed = True
-            self.cond.notify_all()
-        try:
-            os.close(self.fd)
-        except OSError:
-            pass
-        self.service.streams.pop(self.id, None)
+        if self._close():
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
 
 
-class _VolumeDownload:
+class _VolumeDownload(_Sender):
     """A volume's content read on this side (``virt_vol_download``, a piece at a time) and
     sent to the peer as one stream, as far as the peer's ``sack`` credit goes; the stream ends
     with ``sclose`` (and the error, if a read failed).  The credit starts at nothing: the peer
     grants its window once it knows the stream's id, so no data can arrive before it does."""
 
     def __init__(self, service: Service, sid: int, conn: Any, args: dict[str, Any]) -> None:
-        self.service = service
-        self.id = sid
+        super().__init__(service, sid, 0)
         self.conn = conn
         self.key, self.offset, self.length, self.flags = args["key"], args["offset"], args["length"], args["flags"]
-        self.credit = 0
-        self.cond = threading.Condition()
-        self.closed = False
-        threading.Thread(target=self._pump, name=f"virt-remote-stream-{sid}", daemon=True).start()
+        self._start()
 
     def _pump(self) -> None:
         error: dict[str, Any] | None = None
         done = 0
         try:
             while not self.length or done < self.length:
-                with self.cond:
-                    while self.credit <= 0 and not self.closed:
-                        self.cond.wait()
-                    if self.closed:
-                        return
-                    want = min(self.credit, VOLUME_PIECE)
+                want = self._room(VOLUME_PIECE)
+                if not want:
+                    return
                 if self.length:
                     want = min(want, self.length - done)
                 data = self.conn._call("virt_vol_download", key=self.key, offset=self.offset + done, length=want,
@@ -285,29 +310,14 @@ class _VolumeDownload:
                 if not data:
                     break
                 done += len(data)
-                with self.cond:
-                    self.credit -= len(data)
-                self.service.send(["sdata", self.id, _wire.to_wire(bytes(data))])
+                self._send(bytes(data))
         except Exception as exc:  # noqa: BLE001 - a VirtError (or a bug) ends the stream with it
             error = error_body(exc)
         finally:
-            if not self.closed:
-                self.service.send(["sclose", self.id, error])
-                self.close()
-
-    def ack(self, count: int) -> None:
-        with self.cond:
-            self.credit += count
-            self.cond.notify_all()
+            self._end(error)
 
     def write(self, data: bytes) -> None:
         pass  # a download carries nothing towards the volume
-
-    def close(self) -> None:
-        with self.cond:
-            self.closed = True
-            self.cond.notify_all()
-        self.service.streams.pop(self.id, None)
 
 
 class _VolumeUpload:
