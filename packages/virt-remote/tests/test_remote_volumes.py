@@ -154,3 +154,24 @@ def test_a_far_side_without_volume_streams_gets_chunked_calls(pool: Any, calls: 
     assert vol.download(str(target)) == SIZE
     assert target.read_bytes() == data
     assert "virt_vol_upload" in calls and "virt_vol_download" in calls
+
+
+def test_cli_vol_upload_and_download_over_ssh(pool: Any, calls: list[str], tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """``virt -c qemu+ssh://... vol-upload / vol-download`` (virsh's words) ride the streams."""
+    from virt.cli import main
+
+    _conn, storage, uri = pool
+    _volume(storage, "cli.raw", VOLUME_PIECE)
+    payload = os.urandom(3 * VOLUME_PIECE + 11)  # past the capacity: the file grows, as virsh's
+    source = tmp_path / "in.bin"
+    source.write_bytes(payload)
+    assert main(["-c", uri, "vol-upload", "--pool", "images", "cli.raw", str(source)]) == 0
+    assert main(["-c", uri, "vol-download", "cli.raw", str(tmp_path / "part.bin"), "--pool", "images",
+                 "--offset", "10", "--length", "1000"]) == 0
+    assert (tmp_path / "part.bin").read_bytes() == payload[10:1010]
+    assert main(["-c", uri, "vol-download", "--pool", "images", "cli.raw", str(tmp_path / "all.bin")]) == 0
+    assert (tmp_path / "all.bin").read_bytes() == payload
+    out, err = capsys.readouterr()
+    assert out.strip() == "" and err == ""
+    assert "virt_vol_upload" not in calls and "virt_vol_download" not in calls, calls
