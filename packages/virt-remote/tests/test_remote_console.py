@@ -162,3 +162,14 @@ def test_cli_console_relays_a_remote_stream(plugins: None, pty: int, asyncssh_se
         finally:
             os.close(term_master)
             os.close(term_slave)
+
+
+def test_output_waiting_before_the_open_is_not_lost(plugins: None, pty: int,
+                                                    asyncssh_server: InProcessServer) -> None:
+    """What the guest wrote before the console was opened (a booting kernel's log) reaches the
+    client: the far side starts relaying only once the answer naming the stream is queued, and
+    the client keeps what arrives with that answer until the stream is registered (both can
+    come in one read, handled before the calling thread runs again)."""
+    os.write(pty, b"early bird\n")
+    with virt.open(asyncssh_server.uri("ptytest", "/x")) as conn, virt.Domain(conn, "d", UUID).open_console() as s:
+        assert _read_exactly(s, 11) == b"early bird\n"

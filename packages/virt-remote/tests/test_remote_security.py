@@ -414,6 +414,7 @@ def test_a_peer_that_ignores_an_uploads_window_is_cut_off() -> None:
     conn, service = _Gated(), _Sent()
     relay = _VolumeUpload(service, 7, conn, {"key": "k", "offset": 0, "flags": 0})  # type: ignore[arg-type]
     service.streams[7] = relay
+    relay.start()
     for _ in range(VOLUME_WINDOW // VOLUME_PIECE + 1):  # the window, then one piece more
         relay.write(b"\0" * VOLUME_PIECE)
     closing = [m for m in service.messages if m[0] == "sclose"]
@@ -449,3 +450,24 @@ def test_a_far_side_that_ignores_a_downloads_window_is_cut_off() -> None:
         stream.read()
     assert info.value.code == ErrorNumber.RPC and "window" in info.value.message
     assert peer.sent == [["sclose", 3, None]]
+
+
+def test_stream_data_for_unknown_ids_is_kept_only_while_a_stream_opens_and_bounded() -> None:
+    """Data may come with the answer that names its stream, before the caller registers it:
+    the client keeps it, but only while a ``sopen`` is in flight and up to PARKED_MAX bytes,
+    so a far side sending for made-up ids fills nothing."""
+    from virt_remote import _wire
+    from virt_remote._client import PARKED_MAX, Peer
+
+    peer = Peer(("test",), "nowhere")
+
+    def sdata(sid: int, size: int) -> bytes:
+        return _wire.encode_frame(["sdata", sid, _wire.to_wire(b"x" * size)])[4:]
+
+    peer.on_body(sdata(5, 1000))
+    assert peer._parked == []  # no stream opening: dropped
+    peer._opening = 1
+    for _ in range(3):
+        peer.on_body(sdata(6, PARKED_MAX // 2))
+    assert peer._parked_bytes == PARKED_MAX  # the third was over the bound
+    assert len(peer._parked) == 2

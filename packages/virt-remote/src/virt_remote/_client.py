@@ -37,6 +37,8 @@ FEATURES = ("events", "streams", "keepalive", "readonly", "volume-streams")
 DEFAULT_HELPER = "virt-remote-helper"
 #: seconds the far side has to start and answer the handshake
 HANDSHAKE_TIMEOUT = 60.0
+#: the most stream data kept for streams whose ``sopen`` answer is still on its way
+PARKED_MAX = 1 << 20
 
 
 def lost_error(detail: str) -> VirtError:
@@ -114,6 +116,13 @@ class Peer:
         self._ids = itertools.count(1)
         self.sessions: dict[int, RemoteConnection] = {}
         self.streams: dict[int, RemoteStream] = {}
+        #: stream messages that came before their stream was registered (its ``sopen``
+        #: answer and its first data can arrive in one read, handled before the caller runs),
+        #: kept while a ``sopen`` is in flight, up to :data:`PARKED_MAX` bytes
+        self._parked: list[list[Any]] = []
+        self._parked_bytes = 0
+        self._opening = 0
+        self._streams_lock = threading.Lock()
         self.lost: VirtError | None = None
         self.last_rx = time.monotonic()
         self.refs = 0
@@ -256,14 +265,53 @@ class Peer:
         elif kind == "pong":
             pass
         elif kind in ("sdata", "sack", "sclose"):
-            stream = self.streams.get(message[1]) if len(message) >= 3 and type(message[1]) is int else None
-            if stream is not None:
-                stream._on_message(message)
+            if len(message) < 3 or type(message[1]) is not int:
+                return
+            stream = self.streams.get(message[1])
+            if stream is None:
+                with self._streams_lock:
+                    stream = self.streams.get(message[1])
+                    if stream is None:
+                        self._park(message)
+                        return
+            stream._on_message(message)
         elif kind == "bye":
             self.fail(error_from_body(message[1] if len(message) > 1 else None))
         else:
             self.fail(VirtError(ErrorNumber.RPC, f"the far side sent an unexpected {kind[:40]!r} message: is it "
                                 "virt-remote-helper?", domain=ErrorDomain.RPC))
+
+    def _park(self, message: list[Any]) -> None:
+        """Under ``_streams_lock``: keep a message for a stream not registered yet."""
+        size = len(message[2]) if type(message[2]) is bytes else 0
+        if self._opening and self._parked_bytes + size <= PARKED_MAX:
+            self._parked.append(message)
+            self._parked_bytes += size
+
+    def open_stream(self, session: int, kind: str, args: dict[str, Any],
+                    make: Callable[[int], RemoteStream]) -> RemoteStream:
+        """``sopen`` a stream and register what ``make(id)`` returns, with whatever arrived for
+        it before the registration."""
+        with self._streams_lock:
+            self._opening += 1
+        try:
+            sid = self.request("sopen", session, kind, args)
+            if type(sid) is not int:
+                raise VirtError(ErrorNumber.RPC, f"bad stream id {sid!r}", domain=ErrorDomain.RPC)
+            stream = make(sid)
+            with self._streams_lock:
+                self.streams[sid] = stream
+                early = [m for m in self._parked if m[1] == sid]
+                self._parked = [m for m in self._parked if m[1] != sid]
+                self._parked_bytes -= sum(len(m[2]) for m in early if type(m[2]) is bytes)
+                for message in early:
+                    stream._on_message(message)
+        finally:
+            with self._streams_lock:
+                self._opening -= 1
+                if not self._opening:
+                    self._parked, self._parked_bytes = [], 0
+        return stream
 
     def fail(self, error: VirtError) -> None:
         """The far side is gone: every waiting call gets ``error``, and so does every later one."""
@@ -482,24 +530,16 @@ class RemoteConnection:
         args: dict[str, Any] = {"key": key, "offset": offset, "flags": flags}
         if mode == "download":
             args["length"] = length
-        sid = self._peer.request("sopen", self._session, f"vol-{mode}", args)
-        if type(sid) is not int:
-            raise VirtError(ErrorNumber.RPC, f"bad stream id {sid!r}", domain=ErrorDomain.RPC)
-        stream = RemoteStream(self._peer, sid, VOLUME_WINDOW, VOLUME_PIECE)
-        self._peer.streams[sid] = stream
+        stream = self._peer.open_stream(self._session, f"vol-{mode}", args,
+                                        lambda sid: RemoteStream(self._peer, sid, VOLUME_WINDOW, VOLUME_PIECE))
         if mode == "download":
-            self._peer.notify(["sack", sid, VOLUME_WINDOW])  # the far side sends nothing before
+            self._peer.notify(["sack", stream.id, VOLUME_WINDOW])  # the far side sends nothing before
         return stream
 
     def open_console_stream(self, uuid: str, dev_name: str | None, flags: int) -> RemoteStream:
         """The console of a domain on the far side as a stream (``Domain.open_console``)."""
-        sid = self._peer.request("sopen", self._session, "console",
-                                 {"uuid": uuid, "dev_name": dev_name, "flags": flags})
-        if type(sid) is not int:
-            raise VirtError(ErrorNumber.RPC, f"bad stream id {sid!r}", domain=ErrorDomain.RPC)
-        stream = RemoteStream(self._peer, sid)
-        self._peer.streams[sid] = stream
-        return stream
+        return self._peer.open_stream(self._session, "console", {"uuid": uuid, "dev_name": dev_name, "flags": flags},
+                                      lambda sid: RemoteStream(self._peer, sid))
 
 
 @hookimpl

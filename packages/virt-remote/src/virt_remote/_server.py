@@ -38,6 +38,17 @@ FEATURES = ("events", "streams", "keepalive", "readonly", "volume-streams")
 MAX_THREADS = 32
 
 _RPC = 7  # ErrorDomain.RPC
+class _Then:
+    """A handler's result with something to do once its answer is queued: a stream's pump
+    starts only then, so that none of its data reaches the peer before the stream's id."""
+
+    __slots__ = ("result", "then")
+
+    def __init__(self, result: Any, then: Callable[[], None]) -> None:
+        self.result = result
+        self.then = then
+
+
 # what Service._read_as_leader returns besides a call to run
 _ENDED: list[Any] = ["(ended)"]
 _LOST: list[Any] = ["(lost the leadership)"]
@@ -190,7 +201,8 @@ class _Sender:
         self.cond = threading.Condition()
         self.closed = False
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Start sending: once the answer that names the stream is queued (:class:`_Then`)."""
         threading.Thread(target=self._pump, name=f"virt-remote-stream-{self.id}", daemon=True).start()
 
     def _pump(self) -> None:
@@ -248,7 +260,6 @@ class _ConsoleRelay(_Sender):
             tty.setraw(self.fd, termios.TCSANOW)
         except termios.error:
             pass
-        self._start()
 
     def _pump(self) -> None:
         error: dict[str, Any] | None = None
@@ -293,7 +304,6 @@ class _VolumeDownload(_Sender):
         super().__init__(service, sid, 0)
         self.conn = conn
         self.key, self.offset, self.length, self.flags = args["key"], args["offset"], args["length"], args["flags"]
-        self._start()
 
     def _pump(self) -> None:
         error: dict[str, Any] | None = None
@@ -335,7 +345,9 @@ class _VolumeUpload:
         self.queued = 0  # bytes received and not yet written: never more than the window
         self.cond = threading.Condition()
         self.closed = False
-        threading.Thread(target=self._pump, name=f"virt-remote-stream-{sid}", daemon=True).start()
+
+    def start(self) -> None:
+        threading.Thread(target=self._pump, name=f"virt-remote-stream-{self.id}", daemon=True).start()
 
     def _pump(self) -> None:
         done = 0
@@ -586,7 +598,7 @@ class Service:
         if kept:
             self._watch.disarm()
         if answer is not None:
-            self.send(answer)
+            self._send_answer(answer)
         return kept
 
     def _peer_sent(self) -> None:
@@ -665,10 +677,19 @@ class Service:
     # -- requests --------------------------------------------------------------------------
 
     def _run(self, message: list[Any]) -> None:
-        self.send(self._answer(message))
+        self._send_answer(self._answer(message))
+
+    def _send_answer(self, answer: list[Any]) -> None:
+        then = None
+        if answer[0] == "ok" and type(answer[2]) is _Then:
+            answer, then = ["ok", answer[1], answer[2].result], answer[2].then
+        self.send(answer)
+        if then is not None:
+            then()
 
     def _answer(self, message: list[Any]) -> list[Any]:
-        """Run a request; its answer (not sent yet)."""
+        """Run a request; its answer (not sent yet; a :class:`_Then` result is unwrapped by
+        :meth:`_send_answer`)."""
         kind = message[0]
         rid = message[1] if len(message) > 1 and type(message[1]) is int else 0
         handler = _HANDLERS.get(kind)
@@ -780,9 +801,9 @@ class Service:
 
             raise VirtError(ErrorNumber.OPERATION_FAILED, f"cannot open console {path}: {exc}") from None
         self.streams[sid] = relay
-        return sid
+        return _Then(sid, relay.start)
 
-    def _volume_stream_open(self, session: _Session, what: str, args: dict[str, Any]) -> int:
+    def _volume_stream_open(self, session: _Session, what: str, args: dict[str, Any]) -> Any:
         """``vol-download``: ``{key, offset, length (0: to the end), flags}``;
         ``vol-upload``: ``{key, offset, flags}`` (the client sends what it has, then ``sclose``)."""
         from virt import ErrorDomain, ErrorNumber, VirtError
@@ -807,7 +828,7 @@ class Service:
         sid = next(self._ids)
         relay = (_VolumeDownload if what == "vol-download" else _VolumeUpload)(self, sid, conn, fields)
         self.streams[sid] = relay
-        return sid
+        return _Then(sid, relay.start)
 
     def _stream_message(self, message: list[Any]) -> None:
         relay = self.streams.get(message[1]) if len(message) >= 3 and type(message[1]) is int else None
