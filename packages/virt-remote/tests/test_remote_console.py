@@ -173,3 +173,19 @@ def test_output_waiting_before_the_open_is_not_lost(plugins: None, pty: int,
     os.write(pty, b"early bird\n")
     with virt.open(asyncssh_server.uri("ptytest", "/x")) as conn, virt.Domain(conn, "d", UUID).open_console() as s:
         assert _read_exactly(s, 11) == b"early bird\n"
+
+
+def test_a_closed_console_reads_nothing_more(plugins: None, pty: int, asyncssh_server: InProcessServer) -> None:
+    """After a console stream is closed, its relay on the far side reads nothing more from the
+    pty: what the guest writes next reaches the console opened after it (a relay blocked in a
+    read would have eaten it)."""
+    with virt.open(asyncssh_server.uri("ptytest", "/x")) as conn:
+        dom = virt.Domain(conn, "d", UUID)
+        for round in range(3):
+            with dom.open_console() as first:
+                os.write(pty, b"one\n")
+                assert _read_exactly(first, 4) == b"one\n"
+            time.sleep(0.2)  # the far side handles the close
+            os.write(pty, f"two{round}\n".encode())
+            with dom.open_console() as second:
+                assert _read_exactly(second, 5) == f"two{round}\n".encode()

@@ -248,7 +248,13 @@ class _Sender:
 
 
 class _ConsoleRelay(_Sender):
-    """A console's pty on this side, relayed to the peer as one stream with a send window."""
+    """A console's pty on this side, relayed to the peer as one stream with a send window.
+
+    The pump waits in ``poll`` on the pty and an eventfd that :meth:`close` writes, so a
+    closed relay reads nothing more (a pump blocked in ``read`` would eat the next output,
+    the first a new console on the same pty should show).  The descriptors are closed by
+    whoever stops using them last (the pump, a write under way, or ``close``), never under
+    another thread's system call."""
 
     def __init__(self, service: Service, sid: int, path: str) -> None:
         import termios
@@ -260,11 +266,52 @@ class _ConsoleRelay(_Sender):
             tty.setraw(self.fd, termios.TCSANOW)
         except termios.error:
             pass
+        try:
+            self._wake = os.eventfd(0, os.EFD_CLOEXEC)
+        except OSError:
+            os.close(self.fd)
+            raise
+        self._users = 0
+        self._released = False
+
+    def _use(self) -> bool:
+        with self.cond:
+            if self.closed:
+                return False
+            self._users += 1
+            return True
+
+    def _done(self) -> None:
+        with self.cond:
+            self._users -= 1
+            release = self.closed and not self._users and not self._released
+            self._released = self._released or release
+        if release:
+            self._release()
+
+    def _release(self) -> None:
+        for fd in (self.fd, self._wake):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def start(self) -> None:
+        if self._use():  # the pump's, until it ends
+            super().start()
 
     def _pump(self) -> None:
+        import select
+
         error: dict[str, Any] | None = None
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN)
+        poller.register(self._wake, select.POLLIN)
         try:
             while want := self._room(65536):
+                ready = {fd for fd, _events in poller.poll()}
+                if self.closed or self._wake in ready:
+                    return
                 try:
                     data = os.read(self.fd, want)
                 except OSError as exc:
@@ -278,20 +325,30 @@ class _ConsoleRelay(_Sender):
                 self._send(data)
         finally:
             self._end(error)
+            self._done()
 
     def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            written = os.write(self.fd, view)
-            view = view[written:]
+        if not self._use():
+            return  # closed: what the peer sent after is dropped
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(self.fd, view)
+                view = view[written:]
+        finally:
+            self._done()
         self.service.send(["sack", self.id, len(data)])
 
     def close(self) -> None:
-        if self._close():
-            try:
-                os.close(self.fd)
-            except OSError:
-                pass
+        if not self._close():
+            return
+        with self.cond:
+            release = not self._users and not self._released
+            self._released = self._released or release
+            if not release:
+                os.eventfd_write(self._wake, 1)  # the pump leaves its poll and releases
+        if release:
+            self._release()
 
 
 class _VolumeDownload(_Sender):
