@@ -181,11 +181,11 @@ def test_a_closed_console_reads_nothing_more(plugins: None, pty: int, asyncssh_s
     read would have eaten it)."""
     with virt.open(asyncssh_server.uri("ptytest", "/x")) as conn:
         dom = virt.Domain(conn, "d", UUID)
-        for round in range(3):
+        for turn in range(3):
             with dom.open_console() as first:
                 os.write(pty, b"one\n")
                 assert _read_exactly(first, 4) == b"one\n"
             time.sleep(0.2)  # the far side handles the close
-            os.write(pty, f"two{round}\n".encode())
+            os.write(pty, f"two{turn}\n".encode())
             with dom.open_console() as second:
-                assert _read_exactly(second, 5) == f"two{round}\n".encode()
+                assert _read_exactly(second, 5) == f"two{turn}\n".encode()
