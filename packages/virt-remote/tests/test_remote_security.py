@@ -409,7 +409,8 @@ class _Sent:
 def test_a_peer_that_ignores_an_uploads_window_is_cut_off() -> None:
     """A client that sends past the window of an upload stream without waiting for the far
     side's acknowledgements gets the stream closed with an RPC error: nothing piles up."""
-    from virt_remote._server import VOLUME_PIECE, VOLUME_WINDOW, _VolumeUpload
+    from virt_remote._server import _VolumeUpload
+    from virt_remote._wire import VOLUME_PIECE, VOLUME_WINDOW
 
     conn, service = _Gated(), _Sent()
     relay = _VolumeUpload(service, 7, conn, {"key": "k", "offset": 0, "flags": 0})  # type: ignore[arg-type]

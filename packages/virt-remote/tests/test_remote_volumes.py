@@ -18,7 +18,7 @@ import virt
 from remote_testlib import Sshd
 from virt import ErrorNumber, VirtError
 from virt_remote._client import Peer
-from virt_remote._server import VOLUME_PIECE, VOLUME_WINDOW
+from virt_remote._wire import VOLUME_PIECE, VOLUME_WINDOW
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None,

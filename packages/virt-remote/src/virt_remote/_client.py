@@ -523,17 +523,16 @@ class RemoteConnection:
         """A volume's content as a stream of the protocol (``StorageVol.download``/``upload``):
         ``mode`` "download" (``length`` 0: to the end) or "upload".  None when the far side
         predates volume streams (the caller then moves the content in chunked calls)."""
-        from virt_remote._server import VOLUME_PIECE, VOLUME_WINDOW
-
         if "volume-streams" not in self._peer.features:
             return None
         args: dict[str, Any] = {"key": key, "offset": offset, "flags": flags}
         if mode == "download":
             args["length"] = length
+        window, piece = _wire.VOLUME_WINDOW, _wire.VOLUME_PIECE
         stream = self._peer.open_stream(self._session, f"vol-{mode}", args,
-                                        lambda sid: RemoteStream(self._peer, sid, VOLUME_WINDOW, VOLUME_PIECE))
+                                        lambda sid: RemoteStream(self._peer, sid, window, piece))
         if mode == "download":
-            self._peer.notify(["sack", stream.id, VOLUME_WINDOW])  # the far side sends nothing before
+            self._peer.notify(["sack", stream.id, window])  # the far side sends nothing before
         return stream
 
     def open_console_stream(self, uuid: str, dev_name: str | None, flags: int) -> RemoteStream:
@@ -618,7 +617,7 @@ class RemoteStream:
     wrote), and waits for the rest.
     """
 
-    def __init__(self, peer: Peer, sid: int, send_window: int = 256 * 1024, piece: int = 65536,
+    def __init__(self, peer: Peer, sid: int, send_window: int = _wire.STREAM_WINDOW, piece: int = _wire.STREAM_PIECE,
                  recv_window: int | None = None) -> None:
         self._peer = peer
         self.id = sid

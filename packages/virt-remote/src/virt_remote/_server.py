@@ -26,7 +26,7 @@ from typing import Any
 
 from virt_remote import _wire
 from virt_remote._wake import Wake
-from virt_remote._wire import ProtocolError
+from virt_remote._wire import STREAM_PIECE, STREAM_WINDOW, VOLUME_PIECE, VOLUME_WINDOW, ProtocolError
 
 __all__ = ["FEATURES", "MAX_THREADS", "PROTOCOL_VERSION", "Service"]
 
@@ -52,11 +52,6 @@ class _Then:
 # what Service._read_as_leader returns besides a call to run
 _ENDED: list[Any] = ["(ended)"]
 _LOST: list[Any] = ["(lost the leadership)"]
-_STREAM_WINDOW = 256 * 1024
-#: a volume stream's window (bytes sent and not yet acknowledged) and the most one ``sdata``
-#: carries; the client uses the same figures (``virt_remote._client``)
-VOLUME_WINDOW = 4 << 20
-VOLUME_PIECE = 1 << 20
 
 
 def error_body(exc: BaseException) -> dict[str, Any]:
@@ -260,7 +255,7 @@ class _ConsoleRelay(_Sender):
         import termios
         import tty
 
-        super().__init__(service, sid, _STREAM_WINDOW)
+        super().__init__(service, sid, STREAM_WINDOW)
         self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
         try:
             tty.setraw(self.fd, termios.TCSANOW)
@@ -308,7 +303,7 @@ class _ConsoleRelay(_Sender):
         poller.register(self.fd, select.POLLIN)
         poller.register(self._wake, select.POLLIN)
         try:
-            while want := self._room(65536):
+            while want := self._room(STREAM_PIECE):
                 ready = {fd for fd, _events in poller.poll()}
                 if self.closed or self._wake in ready:
                     return

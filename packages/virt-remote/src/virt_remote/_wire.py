@@ -47,6 +47,10 @@ __all__ = [
 
 #: The largest frame body either side accepts (and sends).
 MAX_FRAME = 32 * 1024 * 1024
+#: streams: the most bytes a side may send that the other has not acknowledged, and the most
+#: one ``sdata`` carries; a console's, and a volume's (``vol-download``, ``vol-upload``)
+STREAM_WINDOW, STREAM_PIECE = 256 * 1024, 64 * 1024
+VOLUME_WINDOW, VOLUME_PIECE = 4 << 20, 1 << 20
 HEADER = struct.Struct(">I")
 
 
