@@ -38,6 +38,11 @@ FEATURES = ("events", "streams", "keepalive", "readonly", "volume-streams")
 MAX_THREADS = 32
 
 _RPC = 7  # ErrorDomain.RPC
+# what Service._read_as_leader returns besides a call to run
+_ENDED: list[Any] = ["(ended)"]
+_LOST: list[Any] = ["(lost the leadership)"]
+
+
 class _Then:
     """A handler's result with something to do once its answer is queued: a stream's pump
     starts only then, so that none of its data reaches the peer before the stream's id."""
@@ -47,11 +52,6 @@ class _Then:
     def __init__(self, result: Any, then: Callable[[], None]) -> None:
         self.result = result
         self.then = then
-
-
-# what Service._read_as_leader returns besides a call to run
-_ENDED: list[Any] = ["(ended)"]
-_LOST: list[Any] = ["(lost the leadership)"]
 
 
 def error_body(exc: BaseException) -> dict[str, Any]:
@@ -185,23 +185,48 @@ class _Session:
         self.subscriptions: dict[str, int] = {}
 
 
-class _Sender:
-    """A stream this side sends on, as far as the peer's ``sack`` credit goes; a thread of
-    its own runs :meth:`_pump`."""
+class _Stream:
+    """One stream of a peer, served by a thread of its own running :meth:`_pump`."""
 
-    def __init__(self, service: Service, sid: int, credit: int) -> None:
+    def __init__(self, service: Service, sid: int) -> None:
         self.service = service
         self.id = sid
-        self.credit = credit
         self.cond = threading.Condition()
         self.closed = False
 
     def start(self) -> None:
-        """Start sending: once the answer that names the stream is queued (:class:`_Then`)."""
+        """Start: once the answer that names the stream is queued (:class:`_Then`)."""
         threading.Thread(target=self._pump, name=f"virt-remote-stream-{self.id}", daemon=True).start()
 
     def _pump(self) -> None:
         raise NotImplementedError
+
+    def ack(self, count: int) -> None:
+        raise NotImplementedError
+
+    def write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._close()
+
+    def _close(self) -> bool:
+        """Close once; True for the call that did."""
+        with self.cond:
+            if self.closed:
+                return False
+            self.closed = True
+            self.cond.notify_all()
+        self.service.streams.pop(self.id, None)
+        return True
+
+
+class _Sender(_Stream):
+    """A stream this side sends on, as far as the peer's ``sack`` credit goes."""
+
+    def __init__(self, service: Service, sid: int, credit: int) -> None:
+        super().__init__(service, sid)
+        self.credit = credit
 
     def _room(self, most: int) -> int:
         """Wait for credit; how many bytes may go now (at most ``most``); 0 once closed."""
@@ -224,22 +249,6 @@ class _Sender:
         with self.cond:
             self.credit += count
             self.cond.notify_all()
-
-    def write(self, data: bytes) -> None:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        self._close()
-
-    def _close(self) -> bool:
-        """Close once; True for the call that did."""
-        with self.cond:
-            if self.closed:
-                return False
-            self.closed = True
-            self.cond.notify_all()
-        self.service.streams.pop(self.id, None)
-        return True
 
 
 class _ConsoleRelay(_Sender):
@@ -296,8 +305,6 @@ class _ConsoleRelay(_Sender):
             super().start()
 
     def _pump(self) -> None:
-        import select
-
         error: dict[str, Any] | None = None
         poller = select.poll()
         poller.register(self.fd, select.POLLIN)
@@ -382,24 +389,18 @@ class _VolumeDownload(_Sender):
         pass  # a download carries nothing towards the volume
 
 
-class _VolumeUpload:
+class _VolumeUpload(_Stream):
     """Bytes from the peer written into a volume (``virt_vol_upload``) by a thread of its own,
     each ``sdata`` acknowledged once written: the peer keeps at most :data:`VOLUME_WINDOW`
     unacknowledged, which bounds what waits here.  A failed write ends the stream with
     ``sclose`` and the error; what arrives after it is dropped."""
 
     def __init__(self, service: Service, sid: int, conn: Any, args: dict[str, Any]) -> None:
-        self.service = service
-        self.id = sid
+        super().__init__(service, sid)
         self.conn = conn
         self.key, self.offset, self.flags = args["key"], args["offset"], args["flags"]
         self.pending: collections.deque[bytes | None] = collections.deque()
         self.queued = 0  # bytes received and not yet written: never more than the window
-        self.cond = threading.Condition()
-        self.closed = False
-
-    def start(self) -> None:
-        threading.Thread(target=self._pump, name=f"virt-remote-stream-{self.id}", daemon=True).start()
 
     def _pump(self) -> None:
         done = 0
@@ -442,13 +443,10 @@ class _VolumeUpload:
             self.close()
 
     def close(self) -> None:
-        with self.cond:
-            if self.closed:
-                return
-            self.closed = True
-            self.pending.append(None)  # after what was received before the close: it is written
-            self.cond.notify_all()
-        self.service.streams.pop(self.id, None)
+        if self._close():
+            with self.cond:
+                self.pending.append(None)  # after what was received before the close: it is written
+                self.cond.notify_all()
 
 
 class Service:
@@ -477,7 +475,7 @@ class Service:
         self.readonly = readonly
         self.name = name
         self.sessions: dict[int, _Session] = {}
-        self.streams: dict[int, _ConsoleRelay | _VolumeDownload | _VolumeUpload] = {}
+        self.streams: dict[int, _Stream] = {}
         self._ids = itertools.count(1)
         self._greeted = False
         self._stopped = False
@@ -536,7 +534,7 @@ class Service:
         # The workers are daemon threads: a peer dropped by the keepalive leaves one blocked in
         # a read, which must not keep the helper alive.
         self._watch = _Watch.make(self._fileno, self._peer_sent)
-        threading.Thread(target=self._worker, name="virt-remote-worker", daemon=True).start()
+        self._start_worker()
         self._done.wait()
         self._drain()
         if self._watch is not None:
@@ -570,6 +568,9 @@ class Service:
         self.broken = True
         self._done.set()
 
+    def _start_worker(self) -> None:
+        threading.Thread(target=self._worker, name="virt-remote-worker", daemon=True).start()
+
     def _worker(self) -> None:
         while True:
             task: list[Any] | None = None
@@ -594,7 +595,7 @@ class Service:
         """Read, as the leader, until there is a call for this thread to run after handing the
         reading over; :data:`_ENDED` when the stream ended; :data:`_LOST` when the leadership
         went to another thread while this one ran a call (see :meth:`_run_leading`)."""
-        spawn = False
+        spawn = lost = False
         task: list[Any] | None = None
         try:
             while not self._stopped:
@@ -607,6 +608,7 @@ class Service:
                 if (self._watch is not None and self._total - self._idle == 1 and not self._backlog
                         and not self.reader.buffered()):
                     if not self._run_leading(task):
+                        lost = True  # the watch handed the reading over
                         return _LOST
                     task = None
                     continue
@@ -619,16 +621,16 @@ class Service:
                     self._backlog.append(task)
                     task = None
         except BaseException:
-            self._stopped = True
-            self._done.set()
-            self._hand_over()
+            task = None
             raise
-        if task is None:
-            self._stopped = True
-            self._done.set()
-        self._hand_over()
+        finally:
+            if not lost:
+                if task is None:
+                    self._stopped = True
+                    self._done.set()
+                self._hand_over()
         if spawn:
-            threading.Thread(target=self._worker, name="virt-remote-worker", daemon=True).start()
+            self._start_worker()
         return _ENDED if task is None else task
 
     def _run_leading(self, task: list[Any]) -> bool:
@@ -667,7 +669,7 @@ class Service:
                 spawn = True
         self._hand_over()
         if spawn:
-            threading.Thread(target=self._worker, name="virt-remote-worker", daemon=True).start()
+            self._start_worker()
 
     def _lead(self) -> None:
         """Become the reader: at once if nobody reads, else when the reader hands over (to
