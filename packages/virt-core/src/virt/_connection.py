@@ -1050,19 +1050,22 @@ class StorageVolume:
         file object.  ``length`` 0 means to the end.  ``progress(done, total)`` is called after
         each chunk (``total`` None when unknown).  Returns the bytes copied; a file this call
         created is removed again when the copy fails."""
-        import os
-
         offset, length = self._stream_args("virt_vol_download", offset, length)
         total = self._stream_total(offset, length) if progress is not None else None
         stream = self._open_stream("download", offset, length, flags)
-        created = isinstance(target, str) and not os.path.exists(target)
-        done = 0
         try:
-            out = builtins.open(target, "wb") if isinstance(target, str) else target  # noqa: SIM115 (closed below)
-        except BaseException:
+            return self._download_to(target, stream, offset, length, progress, total, flags)
+        finally:
             if stream is not None:
                 stream.close()
-            raise
+
+    def _download_to(self, target: str | Any, stream: Any, offset: int, length: int,
+                     progress: Callable[[int, int | None], None] | None, total: int | None, flags: int) -> int:
+        import os
+
+        created = isinstance(target, str) and not os.path.exists(target)
+        out = builtins.open(target, "wb") if isinstance(target, str) else target  # noqa: SIM115 (closed below)
+        done = 0
         try:
             while not length or done < length:
                 if stream is not None:
@@ -1077,8 +1080,6 @@ class StorageVolume:
                 if progress is not None:
                     progress(done, total)
         except BaseException:
-            if stream is not None:
-                stream.close()
             if created:
                 out.close()
                 os.unlink(target)
@@ -1086,8 +1087,6 @@ class StorageVolume:
         finally:
             if out is not target:
                 out.close()
-        if stream is not None:
-            stream.close()
         return done
 
     def _open_stream(self, mode: str, offset: int, length: int, flags: int) -> Any:
