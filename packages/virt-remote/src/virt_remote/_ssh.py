@@ -165,9 +165,9 @@ class SSHLink(Link):
     def write_directly(self) -> None:
         """Let a calling thread write its frame itself (under ``_io``) instead of waking the
         loop thread, when no other call is in flight: half of a sequential call's thread
-        hand-offs.  Only on
-        asyncio's own selector loop, whose transport sends at once from any thread when its
-        buffer is empty (the only case taken here); else every frame goes through the loop."""
+        hand-offs.  Only on asyncio's own selector loop, whose transport sends at once from any
+        thread when its buffer is empty (the only case taken here); else every frame goes
+        through the loop."""
         conn, loop = self.conn, self.loop
         transport = getattr(conn, "_transport", None)
         if transport is None or not type(loop).__module__.startswith("asyncio"):
