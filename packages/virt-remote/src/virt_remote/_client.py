@@ -96,6 +96,10 @@ class Link:
     """A byte pipe carrying frames to the far side; the reader calls ``peer.on_body``."""
 
     description = "?"
+    #: set by a link whose calling threads may read the answers themselves: called with a
+    #: call's waiter (and its frame, to send first), it reads and handles what arrives until
+    #: that waiter is done, or returns early (leaving the rest to the link's own reader)
+    read_until: Callable[[Wake, bytes | None], None] | None = None
 
     def send(self, frame: bytes) -> None:
         raise NotImplementedError
@@ -154,12 +158,25 @@ class Peer:
     def request(self, kind: str, *args: Any, timeout: float | None = None) -> Any:
         """Send ``[kind, id, *args]`` (already plain data) and wait for its answer; with
         ``timeout``, a far side that does not answer in time is dropped."""
+        link = self.link
+        if timeout is None and link is not None and link.read_until is not None:
+            waiter, frame = self._register(kind, args, False)
+            link.read_until(waiter, frame)  # sends it, then reads (if it may) until answered
+            return self.wait(waiter, kind)
         return self.wait(self.send_request(kind, *args), kind, timeout)
 
     def send_request(self, kind: str, *args: Any, shared: bool = False) -> _Waiter:
         """Send ``[kind, id, *args]``; :meth:`wait` on what this returns gives the answer
         (so that several requests may leave before the first answer comes back), in this
         thread, or in any with ``shared``."""
+        waiter, frame = self._register(kind, args, shared)
+        link = self.link
+        assert link is not None
+        link.send(frame)
+        return waiter
+
+    def _register(self, kind: str, args: tuple[Any, ...], shared: bool) -> tuple[_Waiter, bytes]:
+        """A new request's waiter, pending, and its frame."""
         lost = self.lost
         if lost is not None:
             raise _again(lost)
@@ -174,12 +191,14 @@ class Peer:
             raise VirtError(ErrorNumber.RPC, str(exc), domain=ErrorDomain.RPC) from None
         if self.lost is not None and self.pending.pop(rid, None) is not None:
             raise _again(self.lost)
-        link = self.link
-        assert link is not None
-        link.send(frame)
-        return waiter
+        return waiter, frame
 
     def wait(self, waiter: _Waiter, kind: str, timeout: float | None = None) -> Any:
+        if timeout is None and not waiter.done:
+            link = self.link
+            read = link.read_until if link is not None else None
+            if read is not None:
+                read(waiter, None)
         if not waiter.wait(timeout):
             self.fail(lost_error(f"{self.description} did not answer {kind!r} within {timeout:g}s"))
             waiter.wait()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
+import selectors
 import socket
 import struct
 import sys
@@ -44,6 +46,7 @@ from virt import ErrorDomain, ErrorNumber, VirtError  # noqa: E402
 
 from virt_remote import _aio, _wire  # noqa: E402
 from virt_remote._client import Link, Peer, helper_command, lost_error  # noqa: E402
+from virt_remote._wake import Wake  # noqa: E402
 
 __all__ = ["connect_ssh"]
 
@@ -51,6 +54,8 @@ _HEADER = struct.Struct(">I")
 CONNECT_TIMEOUT = 30.0
 #: frames up to this size may be written by the calling thread (:meth:`SSHLink.write_directly`)
 DIRECT_MAX = 16384
+#: what a calling thread reads from the socket at a time (:meth:`SSHLink.read_directly`), as asyncio
+READ_MAX = 256 * 1024
 
 
 _MSG_IGNORE = 2
@@ -161,6 +166,11 @@ class SSHLink(Link):
         # queue, a calling thread while it writes its frame itself (:meth:`send`).
         self._io = threading.RLock()
         self._transport: Any = None
+        # Set by write_directly: asyncssh's own data_received, for a caller that holds _io.
+        self._received: Any = None
+        # Set by read_directly: how a calling thread reads, and how many do (see _read_until).
+        self._reader: Any = None
+        self._readers = 0
 
     def write_directly(self) -> None:
         """Let a calling thread write its frame itself (under ``_io``) instead of waking the
@@ -192,10 +202,135 @@ class SSHLink(Link):
             with io:
                 send_packet(*args, **kwargs)
 
+        self._received = received
         conn.data_received = locked_received  # type: ignore[method-assign,assignment]
         conn.connection_lost = locked_lost  # type: ignore[method-assign,assignment]
         conn.send_packet = locked_send_packet  # type: ignore[method-assign]
         self._transport = transport
+
+    def read_directly(self) -> None:
+        """Let a calling thread read the answer to its call itself (:meth:`_read_until`)
+        instead of the loop thread reading it and waking the caller: the other half of a
+        sequential call's hand-offs, and most of what a round trip lost to them.  In the loop
+        thread, after :meth:`write_directly` (whose lock both readers take); only on asyncio's
+        own epoll loop, whose interest in the socket the caller mutes while it reads."""
+        loop, transport = self.loop, self._transport
+        selector = getattr(loop, "_selector", None)
+        epoll = getattr(selector, "_selector", None)
+        read_ready = getattr(transport, "_read_ready_cb", None)
+        finish = getattr(self.conn, "_finish_recv_packet", None)
+        sock = getattr(transport, "_sock", None)
+        ready, timers = getattr(loop, "_ready", None), getattr(loop, "_scheduled", None)
+        if (transport is None or not isinstance(selector, selectors.EpollSelector)
+                or not isinstance(epoll, select.epoll) or not callable(read_ready) or not callable(finish)
+                or not isinstance(sock, socket.socket) or ready is None or timers is None):
+            return
+        io = self._io
+
+        def locked_read_ready() -> None:
+            # The loop's own read (recv and data_received) under the lock a caller reads
+            # under: two threads receiving at once could hand the bytes on out of order.
+            with io:
+                read_ready()
+
+        def locked_finish(*args: Any, **kwargs: Any) -> None:
+            # A packet that asyncssh handles in a task of the loop (a re-key's KEXINIT) holds
+            # back what arrives after it; the task's end handles that, in the loop thread,
+            # while a caller may be handing asyncssh more.
+            with io:
+                finish(*args, **kwargs)
+
+        transport._read_ready_cb = locked_read_ready
+        self.conn._finish_recv_packet = locked_finish  # type: ignore[method-assign]
+        self._reader = (sock, sock.fileno(), selector.get_map(), epoll, self._received, ready, timers)
+        self.read_until = self._read_until
+
+    def _interest(self, reading: bool) -> bool:
+        """Under ``_io``: tell epoll what asyncio registered for the socket, without reading
+        unless ``reading``.  Read back until asyncio's registration did not change meanwhile (the
+        loop thread may add or drop its writer at any time).  False when the socket is no
+        longer registered."""
+        _sock, fd, keys, epoll = self._reader[:4]
+        events = -1
+        while True:
+            key = keys.get(fd)
+            if key is None:
+                return False
+            if key.events == events:
+                return True
+            events = key.events
+            mask = (select.EPOLLIN if reading and events & selectors.EVENT_READ else 0) | (
+                select.EPOLLOUT if events & selectors.EVENT_WRITE else 0)
+            try:
+                epoll.modify(fd, mask)
+            except OSError:
+                return False
+
+    def _read_until(self, waiter: Wake, frame: bytes | None) -> None:
+        """Send ``frame`` (if any), then read and handle what arrives, in the calling thread,
+        until ``waiter`` is done.
+
+        One calling thread at a time reads (the others wait as before, and whatever this one
+        reads for them wakes them); from before its frame leaves, the loop does not watch the
+        socket for reading (a caller preempted between its send and its read would otherwise
+        leave the answer to the loop).  Anything but data (the end of the stream, an error, a
+        transport that pauses its reading) ends this early: the loop, watching again,
+        handles it as ever.  Callbacks that asyncssh schedules on the loop from here wake it."""
+        transport, io = self._transport, self._io
+        wfd = waiter.fd
+        reading = False
+        if wfd is not None and not self._readers:
+            with io:
+                if (not waiter.done and not self._readers and self.peer.lost is None and transport.is_reading()
+                        and self._interest(reading=False)):
+                    self._readers = 1
+                    reading = True
+        try:
+            if frame is not None:
+                self.send(frame)
+            if reading:
+                self._read(waiter, wfd.fd)  # type: ignore[union-attr]
+        finally:
+            if reading:
+                with io:
+                    self._readers = 0
+                    self._interest(reading=True)
+
+    def _read(self, waiter: Wake, efd: int) -> None:
+        transport, io, loop = self._transport, self._io, self.loop
+        sock, fd, _keys, _epoll, received, ready, timers = self._reader
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.register(efd, select.POLLIN)
+        recv = sock.recv
+        while not waiter.done:
+            for polled, _events in poller.poll():
+                if polled == efd:
+                    os.eventfd_read(efd)  # a wake-up from another thread: done is set
+            if waiter.done:
+                return
+            with io:
+                if not transport.is_reading():
+                    return
+                try:
+                    data = recv(READ_MAX)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    return
+                if not data:
+                    return
+                scheduled = len(timers)
+                # asyncssh starts the tasks of some packets (asyncio.ensure_future) on the
+                # running loop: here the one the loop thread runs
+                running = asyncio._get_running_loop()
+                asyncio._set_running_loop(loop)
+                try:
+                    received(data)
+                finally:
+                    asyncio._set_running_loop(running)
+                if ready or len(timers) != scheduled:
+                    loop.call_soon_threadsafe(_nothing)
 
     def _write(self, chan: asyncssh.SSHClientChannel[bytes], data: bytes) -> None:
         try:
@@ -265,6 +400,10 @@ class SSHLink(Link):
             pass
 
 
+def _nothing() -> None:
+    """Scheduled to wake the loop (for what a calling thread scheduled on it)."""
+
+
 def _options(uri: Any) -> dict[str, Any]:
     # AES-GCM first: one call into the cryptography library per packet (chacha20-poly1305
     # takes several), which is what a round trip's cost is made of.  The rest as asyncssh orders it.
@@ -323,6 +462,7 @@ async def _connect(peer: Peer, uri: Any, command: str) -> SSHLink:
     link.chan = chan
     if os.environ.get("VIRT_REMOTE_DIRECT", "1") != "0":
         link.write_directly()
+        link.read_directly()
     _without_ignores(conn)  # outermost: a packet skipped takes no lock
     return link
 

@@ -9,7 +9,8 @@ thread takes the GIL at once.  Each thread keeps one eventfd (closed with the th
 process already keep one, or ``VIRT_REMOTE_WAKE=lock``, a lock.
 
 A wait goes on until its own flag is set (the flag is set before the write), so a wake-up
-left over in a thread's eventfd from an earlier wait never ends a later one early.
+left over in a thread's eventfd from an earlier wait never ends a later one early.  A thread
+that wakes its own wait (it read the answer itself: ``SSHLink.read_until``) only sets the flag.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from threading import get_ident
 
 __all__ = ["EVENTFD", "Wake", "thread_fd"]
 
@@ -71,15 +73,17 @@ def thread_fd() -> ThreadFd:
 class Wake:
     """One wait of the thread that made it (or of any thread, with ``shared``: a lock)."""
 
-    __slots__ = ("done", "fd", "lock")
+    __slots__ = ("done", "fd", "lock", "owner")
 
     def __init__(self, shared: bool = False) -> None:
         self.done = False
         self.lock: threading.Lock | None = None
         self.fd: ThreadFd | None = None
+        self.owner = 0
         if EVENTFD and not shared:
             try:
                 self.fd = thread_fd()
+                self.owner = get_ident()
             except OSError:  # out of descriptors: a lock will do
                 pass
         if self.fd is None:
@@ -89,7 +93,8 @@ class Wake:
     def wake(self) -> None:
         self.done = True
         if self.fd is not None:
-            os.eventfd_write(self.fd.fd, 1)
+            if self.owner != get_ident():  # the waiting thread itself is not blocked
+                os.eventfd_write(self.fd.fd, 1)
         else:
             self.lock.release()  # type: ignore[union-attr]
 

@@ -1,0 +1,162 @@
+"""A calling thread reads the answer to its call itself (``SSHLink.read_directly``) while the
+loop thread stops watching the socket; whatever it reads for others (their answers, events)
+reaches them; once it is done the loop reads again, so what arrives between calls is not
+left unread."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import virt
+from remote_testlib import Sshd
+from virt import DomainEvent, DomainEventType
+from virt_remote import _client
+from virt_remote._client import Peer
+
+XML = "<domain type='test'><name>{}</name><memory>131072</memory><os><type>hvm</type></os></domain>"
+
+
+@pytest.fixture
+def readers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, Any]]]:
+    """(thread name, message kind) for every message the client handles."""
+    seen: list[tuple[str, Any]] = []
+    on_body = Peer.on_body
+
+    def spied(self: Peer, body: bytes) -> None:
+        seen.append((threading.current_thread().name, body[:8]))
+        on_body(self, body)
+
+    monkeypatch.setattr(Peer, "on_body", spied)
+    yield seen
+
+
+def _link(conn: virt.Connection) -> Any:
+    peer = conn.driver.peer  # type: ignore[attr-defined]
+    return peer.link
+
+
+def _epoll_mask(link: Any) -> int:
+    """The events the loop's epoll watches on the SSH socket, as the kernel has them."""
+    epfd = link.loop._selector.fileno()
+    sockfd = link._transport.get_extra_info("socket").fileno()
+    with open(f"/proc/self/fdinfo/{epfd}") as info:
+        for line in info:
+            match = re.match(r"tfd:\s+(\d+)\s+events:\s+([0-9a-f]+)", line)
+            if match and int(match.group(1)) == sockfd:
+                return int(match.group(2), 16)
+    raise AssertionError("the SSH socket is not in the loop's epoll")
+
+
+def test_sequential_calls_are_read_by_the_caller(sshd: Sshd, readers: list[tuple[str, Any]]) -> None:
+    with virt.open(sshd.uri(keepalive_interval=0)) as conn:
+        # Past what sshd sends once after logging in (its host keys, a global request that
+        # asyncssh handles in a task of the loop: the loop handles what comes meanwhile)
+        for _ in range(10):
+            conn.lookup_domain("test")
+        time.sleep(0.2)
+        readers.clear()
+        for _ in range(50):
+            assert conn.lookup_domain("test").name == "test"
+        assert [name for name, _ in readers] == [threading.current_thread().name] * 50
+        # the loop watches the socket for reading again (EPOLLIN) between calls
+        assert _epoll_mask(_link(conn)) & 0x1
+
+
+def test_without_direct_io_the_loop_reads(sshd: Sshd, readers: list[tuple[str, Any]],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIRT_REMOTE_DIRECT", "0")
+    with virt.open(sshd.uri(keepalive_interval=0)) as conn:
+        readers.clear()
+        for _ in range(10):
+            conn.lookup_domain("test")
+        assert {name for name, _ in readers} == {"virt-loop"}
+
+
+def test_threads_read_for_each_other(sshd: Sshd, readers: list[tuple[str, Any]]) -> None:
+    """Many threads, one reading at a time: every answer reaches its own caller."""
+    with virt.open(sshd.uri(keepalive_interval=0)) as conn:
+        names = [f"t{i}" for i in range(8)]
+        for name in names:
+            conn.define_domain(XML.format(name))
+        try:
+            readers.clear()
+
+            def lookups(name: str) -> list[str]:
+                return [conn.lookup_domain(name).name for _ in range(100)]
+
+            with ThreadPoolExecutor(16) as pool:
+                results = list(pool.map(lookups, names * 4))
+            assert results == [[name] * 100 for name in names * 4]
+            # some answers were read by a calling thread, not only by the loop
+            assert any(name != "virt-loop" for name, _ in readers)
+        finally:
+            for name in names:
+                conn.lookup_domain(name).undefine()
+
+
+def test_events_read_by_a_caller_reach_the_subscriber(sshd: Sshd) -> None:
+    with virt.open(sshd.uri(keepalive_interval=0)) as conn:
+        seen: list[DomainEventType] = []
+        all_in = threading.Event()
+
+        def callback(_c: virt.Connection, event: DomainEvent) -> None:
+            if event.name == "evented":
+                seen.append(event.event)
+                if len(seen) == 40:
+                    all_in.set()
+
+        conn.subscribe(callback, DomainEvent)
+        for _ in range(20):  # each call's answer comes behind its event: the caller reads both
+            conn.define_domain(XML.format("evented")).undefine()
+        assert all_in.wait(10), seen
+        assert seen == [DomainEventType.DEFINED, DomainEventType.UNDEFINED] * 20
+
+
+def test_the_loop_reads_between_calls(sshd: Sshd, virtd_socket: str) -> None:
+    """With no call in flight, what the far side sends is read by the loop: an event caused by
+    another client of the far daemon, and the answers to the keepalive."""
+    with virt.open(sshd.uri(mode="daemon", socket=virtd_socket, keepalive_interval=0.2,
+                            keepalive_count=2)) as far:
+        far.lookup_domain("test")  # read by this thread
+        got = threading.Event()
+
+        def callback(_c: virt.Connection, event: DomainEvent) -> None:
+            if event.name == "between" and event.event == DomainEventType.DEFINED:
+                got.set()
+
+        far.subscribe(callback, DomainEvent)
+        with virt.open(f"test+unix:///default?socket={virtd_socket}") as near:
+            near.define_domain(XML.format("between")).undefine()
+        assert got.wait(10)
+        time.sleep(1.0)  # > interval x count: only pongs read by the loop keep the link up
+        assert far.lookup_domain("test").name == "test"
+
+
+def test_a_far_side_gone_during_a_read_call_is_a_clear_error(sshd: Sshd) -> None:
+    import signal
+
+    with virt.open(sshd.uri(keepalive_interval=0)) as conn:
+        conn.lookup_domain("test")
+        helpers = sshd.helpers()
+        assert helpers
+        done = threading.Timer(0.3, lambda: [os.kill(pid, signal.SIGKILL) for pid in helpers])
+        done.start()
+        start = time.monotonic()
+        with pytest.raises(virt.VirtError) as caught:
+            while time.monotonic() - start < 10:
+                conn.lookup_domain("test")
+        assert caught.value.code == virt.ErrorNumber.SYSTEM_ERROR
+        assert "lost" in str(caught.value)
+    with virt.open(sshd.uri(keepalive_interval=0)) as again:
+        assert again.lookup_domain("test").name == "test"
+
+
+def test_peer_wait_reads_only_through_a_link_that_offers_it() -> None:
+    assert _client.Link.read_until is None
