@@ -48,7 +48,7 @@ class ThreadFd:
             _count += 1
         self.pid = os.getpid()
 
-    def __del__(self, _close: Callable[[int], None] = os.close) -> None:
+    def __del__(self, _close: Callable[[int], None] = os.close, _getpid: Callable[[], int] = os.getpid) -> None:
         global _count
         if self.fd < 0:
             return
@@ -57,17 +57,31 @@ class ThreadFd:
         except OSError:
             pass
         try:
-            with _count_lock:
-                _count -= 1
+            if self.pid == _getpid():  # a forked child counts only its own (see _forked)
+                with _count_lock:
+                    _count -= 1
         except Exception:  # noqa: BLE001 - interpreter exit
             pass
 
 
 def thread_fd() -> ThreadFd:
     mine: ThreadFd | None = getattr(_local, "fd", None)
-    if mine is None or mine.pid != os.getpid():  # a forked child shares its parent's: not that one
+    if mine is None:
         mine = _local.fd = ThreadFd()
     return mine
+
+
+def _forked() -> None:
+    """In a forked child: no thread has an eventfd of its own yet (the parent's stay the
+    parent's), so that no wait needs a ``getpid`` (a system call) to find out."""
+    global _local, _count, _count_lock
+    _local = threading.local()
+    _count = 0
+    _count_lock = threading.Lock()  # the parent's may have been held by a thread that is not here
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 
 class Wake:
