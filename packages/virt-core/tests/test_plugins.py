@@ -436,3 +436,50 @@ def test_asking_whether_anyone_listens_builds_no_manager() -> None:
         dom.suspend()
         dom.resume()
     assert [e.event.name for e in events] == ["SUSPENDED", "RESUMED"]
+
+
+LIST_INACTIVE = 2  # virConnectListAllDomains' VIR_CONNECT_LIST_DOMAINS_INACTIVE
+
+
+class ListingConnection:
+    """Answers virt_domain_list_info itself (as the remote driver does), except for inactive
+    domains, which it leaves to the core's default (from virt_domain_list)."""
+
+    @hookimpl
+    def virt_connect_get_type(self) -> str:
+        return "LISTING"
+
+    @hookimpl
+    def virt_domain_list(self, flags: int) -> list[Any]:
+        return []
+
+    @hookimpl
+    def virt_domain_list_info(self, flags: int) -> list[Any] | None:
+        return None if flags & LIST_INACTIVE else ["mine"]
+
+
+def test_a_driver_answering_a_core_default_hook_keeps_the_lazy_manager() -> None:
+    """The driver and the core's defaults both implement an operation hook (firstresult): it
+    is asked of the driver first, then of the default when the driver answers None, as pluggy
+    would, without building pluggy's manager for it."""
+    register_plugin(DriverPlugin("listing", lambda request: ListingConnection()))
+    with virt.open("listing:///") as conn:
+        assert conn._call("virt_domain_list_info", flags=0) == ["mine"]
+        assert not conn._pm.materialized
+        assert conn._call("virt_domain_list_info", flags=LIST_INACTIVE) == []  # the default's
+    with virt.open("listing:///") as conn:  # and the same through pluggy, once built
+        conn._pm.manager()
+        assert conn._pm.hook.virt_domain_list_info(flags=0) == ["mine"]
+        assert conn._pm.hook.virt_domain_list_info(flags=LIST_INACTIVE) == []
+
+
+def test_an_ordered_overlap_is_left_to_pluggy() -> None:
+    from virt._plugins import CoreDefaults, _direct_hooks
+
+    class Last:
+        @hookimpl(trylast=True)
+        def virt_domain_list_info(self, flags: int) -> list[Any]:
+            return ["last"]
+
+    assert _direct_hooks([CoreDefaults(None), ListingConnection()]) is not None
+    assert _direct_hooks([CoreDefaults(None), Last()]) is None

@@ -570,6 +570,7 @@ def _direct_plan(cls: type) -> dict[str, tuple[str, tuple[str, ...], tuple[str, 
     (no wrapper, no ``specname``) of a known operation or event hook whose parameters are all
     the spec's (pluggy's own check is looser), on a spec that is not historic or deprecated."""
     plan: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {}
+    ordered: set[str] = set()
     for name in dir(cls):
         value = _class_attribute(cls, name)
         if value is _MISSING or isinstance(value, MemberDescriptorType):
@@ -592,6 +593,9 @@ def _direct_plan(cls: type) -> dict[str, tuple[str, tuple[str, ...], tuple[str, 
         if not plain or impl_names is None or not set(impl_names[0]) <= set(spec_params):
             return None
         plan[name] = (name, impl_names[1], spec_params[:n_required])
+        if opts.get("tryfirst") or opts.get("trylast"):
+            ordered.add(name)
+    _ORDERED[cls] = frozenset(ordered)
     return plan
 
 
@@ -610,13 +614,16 @@ class DirectHooks(dict[str, Any]):
         self._sources = sources  # (plugin, its class's plan), in the order pluggy would ask
 
     def __missing__(self, hook: str) -> Any:
+        found = []
         for plugin, plan in self._sources:
             entry = plan.get(hook)
             if entry is not None:
                 attr, argnames, spec_argnames = entry
-                bound = self[hook] = _bind(getattr(plugin, attr), argnames, spec_argnames)
-                return bound
-        raise KeyError(hook)
+                found.append(_bind(getattr(plugin, attr), argnames, spec_argnames))
+        if not found:
+            raise KeyError(hook)
+        bound = self[hook] = found[0] if len(found) == 1 else _first_answer(found)
+        return bound
 
     def __contains__(self, hook: object) -> bool:
         return dict.__contains__(self, hook) or any(hook in plan for _, plan in self._sources)
@@ -631,15 +638,35 @@ class DirectHooks(dict[str, Any]):
         return {hook for _, plan in self._sources for hook in plan}
 
 
-#: per pair of plugin classes: whether they implement a hook in common
+def _first_answer(impls: list[Any]) -> Any:
+    """Several implementations of one operation hook (firstresult), asked as pluggy would ask
+    them: in order, until one answers something else than None."""
+
+    def first(**kwargs: Any) -> Any:
+        for impl in impls:
+            result = impl(**kwargs)
+            if result is not None:
+                return result
+        return None
+
+    return first
+
+
+#: per class: the hooks its implementations order (tryfirst, trylast), filled by _direct_plan
+_ORDERED: dict[type, frozenset[str]] = {}
+#: per tuple of plugin classes: whether the hooks two of them implement can be asked in turn
+#: without pluggy (only operation hooks, which are firstresult, and none of them ordered)
 _OVERLAPS: dict[tuple[type, ...], bool] = {}
 
 
 def _direct_hooks(plugins: list[object]) -> DirectHooks | None:
     """hook name -> callable for ``plugins`` (the core's defaults, then the driver), as
     :func:`implemented_hooks` would bind them after pluggy registered them; None when pluggy
-    must do it (an implementation :func:`_direct_plan` refuses, a hook two of them implement,
-    a hook-named attribute on an instance)."""
+    must do it (an implementation :func:`_direct_plan` refuses, a hook two of them implement
+    unless it is an operation hook that neither orders, a hook-named attribute on an
+    instance).  A hook two implement is asked of each in turn, the driver first, as pluggy
+    does for a firstresult hook: so a driver that answers ``virt_domain_list_info`` itself (the
+    remote one) keeps the lazy manager too."""
     sources = []
     for plugin in plugins:
         if isinstance(plugin, (ModuleType, type)):
@@ -655,15 +682,16 @@ def _direct_hooks(plugins: list[object]) -> DirectHooks | None:
             return None
         sources.append((plugin, plan))
     key = tuple(type(plugin) for plugin, _ in sources)
-    overlap = _OVERLAPS.get(key)
-    if overlap is None:
+    chained = _OVERLAPS.get(key)
+    if chained is None:
         seen: set[str] = set()
-        overlap = False
+        shared: set[str] = set()
         for _, plan in sources:
-            overlap = overlap or not seen.isdisjoint(plan)
+            shared.update(seen.intersection(plan))
             seen.update(plan)
-        _OVERLAPS[key] = overlap
-    if overlap:
+        ordered = set().union(*(_ORDERED.get(cls, frozenset()) for cls in key))
+        chained = _OVERLAPS[key] = all(_SPECS[hook][0] != hook for hook in shared) and not shared & ordered
+    if not chained:
         return None
     # pluggy asks the newest registration first: the driver, then the core's defaults
     return DirectHooks(sources[::-1])
