@@ -30,6 +30,9 @@ ssh_config (the scratch known_hosts, strict checking): libvirt's ``ssh`` is a tw
   ``PYTHONDONTWRITEBYTECODE=1`` made every start compile the remote modules, ~25 ms), after
   one untimed start that writes the cache.
 * ``lookup_us``, ``info_us``: one call's round trip, sequential (asyncssh, the default);
+  ``lookup_ratio_paired``, ``info_ratio_paired``: the median over the rounds of virt's time
+  divided by libvirt's, measured just before it (on this machine the best-of ratio swings
+  20-30% between runs; a pair shares the machine's moment);
   ``open_openssh_ms``, ``lookup_openssh_us``, ``info_openssh_us``: the same with
   ``client=openssh``, where OpenSSH's ``ssh`` carries the channel as in libvirt's ``+ssh``.
 * ``sequential_ms`` / ``concurrent_ms``: N lookups one after the other, then the same N issued
@@ -356,6 +359,9 @@ def run(n: int = 1000, rounds: int = 3, threads: int = 32, with_libvirt: bool = 
             try:
                 dom = conn.lookup_domain("test")
                 lookups, infos, seqs, concs, shares = [], [], [], [], []
+                # virt's round trip over libvirt's measured just before it, round by round
+                paired_lookup: list[float] = []
+                paired_info: list[float] = []
                 with ThreadPoolExecutor(threads) as pool:
                     list(pool.map(lambda _i: conn.lookup_domain("test"), range(threads * 4)))  # warm the threads
                     for _ in range(rounds):
@@ -367,12 +373,16 @@ def run(n: int = 1000, rounds: int = 3, threads: int = 32, with_libvirt: bool = 
                         elapsed = time.perf_counter() - start
                         lookups.append(elapsed / n * 1e6)
                         seqs.append(elapsed * 1000)
+                        if lv and lv.samples.get("sequential_ms"):
+                            paired_lookup.append(elapsed * 1000 / lv.samples["sequential_ms"][-1])
                         if lv:
                             lv.step("info_us")
                         start = time.perf_counter()
                         for _i in range(n):
                             dom.info()
                         infos.append((time.perf_counter() - start) / n * 1e6)
+                        if lv and lv.samples.get("info_us"):
+                            paired_info.append(infos[-1] / lv.samples["info_us"][-1])
                         if lv:
                             lv.step("concurrent_ms")
                         start = time.perf_counter()
@@ -390,6 +400,10 @@ def run(n: int = 1000, rounds: int = 3, threads: int = 32, with_libvirt: bool = 
                 out["lookup_us"] = _best(lookups)
                 out["info_us"] = _best(infos)
                 out["lookup_us_median"] = statistics.median(lookups)
+                if paired_lookup and paired_info:
+                    out["lookup_ratio_paired"] = statistics.median(paired_lookup)
+                    out["info_ratio_paired"] = statistics.median(paired_info)
+                    out["ratio_pairs"] = len(paired_lookup)
                 out["sequential_ms"] = _best(seqs)
                 out["concurrent_ms"] = _best(concs)
                 out["speedup"] = out["sequential_ms"] / out["concurrent_ms"]
@@ -537,6 +551,9 @@ def report(result: dict[str, Any]) -> str:
              + (f", libvirt {lib['speedup_threads']:.1f}x" if real else "")
              + f"; asyncio twin {result['speedup_async']:.1f}x")
     lines.append(f"concurrent speedup over sequential (target >= 3x) -- {speed}")
+    if "lookup_ratio_paired" in result:
+        lines.append(f"round trip, virt / libvirt measured just before, median of {result['ratio_pairs']} rounds: "
+                     f"lookup {result['lookup_ratio_paired']:.2f}x, info {result['info_ratio_paired']:.2f}x")
     lines.append(f"batched listing: {result['list_info_round_trips']} round trip(s)")
     if "volumes_error" in result:
         lines.append(f"volume upload/download not measured: {result['volumes_error']}")
