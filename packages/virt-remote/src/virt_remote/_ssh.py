@@ -306,7 +306,7 @@ class SSHLink(Link):
         while not waiter.done:
             for polled, _events in poller.poll():
                 if polled == efd:
-                    os.eventfd_read(efd)  # a wake-up from another thread: done is set
+                    os.eventfd_read(efd)  # another thread's wake-up (or one left from an earlier wait)
             if waiter.done:
                 return
             with io:
