@@ -160,3 +160,23 @@ def test_a_far_side_gone_during_a_read_call_is_a_clear_error(sshd: Sshd) -> None
 
 def test_peer_wait_reads_only_through_a_link_that_offers_it() -> None:
     assert _client.Link.read_until is None
+
+
+def test_an_answer_of_many_packets_is_read_whole(sshd: Sshd, readers: list[tuple[str, Any]]) -> None:
+    """An answer larger than an SSH packet (32 KiB) arrives in several reads; the caller
+    hands them to asyncssh in order and gets the answer whole."""
+    with virt.open(sshd.uri(keepalive_interval=0)) as conn:
+        names = [f"many-packets-{i:03d}-" + "x" * 40 for i in range(400)]
+        for name in names:
+            conn.define_domain(XML.format(name))
+        try:
+            for _ in range(10):
+                conn.lookup_domain("test")
+            time.sleep(0.2)
+            readers.clear()
+            listed = conn.list_domains_info()
+            assert set(names) <= {dom.name for dom, _info in listed}
+            assert [name for name, _ in readers] == [threading.current_thread().name]
+        finally:
+            for name in names:
+                conn.lookup_domain(name).undefine()
