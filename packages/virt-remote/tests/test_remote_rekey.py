@@ -1,7 +1,8 @@
 """Callers write their frames to the SSH channel themselves (``SSHLink.write_directly``) while
 asyncssh re-keys the connection from its own tasks: every outgoing packet goes through one
 lock, so the two never share a sequence number or a nonce.  A tiny ``rekey_bytes`` makes
-asyncssh re-key every few calls, from sequential callers and from threads at once."""
+asyncssh re-key every few calls, from sequential callers and from threads at once.  Also the
+link's other adjustments of asyncssh: no IGNORE packets, quick ACKs, and its import."""
 
 from __future__ import annotations
 
@@ -114,3 +115,30 @@ def test_quick_acks_on_tcp_only() -> None:
         plain = conn.data_received
         ssh._quick_acks(conn)
         assert conn.data_received == plain
+
+
+def test_asyncssh_imported_without_fruitless_searches_offers_the_same() -> None:
+    """virt_remote imports asyncssh without searching for liboqs beyond the ldconfig cache and
+    without importing cryptography.x509 when pyOpenSSL is absent; asyncssh offers the same
+    algorithms and the same certificate support as after a plain import."""
+    import importlib.util
+    import json
+    import subprocess
+    import sys
+
+    probe = ("import json, sys, ctypes.util\n"
+             "before = ctypes.util.find_library\n"
+             "{imp}\n"
+             "import asyncssh, asyncssh.public_key as pk, asyncssh.kex as kex, asyncssh.encryption as enc\n"
+             "print(json.dumps({{'kex': [a.decode() for a in kex.get_kex_algs()],\n"
+             "  'enc': [a.decode() for a in enc.get_encryption_algs()],\n"
+             "  'x509': pk._x509_available, 'x509_module': 'cryptography.x509' in sys.modules,\n"
+             "  'restored': ctypes.util.find_library is before,\n"
+             "  'stub_left': sys.modules.get('asyncssh.crypto.x509', 0) is None}}))\n")
+    plain, ours = (json.loads(subprocess.run([sys.executable, "-c", probe.format(imp=imp)], check=True,
+                                             capture_output=True, text=True).stdout)
+                   for imp in ("import asyncssh", "import virt_remote._ssh"))
+    assert ours["kex"] == plain["kex"] and ours["enc"] == plain["enc"] and ours["x509"] == plain["x509"]
+    assert ours["restored"] and not ours["stub_left"]
+    if importlib.util.find_spec("OpenSSL") is None:
+        assert not ours["x509_module"] and plain["x509_module"]

@@ -20,23 +20,38 @@ from typing import Any
 
 
 def _import_asyncssh() -> None:
-    """Import asyncssh without its ~40 ms search for liboqs (the post-quantum KEMs): it asks
-    ``ctypes.util.find_library`` for two names, and on Linux each miss runs ldconfig, gcc and
-    ld.  While it imports, the search reads the ldconfig cache only (where a liboqs that the
-    dynamic loader can find is); with ``LD_LIBRARY_PATH`` set, the full search as before."""
-    if "asyncssh" in sys.modules or not sys.platform.startswith("linux") or os.environ.get("LD_LIBRARY_PATH"):
+    """Import asyncssh without two searches that find nothing.
+
+    * liboqs (the post-quantum KEMs), ~40 ms: asyncssh asks ``ctypes.util.find_library`` for
+      two names, and on Linux each miss runs ldconfig, gcc and ld.  While it imports, the
+      search reads the ldconfig cache only (where a liboqs that the dynamic loader can find
+      is); with ``LD_LIBRARY_PATH`` set, the full search as before.
+    * X.509 certificates, ~17 ms: asyncssh's support needs pyOpenSSL, and its module imported
+      ``cryptography.x509`` before finding pyOpenSSL missing.  Without pyOpenSSL, that module
+      is marked absent while asyncssh imports, which asyncssh takes as it took the failure
+      (no X.509 certificates either way)."""
+    if "asyncssh" in sys.modules:
         return
+    import importlib.util
+
+    x509 = "asyncssh.crypto.x509"
+    no_x509 = x509 not in sys.modules and importlib.util.find_spec("OpenSSL") is None
     import ctypes.util
 
     quick = getattr(ctypes.util, "_findSoname_ldconfig", None)
-    if quick is None:
-        return
+    if not sys.platform.startswith("linux") or os.environ.get("LD_LIBRARY_PATH"):
+        quick = None
     original = ctypes.util.find_library
-    ctypes.util.find_library = quick
+    if no_x509:
+        sys.modules[x509] = None  # type: ignore[assignment]
+    if quick is not None:
+        ctypes.util.find_library = quick
     try:
         import asyncssh  # noqa: F401
     finally:
         ctypes.util.find_library = original
+        if no_x509 and x509 in sys.modules and sys.modules[x509] is None:
+            del sys.modules[x509]  # a later import fails as it would have (no pyOpenSSL)
 
 
 _import_asyncssh()
