@@ -180,3 +180,23 @@ def test_an_answer_of_many_packets_is_read_whole(sshd: Sshd, readers: list[tuple
         finally:
             for name in names:
                 conn.lookup_domain(name).undefine()
+
+
+def test_a_caller_waiting_for_the_window_leaves_the_reading_to_the_loop(sshd: Sshd) -> None:
+    """A call whose frame must wait for the channel's window to open (a full window) waits
+    with the loop still reading: the far side's window adjustments, which end the wait, come
+    in through the reading it would otherwise have taken."""
+    with virt.open(sshd.uri(keepalive_interval=0)) as conn:
+        conn.lookup_domain("test")
+        link = _link(conn)
+        link.writable.clear()  # as asyncssh's pause_writing does when the window is full
+        try:
+            names: list[str] = []
+            caller = threading.Thread(target=lambda: names.append(conn.lookup_domain("test").name))
+            caller.start()
+            time.sleep(0.3)
+            assert caller.is_alive() and _epoll_mask(link) & 0x1, "the loop stopped reading"
+        finally:
+            link.writable.set()
+        caller.join(10)
+        assert names == ["test"]

@@ -294,6 +294,11 @@ class SSHLink(Link):
         transport, io = self._transport, self._io
         wfd = waiter.fd
         reading = False
+        if frame is not None:
+            # Before the loop stops reading: what lets a full window open again is read by
+            # the loop, and a caller waiting here while it held the reading would wait forever.
+            # After it, the frame is queued whatever the window (asyncssh holds it meanwhile).
+            self._wait_writable()
         if wfd is not None and not self._readers:
             with io:
                 if (not waiter.done and not self._readers and self.peer.lost is None and transport.is_reading()
@@ -302,7 +307,7 @@ class SSHLink(Link):
                     reading = True
         try:
             if frame is not None:
-                self.send(frame)
+                self._send_now(frame)
             if reading:
                 self._read(waiter, wfd.fd)  # type: ignore[union-attr]
         finally:
@@ -380,11 +385,19 @@ class SSHLink(Link):
             self._io.release()
 
     def send(self, frame: bytes) -> None:
-        # Flow control: while the channel's window is full, the sender waits here.
+        self._wait_writable()
+        self._send_now(frame)
+
+    def _wait_writable(self) -> None:
+        """Flow control: while the channel's window is full, the sender waits here (for the
+        far side's window adjustments, which the loop reads: never while a caller holds the
+        reading, see _read_until)."""
         if not self.writable.is_set():
             while not self.writable.wait(0.5):
                 if self.peer.lost is not None:
                     break
+
+    def _send_now(self, frame: bytes) -> None:
         lost = self.peer.lost
         if lost is not None:
             raise VirtError(lost.code, lost.detail, domain=lost.domain, message=lost.message)
