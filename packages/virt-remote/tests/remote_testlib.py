@@ -262,8 +262,10 @@ class InProcessServer:
         finally:
             up.cancel()
             writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+        # Not in the finally: a coroutine closed unfinished (its task collected with a
+        # connection gone) must not await while it closes ("coroutine ignored GeneratorExit")
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
         process.exit(0)
 
     def stop(self) -> None:
