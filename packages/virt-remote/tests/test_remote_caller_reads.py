@@ -200,3 +200,21 @@ def test_a_caller_waiting_for_the_window_leaves_the_reading_to_the_loop(sshd: Ss
             link.writable.set()
         caller.join(10)
         assert names == ["test"]
+
+
+def test_the_reading_thread_answers_pings_while_the_window_is_full(sshd: Sshd) -> None:
+    """The far side's keepalive pings are answered by whichever thread reads them; with the
+    window full that thread must not wait for the window (only its own reading could open
+    it): the pong waits in asyncssh's buffer, and the loop keeps running."""
+    import asyncio
+
+    with virt.open(sshd.uri(keepalive_interval=0.2, keepalive_count=50)) as conn:
+        conn.lookup_domain("test")
+        link = _link(conn)
+        link.writable.clear()
+        try:
+            time.sleep(1.0)  # the helper pings every 0.2 s of silence
+            asyncio.run_coroutine_threadsafe(asyncio.sleep(0), link.loop).result(2)
+        finally:
+            link.writable.set()
+        assert conn.lookup_domain("test").name == "test"

@@ -186,6 +186,7 @@ class SSHLink(Link):
         # Set by read_directly: how a calling thread reads, and how many do (see _read_until).
         self._reader: Any = None
         self._readers = 0
+        self._reading_thread = 0
 
     def write_directly(self) -> None:
         """Let a calling thread write its frame itself (under ``_io``) instead of waking the
@@ -304,6 +305,7 @@ class SSHLink(Link):
                 if (not waiter.done and not self._readers and self.peer.lost is None and transport.is_reading()
                         and self._interest(reading=False)):
                     self._readers = 1
+                    self._reading_thread = threading.get_ident()
                     reading = True
         try:
             if frame is not None:
@@ -314,6 +316,7 @@ class SSHLink(Link):
             if reading:
                 with io:
                     self._readers = 0
+                    self._reading_thread = 0
                     self._interest(reading=True)
 
     def _read(self, waiter: Wake, efd: int) -> None:
@@ -389,10 +392,14 @@ class SSHLink(Link):
         self._send_now(frame)
 
     def _wait_writable(self) -> None:
-        """Flow control: while the channel's window is full, the sender waits here (for the
-        far side's window adjustments, which the loop reads: never while a caller holds the
-        reading, see _read_until)."""
+        """Flow control: while the channel's window is full, the sender waits here for the far
+        side's window adjustments, except the thread that would read them (the loop, or a
+        caller holding the reading: a pong sent while it handles a ping), which goes on: what
+        it sends waits in asyncssh's buffer instead."""
         if not self.writable.is_set():
+            me = threading.get_ident()
+            if me == self._reading_thread or me == getattr(self.loop, "_thread_id", None):
+                return
             while not self.writable.wait(0.5):
                 if self.peer.lost is not None:
                     break
