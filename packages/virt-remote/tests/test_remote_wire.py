@@ -114,6 +114,17 @@ def test_every_type_a_hook_names_is_a_record_of_the_core() -> None:
                     assert inner.__module__ == _records.__name__ and inner.__name__ in _records.__all__, inner
 
 
+def test_a_record_with_fields_this_side_does_not_know_still_decodes() -> None:
+    """A newer far side may send a record with more fields: they are dropped.  A field that
+    is missing and has no default is a protocol error naming it."""
+    body = {"$r": "DomainRef", "name": "n", "uuid": "u", "id": 3, "added_later": [1, 2]}
+    assert _wire.from_wire(json.dumps(body)) == _records.DomainRef(name="n", uuid="u", id=3)
+    with pytest.raises(ProtocolError, match=r"record DomainRef lacks field\(s\) uuid"):
+        _wire.from_wire(json.dumps({"$r": "DomainRef", "name": "n"}))
+    with pytest.raises(ProtocolError, match="bad record DomainState|unknown record"):
+        _wire.from_wire(json.dumps({"$r": "DomainState", "v": 1}))
+
+
 def test_one_hook_signature_is_made_alone() -> None:
     sig = _wire.hook_signature("virt_domain_lookup_by_name")
     assert sig is not None and sig.params == ("name",)

@@ -74,6 +74,7 @@ class _Registry:
         self.enums: dict[str, type[enum.Enum]] = {}
         self.names: dict[type, str] = {}
         self.fields: dict[type, tuple[str, ...]] = {}
+        self.field_set: dict[type, frozenset[str]] = {}
         self.required: dict[type, frozenset[str]] = {}
         self.completed = False
 
@@ -86,6 +87,7 @@ class _Registry:
             name = self._name(cls, self.records)
             flds = attrs.fields(cls)
             self.fields[cls] = tuple(f.name for f in flds)
+            self.field_set[cls] = frozenset(self.fields[cls])
             self.required[cls] = frozenset(f.name for f in flds if f.default is attrs.NOTHING)
             self.records[name] = cls
             self.names[cls] = name
@@ -171,13 +173,13 @@ def registry() -> _Registry:
 
 # -- values to wire --------------------------------------------------------------------------
 
-_SCALARS = (str, int, float, bool, type(None))
+_SCALAR_TYPES = frozenset((str, int, float, bool, type(None)))
 
 
 def to_wire(value: Any) -> Any:
     """``value`` as JSON-ready data; raises ProtocolError for anything not plain data."""
     kind = type(value)
-    if kind in _SCALARS:
+    if kind in _SCALAR_TYPES:
         return value
     if kind is list:
         return [to_wire(v) for v in value]
@@ -195,7 +197,8 @@ def to_wire(value: Any) -> Any:
         if kind in reg.fields:
             out: dict[str, Any] = {"$r": name}
             for field in reg.fields[kind]:
-                out[field] = to_wire(getattr(value, field))
+                item = getattr(value, field)
+                out[field] = item if type(item) in _SCALAR_TYPES else to_wire(item)
             return out
         return {"$e": name, "v": value.value}
     if isinstance(value, enum.Enum):  # an enum subclass nobody named: send its value
@@ -210,15 +213,16 @@ def _object_hook(obj: dict[str, Any]) -> Any:
         cls = (reg.records.get(name) or reg.record(name)) if type(name) is str else None
         if cls is None:
             raise ProtocolError(f"unknown record type {obj['$r']!r}")
-        known = reg.fields[cls]
-        kwargs = {k: v for k, v in obj.items() if k in known}
+        known = reg.field_set[cls]
+        del obj["$r"]  # the decoder's own fresh dict: it becomes the keyword arguments
+        kwargs = obj if obj.keys() <= known else {k: v for k, v in obj.items() if k in known}
         if not reg.required[cls] <= kwargs.keys():
             missing = ", ".join(sorted(reg.required[cls] - kwargs.keys()))
-            raise ProtocolError(f"record {obj['$r']} lacks field(s) {missing}")
+            raise ProtocolError(f"record {name} lacks field(s) {missing}")
         try:
             return cls(**kwargs)
         except Exception as exc:  # noqa: BLE001 - a converter refusing a value
-            raise ProtocolError(f"bad record {obj['$r']}: {exc}") from None
+            raise ProtocolError(f"bad record {name}: {exc}") from None
     if len(obj) == 1:
         if "$t" in obj:
             items = obj["$t"]
