@@ -121,7 +121,7 @@ def test_a_record_with_fields_this_side_does_not_know_still_decodes() -> None:
     assert _wire.from_wire(json.dumps(body)) == _records.DomainRef(name="n", uuid="u", id=3)
     with pytest.raises(ProtocolError, match=r"record DomainRef lacks field\(s\) uuid"):
         _wire.from_wire(json.dumps({"$r": "DomainRef", "name": "n"}))
-    with pytest.raises(ProtocolError, match="bad record DomainState|unknown record"):
+    with pytest.raises(ProtocolError, match="unknown record type"):
         _wire.from_wire(json.dumps({"$r": "DomainState", "v": 1}))
 
 
