@@ -183,9 +183,9 @@ class SSHLink(Link):
         self._transport: Any = None
         # Set by write_directly: asyncssh's own data_received, for a caller that holds _io.
         self._received: Any = None
-        # Set by read_directly: how a calling thread reads, and how many do (see _read_until).
+        # Set by read_directly: how a calling thread reads; the thread reading now, or 0 (see
+        # _read_until).
         self._reader: Any = None
-        self._readers = 0
         self._reading_thread = 0
 
     def write_directly(self) -> None:
@@ -300,11 +300,10 @@ class SSHLink(Link):
             # the loop, and a caller waiting here while it held the reading would wait forever.
             # After it, the frame is queued whatever the window (asyncssh holds it meanwhile).
             self._wait_writable()
-        if wfd is not None and not self._readers:
+        if wfd is not None and not self._reading_thread:
             with io:
-                if (not waiter.done and not self._readers and self.peer.lost is None and transport.is_reading()
-                        and self._interest(reading=False)):
-                    self._readers = 1
+                if (not waiter.done and not self._reading_thread and self.peer.lost is None
+                        and transport.is_reading() and self._interest(reading=False)):
                     self._reading_thread = threading.get_ident()
                     reading = True
         try:
@@ -315,7 +314,6 @@ class SSHLink(Link):
         finally:
             if reading:
                 with io:
-                    self._readers = 0
                     self._reading_thread = 0
                     self._interest(reading=True)
 
