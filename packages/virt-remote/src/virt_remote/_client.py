@@ -581,8 +581,7 @@ _NOT_FORWARDED = frozenset({"virt_connect_close", "virt_connect_get_uri", "virt_
 def _method(name: str) -> Any:
     found = _methods.get(name)
     if found is None:
-        spec = _SPECS.get(name)
-        params = spec[2] if spec is not None else _hook_params(name)
+        params = _SPECS[name][2]  # name is one of _operation_hooks(), which come from this table
         for word in (name, *params):
             if not word.isidentifier() or keyword.iskeyword(word) or word == "self":
                 raise VirtError(ErrorNumber.INTERNAL_ERROR, f"hook {name} has an unusable parameter {word!r}")
@@ -596,13 +595,6 @@ def _method(name: str) -> Any:
         fn.__doc__ = f"Forward {name} to the far side."
         found = _methods[name] = hookimpl(fn)
     return found
-
-
-def _hook_params(name: str) -> tuple[str, ...]:
-    sig = _wire.hook_signature(name)
-    if sig is None:
-        raise VirtError(ErrorNumber.INTERNAL_ERROR, f"no hook spec named {name}")
-    return sig.params
 
 
 def prepare() -> None:

@@ -433,7 +433,7 @@ def hook_signatures() -> dict[str, HookSignature]:
     """Every operation and event hook of the core contract, derived from the hookspecs."""
     from virt.hookspecs import operation_specs
 
-    return {name: hook_signature(name) for name in operation_specs()}  # type: ignore[misc]
+    return {name: sig for name in operation_specs() if (sig := hook_signature(name)) is not None}
 
 
 def _hint_text(hint: Any) -> str:
