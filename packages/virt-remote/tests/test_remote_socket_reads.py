@@ -1,0 +1,179 @@
+"""On a unix socket (``+unix``) or a child's pipes (``ext``, ``client=openssh``), a calling
+thread alone in flight reads the answer to its call itself (``SocketLink._read_until``) while
+the watcher thread is disarmed; calls that overlap, and whatever comes between calls (events,
+pings), are read by the watcher."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import virt
+from remote_testlib import HELPER, Sshd
+from virt import DomainEvent, DomainEventType
+from virt_remote import _client, _server
+from virt_remote._client import Peer
+
+XML = "<domain type='test'><name>{}</name><memory>131072</memory><os><type>hvm</type></os>{}</domain>"
+WATCHER = "virt-remote-watch"
+
+
+@pytest.fixture
+def readers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The name of the thread that handled each message the client got."""
+    seen: list[str] = []
+    on_body = Peer.on_body
+
+    def spied(self: Peer, body: bytes) -> None:
+        seen.append(threading.current_thread().name)
+        on_body(self, body)
+
+    monkeypatch.setattr(Peer, "on_body", spied)
+    yield seen
+
+
+@pytest.fixture(params=["unix", "ext", "openssh"])
+def uri(request: pytest.FixtureRequest, virtd_socket: str, sshd: Sshd) -> str:
+    if request.param == "unix":
+        return f"test+unix:///default?socket={virtd_socket}&keepalive_interval=0"
+    if request.param == "ext":
+        return f"test+ext:///default?command={HELPER}&keepalive_interval=0"
+    return sshd.uri(client="openssh", keepalive_interval=0)
+
+
+def _link(conn: virt.Connection) -> Any:
+    return conn.driver.peer.link  # type: ignore[attr-defined]
+
+
+def _warm(conn: virt.Connection) -> None:
+    for _ in range(10):
+        conn.lookup_domain("test")
+    time.sleep(0.1)
+
+
+def test_sequential_calls_are_read_by_the_caller(uri: str, readers: list[str]) -> None:
+    with virt.open(uri) as conn:
+        assert isinstance(_link(conn), _client.SocketLink)
+        _warm(conn)
+        readers.clear()
+        for _ in range(50):
+            assert conn.lookup_domain("test").name == "test"
+        assert readers == [threading.current_thread().name] * 50
+
+
+def test_threads_overlapping_leave_the_reading_to_the_watcher(uri: str, readers: list[str]) -> None:
+    with virt.open(uri) as conn:
+        names = [f"sock-t{i}" for i in range(8)]
+        for name in names:
+            conn.define_domain(XML.format(name, ""))
+        try:
+            readers.clear()
+
+            def lookups(name: str) -> list[str]:
+                return [conn.lookup_domain(name).name for _ in range(100)]
+
+            with ThreadPoolExecutor(16) as pool:
+                results = list(pool.map(lookups, names * 4))
+            assert results == [[name] * 100 for name in names * 4]
+            assert WATCHER in readers
+        finally:
+            for name in names:
+                conn.lookup_domain(name).undefine()
+
+
+def test_the_watcher_reads_between_calls(virtd_socket: str, readers: list[str]) -> None:
+    """With no call in flight, an event another client of the daemon caused, and the daemon's
+    keepalive pings, are read by the watcher (the link stays up past interval x count)."""
+    base = f"test+unix:///default?socket={virtd_socket}"
+    with virt.open(f"{base}&keepalive_interval=0.2&keepalive_count=2") as conn:
+        conn.lookup_domain("test")  # read by this thread
+        got = threading.Event()
+
+        def callback(_c: virt.Connection, event: DomainEvent) -> None:
+            if event.name == "sock-between" and event.event == DomainEventType.DEFINED:
+                got.set()
+
+        conn.subscribe(callback, DomainEvent)
+        readers.clear()
+        with virt.open(base) as other:
+            other.define_domain(XML.format("sock-between", "")).undefine()
+        assert got.wait(10)
+        assert WATCHER in readers
+        time.sleep(1.0)
+        assert conn.lookup_domain("test").name == "test"
+
+
+def test_an_answer_of_many_reads_arrives_whole(uri: str, readers: list[str]) -> None:
+    """An answer larger than a pipe holds (64 KiB) comes in several reads, all by the caller."""
+    with virt.open(uri) as conn:
+        names = [f"sock-many-{i:03d}-" + "x" * 40 for i in range(400)]
+        for name in names:
+            conn.define_domain(XML.format(name, ""))
+        try:
+            _warm(conn)
+            readers.clear()
+            listed = conn.list_domains_info()
+            assert set(names) <= {dom.name for dom, _info in listed}
+            assert readers == [threading.current_thread().name]
+        finally:
+            for name in names:
+                conn.lookup_domain(name).undefine()
+
+
+def test_a_frame_too_big_to_send_at_once_is_sent_with_the_watcher_armed(
+    uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A frame over SEND_AT_ONCE could wait for the far side to read, and the far side for us:
+    it is sent as ever, with the watcher armed; only then may the caller read."""
+    description = "<description>" + "d" * (_client.SEND_AT_ONCE + 100) + "</description>"
+    sent_reading: list[tuple[int, bool]] = []
+    send_at_once = _client.SocketLink._send_at_once
+
+    def spied(self: _client.SocketLink, frame: bytes) -> bool:
+        result = send_at_once(self, frame)
+        sent_reading.append((len(frame), result))
+        return result
+
+    monkeypatch.setattr(_client.SocketLink, "_send_at_once", spied)
+    with virt.open(uri) as conn:
+        _warm(conn)
+        sent_reading.clear()
+        dom = conn.define_domain(XML.format("sock-big", description))
+        try:
+            assert dom.name == "sock-big"
+            assert [sent for size, sent in sent_reading if size > _client.SEND_AT_ONCE] == [False]
+            assert all(sent for size, sent in sent_reading if size <= _client.SEND_AT_ONCE)
+        finally:
+            dom.undefine()
+
+
+def test_a_helper_killed_during_a_read_call_is_a_clear_error() -> None:
+    with virt.open(f"test+ext:///default?command={HELPER}&keepalive_interval=0") as conn:
+        conn.lookup_domain("test")
+        pid = int(conn.driver.peer.description.rsplit("pid ", 1)[1].rstrip(")"))  # type: ignore[attr-defined]
+        threading.Timer(0.3, os.kill, (pid, signal.SIGKILL)).start()
+        start = time.monotonic()
+        with pytest.raises(virt.VirtError) as caught:
+            while time.monotonic() - start < 10:
+                conn.lookup_domain("test")
+        assert caught.value.code == virt.ErrorNumber.SYSTEM_ERROR
+        assert "lost" in str(caught.value)
+    with virt.open(f"test+ext:///default?command={HELPER}") as again:
+        assert again.lookup_domain("test").name == "test"
+
+
+def test_without_epoll_a_reader_thread_reads(monkeypatch: pytest.MonkeyPatch, virtd_socket: str,
+                                             readers: list[str]) -> None:
+    monkeypatch.setattr(_server._Watch, "make", classmethod(lambda cls, fd, on_input: None))
+    with virt.open(f"test+unix:///default?socket={virtd_socket}&keepalive_interval=0") as conn:
+        assert _link(conn).read_until is None
+        readers.clear()
+        for _ in range(10):
+            assert conn.lookup_domain("test").name == "test"
+        assert set(readers) == {"virt-remote-reader"}
