@@ -75,6 +75,7 @@ class Bench:
         self.pool = ThreadPoolExecutor(threads)
         list(self.pool.map(lambda _i: self.conn.lookupByName("test"), range(threads * 4)))  # warm the threads
         self.made: list[object] = []
+        self.unix: object = None
 
     def open_ms(self) -> float:
         start = time.perf_counter()
@@ -82,6 +83,20 @@ class Bench:
         elapsed = (time.perf_counter() - start) * 1000
         conn.close()
         return elapsed
+
+    def unix_lookup_us(self) -> float:
+        """N lookups as a local client of the same daemon (``test+unix://``, its own socket),
+        in microseconds each."""
+        import urllib.parse
+
+        if self.unix is None:
+            sock = urllib.parse.parse_qs(urllib.parse.urlsplit(self.uri).query)["socket"][0]
+            self.unix = self.libvirt.open(f"test+unix:///default?socket={sock}")
+            self.unix.lookupByName("test")  # type: ignore[attr-defined]
+        start = time.perf_counter()
+        for _ in range(self.n):
+            self.unix.lookupByName("test")  # type: ignore[attr-defined]
+        return (time.perf_counter() - start) / self.n * 1e6
 
     def sequential_ms(self) -> float:
         start = time.perf_counter()

@@ -34,7 +34,10 @@ ssh_config (the scratch known_hosts, strict checking): libvirt's ``ssh`` is a tw
   divided by libvirt's, measured just before it (on this machine the best-of ratio swings
   20-30% between runs; a pair shares the machine's moment);
   ``open_openssh_ms``, ``lookup_openssh_us``, ``info_openssh_us``: the same with
-  ``client=openssh``, where OpenSSH's ``ssh`` carries the channel as in libvirt's ``+ssh``.
+  ``client=openssh``, where OpenSSH's ``ssh`` carries the channel as in libvirt's ``+ssh``;
+  ``lookup_unix_us`` (``unix_ratio_paired``): the round trip of a local client of a daemon,
+  ``test+unix://`` to the ``virtd`` above, against libvirt's ``test+unix://`` to its private
+  ``libvirtd``, no SSH on either side.
 * ``sequential_ms`` / ``concurrent_ms``: N lookups one after the other, then the same N issued
   from ``--threads`` threads on one connection through ``ThreadPoolExecutor.map`` (a future,
   a queue item and a condition per call: a third of the client's CPU here); ``speedup`` is
@@ -348,6 +351,25 @@ def run(n: int = 1000, rounds: int = 3, threads: int = 32, with_libvirt: bool = 
                     dom.info()
                 ossh_infos.append((time.perf_counter() - start) / n * 1e6)
                 conn.close()
+            # a local client of a daemon (libvirt's: of the same libvirtd, over its own socket)
+            unix_conn = virt.open(f"test+unix:///default?socket={daemon_sock}")
+            unix_lookups, paired_unix = [], []
+            try:
+                unix_conn.lookup_domain("test")
+                for _ in range(rounds):
+                    if lv:
+                        lv.step("unix_lookup_us")
+                    start = time.perf_counter()
+                    for _i in range(n):
+                        unix_conn.lookup_domain("test")
+                    unix_lookups.append((time.perf_counter() - start) / n * 1e6)
+                    if lv and lv.samples.get("unix_lookup_us"):
+                        paired_unix.append(unix_lookups[-1] / lv.samples["unix_lookup_us"][-1])
+            finally:
+                unix_conn.close()
+            out["lookup_unix_us"] = _best(unix_lookups)
+            if paired_unix:
+                out["unix_ratio_paired"] = statistics.median(paired_unix)
             out["open_openssh_ms"] = _best(ossh_opens)
             out["lookup_openssh_us"] = _best(ossh_lookups)
             out["info_openssh_us"] = _best(ossh_infos)
@@ -528,6 +550,7 @@ def report(result: dict[str, Any]) -> str:
         ("open, OpenSSH's ssh + helper (client=openssh)", result["open_openssh_ms"], ".0f", "ms", "open_ms"),
         ("lookup by name, client=openssh", result["lookup_openssh_us"], ".0f", "us", "lookup_us"),
         ("get info, client=openssh", result["info_openssh_us"], ".0f", "us", "info_us"),
+        ("lookup by name, local daemon (+unix)", result["lookup_unix_us"], ".0f", "us", "unix_lookup_us"),
         (f"{n} lookups sequential", result["sequential_ms"], ".0f", "ms", "sequential_ms"),
         (f"{n} lookups from {th} threads (pool.map)", result["concurrent_ms"], ".0f", "ms", "concurrent_ms"),
         (f"{n} lookups from {th} threads (a share each)", result["threads_ms"], ".0f", "ms", "threads_ms"),
@@ -553,7 +576,9 @@ def report(result: dict[str, Any]) -> str:
     lines.append(f"concurrent speedup over sequential (target >= 3x) -- {speed}")
     if "lookup_ratio_paired" in result:
         lines.append(f"round trip, virt / libvirt measured just before, median of {result['ratio_pairs']} rounds: "
-                     f"lookup {result['lookup_ratio_paired']:.2f}x, info {result['info_ratio_paired']:.2f}x")
+                     f"lookup {result['lookup_ratio_paired']:.2f}x, info {result['info_ratio_paired']:.2f}x"
+                     + (f", local daemon lookup {result['unix_ratio_paired']:.2f}x" if "unix_ratio_paired" in result
+                        else ""))
     lines.append(f"batched listing: {result['list_info_round_trips']} round trip(s)")
     if "volumes_error" in result:
         lines.append(f"volume upload/download not measured: {result['volumes_error']}")
