@@ -72,6 +72,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,20 @@ _COLD = ("import json, sys, time\nstart = time.perf_counter()\nimport virt\nimpo
 
 def _best(samples: list[float]) -> float:
     return min(samples) if samples else float("nan")
+
+
+def _per_call_us(call: Any, n: int) -> float:
+    """``n`` calls one after the other, in microseconds each."""
+    start = time.perf_counter()
+    for _ in range(n):
+        call()
+    return (time.perf_counter() - start) / n * 1e6
+
+
+def _pair(lv: LibvirtSide | None, step: str, ours: float, pairs: list[float]) -> None:
+    """Keep ``ours`` over libvirt's last ``step``, measured just before it."""
+    if lv and lv.samples.get(step):
+        pairs.append(ours / lv.samples[step][-1])
 
 
 def _gathered(uri: str, n: int) -> float:
@@ -340,31 +355,22 @@ def run(n: int = 1000, rounds: int = 3, threads: int = 32, with_libvirt: bool = 
                 dom = conn.lookup_domain("test")
                 if lv:
                     lv.step("sequential_ms")
-                start = time.perf_counter()
-                for _i in range(n):
-                    conn.lookup_domain("test")
-                ossh_lookups.append((time.perf_counter() - start) / n * 1e6)
+                ossh_lookups.append(_per_call_us(partial(conn.lookup_domain, "test"), n))
                 if lv:
                     lv.step("info_us")
-                start = time.perf_counter()
-                for _i in range(n):
-                    dom.info()
-                ossh_infos.append((time.perf_counter() - start) / n * 1e6)
+                ossh_infos.append(_per_call_us(dom.info, n))
                 conn.close()
             # a local client of a daemon (libvirt's: of the same libvirtd, over its own socket)
             unix_conn = virt.open(f"test+unix:///default?socket={daemon_sock}")
-            unix_lookups, paired_unix = [], []
+            unix_lookups: list[float] = []
+            paired_unix: list[float] = []
             try:
                 unix_conn.lookup_domain("test")
                 for _ in range(rounds):
                     if lv:
                         lv.step("unix_lookup_us")
-                    start = time.perf_counter()
-                    for _i in range(n):
-                        unix_conn.lookup_domain("test")
-                    unix_lookups.append((time.perf_counter() - start) / n * 1e6)
-                    if lv and lv.samples.get("unix_lookup_us"):
-                        paired_unix.append(unix_lookups[-1] / lv.samples["unix_lookup_us"][-1])
+                    unix_lookups.append(_per_call_us(partial(unix_conn.lookup_domain, "test"), n))
+                    _pair(lv, "unix_lookup_us", unix_lookups[-1], paired_unix)
             finally:
                 unix_conn.close()
             out["lookup_unix_us"] = _best(unix_lookups)
@@ -389,22 +395,13 @@ def run(n: int = 1000, rounds: int = 3, threads: int = 32, with_libvirt: bool = 
                     for _ in range(rounds):
                         if lv:
                             lv.step("sequential_ms")
-                        start = time.perf_counter()
-                        for _i in range(n):
-                            conn.lookup_domain("test")
-                        elapsed = time.perf_counter() - start
-                        lookups.append(elapsed / n * 1e6)
-                        seqs.append(elapsed * 1000)
-                        if lv and lv.samples.get("sequential_ms"):
-                            paired_lookup.append(elapsed * 1000 / lv.samples["sequential_ms"][-1])
+                        lookups.append(_per_call_us(partial(conn.lookup_domain, "test"), n))
+                        seqs.append(lookups[-1] * n / 1000)
+                        _pair(lv, "sequential_ms", seqs[-1], paired_lookup)
                         if lv:
                             lv.step("info_us")
-                        start = time.perf_counter()
-                        for _i in range(n):
-                            dom.info()
-                        infos.append((time.perf_counter() - start) / n * 1e6)
-                        if lv and lv.samples.get("info_us"):
-                            paired_info.append(infos[-1] / lv.samples["info_us"][-1])
+                        infos.append(_per_call_us(dom.info, n))
+                        _pair(lv, "info_us", infos[-1], paired_info)
                         if lv:
                             lv.step("concurrent_ms")
                         start = time.perf_counter()

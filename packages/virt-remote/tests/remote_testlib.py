@@ -406,3 +406,77 @@ class RawClient:
 
     def close(self) -> None:
         self.sock.close()
+
+
+DOMAIN_XML = ("<domain type='test'><name>{}</name><memory>131072</memory><os><type>hvm</type></os>{}"
+              "</domain>")
+
+
+def lookups_from_threads(conn: Any, prefix: str, started: Any = None) -> None:
+    """8 domains looked up 100 times each from 16 threads at once (4 rounds of the 8): every
+    answer reaches its own caller, whoever read it.  ``started()`` is called once the domains
+    are defined, just before the threads start."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = [f"{prefix}{i}" for i in range(8)]
+    for name in names:
+        conn.define_domain(DOMAIN_XML.format(name, ""))
+    try:
+
+        def lookups(name: str) -> list[str]:
+            return [conn.lookup_domain(name).name for _ in range(100)]
+
+        if started is not None:
+            started()
+        with ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(lookups, names * 4))
+        assert results == [[name] * 100 for name in names * 4]
+    finally:
+        for name in names:
+            conn.lookup_domain(name).undefine()
+
+
+@contextlib.contextmanager
+def many_domains(conn: Any, prefix: str, count: int = 400) -> Iterator[list[str]]:
+    """``count`` domains with long names (their list is an answer of several reads), removed
+    after."""
+    names = [f"{prefix}{i:03d}-" + "x" * 40 for i in range(count)]
+    for name in names:
+        conn.define_domain(DOMAIN_XML.format(name, ""))
+    try:
+        yield names
+    finally:
+        for name in names:
+            conn.lookup_domain(name).undefine()
+
+
+def defined_elsewhere(conn: Any, other_uri: str, name: str) -> bool:
+    """Subscribe ``conn`` to domain events, define and undefine ``name`` through another
+    connection (``other_uri``), and tell whether ``conn`` heard of the definition in 10 s."""
+    import virt
+
+    got = threading.Event()
+
+    def callback(_c: Any, event: Any) -> None:
+        if event.name == name and event.event == virt.DomainEventType.DEFINED:
+            got.set()
+
+    conn.subscribe(callback, virt.DomainEvent)
+    with virt.open(other_uri) as other:
+        other.define_domain(DOMAIN_XML.format(name, "")).undefine()
+    return got.wait(10)
+
+
+def lost_while_calling(conn: Any, kill: Any) -> None:
+    """Call ``conn`` in a loop while ``kill()`` runs 0.3 s in: a clear error (the link lost),
+    within 10 s."""
+    import pytest
+    import virt
+
+    threading.Timer(0.3, kill).start()
+    start = time.monotonic()
+    with pytest.raises(virt.VirtError) as caught:
+        while time.monotonic() - start < 10:
+            conn.lookup_domain("test")
+    assert caught.value.code == virt.ErrorNumber.SYSTEM_ERROR
+    assert "lost" in str(caught.value)

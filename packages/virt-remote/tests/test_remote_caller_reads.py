@@ -10,12 +10,11 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 import virt
-from remote_testlib import Sshd
+from remote_testlib import Sshd, defined_elsewhere, lookups_from_threads, lost_while_calling, many_domains
 from virt import DomainEvent, DomainEventType
 from virt_remote import _client
 from virt_remote._client import Peer
@@ -82,23 +81,9 @@ def test_without_direct_io_the_loop_reads(sshd: Sshd, readers: list[tuple[str, A
 def test_threads_read_for_each_other(sshd: Sshd, readers: list[tuple[str, Any]]) -> None:
     """Many threads, one reading at a time: every answer reaches its own caller."""
     with virt.open(sshd.uri(keepalive_interval=0)) as conn:
-        names = [f"t{i}" for i in range(8)]
-        for name in names:
-            conn.define_domain(XML.format(name))
-        try:
-            readers.clear()
-
-            def lookups(name: str) -> list[str]:
-                return [conn.lookup_domain(name).name for _ in range(100)]
-
-            with ThreadPoolExecutor(16) as pool:
-                results = list(pool.map(lookups, names * 4))
-            assert results == [[name] * 100 for name in names * 4]
-            # some answers were read by a calling thread, not only by the loop
-            assert any(name != "virt-loop" for name, _ in readers)
-        finally:
-            for name in names:
-                conn.lookup_domain(name).undefine()
+        lookups_from_threads(conn, "t", started=readers.clear)
+        # some answers were read by a calling thread, not only by the loop
+        assert any(name != "virt-loop" for name, _ in readers)
 
 
 def test_events_read_by_a_caller_reach_the_subscriber(sshd: Sshd) -> None:
@@ -125,16 +110,7 @@ def test_the_loop_reads_between_calls(sshd: Sshd, virtd_socket: str) -> None:
     with virt.open(sshd.uri(mode="daemon", socket=virtd_socket, keepalive_interval=0.2,
                             keepalive_count=2)) as far:
         far.lookup_domain("test")  # read by this thread
-        got = threading.Event()
-
-        def callback(_c: virt.Connection, event: DomainEvent) -> None:
-            if event.name == "between" and event.event == DomainEventType.DEFINED:
-                got.set()
-
-        far.subscribe(callback, DomainEvent)
-        with virt.open(f"test+unix:///default?socket={virtd_socket}") as near:
-            near.define_domain(XML.format("between")).undefine()
-        assert got.wait(10)
+        assert defined_elsewhere(far, f"test+unix:///default?socket={virtd_socket}", "between")
         time.sleep(1.0)  # > interval x count: only pongs read by the loop keep the link up
         assert far.lookup_domain("test").name == "test"
 
@@ -146,14 +122,7 @@ def test_a_far_side_gone_during_a_read_call_is_a_clear_error(sshd: Sshd) -> None
         conn.lookup_domain("test")
         helpers = sshd.helpers()
         assert helpers
-        done = threading.Timer(0.3, lambda: [os.kill(pid, signal.SIGKILL) for pid in helpers])
-        done.start()
-        start = time.monotonic()
-        with pytest.raises(virt.VirtError) as caught:
-            while time.monotonic() - start < 10:
-                conn.lookup_domain("test")
-        assert caught.value.code == virt.ErrorNumber.SYSTEM_ERROR
-        assert "lost" in str(caught.value)
+        lost_while_calling(conn, lambda: [os.kill(pid, signal.SIGKILL) for pid in helpers])
     with virt.open(sshd.uri(keepalive_interval=0)) as again:
         assert again.lookup_domain("test").name == "test"
 
@@ -165,21 +134,14 @@ def test_peer_wait_reads_only_through_a_link_that_offers_it() -> None:
 def test_an_answer_of_many_packets_is_read_whole(sshd: Sshd, readers: list[tuple[str, Any]]) -> None:
     """An answer larger than an SSH packet (32 KiB) arrives in several reads; the caller
     hands them to asyncssh in order and gets the answer whole."""
-    with virt.open(sshd.uri(keepalive_interval=0)) as conn:
-        names = [f"many-packets-{i:03d}-" + "x" * 40 for i in range(400)]
-        for name in names:
-            conn.define_domain(XML.format(name))
-        try:
-            for _ in range(10):
-                conn.lookup_domain("test")
-            time.sleep(0.2)
-            readers.clear()
-            listed = conn.list_domains_info()
-            assert set(names) <= {dom.name for dom, _info in listed}
-            assert [name for name, _ in readers] == [threading.current_thread().name]
-        finally:
-            for name in names:
-                conn.lookup_domain(name).undefine()
+    with virt.open(sshd.uri(keepalive_interval=0)) as conn, many_domains(conn, "many-packets-") as names:
+        for _ in range(10):
+            conn.lookup_domain("test")
+        time.sleep(0.2)
+        readers.clear()
+        listed = conn.list_domains_info()
+        assert set(names) <= {dom.name for dom, _info in listed}
+        assert [name for name, _ in readers] == [threading.current_thread().name]
 
 
 def test_a_caller_waiting_for_the_window_leaves_the_reading_to_the_loop(sshd: Sshd) -> None:

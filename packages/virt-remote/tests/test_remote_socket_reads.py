@@ -10,17 +10,22 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 import virt
-from remote_testlib import HELPER, Sshd
-from virt import DomainEvent, DomainEventType
+from remote_testlib import (
+    DOMAIN_XML,
+    HELPER,
+    Sshd,
+    defined_elsewhere,
+    lookups_from_threads,
+    lost_while_calling,
+    many_domains,
+)
 from virt_remote import _client, _server
 from virt_remote._client import Peer
 
-XML = "<domain type='test'><name>{}</name><memory>131072</memory><os><type>hvm</type></os>{}</domain>"
 WATCHER = "virt-remote-watch"
 
 
@@ -69,22 +74,8 @@ def test_sequential_calls_are_read_by_the_caller(uri: str, readers: list[str]) -
 
 def test_threads_overlapping_leave_the_reading_to_the_watcher(uri: str, readers: list[str]) -> None:
     with virt.open(uri) as conn:
-        names = [f"sock-t{i}" for i in range(8)]
-        for name in names:
-            conn.define_domain(XML.format(name, ""))
-        try:
-            readers.clear()
-
-            def lookups(name: str) -> list[str]:
-                return [conn.lookup_domain(name).name for _ in range(100)]
-
-            with ThreadPoolExecutor(16) as pool:
-                results = list(pool.map(lookups, names * 4))
-            assert results == [[name] * 100 for name in names * 4]
-            assert WATCHER in readers
-        finally:
-            for name in names:
-                conn.lookup_domain(name).undefine()
+        lookups_from_threads(conn, "sock-t", started=readers.clear)
+        assert WATCHER in readers
 
 
 def test_the_watcher_reads_between_calls(virtd_socket: str, readers: list[str]) -> None:
@@ -93,17 +84,8 @@ def test_the_watcher_reads_between_calls(virtd_socket: str, readers: list[str]) 
     base = f"test+unix:///default?socket={virtd_socket}"
     with virt.open(f"{base}&keepalive_interval=0.2&keepalive_count=2") as conn:
         conn.lookup_domain("test")  # read by this thread
-        got = threading.Event()
-
-        def callback(_c: virt.Connection, event: DomainEvent) -> None:
-            if event.name == "sock-between" and event.event == DomainEventType.DEFINED:
-                got.set()
-
-        conn.subscribe(callback, DomainEvent)
         readers.clear()
-        with virt.open(base) as other:
-            other.define_domain(XML.format("sock-between", "")).undefine()
-        assert got.wait(10)
+        assert defined_elsewhere(conn, base, "sock-between")
         assert WATCHER in readers
         time.sleep(1.0)
         assert conn.lookup_domain("test").name == "test"
@@ -111,19 +93,12 @@ def test_the_watcher_reads_between_calls(virtd_socket: str, readers: list[str]) 
 
 def test_an_answer_of_many_reads_arrives_whole(uri: str, readers: list[str]) -> None:
     """An answer larger than a pipe holds (64 KiB) comes in several reads, all by the caller."""
-    with virt.open(uri) as conn:
-        names = [f"sock-many-{i:03d}-" + "x" * 40 for i in range(400)]
-        for name in names:
-            conn.define_domain(XML.format(name, ""))
-        try:
-            _warm(conn)
-            readers.clear()
-            listed = conn.list_domains_info()
-            assert set(names) <= {dom.name for dom, _info in listed}
-            assert readers == [threading.current_thread().name]
-        finally:
-            for name in names:
-                conn.lookup_domain(name).undefine()
+    with virt.open(uri) as conn, many_domains(conn, "sock-many-") as names:
+        _warm(conn)
+        readers.clear()
+        listed = conn.list_domains_info()
+        assert set(names) <= {dom.name for dom, _info in listed}
+        assert readers == [threading.current_thread().name]
 
 
 def test_a_frame_too_big_to_send_at_once_is_sent_with_the_watcher_armed(
@@ -144,7 +119,7 @@ def test_a_frame_too_big_to_send_at_once_is_sent_with_the_watcher_armed(
     with virt.open(uri) as conn:
         _warm(conn)
         sent_reading.clear()
-        dom = conn.define_domain(XML.format("sock-big", description))
+        dom = conn.define_domain(DOMAIN_XML.format("sock-big", description))
         try:
             assert dom.name == "sock-big"
             assert [sent for size, sent in sent_reading if size > _client.SEND_AT_ONCE] == [False]
@@ -157,13 +132,7 @@ def test_a_helper_killed_during_a_read_call_is_a_clear_error() -> None:
     with virt.open(f"test+ext:///default?command={HELPER}&keepalive_interval=0") as conn:
         conn.lookup_domain("test")
         pid = int(conn.driver.peer.description.rsplit("pid ", 1)[1].rstrip(")"))  # type: ignore[attr-defined]
-        threading.Timer(0.3, os.kill, (pid, signal.SIGKILL)).start()
-        start = time.monotonic()
-        with pytest.raises(virt.VirtError) as caught:
-            while time.monotonic() - start < 10:
-                conn.lookup_domain("test")
-        assert caught.value.code == virt.ErrorNumber.SYSTEM_ERROR
-        assert "lost" in str(caught.value)
+        lost_while_calling(conn, lambda: os.kill(pid, signal.SIGKILL))
     with virt.open(f"test+ext:///default?command={HELPER}") as again:
         assert again.lookup_domain("test").name == "test"
 
