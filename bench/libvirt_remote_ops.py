@@ -16,6 +16,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 
 def cold(uri: str) -> dict[str, float]:
@@ -75,7 +76,7 @@ class Bench:
         self.pool = ThreadPoolExecutor(threads)
         list(self.pool.map(lambda _i: self.conn.lookupByName("test"), range(threads * 4)))  # warm the threads
         self.made: list[object] = []
-        self.unix: object = None
+        self.unix: Any = None
 
     def open_ms(self) -> float:
         start = time.perf_counter()
@@ -92,10 +93,10 @@ class Bench:
         if self.unix is None:
             sock = urllib.parse.parse_qs(urllib.parse.urlsplit(self.uri).query)["socket"][0]
             self.unix = self.libvirt.open(f"test+unix:///default?socket={sock}")
-            self.unix.lookupByName("test")  # type: ignore[attr-defined]
+            self.unix.lookupByName("test")
         start = time.perf_counter()
         for _ in range(self.n):
-            self.unix.lookupByName("test")  # type: ignore[attr-defined]
+            self.unix.lookupByName("test")
         return (time.perf_counter() - start) / self.n * 1e6
 
     def sequential_ms(self) -> float:

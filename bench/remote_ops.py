@@ -70,7 +70,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -97,7 +97,7 @@ def _best(samples: list[float]) -> float:
     return min(samples) if samples else float("nan")
 
 
-def _per_call_us(call: Any, n: int) -> float:
+def _per_call_us(call: Callable[[], object], n: int) -> float:
     """``n`` calls one after the other, in microseconds each."""
     start = time.perf_counter()
     for _ in range(n):

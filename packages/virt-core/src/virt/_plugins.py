@@ -656,7 +656,7 @@ def _first_answer(impls: list[Any]) -> Any:
 _ORDERED: dict[type, frozenset[str]] = {}
 #: per tuple of plugin classes: whether the hooks two of them implement can be asked in turn
 #: without pluggy (only operation hooks, which are firstresult, and none of them ordered)
-_OVERLAPS: dict[tuple[type, ...], bool] = {}
+_CHAINED: dict[tuple[type, ...], bool] = {}
 
 
 def _direct_hooks(plugins: list[object]) -> DirectHooks | None:
@@ -682,7 +682,7 @@ def _direct_hooks(plugins: list[object]) -> DirectHooks | None:
             return None
         sources.append((plugin, plan))
     key = tuple(type(plugin) for plugin, _ in sources)
-    chained = _OVERLAPS.get(key)
+    chained = _CHAINED.get(key)
     if chained is None:
         seen: set[str] = set()
         shared: set[str] = set()
@@ -690,7 +690,7 @@ def _direct_hooks(plugins: list[object]) -> DirectHooks | None:
             shared.update(seen.intersection(plan))
             seen.update(plan)
         ordered = set().union(*(_ORDERED.get(cls, frozenset()) for cls in key))
-        chained = _OVERLAPS[key] = all(_SPECS[hook][0] != hook for hook in shared) and not shared & ordered
+        chained = _CHAINED[key] = all(_SPECS[hook][0] != hook for hook in shared) and not shared & ordered
     if not chained:
         return None
     # pluggy asks the newest registration first: the driver, then the core's defaults

@@ -16,6 +16,7 @@ import keyword
 import logging
 import os
 import queue
+import select
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -453,6 +454,7 @@ class SocketLink(Link):
         self._reading_thread = 0
         self._buf = bytearray()
         self._watch: Any = None
+        self._polls: dict[int, select.poll] = {}  # POLLIN on the descriptor, POLLOUT on the sending one
 
     def start(self) -> None:
         from virt_remote._server import _Watch
@@ -460,6 +462,9 @@ class SocketLink(Link):
         if self._fd is not None and self._send_fd is not None and EVENTFD:
             self._watch = _Watch.make(self._fd, self._on_input)
         if self._watch is not None:
+            for event, fd in ((select.POLLIN, self._fd), (select.POLLOUT, self._send_fd)):
+                self._polls[event] = poller = select.poll()
+                poller.register(fd, event)  # type: ignore[arg-type]
             self.read_until = self._read_until
             self._watch.arm()
             return
@@ -479,12 +484,12 @@ class SocketLink(Link):
             self._reading_thread = threading.get_ident()
             try:
                 # a calling thread may have read it all between the wake-up and the lock
-                if _readable(self._fd, 0):  # type: ignore[arg-type]
-                    while self._take(self._recv_chunk()):
+                if self._ready(select.POLLIN):
+                    while True:
+                        if not self._take(self._recv_chunk()):
+                            return  # the link ended: nothing more to watch
                         if not self.peer.pending:
                             break
-                    else:
-                        return
                 self._watch.arm()
             finally:
                 self._reading_thread = 0
@@ -502,15 +507,9 @@ class SocketLink(Link):
         if isinstance(data, str):
             self._ended(data)
             return False
-        buf = self._buf
-        buf += data
+        self._buf += data
         try:
-            while len(buf) >= 4:
-                length = _wire.read_frame_length(bytes(buf[:4]))
-                if len(buf) < 4 + length:
-                    break
-                body = bytes(buf[4:4 + length])
-                del buf[:4 + length]
+            for body in _wire.frames_in(self._buf):
                 self.peer.on_body(body)
                 if self.peer.lost is not None:
                     return False
@@ -570,7 +569,7 @@ class SocketLink(Link):
         if len(frame) > SEND_AT_ONCE or not self._lock.acquire(blocking=False):
             return False
         try:
-            if not _writable(self._send_fd):  # type: ignore[arg-type]
+            if not self._ready(select.POLLOUT):
                 return False
             self._reading_thread = threading.get_ident()
             self._watch.disarm()
@@ -583,9 +582,13 @@ class SocketLink(Link):
         finally:
             self._lock.release()
 
-    def _read_while(self, waiter: Wake, efd: int) -> None:
-        import select
+    def _ready(self, event: int) -> bool:
+        """Whether reading (POLLIN) or sending (POLLOUT) would not wait, now: an end or an error
+        counts, as what follows then fails at once (and a hang-up left unread would wake the
+        watcher again and again)."""
+        return any(events & (event | select.POLLHUP | select.POLLERR) for _fd, events in self._polls[event].poll(0))
 
+    def _read_while(self, waiter: Wake, efd: int) -> None:
         fd = self._fd
         poller = select.poll()
         poller.register(fd, select.POLLIN)  # type: ignore[arg-type]
@@ -651,22 +654,6 @@ class SocketLink(Link):
 SEND_AT_ONCE = 4096
 #: what a reading thread asks the descriptor for at a time
 READ_MAX = 65536
-
-
-def _readable(fd: int, timeout_ms: int) -> bool:
-    import select
-
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    return bool(poller.poll(timeout_ms))
-
-
-def _writable(fd: int) -> bool:
-    import select
-
-    poller = select.poll()
-    poller.register(fd, select.POLLOUT)
-    return any(events & select.POLLOUT for _fd, events in poller.poll(0))
 
 
 # -- the driver object ----------------------------------------------------------------------

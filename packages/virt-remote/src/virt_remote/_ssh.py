@@ -13,7 +13,6 @@ import os
 import select
 import selectors
 import socket
-import struct
 import sys
 import threading
 from typing import Any
@@ -62,10 +61,10 @@ from virt import ErrorDomain, ErrorNumber, VirtError  # noqa: E402
 from virt_remote import _aio, _wire  # noqa: E402
 from virt_remote._client import Link, Peer, helper_command, lost_error  # noqa: E402
 from virt_remote._wake import Wake  # noqa: E402
+from virt_remote._wire import ProtocolError  # noqa: E402
 
 __all__ = ["connect_ssh"]
 
-_HEADER = struct.Struct(">I")
 CONNECT_TIMEOUT = 30.0
 #: frames up to this size may be written by the calling thread (:meth:`SSHLink.write_directly`)
 DIRECT_MAX = 16384
@@ -133,19 +132,12 @@ class _Session(asyncssh.SSHClientSession[bytes]):
             if len(peer.far_stderr) < 65536:
                 peer.far_stderr += data
             return
-        buf = self.buf
-        buf += data
-        while len(buf) >= 4:
-            (length,) = _HEADER.unpack_from(buf)
-            if length > _wire.MAX_FRAME:
-                peer.fail(VirtError(ErrorNumber.RPC, f"the far side announced a frame of {length} bytes, over the "
-                                    f"limit of {_wire.MAX_FRAME}", domain=ErrorDomain.RPC))
-                return
-            if len(buf) < 4 + length:
-                break
-            body = bytes(buf[4:4 + length])
-            del buf[:4 + length]
-            peer.on_body(body)
+        self.buf += data
+        try:
+            for body in _wire.frames_in(self.buf):
+                peer.on_body(body)
+        except ProtocolError as exc:
+            peer.fail(VirtError(ErrorNumber.RPC, f"the far side sent a bad frame: {exc}", domain=ErrorDomain.RPC))
 
     def connection_lost(self, exc: Exception | None) -> None:
         status = self.link.chan.get_exit_status() if self.link.chan is not None else None

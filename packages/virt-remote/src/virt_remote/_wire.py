@@ -29,7 +29,7 @@ import json
 import struct
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
@@ -40,6 +40,7 @@ __all__ = [
     "check_arguments",
     "decode_frame",
     "encode_frame",
+    "frames_in",
     "from_wire",
     "hook_signature",
     "hook_signatures",
@@ -300,6 +301,21 @@ def read_frame_length(header: bytes, limit: int = MAX_FRAME) -> int:
     if length > limit:
         raise ProtocolError(f"a frame of {length} bytes exceeds the limit of {limit} bytes")
     return int(length)
+
+
+def frames_in(buf: bytearray, limit: int = MAX_FRAME) -> Iterator[bytes]:
+    """The bodies of the whole frames at the start of ``buf``, each removed from it before it
+    is yielded (a partial frame stays for the next bytes); ProtocolError when a header
+    announces more than ``limit``, before its body is waited for."""
+    while len(buf) >= 4:
+        (length,) = HEADER.unpack_from(buf)
+        if length > limit:
+            raise ProtocolError(f"a frame of {length} bytes exceeds the limit of {limit} bytes")
+        if len(buf) < 4 + length:
+            return
+        body = bytes(buf[4:4 + length])
+        del buf[:4 + length]
+        yield body
 
 
 def decode_frame(data: bytes, limit: int = MAX_FRAME) -> list[Any]:
