@@ -146,3 +146,20 @@ def test_without_epoll_a_reader_thread_reads(monkeypatch: pytest.MonkeyPatch, vi
         for _ in range(10):
             assert conn.lookup_domain("test").name == "test"
         assert set(readers) == {"virt-remote-reader"}
+
+
+def test_a_failed_send_says_the_connection_was_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether a dead helper is met by a read (end of file) or by a send (a broken pipe) is
+    chance; either way the error says the connection was lost.  The send is made to fail here,
+    as it cannot be made to fail first for real every time."""
+    with virt.open(f"test+ext:///default?command={HELPER}&keepalive_interval=0") as conn:
+        conn.lookup_domain("test")
+
+        def broken(_frame: bytes) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        monkeypatch.setattr(_link(conn), "_send", broken)
+        with pytest.raises(virt.VirtError) as caught:
+            conn.lookup_domain("test")
+        assert caught.value.code == virt.ErrorNumber.SYSTEM_ERROR
+        assert "was lost: cannot send data: Broken pipe" in str(caught.value)

@@ -573,11 +573,7 @@ class SocketLink(Link):
                 return False
             self._reading_thread = threading.get_ident()
             self._watch.disarm()
-            try:
-                self._send(frame)
-            except OSError as exc:
-                self.peer.fail(lost_error(f"cannot send data to {self.description}: {exc.strerror or exc}"))
-                raise _again(self.peer.lost) from None  # type: ignore[arg-type]
+            self._send_locked(frame)
             return True
         finally:
             self._lock.release()
@@ -631,11 +627,16 @@ class SocketLink(Link):
         self._ended(why)
 
     def send(self, frame: bytes) -> None:
+        with self._lock:
+            self._send_locked(frame)
+
+    def _send_locked(self, frame: bytes) -> None:
+        """Under the send lock: ``frame`` out, or the link lost (this call's error says so, as a
+        failed read's does: which of the two meets a dead far side first is chance)."""
         try:
-            with self._lock:
-                self._send(frame)
+            self._send(frame)
         except OSError as exc:
-            self.peer.fail(lost_error(f"cannot send data to {self.description}: {exc.strerror or exc}"))
+            self._ended(f"cannot send data: {exc.strerror or exc}")
             raise _again(self.peer.lost) from None  # type: ignore[arg-type]
 
     def close(self) -> None:

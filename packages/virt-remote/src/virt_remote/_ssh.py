@@ -349,7 +349,7 @@ class SSHLink(Link):
         try:
             chan.write(data)
         except (asyncssh.Error, OSError) as exc:
-            self.peer.fail(lost_error(f"cannot send data to {self.description}: {exc}"))
+            self.peer.fail(lost_error(f"connection to {self.description} was lost: cannot send data: {exc}"))
 
     def _flush(self) -> None:
         with self._io:  # first: no frame written directly may overtake the ones queued
