@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -163,3 +164,15 @@ def test_a_failed_send_says_the_connection_was_lost(monkeypatch: pytest.MonkeyPa
             conn.lookup_domain("test")
         assert caught.value.code == virt.ErrorNumber.SYSTEM_ERROR
         assert "was lost: cannot send data: Broken pipe" in str(caught.value)
+
+
+@pytest.mark.parametrize("frames", [b"\xff\xff\xff\xff", b"\x00\x00\x00\x05not a message"])
+def test_a_far_side_sending_a_bad_frame_is_a_clear_error(tmp_path: Any, frames: bytes) -> None:
+    """A far side that answers the handshake with an oversized header or a frame that is not a
+    message: refused with an RPC error, whoever reads it."""
+    script = tmp_path / "hostile.py"
+    script.write_text(f"import sys, time\nsys.stdout.buffer.write({frames!r})\nsys.stdout.flush()\ntime.sleep(5)\n")
+    with pytest.raises(virt.VirtError) as caught:
+        virt.open(f"test+ext:///default?command={sys.executable} {script}&keepalive_interval=0")
+    assert caught.value.code == virt.ErrorNumber.RPC
+    assert "exceeds the limit" in str(caught.value) or "bad frame" in str(caught.value)

@@ -171,6 +171,32 @@ def test_size_is_checked_before_the_body() -> None:
         _wire.decode_frame(header)  # no body at all: refused on the header alone
 
 
+def test_frames_are_split_out_of_a_buffer_whole() -> None:
+    one, two = _wire.encode_frame(["ok", 1, None]), _wire.encode_frame(["ok", 2, "x" * 100])
+    buf = bytearray(one + two[:10])
+    assert list(_wire.frames_in(buf)) == [one[4:]]
+    assert buf == two[:10]  # the partial frame waits for its bytes
+    buf += two[10:]
+    assert list(_wire.frames_in(buf)) == [two[4:]]
+    assert buf == b""
+
+
+def test_a_frame_split_out_of_a_buffer_is_checked_on_its_header() -> None:
+    buf = bytearray(struct.pack(">I", MAX_FRAME + 1))  # no body: refused on the header alone
+    with pytest.raises(ProtocolError, match="exceeds the limit"):
+        list(_wire.frames_in(buf))
+
+
+@given(st.binary(max_size=300))
+def test_fuzz_frame_splitter_raises_only_protocol_errors(data: bytes) -> None:
+    buf = bytearray(data)
+    try:
+        for body in _wire.frames_in(buf, limit=200):
+            assert len(body) <= 200
+    except ProtocolError:
+        pass
+
+
 def test_argument_checks_follow_the_hookspecs() -> None:
     ok = {"uuid": "u", "flags": 0}
     assert _wire.check_arguments("virt_domain_create", ok) is None
