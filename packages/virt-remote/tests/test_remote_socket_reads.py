@@ -6,6 +6,7 @@ pings), are read by the watcher."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import threading
@@ -176,3 +177,90 @@ def test_a_far_side_sending_a_bad_frame_is_a_clear_error(tmp_path: Any, frames: 
         virt.open(f"test+ext:///default?command={sys.executable} {script}&keepalive_interval=0")
     assert caught.value.code == virt.ErrorNumber.RPC
     assert "exceeds the limit" in str(caught.value) or "bad frame" in str(caught.value)
+
+
+# A far side that floods us with pings and reads nothing until it has written them all: its
+# reader waits for its writer, as a server's may.  Each ping owes a pong, which the client's
+# reading thread sends; it must never wait to (the far side waits for us to read), else both
+# sides wait for ever.
+FLOODING_FAR_SIDE = r'''
+import struct, sys
+from virt_remote import _wire
+
+inp, out = sys.stdin.buffer, sys.stdout.buffer
+def read():
+    (n,) = struct.unpack(">I", inp.read(4))
+    return _wire.from_wire(inp.read(n))
+def write(message):
+    out.write(_wire.encode_frame(message))
+    out.flush()
+
+pings, wait_for_a_call = int(sys.argv[1]), sys.argv[2] == "1"
+hello = read()
+write(["ok", hello[1], {"version": 1, "features": []}])
+opening = read()
+write(["ok", opening[1], {"session": 1, "hooks": [], "readonly": False}])
+if wait_for_a_call:
+    inp.peek(1)  # the head of a big call: its writer is under way, and waits for us
+out.write(_wire.encode_frame(["ping", 0]) * pings)  # blocks until the client has read most
+out.flush()
+pongs, call = 0, None
+while pongs < pings or call is None:
+    message = read()
+    if message[0] == "pong":
+        pongs += 1
+    elif message[0] == "count":
+        call = message[1]
+write(["ok", call, pongs])
+'''
+
+
+def _flooding(tmp_path: Any, pings: int, wait_for_a_call: bool) -> virt.Connection:
+    script = tmp_path / "flood.py"
+    script.write_text(FLOODING_FAR_SIDE)
+    command = f"{sys.executable} {script} {pings} {int(wait_for_a_call)}"
+    return virt.open(f"test+ext:///default?command={command}&keepalive_interval=0")
+
+
+def _count_in_thread(conn: virt.Connection, *args: Any) -> list[Any]:
+    """Ask the far side how many pongs it got, from a thread (a client that hangs must fail
+    the test, not hang it)."""
+    got: list[Any] = []
+    caller = threading.Thread(target=lambda: got.append(conn.driver.peer.request("count", *args)),  # type: ignore[attr-defined]
+                              daemon=True)
+    caller.start()
+    caller.join(30)
+    if caller.is_alive():
+        os.kill(_far_pid(conn), signal.SIGKILL)  # unblocks the client, for the test to end
+        pytest.fail("the client hangs: its reading thread waits to write")
+    return got
+
+
+def _far_pid(conn: virt.Connection) -> int:
+    return int(re.search(r"\(pid (\d+)\)", conn.driver.peer.description).group(1))  # type: ignore[attr-defined,union-attr]
+
+
+def test_pongs_owed_while_another_thread_writes_do_not_stop_the_reading(tmp_path: Any) -> None:
+    """A thread writes a call bigger than the pipe while the far side, not reading, floods us
+    with pings: the reading thread queues the pongs behind the write and reads on, so the far
+    side's flood ends, it reads the call, then every pong."""
+    pings = 20000  # 280 KB of pings, four times what a pipe holds
+    with _flooding(tmp_path, pings, wait_for_a_call=True) as conn:
+        assert _count_in_thread(conn, "x" * (2 << 20)) == [pings]
+
+
+def test_pongs_that_cannot_leave_at_once_go_to_the_writer_thread(tmp_path: Any, readers: list[str]) -> None:
+    """No call in flight: the watcher answers each ping itself while the pipe takes them, then,
+    the pipe full, hands its pongs to the writer thread and reads on."""
+    pings = 20000
+    with _flooding(tmp_path, pings, wait_for_a_call=False) as conn:
+        link = _link(conn)
+        deadline = time.monotonic() + 30
+        while len(readers) < pings + 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if len(readers) != pings + 2:
+            os.kill(_far_pid(conn), signal.SIGKILL)
+            pytest.fail(f"the client stopped reading the pings after {len(readers) - 2}")
+        assert set(readers[2:]) == {WATCHER}
+        assert link._writer is not None and link._writer.name == "virt-remote-writer"
+        assert _count_in_thread(conn) == [pings]

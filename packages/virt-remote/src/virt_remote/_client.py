@@ -432,8 +432,12 @@ class SocketLink(Link):
     Where ``select.epoll`` and ``os.eventfd`` exist (Linux), a thread of its own watches the
     descriptor, and a calling thread that finds nobody reading reads the answer to its call
     itself (:meth:`_read_until`), as on an SSH link: the watcher's hand-off was about a third
-    of a round trip.  Elsewhere, a reader thread blocked in ``recv`` reads everything.  Sends
-    block, one at a time."""
+    of a round trip.  Elsewhere, a reader thread blocked in ``recv`` reads everything.
+
+    Sends combine: a thread that finds no write under way writes its frame and whatever other
+    threads queued meanwhile; the others go back to waiting for their answers.  The reading
+    thread never waits on a write (its pong could wait for a far side that waits for us to
+    read): it writes only what leaves at once, and hands the rest to a writer thread."""
 
     def __init__(self, peer: Peer, recv: Callable[[int], bytes], send: Callable[[bytes], Any],
                  close: Callable[[], None], description: str, fd: int | None = None,
@@ -442,7 +446,13 @@ class SocketLink(Link):
         self._recv = recv
         self._send = send
         self._close = close
-        self._lock = threading.Lock()
+        # The combining writer: frames waiting to be written, and whether a thread writes.
+        self._queue: list[bytes] = []
+        self._queue_lock = threading.Lock()
+        self._writing = False
+        self._writer: threading.Thread | None = None  # started when the reading thread first hands over
+        self._write_wanted = threading.Event()
+        self._closing = False
         self.description = description
         self.drainer: threading.Thread | None = None
         self.reader: threading.Thread | None = None
@@ -459,12 +469,13 @@ class SocketLink(Link):
     def start(self) -> None:
         from virt_remote._server import _Watch
 
-        if self._fd is not None and self._send_fd is not None and EVENTFD:
-            self._watch = _Watch.make(self._fd, self._on_input)
-        if self._watch is not None:
+        if self._fd is not None and self._send_fd is not None:
             for event, fd in ((select.POLLIN, self._fd), (select.POLLOUT, self._send_fd)):
                 self._polls[event] = poller = select.poll()
-                poller.register(fd, event)  # type: ignore[arg-type]
+                poller.register(fd, event)
+            if EVENTFD:
+                self._watch = _Watch.make(self._fd, self._on_input)
+        if self._watch is not None:
             self.read_until = self._read_until
             self._watch.arm()
             return
@@ -564,25 +575,27 @@ class SocketLink(Link):
 
     def _send_at_once(self, frame: bytes) -> bool:
         """Under the reading: disarm the watcher and send ``frame`` if that cannot wait (a frame
-        of at most :data:`SEND_AT_ONCE` bytes, the send lock free, the descriptor writable
-        now).  False, with nothing sent and the watcher armed, if it could."""
-        if len(frame) > SEND_AT_ONCE or not self._lock.acquire(blocking=False):
+        of at most :data:`SEND_AT_ONCE` bytes, no write under way nor queued, the descriptor
+        writable now).  False, with nothing sent and the watcher armed, if it could."""
+        if len(frame) > SEND_AT_ONCE:
             return False
-        try:
-            if not self._ready(select.POLLOUT):
+        with self._queue_lock:
+            if self._writing or self._queue or not self._ready(select.POLLOUT):
                 return False
-            self._reading_thread = threading.get_ident()
-            self._watch.disarm()
-            self._send_locked(frame)
-            return True
-        finally:
-            self._lock.release()
+            self._writing = True
+        self._reading_thread = threading.get_ident()
+        self._watch.disarm()
+        self._write_queued(frame)
+        return True
 
     def _ready(self, event: int) -> bool:
         """Whether reading (POLLIN) or sending (POLLOUT) would not wait, now: an end or an error
         counts, as what follows then fails at once (and a hang-up left unread would wake the
         watcher again and again)."""
-        return any(events & (event | select.POLLHUP | select.POLLERR) for _fd, events in self._polls[event].poll(0))
+        poller = self._polls.get(event)
+        if poller is None:
+            return False
+        return any(events & (event | select.POLLHUP | select.POLLERR) for _fd, events in poller.poll(0))
 
     def _read_while(self, waiter: Wake, efd: int) -> None:
         fd = self._fd
@@ -611,6 +624,7 @@ class SocketLink(Link):
 
         reader = FrameReader(self._recv)
         why = "end of file"
+        self._reading_thread = threading.get_ident()  # for ever: its writes never wait
         try:
             while True:
                 body = reader.read()
@@ -627,19 +641,66 @@ class SocketLink(Link):
         self._ended(why)
 
     def send(self, frame: bytes) -> None:
-        with self._lock:
-            self._send_locked(frame)
+        """Queue ``frame`` and, if no write is under way, write it (with what else queued
+        meanwhile).  Called by the reading thread (a pong), it never waits (see
+        :meth:`_write_queued`)."""
+        with self._queue_lock:
+            self._queue.append(frame)
+            if self._writing:
+                return  # the writer takes it
+            self._writing = True
+        self._write_queued()
 
-    def _send_locked(self, frame: bytes) -> None:
-        """Under the send lock: ``frame`` out, or the link lost (this call's error says so, as a
-        failed read's does: which of the two meets a dead far side first is chance)."""
-        try:
-            self._send(frame)
-        except OSError as exc:
-            self._ended(f"cannot send data: {exc.strerror or exc}")
-            raise _again(self.peer.lost) from None  # type: ignore[arg-type]
+    def _write_queued(self, first: bytes | None = None) -> None:
+        """As the writer: write ``first`` (if any), then what is queued, until nothing is;
+        then stop being the writer.  The reading thread writes only what leaves at once (at
+        most :data:`SEND_AT_ONCE` bytes, the descriptor writable now), and hands the rest to
+        the writer thread: a write of its that waited for a far side that waits for us to
+        read would wait forever.  A failed write ends the link (the caller's error says it
+        was lost, as a failed read's does: which of the two meets a dead far side first is
+        chance)."""
+        data = first
+        while True:
+            if data is not None:
+                try:
+                    self._send(data)
+                except OSError as exc:
+                    with self._queue_lock:
+                        self._queue.clear()
+                        self._writing = False
+                    self._ended(f"cannot send data: {exc.strerror or exc}")
+                    raise _again(self.peer.lost) from None  # type: ignore[arg-type]
+            with self._queue_lock:
+                queue = self._queue
+                if not queue:
+                    self._writing = False
+                    return
+                if threading.get_ident() == self._reading_thread and (
+                        sum(map(len, queue)) > SEND_AT_ONCE or not self._ready(select.POLLOUT)):
+                    break  # handed over, still marked as writing
+                data = queue[0] if len(queue) == 1 else b"".join(queue)
+                queue.clear()
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_for_reader, name="virt-remote-writer", daemon=True)
+            self._writer.start()
+        self._write_wanted.set()
+
+    def _write_for_reader(self) -> None:
+        """The writer thread: writes, when the reading thread hands the writing over, what it
+        could not write at once."""
+        while True:
+            self._write_wanted.wait()
+            self._write_wanted.clear()
+            if self._closing or self.peer.lost is not None:
+                return
+            try:
+                self._write_queued()
+            except VirtError:
+                return  # the link ended; every caller hears it from its waiter
 
     def close(self) -> None:
+        self._closing = True
+        self._write_wanted.set()
         watch = self._watch
         if watch is not None:
             watch.close()
