@@ -5,6 +5,7 @@ the next open works."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import virt
-from remote_testlib import Keys, Sshd, Virtd, descendants, helper_pids
+from remote_testlib import HELPER, Keys, Sshd, Virtd, descendants, helper_pids
 from virt import ErrorNumber, VirtError
 
 
@@ -197,3 +198,62 @@ def test_stalled_helper_over_openssh_client(own_sshd: Sshd) -> None:
     conn.close()
     with virt.open(own_sshd.uri(client="openssh")) as again:
         assert again.type() == "TEST"
+
+
+#: a call bigger than every buffer on its way (pipes, sockets, the SSH channel's window)
+BIG_DOMAIN = ("<domain type='test'><name>big</name><description>" + "x" * (8 << 20)
+              + "</description><memory>1024</memory><os><type>hvm</type></os></domain>")
+
+
+@pytest.mark.parametrize("transport", ["ssh", "openssh", "ext", "unix"])
+def test_a_far_side_stalled_during_a_big_call_is_noticed_within_the_keepalive_bound(
+        transport: str, own_sshd: Sshd, tmp_path: Path) -> None:
+    """The far side stops while a call of 8 MiB is on its way: the caller waits in its write,
+    and the keepalive's pings queue behind it or wait for room, yet the keepalive notices
+    within interval x count.  Before, over SSH, a ping waited for a window the stalled far
+    side never opened again, and the call hung for ever; over pipes the caller's error waited
+    2 s more, for a clean exit of the helper."""
+    keepalive = "keepalive_interval=0.5&keepalive_count=3"
+    daemon = None
+    if transport == "unix":
+        daemon = Virtd(tmp_path / "sock").start()
+        conn = virt.open(f"test+unix:///default?socket={tmp_path / 'sock'}&{keepalive}")
+        assert daemon.proc is not None
+        far = daemon.proc.pid
+    elif transport == "ext":
+        conn = virt.open(f"test+ext:///default?command={HELPER}&{keepalive}")
+        far = int(re.search(r"\(pid (\d+)\)", conn.driver.peer.description).group(1))  # type: ignore[attr-defined,union-attr]
+    else:
+        client = "openssh" if transport == "openssh" else "asyncssh"
+        conn = virt.open(own_sshd.uri(client=client, keepalive_interval=0.5, keepalive_count=3))
+        far = _helper_of(own_sshd)
+    try:
+        conn.lookup_domain("test")
+        _stop(far)
+        outcome: list[BaseException | None] = []
+
+        def call() -> None:
+            try:
+                conn.define_domain(BIG_DOMAIN)
+                outcome.append(None)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        start = time.monotonic()
+        caller = threading.Thread(target=call, daemon=True)
+        caller.start()
+        caller.join(0.5 * 3 + 10)
+        assert not caller.is_alive(), "the call hangs: the keepalive did not notice the stalled far side"
+        elapsed = time.monotonic() - start
+        assert elapsed < 0.5 * 3 + 1.5, f"the error took {elapsed:.1f}s, over the bound"
+        error = outcome[0]
+        assert isinstance(error, VirtError) and error.code == ErrorNumber.SYSTEM_ERROR
+        assert "keepalive" in error.message
+    finally:
+        try:
+            os.kill(far, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        conn.close()
+        if daemon is not None:
+            daemon.stop()

@@ -11,6 +11,7 @@ order, so that a callback may call the API again.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import keyword
 import logging
@@ -104,7 +105,10 @@ class Link:
     #: that waiter is done, or returns early (leaving the rest to the link's own reader)
     read_until: Callable[[Wake, bytes | None], None] | None = None
 
-    def send(self, frame: bytes) -> None:
+    def send(self, frame: bytes, wait: bool = True) -> None:
+        """Send ``frame``; without ``wait``, never wait for the far side to take it (it waits
+        in a buffer, or for another thread, instead): a keepalive ping, which must not stop the
+        keepalive from noticing that the far side stopped."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -131,6 +135,8 @@ class Peer:
         self._opening = 0
         self._streams_lock = threading.Lock()
         self.lost: VirtError | None = None
+        #: set when the keepalive gave up on the far side (it stopped answering)
+        self.stalled = False
         self.last_rx = time.monotonic()
         self.refs = 0
         #: requests sent so far (each one round trip)
@@ -245,10 +251,11 @@ class Peer:
             raise VirtError(ErrorNumber.INVALID_ARG, f"{hook}: {exc}") from None
         return self.request("call", session, hook, wire_args)
 
-    def notify(self, message: list[Any]) -> None:
-        """Send a message that has no answer (stream data, pongs)."""
+    def notify(self, message: list[Any], wait: bool = True) -> None:
+        """Send a message that has no answer (stream data, pings, pongs); ``wait`` as
+        :meth:`Link.send`."""
         if self.lost is None and self.link is not None:
-            self.link.send(_wire.encode_frame(message))
+            self.link.send(_wire.encode_frame(message), wait)
 
     # -- what the reader hands over ---------------------------------------------------------
 
@@ -283,7 +290,7 @@ class Peer:
         elif kind == "ev":
             self._queue_event(message)
         elif kind == "ping":
-            self.notify(["pong", message[1] if len(message) > 1 else 0])
+            self.notify(["pong", message[1] if len(message) > 1 else 0], wait=False)
         elif kind == "pong":
             pass
         elif kind in ("sdata", "sack", "sclose"):
@@ -407,13 +414,14 @@ class Peer:
             now = time.monotonic()
             idle = now - self.last_rx
             if idle > interval * count:
+                self.stalled = True
                 self.fail(lost_error(f"connection to {self.description} closed: no answer to "
                                      f"{count} keepalive messages in {interval * count:g}s"))
                 return
             if idle >= interval and now - pinged >= interval:
                 pinged = now
                 try:
-                    self.notify(["ping", 0])
+                    self.notify(["ping", 0], wait=False)
                 except VirtError:
                     return
 
@@ -585,7 +593,7 @@ class SocketLink(Link):
             self._writing = True
         self._reading_thread = threading.get_ident()
         self._watch.disarm()
-        self._write_queued(frame)
+        self._write_queued(frame, wait=False)
         return True
 
     def _ready(self, event: int) -> bool:
@@ -640,29 +648,32 @@ class SocketLink(Link):
             why = exc.strerror or str(exc)
         self._ended(why)
 
-    def send(self, frame: bytes) -> None:
+    def send(self, frame: bytes, wait: bool = True) -> None:
         """Queue ``frame`` and, if no write is under way, write it (with what else queued
-        meanwhile).  Called by the reading thread (a pong), it never waits (see
-        :meth:`_write_queued`)."""
+        meanwhile).  Called by the reading thread (a pong), or without ``wait``, it never
+        waits (see :meth:`_write_queued`)."""
         with self._queue_lock:
             self._queue.append(frame)
             if self._writing:
                 return  # the writer takes it
             self._writing = True
-        self._write_queued()
+        self._write_queued(wait=wait and threading.get_ident() != self._reading_thread)
 
-    def _write_queued(self, first: bytes | None = None) -> None:
+    def _write_queued(self, first: bytes | None = None, wait: bool = True) -> None:
         """As the writer: write ``first`` (if any), then what is queued, until nothing is;
-        then stop being the writer.  The reading thread writes only what leaves at once (at
-        most :data:`SEND_AT_ONCE` bytes, the descriptor writable now), and hands the rest to
-        the writer thread: a write of its that waited for a far side that waits for us to
-        read would wait forever.  A failed write ends the link (the caller's error says it
-        was lost, as a failed read's does: which of the two meets a dead far side first is
-        chance)."""
+        then stop being the writer.  Without ``wait`` (the reading thread, a keepalive ping),
+        it writes only what leaves at once (at most :data:`SEND_AT_ONCE` bytes, the
+        descriptor writable now), and hands the rest to the writer thread: a write of the
+        reading thread that waited for a far side that waits for us to read would wait for
+        ever, and a ping that waited for a stalled far side would keep the keepalive from
+        noticing.  A failed write ends the link (the caller's error says it was lost, as a
+        failed read's does: which of the two meets a dead far side first is chance)."""
         data = first
         while True:
             if data is not None:
                 try:
+                    if self._closing:  # its descriptor may be closed, its number reused
+                        raise OSError(errno.EPIPE, "the connection is closed")
                     self._send(data)
                 except OSError as exc:
                     with self._queue_lock:
@@ -675,19 +686,18 @@ class SocketLink(Link):
                 if not queue:
                     self._writing = False
                     return
-                if threading.get_ident() == self._reading_thread and (
-                        sum(map(len, queue)) > SEND_AT_ONCE or not self._ready(select.POLLOUT)):
+                if not wait and (sum(map(len, queue)) > SEND_AT_ONCE or not self._ready(select.POLLOUT)):
                     break  # handed over, still marked as writing
                 data = queue[0] if len(queue) == 1 else b"".join(queue)
                 queue.clear()
         if self._writer is None:
-            self._writer = threading.Thread(target=self._write_for_reader, name="virt-remote-writer", daemon=True)
+            self._writer = threading.Thread(target=self._write_handed_over, name="virt-remote-writer", daemon=True)
             self._writer.start()
         self._write_wanted.set()
 
-    def _write_for_reader(self) -> None:
-        """The writer thread: writes, when the reading thread hands the writing over, what it
-        could not write at once."""
+    def _write_handed_over(self) -> None:
+        """The writer thread: writes what a thread that must not wait (the reading one, the
+        keepalive) could not write at once and handed over."""
         while True:
             self._write_wanted.wait()
             self._write_wanted.clear()
@@ -1106,6 +1116,10 @@ def _connect_ext(uri: Any, key: tuple[Any, ...], command: str | list[str], descr
             view = view[os.write(in_fd, view):]
 
     def close() -> None:
+        if peer.stalled:
+            # It stopped answering: no clean end to wait for, and a thread blocked writing to
+            # it is released by its end (before the descriptor closes under it).
+            proc.kill()
         for stream in (proc.stdin, proc.stdout):
             try:
                 stream.close()  # type: ignore[union-attr]

@@ -377,15 +377,18 @@ class SSHLink(Link):
         finally:
             self._io.release()
 
-    def send(self, frame: bytes) -> None:
-        self._wait_writable()
+    def send(self, frame: bytes, wait: bool = True) -> None:
+        if wait:
+            self._wait_writable()
         self._send_now(frame)
 
     def _wait_writable(self) -> None:
         """Flow control: while the channel's window is full, the sender waits here for the far
         side's window adjustments, except the thread that would read them (the loop, or a
         caller holding the reading: a pong sent while it handles a ping), which goes on: what
-        it sends waits in asyncssh's buffer instead."""
+        it sends waits in asyncssh's buffer instead.  So does a keepalive ping (``send``
+        without ``wait``): a window that a stalled far side never opens again must not keep
+        the keepalive from noticing."""
         if not self.writable.is_set():
             me = threading.get_ident()
             if me == self._reading_thread or me == getattr(self.loop, "_thread_id", None):
