@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ import pytest
 import virt
 from remote_testlib import HELPER, Keys, Sshd, Virtd, descendants, helper_pids
 from virt import ErrorNumber, VirtError
+from virt_remote._server import Service
 
 
 @pytest.fixture
@@ -257,3 +259,30 @@ def test_a_far_side_stalled_during_a_big_call_is_noticed_within_the_keepalive_bo
         conn.close()
         if daemon is not None:
             daemon.stop()
+
+
+def test_the_far_side_drops_a_client_that_stopped_reading_with_its_buffer_full() -> None:
+    """The keepalive works both ways whatever the buffers: a client that stopped reading while
+    the far side's send buffer is full is dropped within interval x count.  The ping that
+    cannot leave goes to the writer thread; before, the pinger itself waited in the write, for
+    ever, and the far side served the stalled client as long as it lived."""
+    ours, theirs = socket.socketpair()
+    try:
+        for size in (65536, 4096, 256, 16, 1):  # full, as a client that stopped reading leaves it
+            while True:
+                try:
+                    theirs.send(b"\0" * size, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    break
+        service = Service(theirs.recv, theirs.sendall, keepalive_interval=0.3, keepalive_count=3, name="stalled",
+                          fileno=theirs.fileno(), send_fileno=theirs.fileno())
+        server = threading.Thread(target=service.serve, daemon=True)
+        start = time.monotonic()
+        server.start()
+        server.join(0.3 * 3 + 10)
+        assert not server.is_alive(), "the far side still serves a client that stopped reading"
+        # the bound, and the 2 s its end gives a write under way to finish
+        assert time.monotonic() - start < 0.3 * 3 + 2 + 1.5
+    finally:
+        ours.close()  # ends the writer thread's write (and the serving thread's wait, if any)
+        theirs.close()

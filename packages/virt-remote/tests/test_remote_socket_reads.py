@@ -160,7 +160,7 @@ def test_a_failed_send_says_the_connection_was_lost(monkeypatch: pytest.MonkeyPa
         def broken(_frame: bytes) -> None:
             raise BrokenPipeError(32, "Broken pipe")
 
-        monkeypatch.setattr(_link(conn), "_send", broken)
+        monkeypatch.setattr(_link(conn).out, "_write", broken)
         with pytest.raises(virt.VirtError) as caught:
             conn.lookup_domain("test")
         assert caught.value.code == virt.ErrorNumber.SYSTEM_ERROR
@@ -262,5 +262,5 @@ def test_pongs_that_cannot_leave_at_once_go_to_the_writer_thread(tmp_path: Any, 
             os.kill(_far_pid(conn), signal.SIGKILL)
             pytest.fail(f"the client stopped reading the pings after {len(readers) - 2}")
         assert set(readers[2:]) == {WATCHER}
-        assert link._writer is not None and link._writer.name == "virt-remote-writer"
+        assert link.out.thread is not None and link.out.thread.name == "virt-remote-writer"
         assert _count_in_thread(conn) == [pings]

@@ -11,7 +11,6 @@ order, so that a callback may call the API again.
 
 from __future__ import annotations
 
-import errno
 import itertools
 import keyword
 import logging
@@ -31,6 +30,7 @@ from virt.plugin import OpenRequest
 from virt_remote import _wire
 from virt_remote._wake import EVENTFD, Wake
 from virt_remote._wire import ProtocolError
+from virt_remote._writer import AT_ONCE, Writer
 
 __all__ = ["Peer", "RemoteConnection", "RemoteStream", "open_remote"]
 
@@ -442,10 +442,10 @@ class SocketLink(Link):
     itself (:meth:`_read_until`), as on an SSH link: the watcher's hand-off was about a third
     of a round trip.  Elsewhere, a reader thread blocked in ``recv`` reads everything.
 
-    Sends combine: a thread that finds no write under way writes its frame and whatever other
-    threads queued meanwhile; the others go back to waiting for their answers.  The reading
-    thread never waits on a write (its pong could wait for a far side that waits for us to
-    read): it writes only what leaves at once, and hands the rest to a writer thread."""
+    Sends combine (:class:`~virt_remote._writer.Writer`): a thread that finds no write under
+    way writes its frame and whatever other threads queued meanwhile; the others go back to
+    waiting for their answers.  The reading thread never waits on a write (its pong could wait
+    for a far side that waits for us to read)."""
 
     def __init__(self, peer: Peer, recv: Callable[[int], bytes], send: Callable[[bytes], Any],
                  close: Callable[[], None], description: str, fd: int | None = None,
@@ -454,13 +454,7 @@ class SocketLink(Link):
         self._recv = recv
         self._send = send
         self._close = close
-        # The combining writer: frames waiting to be written, and whether a thread writes.
-        self._queue: list[bytes] = []
-        self._queue_lock = threading.Lock()
-        self._writing = False
-        self._writer: threading.Thread | None = None  # started when the reading thread first hands over
-        self._write_wanted = threading.Event()
-        self._closing = False
+        self.out = Writer(send, send_fd, self._write_failed)
         self.description = description
         self.drainer: threading.Thread | None = None
         self.reader: threading.Thread | None = None
@@ -472,18 +466,16 @@ class SocketLink(Link):
         self._reading_thread = 0
         self._buf = bytearray()
         self._watch: Any = None
-        self._polls: dict[int, select.poll] = {}  # POLLIN on the descriptor, POLLOUT on the sending one
+        self._readable: select.poll | None = None
 
     def start(self) -> None:
         from virt_remote._server import _Watch
 
-        if self._fd is not None and self._send_fd is not None:
-            for event, fd in ((select.POLLIN, self._fd), (select.POLLOUT, self._send_fd)):
-                self._polls[event] = poller = select.poll()
-                poller.register(fd, event)
-            if EVENTFD:
-                self._watch = _Watch.make(self._fd, self._on_input)
+        if self._fd is not None and self._send_fd is not None and EVENTFD:
+            self._watch = _Watch.make(self._fd, self._on_input)
         if self._watch is not None:
+            self._readable = select.poll()
+            self._readable.register(self._fd, select.POLLIN)  # type: ignore[arg-type]
             self.read_until = self._read_until
             self._watch.arm()
             return
@@ -503,7 +495,7 @@ class SocketLink(Link):
             self._reading_thread = threading.get_ident()
             try:
                 # a calling thread may have read it all between the wake-up and the lock
-                if self._ready(select.POLLIN):
+                if self._ready():
                     while True:
                         if not self._take(self._recv_chunk()):
                             return  # the link ended: nothing more to watch
@@ -585,25 +577,18 @@ class SocketLink(Link):
         """Under the reading: disarm the watcher and send ``frame`` if that cannot wait (a frame
         of at most :data:`SEND_AT_ONCE` bytes, no write under way nor queued, the descriptor
         writable now).  False, with nothing sent and the watcher armed, if it could."""
-        if len(frame) > SEND_AT_ONCE:
+        if len(frame) > SEND_AT_ONCE or not self.out.claim():
             return False
-        with self._queue_lock:
-            if self._writing or self._queue or not self._ready(select.POLLOUT):
-                return False
-            self._writing = True
         self._reading_thread = threading.get_ident()
         self._watch.disarm()
-        self._write_queued(frame, wait=False)
+        self.out.run(frame, wait=False)
         return True
 
-    def _ready(self, event: int) -> bool:
-        """Whether reading (POLLIN) or sending (POLLOUT) would not wait, now: an end or an error
-        counts, as what follows then fails at once (and a hang-up left unread would wake the
-        watcher again and again)."""
-        poller = self._polls.get(event)
-        if poller is None:
-            return False
-        return any(events & (event | select.POLLHUP | select.POLLERR) for _fd, events in poller.poll(0))
+    def _ready(self) -> bool:
+        """Whether reading would not wait, now: an end or an error counts, as what follows then
+        fails at once (and a hang-up left unread would wake the watcher again and again)."""
+        return any(events & (select.POLLIN | select.POLLHUP | select.POLLERR)
+                   for _fd, events in self._readable.poll(0))  # type: ignore[union-attr]
 
     def _read_while(self, waiter: Wake, efd: int) -> None:
         fd = self._fd
@@ -649,68 +634,18 @@ class SocketLink(Link):
         self._ended(why)
 
     def send(self, frame: bytes, wait: bool = True) -> None:
-        """Queue ``frame`` and, if no write is under way, write it (with what else queued
-        meanwhile).  Called by the reading thread (a pong), or without ``wait``, it never
-        waits (see :meth:`_write_queued`)."""
-        with self._queue_lock:
-            self._queue.append(frame)
-            if self._writing:
-                return  # the writer takes it
-            self._writing = True
-        self._write_queued(wait=wait and threading.get_ident() != self._reading_thread)
+        """Queue ``frame``; written at once if no write is under way (with what else queued
+        meanwhile).  From the reading thread (a pong), or without ``wait``, it never waits."""
+        self.out.send(frame, wait and threading.get_ident() != self._reading_thread)
 
-    def _write_queued(self, first: bytes | None = None, wait: bool = True) -> None:
-        """As the writer: write ``first`` (if any), then what is queued, until nothing is;
-        then stop being the writer.  Without ``wait`` (the reading thread, a keepalive ping),
-        it writes only what leaves at once (at most :data:`SEND_AT_ONCE` bytes, the
-        descriptor writable now), and hands the rest to the writer thread: a write of the
-        reading thread that waited for a far side that waits for us to read would wait for
-        ever, and a ping that waited for a stalled far side would keep the keepalive from
-        noticing.  A failed write ends the link (the caller's error says it was lost, as a
-        failed read's does: which of the two meets a dead far side first is chance)."""
-        data = first
-        while True:
-            if data is not None:
-                try:
-                    if self._closing:  # its descriptor may be closed, its number reused
-                        raise OSError(errno.EPIPE, "the connection is closed")
-                    self._send(data)
-                except OSError as exc:
-                    with self._queue_lock:
-                        self._queue.clear()
-                        self._writing = False
-                    self._ended(f"cannot send data: {exc.strerror or exc}")
-                    raise _again(self.peer.lost) from None  # type: ignore[arg-type]
-            with self._queue_lock:
-                queue = self._queue
-                if not queue:
-                    self._writing = False
-                    return
-                if not wait and (sum(map(len, queue)) > SEND_AT_ONCE or not self._ready(select.POLLOUT)):
-                    break  # handed over, still marked as writing
-                data = queue[0] if len(queue) == 1 else b"".join(queue)
-                queue.clear()
-        if self._writer is None:
-            self._writer = threading.Thread(target=self._write_handed_over, name="virt-remote-writer", daemon=True)
-            self._writer.start()
-        self._write_wanted.set()
-
-    def _write_handed_over(self) -> None:
-        """The writer thread: writes what a thread that must not wait (the reading one, the
-        keepalive) could not write at once and handed over."""
-        while True:
-            self._write_wanted.wait()
-            self._write_wanted.clear()
-            if self._closing or self.peer.lost is not None:
-                return
-            try:
-                self._write_queued()
-            except VirtError:
-                return  # the link ended; every caller hears it from its waiter
+    def _write_failed(self, exc: OSError) -> None:
+        """A write failed: the link ends, and the sending thread's error says it was lost, as a
+        failed read's does (which of the two meets a dead far side first is chance)."""
+        self._ended(f"cannot send data: {exc.strerror or exc}")
+        raise _again(self.peer.lost) from None  # type: ignore[arg-type]
 
     def close(self) -> None:
-        self._closing = True
-        self._write_wanted.set()
+        self.out.close()
         watch = self._watch
         if watch is not None:
             watch.close()
@@ -723,7 +658,7 @@ class SocketLink(Link):
 
 
 #: a frame up to this size is sent by a reading caller (a pipe takes it whole once writable)
-SEND_AT_ONCE = 4096
+SEND_AT_ONCE = AT_ONCE
 #: what a reading thread asks the descriptor for at a time
 READ_MAX = 65536
 

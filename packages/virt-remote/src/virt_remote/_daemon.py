@@ -104,7 +104,8 @@ class Daemon:
         from virt_remote._server import Service
 
         service = Service(client.recv, client.sendall, readonly=readonly, keepalive_interval=self.keepalive[0],
-                          keepalive_count=self.keepalive[1], name="client", fileno=client.fileno())
+                          keepalive_count=self.keepalive[1], name="client", fileno=client.fileno(),
+                          send_fileno=client.fileno())
         try:
             service.serve()
         finally:

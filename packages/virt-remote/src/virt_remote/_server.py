@@ -27,6 +27,7 @@ from typing import Any
 from virt_remote import _wire
 from virt_remote._wake import Wake
 from virt_remote._wire import STREAM_PIECE, STREAM_WINDOW, VOLUME_PIECE, VOLUME_WINDOW, ProtocolError
+from virt_remote._writer import Writer
 
 __all__ = ["FEATURES", "MAX_THREADS", "PROTOCOL_VERSION", "Service"]
 
@@ -449,29 +450,35 @@ class _VolumeUpload(_Stream):
                 self.cond.notify_all()
 
 
+def _write_failed(_exc: OSError) -> None:
+    """A write to the peer failed: nothing more is written; the reader meets the end."""
+
+
 class Service:
     """The protocol's server side on one peer.
 
     :param recv: blocking read of at most n bytes (b"" at end of file).
-    :param send_bytes: blocking write of all the bytes (called under the send lock).
+    :param send_bytes: blocking write of all the bytes (called by one thread at a time).
     :param readonly: every session is opened read-only, whatever the peer asks.
     :param fileno: the descriptor ``recv`` reads, if any: then the leader keeps the reading
         through a call until the peer sends more (see :class:`_Watch`).
+    :param send_fileno: the descriptor ``send_bytes`` writes, if any: a ping or a pong is then
+        written at once when it fits, else by a writer thread (see :mod:`virt_remote._writer`).
     """
 
     def __init__(self, recv: Callable[[int], bytes], send_bytes: Callable[[bytes], None], *,
                  readonly: bool = False, keepalive_interval: float = 0.0, keepalive_count: int = 5,
-                 max_frame: int = _wire.MAX_FRAME, name: str = "peer", fileno: int | None = None) -> None:
+                 max_frame: int = _wire.MAX_FRAME, name: str = "peer", fileno: int | None = None,
+                 send_fileno: int | None = None) -> None:
         self.reader = FrameReader(recv, max_frame)
         self._fileno = fileno
         self._watch: _Watch | None = None
         #: the leader runs a call and keeps the reading meanwhile (see _run_leading)
         self._away = False
-        self._send_bytes = send_bytes
-        self._send_lock = threading.Lock()
-        self._queue_lock = threading.Lock()
-        self._queue: list[bytes] = []
-        self._writing = False
+        # Whoever finds no write under way writes what every other thread queued meanwhile
+        # too, so concurrent answers leave in one write (and one SSH packet).  A failed write
+        # stops the writing; the reader finds the end.
+        self._out = Writer(send_bytes, send_fileno, _write_failed)
         self.readonly = readonly
         self.name = name
         self.sessions: dict[int, _Session] = {}
@@ -488,14 +495,15 @@ class Service:
         self._done = threading.Event()
         self._last_rx = time.monotonic()
         self._keepalive = (keepalive_interval, keepalive_count)
-        self.broken = False
         #: the helper starts with the cyclic collector off (its imports make no garbage worth
         #: collecting, and the collections cost ~10% of its start); the first open turns it on
         self.gc_paused = False
 
     # -- sending ---------------------------------------------------------------------------
 
-    def send(self, message: list[Any]) -> None:
+    def send(self, message: list[Any], wait: bool = True) -> None:
+        """Send ``message``; without ``wait``, never wait for the peer to take it (a ping, a
+        pong: see :mod:`virt_remote._writer`)."""
         try:
             frame = _wire.encode_frame(message)
         except ProtocolError as exc:
@@ -504,26 +512,7 @@ class Service:
             else:
                 log.warning("virt-remote: dropped a message that cannot be sent: %s", exc)
                 return
-        # A combining writer: whoever finds no write under way writes what every other thread
-        # queued meanwhile too, so concurrent answers leave in one write (and one SSH packet).
-        with self._queue_lock:
-            self._queue.append(frame)
-            if self._writing:
-                return
-            self._writing = True
-        while True:
-            with self._queue_lock:
-                if not self._queue or self.broken:
-                    self._queue.clear()
-                    self._writing = False
-                    return
-                data = self._queue[0] if len(self._queue) == 1 else b"".join(self._queue)
-                self._queue.clear()
-            try:
-                with self._send_lock:
-                    self._send_bytes(data)
-            except OSError:
-                self.broken = True
+        self._out.send(frame, wait)
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -537,6 +526,7 @@ class Service:
         self._start_worker()
         self._done.wait()
         self._drain()
+        self._out.release()
         if self._watch is not None:
             self._watch.close()
         self._shutdown()
@@ -545,10 +535,7 @@ class Service:
         """Let a write under way finish with what is queued (a last ``bye``), so that whoever
         closes the stream after ``serve`` returns does not cut it off."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._queue_lock:
-                if not self._writing and not self._queue:
-                    return
+        while time.monotonic() < deadline and not self._out.idle:
             time.sleep(0.002)
 
     def _pinger(self) -> None:
@@ -561,11 +548,11 @@ class Service:
                 self.stop()
                 return
             if idle >= interval:
-                self.send(["ping", 0])
+                self.send(["ping", 0], wait=False)
 
     def stop(self) -> None:
         self._stopped = True
-        self.broken = True
+        self._out.broken = True
         self._done.set()
 
     def _start_worker(self) -> None:
@@ -714,7 +701,7 @@ class Service:
                 continue
             kind = message[0]
             if kind == "ping":
-                self.send(["pong", message[1] if len(message) > 1 else 0])
+                self.send(["pong", message[1] if len(message) > 1 else 0], wait=False)
                 continue
             if kind == "pong":
                 continue
@@ -974,6 +961,7 @@ def serve_fds(read_fd: int, write_fd: int, *, readonly: bool = False, keepalive_
 
     service = Service(lambda n: os.read(read_fd, n), send_all, readonly=readonly,
                       keepalive_interval=keepalive_interval, keepalive_count=keepalive_count, name=name,
-                      fileno=read_fd if os.environ.get("VIRT_REMOTE_WATCH", "1") != "0" else None)
+                      fileno=read_fd if os.environ.get("VIRT_REMOTE_WATCH", "1") != "0" else None,
+                      send_fileno=write_fd)
     service.gc_paused = gc_paused and not gc.isenabled()
     service.serve()

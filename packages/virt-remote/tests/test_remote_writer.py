@@ -1,0 +1,147 @@
+"""The writer both sides share (``virt_remote._writer``), on real pipes: frames from many
+threads arrive whole and in each thread's order; a thread that must not wait never does; a
+failed write is reported once and ends the writing."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import struct
+import threading
+from collections.abc import Iterator
+
+import pytest
+from virt_remote._writer import AT_ONCE, Writer
+
+
+@pytest.fixture
+def pipe() -> Iterator[tuple[int, int]]:
+    r, w = os.pipe()
+    try:
+        yield r, w
+    finally:
+        for fd in (r, w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _write_all(fd: int) -> object:
+    def write(data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    return write
+
+
+def _read_exactly(fd: int, n: int) -> bytes:
+    out = bytearray()
+    while len(out) < n:
+        chunk = os.read(fd, n - len(out))
+        assert chunk, "the pipe ended early"
+        out += chunk
+    return bytes(out)
+
+
+def _never_fails(exc: OSError) -> None:
+    raise AssertionError(f"a write failed: {exc}")
+
+
+def test_frames_from_many_threads_arrive_whole_and_in_each_threads_order(pipe: tuple[int, int]) -> None:
+    r, w = pipe
+    writer = Writer(_write_all(w), w, _never_fails)  # type: ignore[arg-type]
+    threads, each = 16, 300
+    frame = struct.Struct(">HH")
+    data: list[bytes] = []
+    reader = threading.Thread(target=lambda: data.append(_read_exactly(r, threads * each * frame.size)))
+    reader.start()
+
+    def send(thread: int) -> None:
+        for seq in range(each):
+            writer.send(frame.pack(thread, seq), wait=seq % 7 != 0)
+
+    senders = [threading.Thread(target=send, args=(t,)) for t in range(threads)]
+    for s in senders:
+        s.start()
+    for s in senders:
+        s.join(30)
+    reader.join(30)
+    got = [frame.unpack_from(data[0], i * frame.size) for i in range(threads * each)]
+    for thread in range(threads):
+        assert [seq for t, seq in got if t == thread] == list(range(each))
+    writer.close()
+
+
+def test_a_thread_that_must_not_wait_hands_over_what_cannot_leave_at_once(pipe: tuple[int, int]) -> None:
+    r, w = pipe
+    writer = Writer(_write_all(w), w, _never_fails)  # type: ignore[arg-type]
+    writer.send(b"x" * 65536)  # the pipe is full now, nobody reads
+    done = threading.Event()
+
+    def ping() -> None:
+        writer.send(b"ping", wait=False)
+        writer.send(b"p" * (AT_ONCE + 1), wait=False)
+        done.set()
+
+    threading.Thread(target=ping, daemon=True).start()
+    assert done.wait(10), "a send without wait waited for the pipe"
+    assert writer.thread is not None and writer.thread.name == "virt-remote-writer"
+    assert _read_exactly(r, 65536 + 4 + AT_ONCE + 1) == b"x" * 65536 + b"ping" + b"p" * (AT_ONCE + 1)
+    writer.close()
+
+
+def test_claim_only_when_nothing_is_written_and_there_is_room(pipe: tuple[int, int]) -> None:
+    r, w = pipe
+    writer = Writer(_write_all(w), w, _never_fails)  # type: ignore[arg-type]
+    assert writer.claim()
+    writer.run(b"first", wait=False)
+    assert writer.idle
+    writer.send(b"y" * 65531)  # full
+    assert not writer.claim()
+    assert _read_exactly(r, 5 + 65531)[:5] == b"first"
+    assert writer.claim()
+    writer.run(b"again", wait=False)
+    assert _read_exactly(r, 5) == b"again"
+
+
+def test_a_failed_write_is_reported_once_and_ends_the_writing(pipe: tuple[int, int]) -> None:
+    r, w = pipe
+    failures: list[OSError] = []
+    writer = Writer(_write_all(w), w, failures.append)  # type: ignore[arg-type]
+    os.close(r)
+    previous = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    try:
+        writer.send(b"lost")
+        writer.send(b"dropped")
+    finally:
+        signal.signal(signal.SIGPIPE, previous)
+    assert len(failures) == 1 and isinstance(failures[0], BrokenPipeError)
+    assert writer.broken and writer.idle
+
+
+def test_release_ends_the_writer_thread_and_writing_goes_on(pipe: tuple[int, int]) -> None:
+    """The server's end: the writer thread goes, answers of calls still running still leave."""
+    r, w = pipe
+    writer = Writer(_write_all(w), w, _never_fails)  # type: ignore[arg-type]
+    writer.send(b"x" * 65536)
+    writer.send(b"ping", wait=False)  # handed over: the pipe is full
+    thread = writer.thread
+    assert thread is not None
+    assert _read_exactly(r, 65536 + 4)[-4:] == b"ping"
+    writer.release()
+    thread.join(10)
+    assert not thread.is_alive() and writer.thread is None
+    writer.send(b"late answer")
+    assert _read_exactly(r, 11) == b"late answer"
+
+
+def test_close_writes_nothing_more(pipe: tuple[int, int]) -> None:
+    """The client's end: its descriptor is about to close (its number could be reused)."""
+    _r, w = pipe
+    failures: list[OSError] = []
+    writer = Writer(_write_all(w), w, failures.append)  # type: ignore[arg-type]
+    writer.close()
+    writer.send(b"too late")
+    assert len(failures) == 1 and failures[0].errno == errno.EPIPE
