@@ -452,7 +452,6 @@ class SocketLink(Link):
                  send_fd: int | None = None) -> None:
         self.peer = peer
         self._recv = recv
-        self._send = send
         self._close = close
         self.out = Writer(send, send_fd, self._write_failed)
         self.description = description
