@@ -78,6 +78,31 @@ def test_without_direct_io_the_loop_reads(sshd: Sshd, readers: list[tuple[str, A
         assert {name for name, _ in readers} == {"virt-loop"}
 
 
+def test_asyncio_debug_mode_sends_every_frame_through_the_loop(sshd: Sshd) -> None:
+    """asyncio's debug mode (``-X dev``, ``PYTHONASYNCIODEBUG``) refuses asyncssh run from a
+    calling thread (``call_soon`` from a foreign thread): with the process's loop in debug
+    mode the direct paths are off, and calls, threaded calls and a far side lost mid-call
+    behave as ever.  Before, the lost far side gave ``INTERNAL_ERROR`` *Non-thread-safe
+    operation invoked on an event loop other than the current one*."""
+    import signal
+
+    from virt_remote import _aio
+
+    loop = _aio.get_loop()
+    loop.set_debug(True)
+    try:
+        with virt.open(sshd.uri(keepalive_interval=0)) as conn:
+            link = _link(conn)
+            assert link.read_until is None and link._transport is None, "a direct path is on"
+            for _ in range(20):
+                conn.lookup_domain("test")
+            lookups_from_threads(conn, "t")
+            helpers = sshd.helpers()
+            lost_while_calling(conn, lambda: [os.kill(pid, signal.SIGKILL) for pid in helpers])
+    finally:
+        loop.set_debug(False)
+
+
 def test_threads_read_for_each_other(sshd: Sshd, readers: list[tuple[str, Any]]) -> None:
     """Many threads, one reading at a time: every answer reaches its own caller."""
     with virt.open(sshd.uri(keepalive_interval=0)) as conn:

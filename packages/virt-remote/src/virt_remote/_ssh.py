@@ -488,7 +488,10 @@ async def _connect(peer: Peer, uri: Any, command: str) -> SSHLink:
         conn.close()
         raise
     link.chan = chan
-    if os.environ.get("VIRT_REMOTE_DIRECT", "1") != "0":
+    # Calling threads that write and read themselves run asyncssh outside the loop's thread,
+    # which asyncio's debug mode (``-X dev``, ``PYTHONASYNCIODEBUG``) refuses, as it should
+    # refuse any foreign thread: there every frame goes through the loop.
+    if os.environ.get("VIRT_REMOTE_DIRECT", "1") != "0" and not link.loop.get_debug():
         link.write_directly()
         link.read_directly()
     _without_ignores(conn)  # outermost: a packet skipped takes no lock
