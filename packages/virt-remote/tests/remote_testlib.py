@@ -467,6 +467,15 @@ def defined_elsewhere(conn: Any, other_uri: str, name: str) -> bool:
     return got.wait(10)
 
 
+def far_pid(conn: Any) -> int:
+    """The pid of an ``ext`` connection's child, from its peer's description."""
+    import re
+
+    found = re.search(r"\(pid (\d+)\)", conn.driver.peer.description)
+    assert found is not None, conn.driver.peer.description
+    return int(found.group(1))
+
+
 def lost_while_calling(conn: Any, kill: Any) -> None:
     """Call ``conn`` in a loop while ``kill()`` runs 0.3 s in: a clear error (the link lost),
     within 10 s."""

@@ -5,7 +5,6 @@ the next open works."""
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 import threading
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import virt
-from remote_testlib import HELPER, Keys, Sshd, Virtd, descendants, helper_pids
+from remote_testlib import HELPER, Keys, Sshd, Virtd, descendants, far_pid, helper_pids
 from virt import ErrorNumber, VirtError
 from virt_remote._server import Service
 
@@ -224,7 +223,7 @@ def test_a_far_side_stalled_during_a_big_call_is_noticed_within_the_keepalive_bo
         far = daemon.proc.pid
     elif transport == "ext":
         conn = virt.open(f"test+ext:///default?command={HELPER}&{keepalive}")
-        far = int(re.search(r"\(pid (\d+)\)", conn.driver.peer.description).group(1))  # type: ignore[attr-defined,union-attr]
+        far = far_pid(conn)
     else:
         client = "openssh" if transport == "openssh" else "asyncssh"
         conn = virt.open(own_sshd.uri(client=client, keepalive_interval=0.5, keepalive_count=3))

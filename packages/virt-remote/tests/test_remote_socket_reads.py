@@ -6,7 +6,6 @@ pings), are read by the watcher."""
 from __future__ import annotations
 
 import os
-import re
 import signal
 import sys
 import threading
@@ -21,12 +20,14 @@ from remote_testlib import (
     HELPER,
     Sshd,
     defined_elsewhere,
+    far_pid,
     lookups_from_threads,
     lost_while_calling,
     many_domains,
 )
 from virt_remote import _client, _server
 from virt_remote._client import Peer
+from virt_remote._writer import AT_ONCE
 
 WATCHER = "virt-remote-watch"
 
@@ -106,9 +107,9 @@ def test_an_answer_of_many_reads_arrives_whole(uri: str, readers: list[str]) -> 
 def test_a_frame_too_big_to_send_at_once_is_sent_with_the_watcher_armed(
     uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A frame over SEND_AT_ONCE could wait for the far side to read, and the far side for us:
+    """A frame over AT_ONCE could wait for the far side to read, and the far side for us:
     it is sent as ever, with the watcher armed; only then may the caller read."""
-    description = "<description>" + "d" * (_client.SEND_AT_ONCE + 100) + "</description>"
+    description = "<description>" + "d" * (AT_ONCE + 100) + "</description>"
     sent_reading: list[tuple[int, bool]] = []
     send_at_once = _client.SocketLink._send_at_once
 
@@ -124,8 +125,8 @@ def test_a_frame_too_big_to_send_at_once_is_sent_with_the_watcher_armed(
         dom = conn.define_domain(DOMAIN_XML.format("sock-big", description))
         try:
             assert dom.name == "sock-big"
-            assert [sent for size, sent in sent_reading if size > _client.SEND_AT_ONCE] == [False]
-            assert all(sent for size, sent in sent_reading if size <= _client.SEND_AT_ONCE)
+            assert [sent for size, sent in sent_reading if size > AT_ONCE] == [False]
+            assert all(sent for size, sent in sent_reading if size <= AT_ONCE)
         finally:
             dom.undefine()
 
@@ -231,13 +232,10 @@ def _count_in_thread(conn: virt.Connection, *args: Any) -> list[Any]:
     caller.start()
     caller.join(30)
     if caller.is_alive():
-        os.kill(_far_pid(conn), signal.SIGKILL)  # unblocks the client, for the test to end
+        os.kill(far_pid(conn), signal.SIGKILL)  # unblocks the client, for the test to end
         pytest.fail("the client hangs: its reading thread waits to write")
     return got
 
-
-def _far_pid(conn: virt.Connection) -> int:
-    return int(re.search(r"\(pid (\d+)\)", conn.driver.peer.description).group(1))  # type: ignore[attr-defined,union-attr]
 
 
 def test_pongs_owed_while_another_thread_writes_do_not_stop_the_reading(tmp_path: Any) -> None:
@@ -259,7 +257,7 @@ def test_pongs_that_cannot_leave_at_once_go_to_the_writer_thread(tmp_path: Any, 
         while len(readers) < pings + 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         if len(readers) != pings + 2:
-            os.kill(_far_pid(conn), signal.SIGKILL)
+            os.kill(far_pid(conn), signal.SIGKILL)
             pytest.fail(f"the client stopped reading the pings after {len(readers) - 2}")
         assert set(readers[2:]) == {WATCHER}
         assert link.out.thread is not None and link.out.thread.name == "virt-remote-writer"

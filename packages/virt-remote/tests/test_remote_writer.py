@@ -95,13 +95,14 @@ def test_a_thread_that_must_not_wait_hands_over_what_cannot_leave_at_once(pipe: 
 def test_claim_only_when_nothing_is_written_and_there_is_room(pipe: tuple[int, int]) -> None:
     r, w = pipe
     writer = Writer(_write_all(w), w, _never_fails)  # type: ignore[arg-type]
-    assert writer.claim()
+    assert not writer.claim(AT_ONCE + 1)
+    assert writer.claim(5)
     writer.run(b"first", wait=False)
     assert writer.idle
     writer.send(b"y" * 65531)  # full
-    assert not writer.claim()
+    assert not writer.claim(5)
     assert _read_exactly(r, 5 + 65531)[:5] == b"first"
-    assert writer.claim()
+    assert writer.claim(5)
     writer.run(b"again", wait=False)
     assert _read_exactly(r, 5) == b"again"
 

@@ -30,7 +30,7 @@ from virt.plugin import OpenRequest
 from virt_remote import _wire
 from virt_remote._wake import EVENTFD, Wake
 from virt_remote._wire import ProtocolError
-from virt_remote._writer import AT_ONCE, Writer
+from virt_remote._writer import Writer
 
 __all__ = ["Peer", "RemoteConnection", "RemoteStream", "open_remote"]
 
@@ -574,9 +574,10 @@ class SocketLink(Link):
 
     def _send_at_once(self, frame: bytes) -> bool:
         """Under the reading: disarm the watcher and send ``frame`` if that cannot wait (a frame
-        of at most :data:`SEND_AT_ONCE` bytes, no write under way nor queued, the descriptor
-        writable now).  False, with nothing sent and the watcher armed, if it could."""
-        if len(frame) > SEND_AT_ONCE or not self.out.claim():
+        of at most :data:`~virt_remote._writer.AT_ONCE` bytes, no write under way nor queued,
+        the descriptor writable now).  False, with nothing sent and the watcher armed, if it
+        could."""
+        if not self.out.claim(len(frame)):
             return False
         self._reading_thread = threading.get_ident()
         self._watch.disarm()
@@ -656,8 +657,6 @@ class SocketLink(Link):
         self._close()
 
 
-#: a frame up to this size is sent by a reading caller (a pipe takes it whole once writable)
-SEND_AT_ONCE = AT_ONCE
 #: what a reading thread asks the descriptor for at a time
 READ_MAX = 65536
 

@@ -63,9 +63,11 @@ class Writer:
             self._writing = True
         self.run(wait=wait)
 
-    def claim(self) -> bool:
-        """Become the writer if nothing is written or queued and a frame of at most
-        :data:`AT_ONCE` bytes would leave at once; then call :meth:`run` with it."""
+    def claim(self, size: int) -> bool:
+        """Become the writer if a frame of ``size`` bytes would leave at once (at most
+        :data:`AT_ONCE`, nothing written or queued, room); then call :meth:`run` with it."""
+        if size > AT_ONCE:
+            return False
         with self._lock:
             if self._writing or self._queue or self.broken or not self._room():
                 return False
