@@ -32,6 +32,8 @@ def spawn(argv: Sequence[str], *, log_fd: int, pass_fds: Sequence[int]) -> int:
         list(argv), stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd, pass_fds=tuple(pass_fds),
         start_new_session=True, close_fds=True, cwd="/",
     )
+    for pid in [pid for pid, child in _children.items() if child.poll() is not None]:
+        del _children[pid]  # exited while nobody asked (each poll reaps its zombie)
     _children[proc.pid] = proc
     return proc.pid
 
@@ -41,7 +43,6 @@ def reap(pid: int) -> None:
     proc = _children.get(pid)
     if proc is not None and proc.poll() is not None:
         _children.pop(pid, None)
-
 
 
 def cpu_time_ns(pid: int) -> int:
@@ -54,9 +55,6 @@ def cpu_time_ns(pid: int) -> int:
     fields = data[data.rindex(b")") + 2:].split()
     ticks = int(fields[11]) + int(fields[12])
     return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
-
-
-
 
 
 def kill(pid: int, started: int | None, *, force_after: float | None = 10.0) -> bool:
@@ -92,4 +90,7 @@ def alive(pid: int, started: int | None) -> bool:
     """Whether ``pid`` is still the process that started at ``started`` (reaping it first when
     it is our own child, so that an exited child does not linger as a zombie)."""
     reap(pid)
-    return _alive(pid, started)
+    if _alive(pid, started):
+        return True
+    reap(pid)  # it may have exited between the first reap and the check: a zombie now
+    return False
