@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,8 +15,10 @@ from pathlib import Path
 
 import pytest
 import virt
-from remote_testlib import HELPER, Keys, Sshd, Virtd, descendants, far_pid, helper_pids
+from remote_testlib import DOMAIN_XML, HELPER, Keys, Sshd, Virtd, descendants, far_pid, helper_pids
 from virt import ErrorNumber, VirtError
+from virt_remote import _wire, _writer
+from virt_remote._daemon import Daemon
 from virt_remote._server import Service
 
 
@@ -285,3 +288,119 @@ def test_the_far_side_drops_a_client_that_stopped_reading_with_its_buffer_full()
     finally:
         ours.close()  # ends the writer thread's write (and the serving thread's wait, if any)
         theirs.close()
+
+
+def _by_hand(sock: socket.socket, message: list[object]) -> object:
+    """Send one request of the protocol on ``sock`` and read its answer."""
+    sock.sendall(_wire.encode_frame(message))
+    head = sock.recv(4, socket.MSG_WAITALL)
+    body = sock.recv(int.from_bytes(head, "big"), socket.MSG_WAITALL)
+    answer = _wire.from_wire(body)
+    assert answer[0] == "ok", answer
+    return answer[2]
+
+
+def test_a_client_that_stopped_reading_does_not_hold_up_the_daemons_other_clients(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A driver's events reach every subscriber from the thread that emits them, which serves
+    the call that caused them.  Before, once the socket of a subscribed client that stopped
+    reading was full (139 domains in), that thread waited in its write, and every other client
+    of the shared daemon with it: until the keepalive dropped the stalled client, or for ever
+    without one.  Now its events wait in its writer; past the writer's bound, it is dropped."""
+    monkeypatch.setattr(_writer, "QUEUE_MAX", 64 * 1024)
+    path = str(tmp_path / "virtd.sock")
+    daemon = Daemon(path, keepalive_interval=0)
+    daemon.start()
+    threading.Thread(target=daemon.serve_forever, daemon=True).start()
+    stalled = socket.socket(socket.AF_UNIX)
+    conn: virt.Connection | None = None
+    try:
+        stalled.connect(path)
+        _by_hand(stalled, ["hello", 1, {"version": 1, "features": ["events"]}])
+        session = _by_hand(stalled, ["open", 2, {"uri": "test:///default", "readonly": False}])
+        _by_hand(stalled, ["sub", 3, session["session"], "virt_event_domain"])  # type: ignore[index]
+        # ... and it reads nothing more
+        conn = virt.open(f"test+unix:///default?socket={path}&keepalive_interval=0")
+        deadline = time.monotonic() + 60
+        for i in range(5000):
+            done = threading.Event()
+
+            def define_and_undefine(name: str = f"stall-{i}", done: threading.Event = done) -> None:
+                conn.define_domain(DOMAIN_XML.format(name, "")).undefine()  # type: ignore[union-attr]
+                done.set()
+
+            threading.Thread(target=define_and_undefine, daemon=True).start()
+            if not done.wait(10):
+                pytest.fail(f"a call of another client hangs ({i} domains in)")
+            if daemon.clients == 1 or time.monotonic() > deadline:
+                break
+        while daemon.clients > 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert daemon.clients == 1, "the client that stopped reading was never dropped"
+        assert conn.lookup_domain("test").name == "test"
+        stalled.settimeout(10)
+        while stalled.recv(1 << 20):  # what reached its socket, then the end
+            pass
+    finally:
+        stalled.close()  # first: it releases a daemon thread blocked writing to it
+        if conn is not None:
+            conn.close()
+        daemon.stop()
+
+
+# A far side that answers the handshake, then floods us with pings (each owes a pong that
+# carries its payload back) and never reads again.
+NEVER_READING_FAR_SIDE = r"""
+import struct, sys
+from virt_remote import _wire
+
+inp, out = sys.stdin.buffer, sys.stdout.buffer
+def read():
+    (n,) = struct.unpack(">I", inp.read(4))
+    return _wire.from_wire(inp.read(n))
+def write(message):
+    out.write(_wire.encode_frame(message))
+    out.flush()
+
+hello = read()
+write(["ok", hello[1], {"version": 1, "features": []}])
+opening = read()
+write(["ok", opening[1], {"session": 1, "hooks": [], "readonly": False}])
+ping = _wire.encode_frame(["ping", "p" * 4000])
+try:
+    while True:
+        out.write(ping * 16)
+        out.flush()
+except (BrokenPipeError, ConnectionResetError):
+    pass
+"""
+
+
+@pytest.mark.parametrize("transport", ["ext", "ssh"])
+def test_a_far_side_that_floods_pings_and_never_reads_is_dropped_at_the_bound(
+    transport: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sshd: Sshd
+) -> None:
+    """Pongs that cannot leave wait (in the writer's queue, or asyncssh's buffer over SSH):
+    past the writers' bound the far side is dropped with a clear error, instead of the pongs
+    taking all memory.  Keepalive is off: only the bound can notice."""
+    monkeypatch.setattr(_writer, "QUEUE_MAX", 256 * 1024)
+    script = tmp_path / "never-reads"
+    script.write_text(f"#!{sys.executable}\n" + NEVER_READING_FAR_SIDE)
+    script.chmod(0o755)
+    if transport == "ext":
+        uri = f"test+ext:///default?command={script}&keepalive_interval=0"
+    else:
+        uri = sshd.uri(command=str(script), keepalive_interval=0)
+    with virt.open(uri) as conn:
+        peer = conn.driver.peer  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 30
+        while peer.lost is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if peer.lost is None:
+            peer.fail(VirtError(ErrorNumber.SYSTEM_ERROR, "ended by the test"))  # else closing waits for it
+            pytest.fail("still connected to a far side that reads nothing")
+        with pytest.raises(VirtError) as caught:
+            peer.request("close", 1)  # any request: the far side offers no hook
+        assert caught.value.code == ErrorNumber.SYSTEM_ERROR
+        assert "was lost: the far side stopped reading" in str(caught.value)

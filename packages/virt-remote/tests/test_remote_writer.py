@@ -1,6 +1,6 @@
 """The writer both sides share (``virt_remote._writer``), on real pipes: frames from many
 threads arrive whole and in each thread's order; a thread that must not wait never does; a
-failed write is reported once and ends the writing."""
+failed write is reported once and ends the writing; what waits behind a write is bounded."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 import signal
 import struct
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -146,3 +147,107 @@ def test_close_writes_nothing_more(pipe: tuple[int, int]) -> None:
     writer.close()
     writer.send(b"too late")
     assert len(failures) == 1 and failures[0].errno == errno.EPIPE
+
+
+def _full(w: int) -> int:
+    """Fill the pipe (nobody reads it); the bytes written."""
+    os.set_blocking(w, False)
+    written = 0
+    try:
+        for size in (65536, 4096, 1):
+            while True:
+                try:
+                    written += os.write(w, b"\0" * size)
+                except BlockingIOError:
+                    break
+    finally:
+        os.set_blocking(w, True)
+    return written
+
+
+def test_frames_that_must_not_wait_past_the_bound_drop_the_peer(pipe: tuple[int, int]) -> None:
+    """A peer that stopped reading while we go on sending what must not wait (events, pongs):
+    past the bound, ``overflow`` is called once, what waits is dropped, nothing more is
+    written, and no sending thread ever waits."""
+    r, w = pipe
+    overflows: list[int] = []
+    ended: list[OSError] = []
+    writer = Writer(_write_all(w), w, ended.append, overflow=overflows.append, limit=10000)  # type: ignore[arg-type]
+    _full(w)
+    done = threading.Event()
+
+    def flood() -> None:
+        for _ in range(200):
+            writer.send(b"e" * 100, wait=False)
+        done.set()
+
+    threading.Thread(target=flood, daemon=True).start()
+    assert done.wait(10), "a send without wait waited"
+    assert overflows == [10100] and writer.broken
+    writer.send(b"dropped", wait=False)
+    writer.send(b"dropped too")
+    assert overflows == [10100]
+    thread = writer.thread
+    assert thread is not None
+    os.close(r)  # the write under way (the writer thread's) fails
+    writer.release()
+    thread.join(10)
+    assert not thread.is_alive() and len(ended) <= 1  # a write was under way, or not yet
+
+
+def test_a_thread_that_may_wait_waits_while_the_queue_is_full(pipe: tuple[int, int]) -> None:
+    """Past the bound, a sender that may wait (a caller, an answer) waits until the writer has
+    taken the queue: the peer is slow, not gone.  Everything arrives, in order."""
+    r, w = pipe
+    overflows: list[int] = []
+    writer = Writer(_write_all(w), w, _never_fails, overflow=overflows.append, limit=1000)  # type: ignore[arg-type]
+    filled = _full(w)
+    first = threading.Thread(target=writer.send, args=(b"a" * 10,), daemon=True)
+    first.start()  # the writer, blocked: the pipe is full
+    while writer.idle:
+        time.sleep(0.001)
+    sent: list[int] = []
+
+    def sender(n: int) -> None:
+        writer.send(bytes([ord("b") + n]) * 600)
+        sent.append(n)
+
+    second = threading.Thread(target=sender, args=(0,), daemon=True)
+    second.start()
+    second.join(10)
+    assert sent == [0], "a frame under the bound waited"
+    third = threading.Thread(target=sender, args=(1,), daemon=True)
+    third.start()  # 600 bytes wait already: 1200 would pass the bound, but it may wait
+    third.join(10)
+    assert sent == [0, 1]
+    fourth = threading.Thread(target=sender, args=(2,), daemon=True)
+    fourth.start()  # 1200 >= 1000 wait: this one waits for the writer to take them
+    fourth.join(0.3)
+    assert fourth.is_alive() and sent == [0, 1]
+    got = _read_exactly(r, filled + 10 + 600 + 600 + 600)
+    fourth.join(10)
+    first.join(10)
+    assert sent == [0, 1, 2] and not overflows and not writer.broken
+    assert got[filled:] == b"a" * 10 + b"b" * 600 + b"c" * 600 + b"d" * 600
+
+
+def test_stop_releases_a_thread_waiting_for_room(pipe: tuple[int, int]) -> None:
+    r, w = pipe
+    ended: list[OSError] = []  # the blocked write ends when the reading end closes
+    writer = Writer(_write_all(w), w, ended.append, limit=100)  # type: ignore[arg-type]
+    _full(w)
+    blocked = threading.Thread(target=writer.send, args=(b"a",), daemon=True)
+    blocked.start()
+    while writer.idle:
+        time.sleep(0.001)
+    writer.send(b"b" * 100)  # queued: at the bound now
+    waiting = threading.Thread(target=writer.send, args=(b"c",), daemon=True)
+    waiting.start()
+    waiting.join(0.2)
+    assert waiting.is_alive()
+    writer.stop()
+    waiting.join(10)
+    assert not waiting.is_alive() and writer.broken
+    os.close(r)
+    blocked.join(10)
+    assert not blocked.is_alive()

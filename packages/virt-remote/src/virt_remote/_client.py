@@ -453,7 +453,7 @@ class SocketLink(Link):
         self.peer = peer
         self._recv = recv
         self._close = close
-        self.out = Writer(send, send_fd, self._write_failed)
+        self.out = Writer(send, send_fd, self._write_failed, overflow=self._overflowed)
         self.description = description
         self.drainer: threading.Thread | None = None
         self.reader: threading.Thread | None = None
@@ -643,6 +643,12 @@ class SocketLink(Link):
         failed read's does (which of the two meets a dead far side first is chance)."""
         self._ended(f"cannot send data: {exc.strerror or exc}")
         raise _again(self.peer.lost) from None  # type: ignore[arg-type]
+
+    def _overflowed(self, queued: int) -> None:
+        """The far side stopped reading while we owe it more than the writer's bound (pongs
+        to its pings): it is dropped."""
+        self.peer.fail(lost_error(f"connection to {self.description} was lost: the far side stopped reading "
+                                  f"({queued} bytes wait to be sent to it)"))
 
     def close(self) -> None:
         self.out.close()

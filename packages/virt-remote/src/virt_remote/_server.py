@@ -478,7 +478,7 @@ class Service:
         # Whoever finds no write under way writes what every other thread queued meanwhile
         # too, so concurrent answers leave in one write (and one SSH packet).  A failed write
         # stops the writing; the reader finds the end.
-        self._out = Writer(send_bytes, send_fileno, _write_failed)
+        self._out = Writer(send_bytes, send_fileno, _write_failed, overflow=self._overflowed)
         self.readonly = readonly
         self.name = name
         self.sessions: dict[int, _Session] = {}
@@ -552,8 +552,12 @@ class Service:
 
     def stop(self) -> None:
         self._stopped = True
-        self._out.broken = True
+        self._out.stop()
         self._done.set()
+
+    def _overflowed(self, queued: int) -> None:
+        log.warning("virt-remote: %s stopped reading (%d bytes wait to be sent to it): closing", self.name, queued)
+        self.stop()
 
     def _start_worker(self) -> None:
         threading.Thread(target=self._worker, name="virt-remote-worker", daemon=True).start()
@@ -816,7 +820,10 @@ class Service:
             sid = session.id
 
             def forward(conn: Any, event: Any) -> None:
-                self.send(["ev", sid, hook, {"event": _wire.to_wire(event)}])
+                # Never waits: the emitting thread serves every other subscriber of the
+                # driver too (every client of a shared daemon), which a client that stopped
+                # reading must not hold up; if it stays stopped, the writer's bound drops it.
+                self.send(["ev", sid, hook, {"event": _wire.to_wire(event)}], wait=False)
 
             session.subscriptions[hook] = session.conn.subscribe(forward, kind)
         return None

@@ -58,7 +58,7 @@ _import_asyncssh()
 import asyncssh  # noqa: E402
 from virt import ErrorDomain, ErrorNumber, VirtError  # noqa: E402
 
-from virt_remote import _aio, _wire  # noqa: E402
+from virt_remote import _aio, _wire, _writer  # noqa: E402
 from virt_remote._client import Link, Peer, helper_command, lost_error  # noqa: E402
 from virt_remote._wake import Wake  # noqa: E402
 from virt_remote._wire import ProtocolError  # noqa: E402
@@ -381,6 +381,14 @@ class SSHLink(Link):
         if wait:
             self._wait_writable()
         self._send_now(frame)
+        if not wait:
+            # What does not wait for the window waits in asyncssh's buffer instead: a far side
+            # that floods us with pings and reads nothing is dropped at the writers' bound.
+            chan = self.chan
+            queued = chan.get_write_buffer_size() if chan is not None else 0
+            if queued > _writer.QUEUE_MAX:
+                self.peer.fail(lost_error(f"connection to {self.description} was lost: the far side stopped "
+                                          f"reading ({queued} bytes wait to be sent to it)"))
 
     def _wait_writable(self) -> None:
         """Flow control: while the channel's window is full, the sender waits here for the far
