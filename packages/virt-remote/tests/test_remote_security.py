@@ -472,3 +472,62 @@ def test_stream_data_for_unknown_ids_is_kept_only_while_a_stream_opens_and_bound
         peer.on_body(sdata(6, PARKED_MAX // 2))
     assert peer._parked_bytes == PARKED_MAX  # the third was over the bound
     assert len(peer._parked) == 2
+
+
+def test_a_client_that_sends_calls_and_reads_no_answer_is_not_read_without_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Calls read and waiting for a thread are bounded (libvirt's ``max_client_requests``, more
+    generous); beyond, the server stops reading the peer, whose own sends then wait.  Before,
+    the leader read on into a backlog without bound: any local user, on the daemon's read-only
+    socket, could fill its memory.  Made small here: 2 threads (kept busy: their answers wait,
+    as the client reads none), 8 calls waiting."""
+    import socket
+    import threading
+
+    from virt_remote import _server, _wire, _writer
+    from virt_remote._server import FrameReader, Service
+
+    monkeypatch.setattr(_server, "MAX_THREADS", 2)
+    monkeypatch.setattr(_server, "MAX_BACKLOG", 8)
+    monkeypatch.setattr(_writer, "QUEUE_MAX", 4096)
+    ours, theirs = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # what waits in our own send: little
+    service = Service(theirs.recv, theirs.sendall, name="flood", fileno=theirs.fileno(), send_fileno=theirs.fileno())
+    server = threading.Thread(target=service.serve, daemon=True)
+    server.start()
+    try:
+        ours.settimeout(10)
+        reader = FrameReader(ours.recv)
+
+        def answer() -> list:  # type: ignore[type-arg]
+            while True:
+                body = reader.read()
+                assert body is not None, "the server hung up"
+                message = _wire.from_wire(body)
+                if message[0] != "ping":
+                    return message  # type: ignore[no-any-return]
+
+        ours.sendall(_wire.encode_frame(["hello", 1, {"version": 1, "features": []}]))
+        assert answer()[0] == "ok"
+        ours.sendall(_wire.encode_frame(["open", 2, {"uri": "test:///default", "readonly": True}]))
+        session = answer()[2]["session"]
+        ours.settimeout(0.5)
+        sent, rest = 0, b""
+        while sent < 20000 and not rest:
+            frame = _wire.encode_frame(["call", 3 + sent, session, "virt_connect_get_capabilities", {}])
+            try:
+                rest = frame[ours.send(frame):]
+            except TimeoutError:
+                break  # the server stopped reading us
+            sent += 1
+        assert sent < 5000, f"the server read {sent} calls of a client that reads no answer"
+        ours.settimeout(10)
+        threading.Thread(target=ours.sendall, args=(rest,), daemon=True).start()  # once read again
+        # it reads again: every call is answered, in full
+        ids = sorted(answer()[1] for _ in range(sent))
+        assert ids == list(range(3, 3 + sent))
+    finally:
+        ours.close()
+        theirs.close()
+        server.join(10)

@@ -37,6 +37,12 @@ PROTOCOL_VERSION = 1
 #: What this side understands, announced in the handshake.
 FEATURES = ("events", "streams", "keepalive", "readonly", "volume-streams")
 MAX_THREADS = 32
+#: calls of one peer read and waiting for a thread (all MAX_THREADS busy), in number and in
+#: bytes; beyond, a thread runs the call it read and nobody reads the peer meanwhile, so a
+#: peer that sends calls faster than they run waits in its own send (libvirt's
+#: ``max_client_requests``, far more generous)
+MAX_BACKLOG = 256
+MAX_BACKLOG_BYTES = 64 * 1024 * 1024
 
 _RPC = 7  # ErrorDomain.RPC
 # what Service._read_as_leader returns besides a call to run
@@ -491,7 +497,9 @@ class Service:
         self._state = threading.Lock()
         self._idle = 0
         self._total = 1
-        self._backlog: collections.deque[list[Any]] = collections.deque()
+        self._backlog: collections.deque[tuple[list[Any], int]] = collections.deque()
+        self._backlog_bytes = 0
+        self._size = 0  # of the frame of the call _read_task returned last
         self._done = threading.Event()
         self._last_rx = time.monotonic()
         self._keepalive = (keepalive_interval, keepalive_count)
@@ -567,7 +575,8 @@ class Service:
             task: list[Any] | None = None
             with self._state:
                 if self._backlog:
-                    task = self._backlog.popleft()
+                    task, size = self._backlog.popleft()
+                    self._backlog_bytes -= size
                 else:
                     self._idle += 1
             if task is None:
@@ -609,7 +618,11 @@ class Service:
                             self._total += 1
                             spawn = True
                         break
-                    self._backlog.append(task)
+                    size = self._size
+                    if len(self._backlog) >= MAX_BACKLOG or self._backlog_bytes + size > MAX_BACKLOG_BYTES:
+                        break  # this thread runs it; nobody reads until a thread is free
+                    self._backlog.append((task, size))
+                    self._backlog_bytes += size
                     task = None
         except BaseException:
             task = None
@@ -717,6 +730,7 @@ class Service:
             if kind in ("sdata", "sack", "sclose"):
                 self._stream_message(message)
                 continue
+            self._size = len(body)
             return message
 
     # -- requests --------------------------------------------------------------------------
