@@ -467,6 +467,28 @@ def defined_elsewhere(conn: Any, other_uri: str, name: str) -> bool:
     return got.wait(10)
 
 
+# The start of a far side written by hand (a script run as ``command=``): it reads and
+# writes frames on stdin and stdout and answers the handshake (no hooks); what it does next
+# follows it.
+FAR_SIDE_GREETED = r"""
+import struct, sys
+from virt_remote import _wire
+
+inp, out = sys.stdin.buffer, sys.stdout.buffer
+def read():
+    (n,) = struct.unpack(">I", inp.read(4))
+    return _wire.from_wire(inp.read(n))
+def write(message):
+    out.write(_wire.encode_frame(message))
+    out.flush()
+
+hello = read()
+write(["ok", hello[1], {"version": 1, "features": []}])
+opening = read()
+write(["ok", opening[1], {"session": 1, "hooks": [], "readonly": False}])
+"""
+
+
 def far_pid(conn: Any) -> int:
     """The pid of an ``ext`` connection's child, from its peer's description."""
     import re

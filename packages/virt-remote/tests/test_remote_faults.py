@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import virt
-from remote_testlib import DOMAIN_XML, HELPER, Keys, Sshd, Virtd, descendants, far_pid, helper_pids
+from remote_testlib import DOMAIN_XML, FAR_SIDE_GREETED, HELPER, Keys, Sshd, Virtd, descendants, far_pid, helper_pids
 from virt import ErrorNumber, VirtError
 from virt_remote import _wire, _writer
 from virt_remote._daemon import Daemon
@@ -351,22 +351,7 @@ def test_a_client_that_stopped_reading_does_not_hold_up_the_daemons_other_client
 
 # A far side that answers the handshake, then floods us with pings (each owes a pong that
 # carries its payload back) and never reads again.
-NEVER_READING_FAR_SIDE = r"""
-import struct, sys
-from virt_remote import _wire
-
-inp, out = sys.stdin.buffer, sys.stdout.buffer
-def read():
-    (n,) = struct.unpack(">I", inp.read(4))
-    return _wire.from_wire(inp.read(n))
-def write(message):
-    out.write(_wire.encode_frame(message))
-    out.flush()
-
-hello = read()
-write(["ok", hello[1], {"version": 1, "features": []}])
-opening = read()
-write(["ok", opening[1], {"session": 1, "hooks": [], "readonly": False}])
+NEVER_READING_FAR_SIDE = FAR_SIDE_GREETED + r"""
 ping = _wire.encode_frame(["ping", "p" * 4000])
 try:
     while True:

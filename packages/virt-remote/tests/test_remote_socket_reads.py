@@ -17,6 +17,7 @@ import pytest
 import virt
 from remote_testlib import (
     DOMAIN_XML,
+    FAR_SIDE_GREETED,
     HELPER,
     Sshd,
     defined_elsewhere,
@@ -184,23 +185,8 @@ def test_a_far_side_sending_a_bad_frame_is_a_clear_error(tmp_path: Any, frames: 
 # reader waits for its writer, as a server's may.  Each ping owes a pong, which the client's
 # reading thread sends; it must never wait to (the far side waits for us to read), else both
 # sides wait for ever.
-FLOODING_FAR_SIDE = r'''
-import struct, sys
-from virt_remote import _wire
-
-inp, out = sys.stdin.buffer, sys.stdout.buffer
-def read():
-    (n,) = struct.unpack(">I", inp.read(4))
-    return _wire.from_wire(inp.read(n))
-def write(message):
-    out.write(_wire.encode_frame(message))
-    out.flush()
-
+FLOODING_FAR_SIDE = FAR_SIDE_GREETED + r'''
 pings, wait_for_a_call = int(sys.argv[1]), sys.argv[2] == "1"
-hello = read()
-write(["ok", hello[1], {"version": 1, "features": []}])
-opening = read()
-write(["ok", opening[1], {"session": 1, "hooks": [], "readonly": False}])
 if wait_for_a_call:
     inp.peek(1)  # the head of a big call: its writer is under way, and waits for us
 out.write(_wire.encode_frame(["ping", 0]) * pings)  # blocks until the client has read most
