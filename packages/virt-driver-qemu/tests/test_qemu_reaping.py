@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -37,12 +38,13 @@ def test_a_child_exiting_between_the_reap_and_the_check_is_reaped(tmp_path: Path
     # The child exits just after alive() polled it and just before it reads /proc: the
     # window of a failed start (QEMU exits at once) that left a zombie and a
     # "ResourceWarning: subprocess N is still running" at the end of the test session.
-    pid = _spawn(tmp_path, "exit 1")
-    started = _process.start_time(pid)  # None if it is a zombie already: either way the same path
+    pid = _spawn(tmp_path, "exec sleep 30")
+    started = _process.start_time(pid)
     real_alive = _process._alive
 
     def exits_first(p: int, s: int | None) -> bool:
-        if p == pid:
+        if p == pid:  # alive() has polled it (still running): it exits now
+            os.kill(pid, signal.SIGKILL)
             _exited_unreaped(pid)
         return real_alive(p, s)
 
