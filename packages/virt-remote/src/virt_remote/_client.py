@@ -100,6 +100,7 @@ class Link:
     """A byte pipe carrying frames to the far side; the reader calls ``peer.on_body``."""
 
     description = "?"
+    peer: Peer
     #: set by a link whose calling threads may read the answers themselves: called with a
     #: call's waiter (and its frame, to send first), it reads and handles what arrives until
     #: that waiter is done, or returns early (leaving the rest to the link's own reader)
@@ -113,6 +114,12 @@ class Link:
 
     def close(self) -> None:
         raise NotImplementedError
+
+    def _overflowed(self, queued: int) -> None:
+        """The far side stopped reading while we owe it more than the writers' bound
+        (:data:`~virt_remote._writer.QUEUE_MAX`; pongs to its pings): it is dropped."""
+        self.peer.fail(lost_error(f"connection to {self.description} was lost: the far side stopped reading "
+                                  f"({queued} bytes wait to be sent to it)"))
 
 
 class Peer:
@@ -643,12 +650,6 @@ class SocketLink(Link):
         failed read's does (which of the two meets a dead far side first is chance)."""
         self._ended(f"cannot send data: {exc.strerror or exc}")
         raise _again(self.peer.lost) from None  # type: ignore[arg-type]
-
-    def _overflowed(self, queued: int) -> None:
-        """The far side stopped reading while we owe it more than the writer's bound (pongs
-        to its pings): it is dropped."""
-        self.peer.fail(lost_error(f"connection to {self.description} was lost: the far side stopped reading "
-                                  f"({queued} bytes wait to be sent to it)"))
 
     def close(self) -> None:
         self.out.close()

@@ -387,8 +387,7 @@ class SSHLink(Link):
             chan = self.chan
             queued = chan.get_write_buffer_size() if chan is not None else 0
             if queued > _writer.QUEUE_MAX:
-                self.peer.fail(lost_error(f"connection to {self.description} was lost: the far side stopped "
-                                          f"reading ({queued} bytes wait to be sent to it)"))
+                self._overflowed(queued)
 
     def _wait_writable(self) -> None:
         """Flow control: while the channel's window is full, the sender waits here for the far
